@@ -1,0 +1,1 @@
+"""The `portside` command: thin; parses, calls the library or the daemon, renders."""

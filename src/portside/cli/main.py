@@ -1,0 +1,71 @@
+"""Entry point of the `portside` command.
+
+Sub-commands live in their own modules and are imported only when used, so
+`portside --version` and the hot path of `run` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from portside import __version__
+from portside.errors import PortsideError
+
+# command name -> "module:attribute"; Docker's top-level shortcuts point at the same objects.
+COMMANDS: dict[str, str] = {
+    "image": "portside.cli.images:image",
+    "images": "portside.cli.images:images",
+    "tag": "portside.cli.images:tag",
+    "rmi": "portside.cli.images:rmi",
+    "save": "portside.cli.images:save",
+    "load": "portside.cli.images:load",
+    "system": "portside.cli.system:system",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, _, attr = self.lazy[name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-v", prog_name="portside")
+def cli() -> None:
+    """portside: build, ship, run, orchestrate and trust containers."""
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except PortsideError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)

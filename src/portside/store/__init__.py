@@ -1,0 +1,1 @@
+"""The image store: blobs by digest, tags and image records, layer snapshots, GC."""

@@ -1,0 +1,46 @@
+"""The store's metadata in SQLite (WAL): image records, tags, snapshots and leases."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    manifest_digest TEXT PRIMARY KEY,
+    config_digest   TEXT NOT NULL,
+    media_type      TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    created         TEXT NOT NULL,
+    added           REAL NOT NULL,
+    index_digest    TEXT
+);
+CREATE INDEX IF NOT EXISTS images_by_config ON images(config_digest);
+CREATE TABLE IF NOT EXISTS tags (
+    name            TEXT PRIMARY KEY,
+    manifest_digest TEXT NOT NULL REFERENCES images(manifest_digest)
+);
+CREATE INDEX IF NOT EXISTS tags_by_image ON tags(manifest_digest);
+-- Who uses an image (a container, a build): such an image is never removed or pruned.
+CREATE TABLE IF NOT EXISTS leases (
+    holder          TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    PRIMARY KEY (holder, manifest_digest)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    diff_id TEXT PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (and create) the metadata database; autocommit, with explicit transactions."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(SCHEMA)
+    return conn
