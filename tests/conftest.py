@@ -1,0 +1,29 @@
+"""Fixtures shared by every test: each test gets its own PORTSIDE_ROOT."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from portside.store.images import ImageStore  # noqa: E402
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private portside root; `PORTSIDE_ROOT` points at it for CLI calls in the test."""
+    path = tmp_path / "root"
+    path.mkdir()
+    monkeypatch.setenv("PORTSIDE_ROOT", str(path))
+    return path
+
+
+@pytest.fixture
+def store(root: Path) -> Iterator[ImageStore]:
+    s = ImageStore(root)
+    yield s
+    s.db.close()
