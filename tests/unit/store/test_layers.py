@@ -1,0 +1,233 @@
+"""The layer writer: a tree in, a layer out whose tar says exactly what the tree held."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from portside.errors import InvalidArgument
+from portside.oci import mediatypes as mt
+from portside.store.content import ContentStore
+from portside.store.layers import LayerResult, write_entries, write_layer
+
+EPOCH = 1_700_000_000
+IS_ROOT = os.geteuid() == 0
+
+
+def raw_tar(content: ContentStore, layer: LayerResult) -> bytes:
+    blob = content.read(layer.digest)
+    if layer.media_type == mt.OCI_LAYER_GZIP:
+        return gzip.decompress(blob)
+    if layer.media_type == mt.OCI_LAYER_ZSTD:
+        return zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    return blob
+
+
+def members(content: ContentStore, layer: LayerResult) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(raw_tar(content, layer))) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def file_data(content: ContentStore, layer: LayerResult, name: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(raw_tar(content, layer))) as tar:
+        f = tar.extractfile(name)
+        assert f is not None
+        return f.read()
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> ContentStore:
+    return ContentStore(tmp_path / "store")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A small tree with the kinds of entries a root filesystem has."""
+    top = tmp_path / "tree"
+    (top / "bin").mkdir(parents=True)
+    (top / "etc").mkdir()
+    (top / "tmp").mkdir()
+    os.chmod(top / "tmp", 0o1777)
+    (top / "bin" / "tool").write_bytes(b"#!/bin/sh\necho hi\n")
+    os.chmod(top / "bin" / "tool", 0o4755)
+    os.link(top / "bin" / "tool", top / "bin" / "tool2")
+    os.symlink("tool", top / "bin" / "alias")
+    (top / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    os.chmod(top / "etc" / "passwd", 0o644)
+    os.mkfifo(top / "etc" / "fifo")
+    os.setxattr(top / "etc" / "passwd", "user.note", b"\xff\x00binary")
+    if IS_ROOT:
+        os.chown(top / "etc" / "passwd", 1000, 1001)
+        os.mknod(top / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    return top
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", ""])
+def test_digest_diff_id_and_size_describe_the_blob(
+    content: ContentStore, tree: Path, compression: str
+) -> None:
+    layer = write_layer(content, tree, compression)
+    blob = content.read(layer.digest)
+    tar = raw_tar(content, layer)
+    assert layer.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert layer.size == len(blob)
+    assert layer.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert layer.uncompressed_size == len(tar)
+    types = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD, "": mt.OCI_LAYER}
+    assert layer.media_type == types[compression]
+    assert list(content.ingest_dir.iterdir()) == []
+
+
+def test_entries_keep_modes_owners_links_and_xattrs(content: ContentStore, tree: Path) -> None:
+    layer = write_layer(content, tree, "gzip")
+    m = members(content, layer)
+    assert m["tmp"].isdir() and m["tmp"].mode == 0o1777
+    assert m["bin/tool"].isreg() and m["bin/tool"].mode == 0o4755
+    assert m["bin/tool2"].islnk() and m["bin/tool2"].linkname == "bin/tool"
+    assert m["bin/alias"].issym() and m["bin/alias"].linkname == "tool"
+    assert m["etc/fifo"].isfifo()
+    assert m["etc/passwd"].pax_headers["SCHILY.xattr.user.note"].encode(
+        "utf-8", "surrogateescape"
+    ) == b"\xff\x00binary"
+    assert file_data(content, layer, "etc/passwd") == b"root:x:0:0:root:/root:/bin/sh\n"
+    if IS_ROOT:
+        assert (m["etc/passwd"].uid, m["etc/passwd"].gid) == (1000, 1001)
+        assert m["null"].ischr() and (m["null"].devmajor, m["null"].devminor) == (1, 3)
+    assert all(not (info.uname or info.gname) for info in m.values())
+
+
+def test_entries_come_in_sorted_order(content: ContentStore, tree: Path) -> None:
+    for name in ("b", "a", "C", "a.b", "a-b"):
+        (tree / "etc" / name).write_text(name)
+    layer = write_layer(content, tree, "")
+    with tarfile.open(fileobj=io.BytesIO(raw_tar(content, layer))) as tar:
+        names = [m.name for m in tar.getmembers() if m.name.startswith("etc/")]
+    assert names == ["etc/C", "etc/a", "etc/a-b", "etc/a.b", "etc/b", "etc/fifo", "etc/passwd"]
+
+
+def test_gnu_tar_reads_the_layer(content: ContentStore, tree: Path, tmp_path: Path) -> None:
+    layer = write_layer(content, tree, "gzip")
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["tar", "-xzf", str(content.path(layer.digest)), "-C", str(out)], check=True)
+    assert (out / "bin" / "tool").read_bytes() == b"#!/bin/sh\necho hi\n"
+    assert os.stat(out / "bin" / "tool").st_ino == os.stat(out / "bin" / "tool2").st_ino
+    assert os.readlink(out / "bin" / "alias") == "tool"
+
+
+def test_epoch_makes_the_layer_reproducible(content: ContentStore, tree: Path) -> None:
+    first = write_layer(content, tree, "gzip", epoch=EPOCH)
+    os.utime(tree / "etc" / "passwd", (EPOCH + 5000, EPOCH + 5000))
+    second = write_layer(content, tree, "gzip", epoch=EPOCH)
+    assert second == first
+    assert members(content, first)["etc/passwd"].mtime == EPOCH
+    # Without the clamp the changed mtime shows.
+    assert write_layer(content, tree, "gzip") != first
+
+
+def test_same_tree_in_another_place_gives_the_same_digest(
+    content: ContentStore, tree: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(tree), str(copy)], check=True)
+    os.utime(copy / "etc" / "passwd", (EPOCH + 9, EPOCH + 9))  # after the epoch: clamped
+    assert write_layer(content, copy, "zstd", epoch=EPOCH) == write_layer(
+        content, tree, "zstd", epoch=EPOCH
+    )
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="whiteouts need mknod and trusted.* xattrs: root only")
+def test_overlay_whiteouts_become_oci_whiteouts(content: ContentStore, tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    (upper / "etc" / "gone-dir").mkdir(parents=True)
+    (upper / "opaque").mkdir()
+    (upper / "opaque" / "new").write_text("new")
+    os.mknod(upper / "etc" / "removed", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    os.setxattr(upper / "opaque", "trusted.overlay.opaque", b"y")
+    m = members(content, write_layer(content, upper, "", whiteouts="overlay"))
+    assert "etc/removed" not in m
+    assert m["etc/.wh.removed"].isreg() and m["etc/.wh.removed"].size == 0
+    assert m["opaque/.wh..wh..opq"].isreg()
+    assert m["opaque/new"].isreg()
+    assert not any(k.startswith("SCHILY.xattr.trusted.overlay") for k in m["opaque"].pax_headers)
+    names = list(m)
+    assert names.index("opaque") < names.index("opaque/.wh..wh..opq") < names.index("opaque/new")
+    # Without the conversion the device stays a device.
+    raw = members(content, write_layer(content, upper, "", whiteouts="none"))
+    assert raw["etc/removed"].ischr()
+    assert "opaque/.wh..wh..opq" not in raw
+
+
+def test_generated_entries(content: ContentStore) -> None:
+    d = tarfile.TarInfo("etc")
+    d.type, d.mode = tarfile.DIRTYPE, 0o755
+    f = tarfile.TarInfo("etc/group")
+    f.mode = 0o644
+    layer = write_entries(content, [(d, None), (f, b"root:x:0:\n")], "gzip")
+    m = members(content, layer)
+    assert m["etc"].isdir() and m["etc/group"].size == len(b"root:x:0:\n")
+    assert file_data(content, layer, "etc/group") == b"root:x:0:\n"
+
+
+def test_bad_options_are_refused_and_leave_nothing(content: ContentStore, tree: Path) -> None:
+    with pytest.raises(InvalidArgument, match="compression 'lz4'"):
+        write_layer(content, tree, "lz4")
+    with pytest.raises(InvalidArgument, match="whiteout mode"):
+        write_layer(content, tree, whiteouts="aufs")
+    with pytest.raises(InvalidArgument, match="not a directory"):
+        write_layer(content, tree / "etc" / "passwd")
+    assert list(content.digests()) == []
+    assert list(content.ingest_dir.iterdir()) == []
+
+
+def test_a_failing_source_leaves_no_blob(content: ContentStore, tree: Path) -> None:
+    def entries():  # type: ignore[no-untyped-def]
+        info = tarfile.TarInfo("a")
+        yield info, b"a"
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        write_entries(content, entries(), "gzip")
+    assert list(content.digests()) == []
+    assert list(content.ingest_dir.iterdir()) == []
+
+
+names = st.text(
+    alphabet=st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=30,
+).filter(lambda n: n not in (".", ".."))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(files=st.dictionaries(names, st.binary(max_size=2000), min_size=1, max_size=8))
+def test_any_file_names_and_contents_round_trip(
+    content: ContentStore, files: dict[str, bytes]
+) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        top = Path(d)
+        (top / "sub").mkdir()
+        for name, data in files.items():
+            (top / "sub" / name).write_bytes(data)
+        layer = write_layer(content, top, "zstd", epoch=EPOCH)
+        with tarfile.open(fileobj=io.BytesIO(raw_tar(content, layer))) as tar:
+            got = {
+                m.name.removeprefix("sub/"): tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+                if m.isreg()
+            }
+        assert got == files
