@@ -19,10 +19,11 @@ from portside.errors import PortsideError
 COMMANDS: dict[str, str] = {
     "image": "portside.cli.images:image",
     "images": "portside.cli.images:images",
+    "history": "portside.cli.images:history",
     "tag": "portside.cli.images:tag",
     "rmi": "portside.cli.images:rmi",
-    "save": "portside.cli.images:save",
-    "load": "portside.cli.images:load",
+    "save": "portside.cli.archive:save",
+    "load": "portside.cli.archive:load",
     "system": "portside.cli.system:system",
 }
 
@@ -35,12 +36,19 @@ class LazyGroup(click.Group):
         self.lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
+        names = {*super().list_commands(ctx), *self.lazy}
+        return sorted(n for n in names if self.get_command(ctx, n) is not None)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
             module, _, attr = self.lazy[name].partition(":")
-            command: click.Command = getattr(importlib.import_module(module), attr)
+            try:
+                loaded = importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise
+                return None  # a command whose module this build does not have
+            command: click.Command = getattr(loaded, attr)
             return command
         return super().get_command(ctx, name)
 
