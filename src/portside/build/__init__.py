@@ -1,0 +1,1 @@
+"""Building images from Dockerfiles: parse, plan stages, apply steps, cache them, output."""
