@@ -137,6 +137,7 @@ def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, source: bytes | Path | Non
         tar.addfile(info, io.BytesIO(source))
     elif info.isreg() and source is not None:
         with open(source, "rb") as f:
+            info.size = os.fstat(f.fileno()).st_size
             tar.addfile(info, f)
     else:
         if info.isreg():
