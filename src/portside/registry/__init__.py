@@ -1,0 +1,1 @@
+"""The OCI distribution server (`server`, `storage`) and the push/pull client (`client`)."""

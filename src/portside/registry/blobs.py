@@ -1,0 +1,188 @@
+"""Blob handlers: GET/HEAD/DELETE, and uploads (monolithic, POST+PUT, chunked PATCH, mount).
+
+Bodies are streamed to disk while hashed, never held in memory; a blob becomes visible only
+through `RegistryStorage.complete_upload` or `ContentStore` commit, both of which verify it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from portside.registry import protocol
+from portside.registry.errors import RegistryError
+
+if TYPE_CHECKING:
+    from portside.registry.server import Registry
+
+Route = protocol.Route
+
+
+async def get(request: web.Request, registry: Registry, route: Route) -> web.StreamResponse:
+    digest = protocol.validate_digest(route.id)
+    storage = registry.storage
+    if not storage.has_blob(route.name, digest) and registry.proxy is not None:
+        await registry.proxy.fetch_blob(route.name, digest)
+    path = storage.blob_path(route.name, digest)
+    headers = {
+        "Docker-Content-Digest": digest,
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+    }
+    return web.FileResponse(path, headers=headers)
+
+
+async def delete(request: web.Request, registry: Registry, route: Route) -> web.Response:
+    digest = protocol.validate_digest(route.id)
+    registry.storage.unlink_blob(route.name, digest)
+    return web.Response(status=202, headers={"Docker-Content-Digest": digest})
+
+
+def _upload_headers(route: Route, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{route.name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+        "Content-Length": "0",
+    }
+
+
+def _created(route: Route, digest: str) -> web.Response:
+    return web.Response(status=201, headers={
+        "Location": f"/v2/{route.name}/blobs/{digest}",
+        "Docker-Content-Digest": digest,
+        "Content-Length": "0",
+    })
+
+
+async def _stream_body(request: web.Request, registry: Registry,
+                       sink: Callable[[bytes], Any], limit: int | None = None) -> int:
+    """Feed the request body to `sink`; SIZE_INVALID when it is not Content-Length long."""
+    declared = request.content_length
+    count = 0
+    async for chunk in request.content.iter_any():
+        count += len(chunk)
+        if limit is not None and count > limit:
+            raise RegistryError("SIZE_INVALID", f"body longer than the {limit} bytes announced")
+        sink(chunk)
+    registry.stats["body_bytes"] += count
+    if count:
+        registry.stats["bodies"] += 1
+    if declared is not None and count != declared:
+        raise RegistryError("SIZE_INVALID", f"body is {count} bytes, Content-Length says {declared}")
+    return count
+
+
+async def start_upload(request: web.Request, registry: Registry, route: Route) -> web.Response:
+    storage = registry.storage
+    query = request.query
+    if "mount" in query:
+        digest = protocol.validate_digest(query["mount"])
+        source = query.get("from", "")
+        if source:
+            source = protocol.validate_name(source)
+            from portside.registry.server import granted
+
+            if "pull" in granted(registry, request["caller"], source) and storage.mount(
+                route.name, digest, source
+            ):
+                return _created(route, digest)
+        elif storage.content.exists(digest) and not registry.access.enabled:
+            # No `from` (spec 1.1 lets a registry mount any blob it has): only when open.
+            storage.link_blob(route.name, digest)
+            return _created(route, digest)
+    if "digest" in query:
+        digest = protocol.validate_digest(query["digest"])
+        return await _monolithic(request, registry, route, digest)
+    upload_id = storage.start_upload(route.name)
+    if request.content_length:  # a POST with a body and no digest: keep it as a first chunk
+        await patch_upload(request, registry, Route(route.kind, route.name, upload_id))
+    size = storage.upload_size(route.name, upload_id)
+    return web.Response(status=202, headers=_upload_headers(route, upload_id, size))
+
+
+async def _monolithic(request: web.Request, registry: Registry, route: Route,
+                      digest: str) -> web.Response:
+    storage = registry.storage
+    declared = request.content_length
+    with storage.content.writer(digest, declared) as writer:
+        await _stream_body(request, registry, writer.write)
+        writer.commit()
+    storage.link_blob(route.name, digest)
+    return _created(route, digest)
+
+
+async def upload_status(request: web.Request, registry: Registry, route: Route) -> web.Response:
+    upload_id = protocol.validate_upload_id(route.id)
+    size = registry.storage.upload_size(route.name, upload_id)
+    return web.Response(status=204, headers=_upload_headers(route, upload_id, size))
+
+
+async def _append(request: web.Request, registry: Registry, route: Route, upload_id: str) -> int:
+    """Append the request body to an upload, honouring Content-Range; returns the new size."""
+    storage = registry.storage
+    size = storage.upload_size(route.name, upload_id)
+    expected: int | None = None
+    if "Content-Range" in request.headers:
+        start, end = protocol.parse_content_range(request.headers["Content-Range"])
+        if start != size:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID", f"chunk starts at {start}, upload has {size} bytes",
+                status=416, headers=_upload_headers(route, upload_id, size),
+            )
+        expected = end - start + 1
+        if request.content_length is not None and request.content_length != expected:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID", "Content-Length does not match Content-Range", status=416,
+                headers=_upload_headers(route, upload_id, size),
+            )
+    f, state = storage.open_upload(route.name, upload_id)
+
+    def write(chunk: bytes) -> None:
+        f.write(chunk)
+        state.hasher.update(chunk)
+        state.offset += len(chunk)
+
+    try:
+        count = await _stream_body(request, registry, write, expected)
+        if expected is not None and count != expected:
+            raise RegistryError("SIZE_INVALID", f"chunk is {count} bytes, Content-Range says {expected}")
+    except BaseException:
+        # A bad chunk leaves the upload as it was; an interrupted one keeps what arrived
+        # whole (resumable) only when no range was promised.
+        f.flush()
+        if expected is not None:
+            f.truncate(size)
+            state.offset = -1  # forces a re-hash from the file on the next use
+        f.close()
+        raise
+    f.close()
+    return size + count
+
+
+async def patch_upload(request: web.Request, registry: Registry, route: Route) -> web.Response:
+    upload_id = protocol.validate_upload_id(route.id)
+    size = await _append(request, registry, route, upload_id)
+    return web.Response(status=202, headers=_upload_headers(route, upload_id, size))
+
+
+async def put_upload(request: web.Request, registry: Registry, route: Route) -> web.Response:
+    upload_id = protocol.validate_upload_id(route.id)
+    if "digest" not in request.query:
+        raise RegistryError("DIGEST_INVALID", "the digest query parameter is required")
+    digest = protocol.validate_digest(request.query["digest"])
+    registry.storage.upload_dir(route.name, upload_id)
+    if request.content_length or request.headers.get("Transfer-Encoding"):
+        await _append(request, registry, route, upload_id)
+    registry.storage.complete_upload(route.name, upload_id, digest)
+    return _created(route, digest)
+
+
+async def cancel_upload(request: web.Request, registry: Registry, route: Route) -> web.Response:
+    upload_id = protocol.validate_upload_id(route.id)
+    registry.storage.upload_dir(route.name, upload_id)
+    registry.storage.cancel_upload(route.name, upload_id)
+    return web.Response(status=204)
+
