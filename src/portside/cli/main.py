@@ -25,6 +25,11 @@ COMMANDS: dict[str, str] = {
     "save": "portside.cli.archive:save",
     "load": "portside.cli.archive:load",
     "system": "portside.cli.system:system",
+    "registry": "portside.cli.registry:registry",
+    "push": "portside.cli.registry:push",
+    "pull": "portside.cli.registry:pull",
+    "login": "portside.cli.registry:login",
+    "logout": "portside.cli.registry:logout",
 }
 
 
