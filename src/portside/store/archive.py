@@ -65,6 +65,7 @@ class DiffHasher:
         self.compression: str | None = None  # None until enough bytes arrived to tell
         self._decoder: Any = None
         self._done_member = False
+        self._error = ""  # kept until finish(): the caller still wants the bytes stored/hashed
 
     def update(self, data: bytes) -> None:
         if self.compression is None:
@@ -73,7 +74,7 @@ class DiffHasher:
                 return
             data, self._head = self._head, b""
             self.compression = sniff(data)
-        if self.compression in ("gzip", "zstd"):
+        if self.compression in ("gzip", "zstd") and not self._error:
             self._feed(data)
 
     def _new_decoder(self) -> Any:
@@ -105,7 +106,7 @@ class DiffHasher:
                     self._done_member = True
                 data = rest
         except Exception as exc:  # zlib.error, zstandard.ZstdError
-            raise ValueError(f"corrupt {self.compression} data ({exc})") from None
+            self._error = f"corrupt {self.compression} data ({exc})"
 
     def finish(self) -> str | None:
         if self.compression is None:  # fewer than MAGIC_LEN bytes in all
@@ -115,6 +116,8 @@ class DiffHasher:
                 self._feed(data)
         if self.compression not in ("gzip", "zstd"):
             return None
+        if self._error:
+            raise ValueError(self._error)
         if self._decoder is not None or not self._done_member:
             raise ValueError(f"truncated {self.compression} data")
         return f"sha256:{self._hash.hexdigest()}"

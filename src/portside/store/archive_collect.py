@@ -65,6 +65,29 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+# Not in typeshed's tarfile, but part of the module since Python 3.2.
+_EMPTY_HEADER: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]
+_TRUNCATED_HEADER: type[Exception] = tarfile.TruncatedHeaderError  # type: ignore[attr-defined]
+_INVALID_HEADER: type[Exception] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """Header parsing that refuses what tarfile quietly takes for the end of the archive.
+
+    tarfile stops without a word at a missing, short or corrupt header after the first
+    member; only a zero block is a real end-of-archive marker.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Any:
+        try:
+            return super().fromtarfile(tarfile_)
+        except (_EMPTY_HEADER, _TRUNCATED_HEADER):
+            raise tarfile.ReadError("archive ends before its end-of-archive marker") from None
+        except _INVALID_HEADER as exc:
+            raise tarfile.ReadError(f"bad member header at byte {tarfile_.offset}: {exc}") from None
+
+
 def _decompressed(raw: IO[bytes], compression: str) -> Any:
     if compression == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")
@@ -111,7 +134,7 @@ class Collector:
         try:
             with (
                 _decompressed(raw, compression) as plain,
-                tarfile.open(fileobj=plain, mode="r|") as tar,
+                tarfile.open(fileobj=plain, mode="r|", tarinfo=_StrictTarInfo) as tar,
             ):
                 for member in tar:
                     self._add_member(tar, member)
