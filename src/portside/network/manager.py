@@ -1,0 +1,349 @@
+"""NetworkManager: the network layer's public surface for the engine, the API and the CLI.
+
+Lifecycle: `create` a network (a record; its bridge appears with the first container),
+`attach` a container's namespace to it (lease an address, reserve host ports, let
+netavark wire the veth, rules and DNS), `detach` or `release_all` (undo exactly that),
+`remove` or `prune` networks without containers. `recover` at daemon start drops the
+attachments of containers that no longer run, so a restart leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import re
+import secrets
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+from portside.network import subnets
+from portside.network.errors import (
+    InvalidNetworkArgument,
+    NetworkInUse,
+    NetworkSetupFailed,
+    NotAttached,
+    PortInUse,
+)
+from portside.network.netavark import Endpoint, Netavark
+from portside.network.netns import NETNS_DIR, create_netns, delete_netns
+from portside.network.ports import (
+    PortMapping,
+    any_free_port,
+    check_no_duplicates,
+    host_port_free,
+)
+from portside.network.store import Attachment, Network, NetworkStore
+
+DEFAULT_NETWORK = "bridge"
+PREDEFINED = ("bridge", "host", "none")
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+_ALIAS = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*$")
+
+
+def validate_alias(alias: str) -> str:
+    if not _ALIAS.match(alias):
+        raise InvalidNetworkArgument(f"invalid network alias {alias!r}: use DNS name characters")
+    return alias
+
+
+class NetworkManager:
+    """Networks and container endpoints under one portside root."""
+
+    def __init__(self, root: Path, *, netns_dir: Path = NETNS_DIR,
+                 default_bridge: str = "portside0",
+                 default_subnet: str | None = None) -> None:
+        self.root = root
+        self.dir = root / "network"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.store = NetworkStore(self.dir / "network.db")
+        self.driver = Netavark(self.dir / "netavark")
+        self.netns_dir = netns_dir
+        self.default_bridge = default_bridge
+        self.default_subnet = default_subnet
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One change at a time per root, across threads and processes."""
+        with self._lock, open(self.dir / "lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # -- networks ---------------------------------------------------------------------
+
+    def _taken_subnets(self) -> list[tuple[ipaddress.IPv4Network, str]]:
+        taken = [(ipaddress.IPv4Network(n.subnet), f"network {n.name}")
+                 for n in self.store.networks()]
+        own = {n.bridge for n in self.store.networks()}
+        return taken + [(net, what) for net, what in subnets.host_networks()
+                        if not any(what.endswith(f" {b}") for b in own)]
+
+    def default_network(self) -> Network:
+        """The `bridge` network of plain `run`, created on first use."""
+        net = self.store.find_network(DEFAULT_NETWORK)
+        if net is not None:
+            return net
+        with self.locked():
+            net = self.store.find_network(DEFAULT_NETWORK)
+            if net is not None:
+                return net
+            taken = self._taken_subnets()
+            if self.default_subnet:
+                subnet = subnets.parse_subnet(self.default_subnet)
+                subnets.check_overlap(subnet, taken)
+            else:
+                subnet = subnets.pick_subnet(subnets.candidates(subnets.DEFAULT_BRIDGE_POOL),
+                                             taken)
+            net = self._record(DEFAULT_NETWORK, subnet, None, internal=False, dns=False,
+                               labels={}, options={}, bridge=self.default_bridge)
+            self.store.add_network(net)
+            return net
+
+    def create(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+               internal: bool = False, labels: dict[str, str] | None = None,
+               options: dict[str, str] | None = None, driver: str = "bridge") -> Network:
+        """A user-defined bridge network with its own subnet, bridge and DNS."""
+        if not _NAME.match(name):
+            raise InvalidNetworkArgument(f"invalid network name {name!r}")
+        if name in PREDEFINED:
+            raise InvalidNetworkArgument(f"network name {name} is reserved")
+        if driver != "bridge":
+            raise InvalidNetworkArgument(f"network driver {driver!r} is not supported: use bridge")
+        with self.locked():
+            taken = self._taken_subnets()
+            if subnet:
+                net = subnets.parse_subnet(subnet)
+                subnets.check_overlap(net, taken)
+            else:
+                pool, prefix = subnets.USER_POOL
+                net = subnets.pick_subnet(subnets.candidates(pool, prefix), taken)
+            gw = subnets.parse_gateway(gateway, net) if gateway else None
+            rec = self._record(name, net, gw, internal=internal, dns=True,
+                               labels=labels or {}, options=options or {})
+            self.store.add_network(rec)
+            return rec
+
+    def _record(self, name: str, subnet: ipaddress.IPv4Network,
+                gateway: ipaddress.IPv4Address | None, *, internal: bool, dns: bool,
+                labels: dict[str, str], options: dict[str, str],
+                bridge: str | None = None) -> Network:
+        nid = secrets.token_hex(32)
+        return Network(
+            id=nid, name=name, driver="bridge", bridge=bridge or f"ps-{nid[:12]}",
+            subnet=str(subnet), gateway=str(gateway or subnet.network_address + 1),
+            internal=internal, dns_enabled=dns, labels=labels, options=options,
+            created=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
+
+    def get(self, ref: str) -> Network:
+        if ref == DEFAULT_NETWORK:
+            return self.default_network()
+        return self.store.get_network(ref)
+
+    def list(self) -> list[Network]:
+        self.default_network()
+        return self.store.networks()
+
+    def containers(self, ref: str) -> list[Attachment]:
+        return self.store.attachments(network_id=self.get(ref).id)
+
+    def remove(self, ref: str) -> Network:
+        """Remove a network without containers; its bridge went with its last container."""
+        if ref in PREDEFINED:
+            raise InvalidNetworkArgument(f"{ref} is a pre-defined network and cannot be removed")
+        with self.locked():
+            net = self.store.get_network(ref)
+            if net.name == DEFAULT_NETWORK:
+                raise InvalidNetworkArgument(
+                    f"{net.name} is a pre-defined network and cannot be removed")
+            users = self.store.attachments(network_id=net.id)
+            if users:
+                raise NetworkInUse(net.name, [a.container_id for a in users])
+            self.store.remove_network(net.id)
+            _delete_link(net.bridge)  # normally gone already; a crash may have left it
+            return net
+
+    def prune(self, labels: dict[str, str] | None = None) -> list[str]:
+        """Remove every user-defined network without containers (matching `labels`)."""
+        removed = []
+        for net in self.store.networks():
+            if net.name in PREDEFINED:
+                continue
+            if labels and any(net.labels.get(k) != v for k, v in labels.items()):
+                continue
+            if not self.store.attachments(network_id=net.id):
+                self.remove(net.id)
+                removed.append(net.name)
+        return removed
+
+    # -- endpoints --------------------------------------------------------------------
+
+    def attach(self, container_id: str, netns_path: str | Path, network_name: str, *,
+               aliases: Iterable[str] = (), ip: str | None = None, hostname: str = "",
+               container_name: str = "", ports: Iterable[PortMapping] = (),
+               interface: str | None = None, dns_servers: Iterable[str] = ()) -> Attachment:
+        """Connect the namespace at `netns_path` to a network; returns the new endpoint.
+
+        Ports are published through this endpoint (the engine passes them with the first
+        network, as Docker does). Nothing is left configured when this raises.
+        """
+        net = self.get(network_name)
+        alias_list = [validate_alias(a) for a in aliases]
+        name = container_name or container_id[:12]
+        wanted = list(ports)
+        check_no_duplicates(wanted)
+        with self.locked():
+            current = self.store.attachments(container_id=container_id)
+            if any(a.network_id == net.id for a in current):
+                from portside.network.errors import AlreadyAttached
+                raise AlreadyAttached(container_id, net.name)
+            fixed = (str(subnets.parse_address(ip, ipaddress.IPv4Network(net.subnet), net.name))
+                     if ip else None)
+            resolved = self._resolve_ports(wanted)
+            dns_names: list[str] = []
+            if net.dns_enabled:
+                for n in [*alias_list, hostname, container_id[:12]]:
+                    if n and n != name and n not in dns_names:
+                        dns_names.append(n)
+            att = Attachment(container_id=container_id, network=net.name, network_id=net.id,
+                             ip="", prefix=net.prefix, gateway=net.gateway,
+                             interface=interface or f"eth{len(current)}",
+                             aliases=alias_list, hostname=hostname, container_name=name,
+                             netns=str(netns_path), internal=net.internal)
+            att = self.store.reserve(att, net, fixed, resolved)
+            ep = self._endpoint(att, net, dns_names, dns_servers)
+            try:
+                status = self.driver.setup(str(netns_path), ep)
+            except BaseException:
+                with suppress(NetworkSetupFailed):
+                    self.driver.teardown(str(netns_path), ep)
+                self.store.release(container_id, net.id)
+                raise
+            iface = status.get("interfaces", {}).get(att.interface, {})
+            att.mac = iface.get("mac_address", "")
+            att.dns_servers = list(status.get("dns_server_ips") or [])
+            self.store.set_mac(container_id, net.id, att.mac)
+            return att
+
+    def _endpoint(self, att: Attachment, net: Network, dns_names: list[str],
+                  dns_servers: Iterable[str] = ()) -> Endpoint:
+        return Endpoint(container_id=att.container_id, container_name=att.container_name,
+                        network=net, ip=att.ip, interface=att.interface,
+                        aliases=tuple(dns_names), ports=tuple(att.ports),
+                        dns_servers=tuple(dns_servers))
+
+    def _resolve_ports(self, wanted: list[PortMapping]) -> list[PortMapping]:
+        """Check each host port is free (ours and the host's) and pick ports for 0/ranges."""
+        used = self.store.used_ports()
+
+        def holder(m_ip: str, port: int, proto: str) -> str | None:
+            for h_ip, h_port, h_proto, cid in used:
+                if h_port == port and h_proto == proto and (not h_ip or not m_ip or h_ip == m_ip):
+                    return f"container {cid[:12]}"
+            if not host_port_free(m_ip, port, proto):
+                return "a host process holds it"
+            return None
+
+        out: list[PortMapping] = []
+        for m in wanted:
+            if m.host_port and not m.host_port_end:
+                who = holder(m.host_ip, m.host_port, m.proto)
+                if who:
+                    raise PortInUse(m.host_ip, m.host_port, m.proto, who)
+                port = m.host_port
+            elif m.host_port_end:
+                port = next((p for p in range(m.host_port, m.host_port_end + 1)
+                             if holder(m.host_ip, p, m.proto) is None), 0)
+                if not port:
+                    raise PortInUse(m.host_ip, m.host_port, m.proto,
+                                    f"every port up to {m.host_port_end} is taken")
+            else:
+                port = 0
+                for _ in range(100):
+                    cand = any_free_port(m.host_ip, m.proto)
+                    if holder(m.host_ip, cand, m.proto) is None and all(
+                            o.host_port != cand or o.proto != m.proto for o in out):
+                        port = cand
+                        break
+                if not port:
+                    raise PortInUse(m.host_ip, 0, m.proto, "no free host port found")
+            out.append(PortMapping(m.host_ip, port, m.container_port, m.proto))
+            used.append((m.host_ip, port, m.proto, "(this container)"))
+        return out
+
+    def detach(self, container_id: str, netns_path: str | Path | None,
+               network_name: str) -> None:
+        """Disconnect a container from one network, removing its veth, rules and DNS names."""
+        net = self.get(network_name)
+        with self.locked():
+            atts = [a for a in self.store.attachments(container_id=container_id)
+                    if a.network_id == net.id]
+            if not atts:
+                raise NotAttached(container_id, net.name)
+            self._teardown(atts[0], net, netns_path)
+
+    def _teardown(self, att: Attachment, net: Network, netns_path: str | Path | None) -> None:
+        names = [n for n in [*att.aliases, att.hostname, att.container_id[:12]]
+                 if n and n != att.container_name] if net.dns_enabled else []
+        ep = self._endpoint(att, net, list(dict.fromkeys(names)))
+        path = Path(netns_path or att.netns)
+        if path.exists():
+            self._quiet_teardown(str(path), ep)
+        else:
+            # The namespace is gone (its veth with it); netavark still needs one to run its
+            # firewall and DNS teardown, so lend it an empty one.
+            tmp = create_netns(f"teardown-{secrets.token_hex(6)}", self.netns_dir)
+            try:
+                self._quiet_teardown(str(tmp), ep)
+            finally:
+                delete_netns(tmp)
+        self.store.release(att.container_id, att.network_id)
+        if not self.store.attachments(network_id=net.id):
+            self.driver.drop_network_chains(net.name)
+
+    def _quiet_teardown(self, netns: str, ep: Endpoint) -> None:
+        # netavark stops at the first missing piece (a veth already gone); its rules and
+        # DNS entries are removed before the interface, so nothing stays behind.
+        with suppress(NetworkSetupFailed):
+            self.driver.teardown(netns, ep)
+
+    def release_all(self, container_id: str, netns_path: str | Path | None = None) -> None:
+        """Detach a container from every network; safe to call again (idempotent)."""
+        with self.locked():
+            for att in reversed(self.store.attachments(container_id=container_id)):
+                self._teardown(att, self.store.get_network(att.network_id), netns_path)
+
+    def recover(self, live_containers: Iterable[str]) -> list[str]:
+        """At daemon start: release the endpoints of containers not in `live_containers`."""
+        live = set(live_containers)
+        gone = sorted({a.container_id for a in self.store.attachments()} - live)
+        for cid in gone:
+            self.release_all(cid)
+        return gone
+
+    def attachments(self, container_id: str) -> list[Attachment]:
+        return self.store.attachments(container_id=container_id)
+
+    def published_ports(self, container_id: str) -> list[PortMapping]:
+        return [p for a in self.store.attachments(container_id=container_id) for p in a.ports]
+
+
+def _delete_link(name: str) -> None:
+    subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+
+def new_netns(container_id: str, directory: Path = NETNS_DIR) -> Path:
+    """The namespace a container joins: `<directory>/<container_id>`."""
+    return create_netns(container_id, directory)
+
+
+__all__ = ["NetworkManager", "new_netns"]

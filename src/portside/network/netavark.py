@@ -1,0 +1,141 @@
+"""The driver: netavark sets up and tears down a container's endpoint on a bridge network.
+
+netavark (Podman's network stack, Debian package `netavark`) creates the bridge and the
+veth pair, assigns the address we leased, installs the NAT, forwarding, isolation and
+port-forwarding (DNAT) rules in the kernel, and runs aardvark-dns for name resolution on
+networks with DNS. We give it an options document on stdin; it answers a status block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from portside.network.errors import NetworkSetupFailed
+from portside.network.ports import PortMapping
+from portside.network.store import Network
+
+_LIBEXEC = ("/usr/libexec/podman", "/usr/lib/podman", "/usr/local/libexec/podman")
+
+
+def find_binary(name: str) -> str:
+    """netavark and aardvark-dns live in podman's helper directory on Debian."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in _LIBEXEC:
+        cand = os.path.join(d, name)
+        if os.access(cand, os.X_OK):
+            return cand
+    raise NetworkSetupFailed("find", name, f"{name} is not installed (Debian package {name})")
+
+
+@dataclass
+class Endpoint:
+    """What one netavark call configures: a container on one network."""
+
+    container_id: str
+    container_name: str
+    network: Network
+    ip: str
+    interface: str = "eth0"
+    aliases: tuple[str, ...] = ()
+    ports: tuple[PortMapping, ...] = ()
+    dns_servers: tuple[str, ...] = ()
+
+    def document(self) -> dict[str, Any]:
+        """netavark's network-options document (podman's `types.NetworkOptions`)."""
+        net = self.network
+        options = {"isolate": "true", **{k: v for k, v in net.options.items()
+                                         if k in ("mtu", "metric")}}
+        return {
+            "container_id": self.container_id,
+            "container_name": self.container_name,
+            "port_mappings": [
+                {"host_ip": p.host_ip, "container_port": p.container_port,
+                 "host_port": p.host_port, "range": 1, "protocol": p.proto}
+                for p in self.ports] or None,
+            "networks": {net.name: {
+                "static_ips": [self.ip],
+                "aliases": list(self.aliases),
+                "interface_name": self.interface,
+            }},
+            "network_info": {net.name: {
+                "name": net.name,
+                "id": net.id,
+                "driver": "bridge",
+                "network_interface": net.bridge,
+                "subnets": [{"subnet": net.subnet, "gateway": net.gateway}],
+                "ipv6_enabled": False,
+                "internal": net.internal,
+                "dns_enabled": net.dns_enabled,
+                "ipam_options": {"driver": "host-local"},
+                "options": options,
+            }},
+            "dns_servers": list(self.dns_servers) or None,
+        }
+
+
+class Netavark:
+    """Runs `netavark setup|teardown`; aardvark-dns keeps its files under `config_dir`."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.binary = find_binary("netavark")
+        self.aardvark = find_binary("aardvark-dns")
+
+    def _run(self, action: str, netns: str, ep: Endpoint) -> dict[str, Any]:
+        (self.config_dir / "aardvark-dns").mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(
+            [self.binary, "--config", str(self.config_dir), "--aardvark-binary", self.aardvark,
+             action, netns],
+            input=json.dumps(ep.document()), capture_output=True, text=True)
+        out: dict[str, Any] = {}
+        if res.stdout.strip():
+            try:
+                out = json.loads(res.stdout)
+            except json.JSONDecodeError:
+                out = {"error": res.stdout}
+        if res.returncode != 0 or "error" in out:
+            errors = [ln for ln in res.stderr.splitlines() if "syslog" not in ln]
+            raise NetworkSetupFailed(action, ep.network.name,
+                                     str(out.get("error") or "\n".join(errors)))
+        return out
+
+    def setup(self, netns: str, ep: Endpoint) -> dict[str, Any]:
+        """Configure the endpoint; returns netavark's status block for the network."""
+        block = self._run("setup", netns, ep)
+        status: dict[str, Any] = block.get(ep.network.name, {})
+        return status
+
+    def teardown(self, netns: str, ep: Endpoint) -> None:
+        self._run("teardown", netns, ep)
+
+    def drop_network_chains(self, network: str) -> None:
+        """Remove the network's port-forwarding chain once its last container is gone.
+
+        netavark 1.4 deletes `NETAVARK-DN-<hash>` only when the container leaving last has
+        published ports, so an emptied chain can stay behind; `-X` refuses a chain that is
+        still used or not empty, so this never removes a live rule.
+        """
+        chain = "NETAVARK-DN-" + hashlib.sha512(network.encode()).hexdigest()[:13].upper()
+        subprocess.run(["iptables", "-w", "-t", "nat", "-X", chain], capture_output=True,
+                       check=False)
+
+    def aardvark_pid(self) -> int | None:
+        """The aardvark-dns serving this config dir, if it runs."""
+        try:
+            pid = int((self.config_dir / "aardvark-dns" / "aardvark.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return None
+        return pid
