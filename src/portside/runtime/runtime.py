@@ -1,50 +1,350 @@
 """The Runtime: create/start/stop/delete containers with conmon + crun/runc, and adopt
 containers started by an earlier process (live-restore).
 
-Layout of `root/<id>/`: `bundle/config.json`, `bundle/rootfs` (overlay mount point),
-`diff/` + `work/` (overlay upper/work), `conmon.pid`, `ctr.pid`, `exit` (exit code,
-written by conmon), `oom`, `started`, `ctr.log`, `attach` socket, `ctl`/`winsz` fifos.
+Layout of `root/<id>/` (also the OCI bundle and conmon's persist dir): `config.json`,
+`rootfs/` (overlay mount point), `diff/` + `work/` (overlay upper/work), `meta.json`
+(what we need later: runtime, cgroup, pids), `pidfile`, `conmon.pid`, `exit` and `oom`
+(written by conmon), `started`, `ctr.log`, conmon's `ctl`/`winsz` fifos and `attach`
+socket. `root/.state/<runtime>` is the runtime's own state root. Nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
+import select
+import signal as signals
+import time
 from pathlib import Path
+from typing import Any
 
+from portside.runtime import cgroups, mounts
+from portside.runtime import spec as specgen
+from portside.runtime.conmon import ConmonConfig, spawn
+from portside.runtime.errors import (
+    ContainerExists,
+    ContainerUnknown,
+    InvalidState,
+    RuntimeFailed,
+)
 from portside.runtime.execproc import ExecProcess
+from portside.runtime.ociruntime import OCIRuntime
+from portside.runtime.procs import process_table, start_time
 from portside.runtime.types import ContainerSpec, ContainerState
+from portside.runtime.users import resolve_user
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_SOCK_MAX = 107  # sun_path
+
+
+def parse_signal(sig: str | int) -> int:
+    """"SIGTERM", "TERM", "15" or 15 -> 15."""
+    if isinstance(sig, int):
+        return sig
+    s = sig.strip().upper()
+    if s.isdigit():
+        return int(s)
+    name = s if s.startswith("SIG") else "SIG" + s
+    try:
+        return int(getattr(signals, name))
+    except AttributeError:
+        from portside.errors import InvalidArgument
+
+        raise InvalidArgument(f"invalid signal {sig!r}") from None
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Whether `pid` runs (not a zombie) and, if given, is the process that started then."""
+    if pid <= 0:
+        return False
+    st = start_time(pid)
+    if st is None:
+        return False
+    return started is None or st == started
 
 
 class Runtime:
+    """Containers under `root`, each in its own cgroup `/<cgroup_parent>/<id>`."""
+
     def __init__(self, root: Path, cgroup_parent: str = "portside") -> None:
         self.root = Path(root)
-        self.cgroup_parent = cgroup_parent
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.cgroup_parent = cgroup_parent.strip("/")
+        self._runtimes: dict[str, OCIRuntime] = {}
+        short = self.root / ".s"
+        # conmon links <socket dir>/<id> to the bundle; the attach path must fit sun_path.
+        self.socket_dir = short if len(str(short)) + 1 + 64 + 7 <= _SOCK_MAX \
+            else Path("/run/portside/attach")
+        self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _runtime(self, name: str) -> OCIRuntime:
+        rt = self._runtimes.get(name)
+        if rt is None:
+            rt = self._runtimes[name] = OCIRuntime(name, self.root / ".state",
+                                                   self.root / ".bin")
+        return rt
+
+    def _dir(self, cid: str) -> Path:
+        if not _ID.match(cid or ""):
+            raise ContainerUnknown(cid)
+        return self.root / cid
+
+    def _meta(self, cid: str) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self._dir(cid) / "meta.json").read_text()))
+        except (OSError, ValueError):
+            raise ContainerUnknown(cid) from None
+
+    def _cgpath(self, cid: str) -> str:
+        return f"/{self.cgroup_parent}/{cid}"
+
+    # -- lifecycle ---------------------------------------------------------------------
 
     def create(self, spec: ContainerSpec) -> None:
-        raise NotImplementedError
+        """Mount the root, write the bundle, and have conmon run `<runtime> create`."""
+        if not _ID.match(spec.id or ""):
+            from portside.errors import InvalidArgument
+
+            raise InvalidArgument(f"invalid container id {spec.id!r}")
+        d = self.root / spec.id
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            raise ContainerExists(spec.id) from None
+        try:
+            self._create(spec, d)
+        except BaseException:
+            self._cleanup(spec.id, d, spec.runtime)
+            raise
+
+    def _create(self, spec: ContainerSpec, d: Path) -> None:
+        rt = self._runtime(spec.runtime)
+        layout = cgroups.detect()
+        if spec.lowerdirs:
+            rootfs = d / "rootfs"
+            for sub in ("rootfs", "diff", "work"):
+                (d / sub).mkdir()
+            mounts.mount_rootfs(rootfs, [Path(p) for p in spec.lowerdirs], d / "diff",
+                                d / "work", d / "l")
+        elif spec.rootfs_path is not None:
+            rootfs = Path(spec.rootfs_path).resolve()
+            if not rootfs.is_dir():
+                from portside.errors import InvalidArgument
+
+                raise InvalidArgument(f"rootfs {rootfs} is not a directory")
+        else:
+            from portside.errors import InvalidArgument
+
+            raise InvalidArgument("container has neither image layers nor a rootfs path")
+        user = resolve_user(rootfs, spec.user, spec.group_add)
+        init = _init_binary() if spec.init else None
+        config = specgen.build(spec, user, layout, self._cgpath(spec.id), str(rootfs), init)
+        log_path = Path(spec.log_path) if spec.log_path else d / "ctr.log"
+        meta = {
+            "id": spec.id, "name": spec.name, "runtime": spec.runtime,
+            "rootfs": str(rootfs), "overlay": bool(spec.lowerdirs),
+            "log_path": str(log_path), "log_max_file": spec.log_max_file,
+            "stop_signal": spec.stop_signal, "tty": spec.tty, "open_stdin": spec.open_stdin,
+            "created_at": time.time(),
+        }
+        (d / "config.json").write_text(json.dumps(config))
+        (d / "meta.json").write_text(json.dumps(meta))
+        cfg = ConmonConfig(
+            cid=spec.id, bundle=d, runtime=rt.path, runtime_args=rt.global_args,
+            pid_file=d / "pidfile", conmon_pid_file=d / "conmon.pid", persist_dir=d,
+            log_path=log_path, socket_dir=self.socket_dir, log_max_size=spec.log_max_size,
+            tty=spec.tty, stdin=spec.open_stdin, name=spec.name,
+        )
+        pid = spawn(cfg)
+        meta["pid"] = pid
+        meta["pid_start"] = start_time(pid)
+        meta["conmon_pid"] = _read_int(d / "conmon.pid")
+        meta["conmon_start"] = start_time(meta["conmon_pid"])
+        tmp = d / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, d / "meta.json")
 
     def start(self, cid: str) -> None:
-        raise NotImplementedError
+        """Run the created container's process (`<runtime> start`)."""
+        meta = self._meta(cid)
+        st = self.state(cid)
+        if st.status != "created":
+            raise InvalidState(cid, "start", st.status)
+        d = self._dir(cid)
+        (d / "started").write_text(repr(time.time()))
+        try:
+            self._runtime(meta["runtime"]).run(cid, "start", "start", cid)
+        except RuntimeFailed:
+            (d / "started").unlink(missing_ok=True)
+            raise
 
     def kill(self, cid: str, signal: str | int = "SIGKILL") -> None:
-        raise NotImplementedError
+        """Send a signal to the container's init process (PID 1 inside)."""
+        sig = parse_signal(signal)
+        meta = self._meta(cid)
+        st = self.state(cid)
+        if st.status == "stopped":
+            raise InvalidState(cid, "kill", "not running")
+        pid = int(meta.get("pid", 0))
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            if _alive(pid, meta.get("pid_start")):
+                signals.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(fd)
+        if st.status == "paused" and sig == signals.SIGKILL:
+            # A frozen task dies only once thawed (cgroup v1 freezer).
+            with contextlib.suppress(RuntimeFailed):
+                self._runtime(meta["runtime"]).run(cid, "resume", "resume", cid)
 
     def stop(self, cid: str, timeout: float = 10, signal: str | int | None = None) -> int | None:
-        raise NotImplementedError
+        """Send the stop signal, wait up to `timeout` seconds, then SIGKILL; exit code."""
+        meta = self._meta(cid)
+        st = self.state(cid)
+        if st.status == "stopped":
+            return st.exit_code
+        if st.status == "created":
+            # Never started: nothing to signal gracefully.
+            self.kill(cid, "SIGKILL")
+            return self.wait(cid, 30)
+        sig = signal if signal is not None else meta.get("stop_signal") or "SIGTERM"
+        if st.status == "paused":
+            sig = "SIGKILL"
+        with contextlib.suppress(InvalidState):
+            self.kill(cid, sig)
+        if timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                return self.wait(cid, timeout)
+        with contextlib.suppress(InvalidState):
+            self.kill(cid, "SIGKILL")
+        return self.wait(cid, 30)
 
     def state(self, cid: str) -> ContainerState:
-        raise NotImplementedError
+        """The container's status from conmon's files and /proc; no runtime call."""
+        d = self._dir(cid)
+        meta = self._meta(cid)
+        started_at = _read_float(d / "started")
+        code = _read_int(d / "exit")
+        if code is None and meta.get("pid"):
+            if _alive(int(meta["pid"]), meta.get("pid_start")):
+                if started_at is None:
+                    return ContainerState("created", pid=int(meta["pid"]))
+                layout = cgroups.detect()
+                status = "paused" if cgroups.frozen(layout, self._cgpath(cid)) else "running"
+                return ContainerState(status, pid=int(meta["pid"]), started_at=started_at)
+            # The process is gone; conmon writes the exit file a moment later.
+            self._wait_conmon(meta, 5)
+            code = _read_int(d / "exit")
+        finished = None
+        with contextlib.suppress(OSError):
+            finished = os.stat(d / "exit").st_mtime
+        return ContainerState(
+            "stopped", pid=0, exit_code=code, oom_killed=(d / "oom").exists(),
+            started_at=started_at, finished_at=finished,
+        )
+
+    def _wait_conmon(self, meta: dict[str, Any], timeout: float | None) -> bool:
+        """Wait for conmon to exit (it has then written the exit file); False on timeout."""
+        cpid = int(meta.get("conmon_pid") or 0)
+        if not _alive(cpid, meta.get("conmon_start")):
+            return True
+        try:
+            fd = os.pidfd_open(cpid)
+        except ProcessLookupError:
+            return True
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            return bool(ready)
+        finally:
+            os.close(fd)
 
     def wait(self, cid: str, timeout: float | None = None) -> int:
-        raise NotImplementedError
+        """Block until the container exits; its exit code (TimeoutError on timeout).
+
+        Works for containers created by another process: conmon's exit file is the truth.
+        """
+        d = self._dir(cid)
+        meta = self._meta(cid)
+        code = _read_int(d / "exit")
+        if code is not None:
+            return code
+        if not self._wait_conmon(meta, timeout):
+            raise TimeoutError(f"container {cid[:12]} still running after {timeout}s")
+        code = _read_int(d / "exit")
+        if code is None:
+            # conmon died without writing one (killed); the container is gone with it.
+            pid = int(meta.get("pid") or 0)
+            if _alive(pid, meta.get("pid_start")):
+                raise RuntimeFailed(cid, "wait", "conmon is gone but the container runs")
+            return -1
+        return code
 
     def pause(self, cid: str) -> None:
-        raise NotImplementedError
+        st = self.state(cid)
+        if st.status != "running":
+            raise InvalidState(cid, "pause", st.status)
+        self._runtime(self._meta(cid)["runtime"]).run(cid, "pause", "pause", cid)
 
     def resume(self, cid: str) -> None:
-        raise NotImplementedError
+        st = self.state(cid)
+        if st.status != "paused":
+            raise InvalidState(cid, "unpause", st.status)
+        self._runtime(self._meta(cid)["runtime"]).run(cid, "unpause", "resume", cid)
 
     def delete(self, cid: str, force: bool = False) -> None:
-        raise NotImplementedError
+        """Remove the container: runtime state, mounts, cgroup, conmon, files. With
+        `force` a running container is killed first."""
+        d = self._dir(cid)
+        if not d.is_dir():
+            raise ContainerUnknown(cid)
+        try:
+            meta = self._meta(cid)
+        except ContainerUnknown:
+            meta = {}
+        if meta.get("pid"):
+            st = self.state(cid)
+            if st.status in ("running", "paused") and not force:
+                raise InvalidState(cid, "remove", st.status + " (stop it or force removal)")
+            if st.status != "stopped":
+                self.kill(cid, "SIGKILL")
+                self._wait_conmon(meta, 30)
+        self._cleanup(cid, d, meta.get("runtime", "crun"))
+
+    def _cleanup(self, cid: str, d: Path, runtime: str) -> None:
+        """Undo whatever part of create happened; every step tolerates absence."""
+        meta: dict[str, Any] = {}
+        with contextlib.suppress(ContainerUnknown):
+            meta = self._meta(cid)
+        if meta.get("pid"):
+            self._wait_conmon(meta, 30)
+        rt = None
+        with contextlib.suppress(RuntimeFailed):
+            rt = self._runtime(runtime)
+        if rt is not None and (rt.state_root / cid).exists():
+            rt.run(cid, "delete", "delete", "--force", cid, check=False)
+        left = mounts.unmount_all(d)
+        cgroups.remove(cgroups.detect(), self._cgpath(cid))
+        (self.socket_dir / cid).unlink(missing_ok=True)
+        if rt is not None and (rt.state_root / cid).exists():
+            mounts.clear_dir(rt.state_root / cid)
+        if left:
+            raise RuntimeFailed(cid, "delete", f"mounts still busy: {', '.join(left)}")
+        mounts.clear_dir(d)
+        log_path = meta.get("log_path")
+        if log_path and not Path(log_path).is_relative_to(d):
+            for p in Path(log_path).parent.glob(Path(log_path).name + "*"):
+                p.unlink(missing_ok=True)
+
+    # -- exec, attach ------------------------------------------------------------------
 
     def exec(
         self,
@@ -56,25 +356,80 @@ class Runtime:
         tty: bool = False,
         stdin: bool = False,
     ) -> ExecProcess:
-        raise NotImplementedError
+        """Start `args` in the running container (same caps, seccomp, no_new_privs)."""
+        from portside.runtime.execs import start_exec
+
+        meta = self._meta(cid)
+        st = self.state(cid)
+        if st.status != "running":
+            raise InvalidState(cid, "exec in", st.status)
+        return start_exec(self._runtime(meta["runtime"]), self._dir(cid), meta, args,
+                          env or [], user, cwd, tty, stdin)
 
     def attach_socket(self, cid: str) -> Path:
-        raise NotImplementedError
+        """conmon's attach socket (SOCK_SEQPACKET; first byte of each packet = stream)."""
+        self._meta(cid)
+        return self.socket_dir / cid / "attach"
 
     def resize(self, cid: str, rows: int, cols: int) -> None:
-        raise NotImplementedError
+        """Resize the container's PTY through conmon's window-size fifo."""
+        d = self._dir(cid)
+        for name in ("winsz", "ctl"):
+            p = d / name
+            if p.exists():
+                fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
+                try:
+                    os.write(fd, f"1 {rows} {cols}\n".encode())
+                finally:
+                    os.close(fd)
+                return
+        raise InvalidState(cid, "resize", "without a terminal")
+
+    # -- inspection --------------------------------------------------------------------
 
     def list(self) -> list[str]:
-        raise NotImplementedError
+        return sorted(p.name for p in self.root.iterdir()
+                      if _ID.match(p.name) and (p / "meta.json").exists())
 
     def stats(self, cid: str) -> dict[str, int]:
-        raise NotImplementedError
+        self._meta(cid)
+        return cgroups.stats(cgroups.detect(), self._cgpath(cid))
 
-    def processes(self, cid: str) -> list[dict[str, object]]:
-        raise NotImplementedError
+    def processes(self, cid: str) -> list[dict[str, Any]]:
+        self._meta(cid)
+        return process_table(cgroups.pids(cgroups.detect(), self._cgpath(cid)))
 
     def upperdir(self, cid: str) -> Path:
-        raise NotImplementedError
+        meta = self._meta(cid)
+        if not meta.get("overlay"):
+            raise InvalidState(cid, "diff", "using a plain directory root")
+        return self._dir(cid) / "diff"
+
+    def rootfs(self, cid: str) -> Path:
+        return Path(self._meta(cid)["rootfs"])
 
     def log_path(self, cid: str) -> Path:
-        raise NotImplementedError
+        return Path(self._meta(cid)["log_path"])
+
+
+def _init_binary() -> str:
+    # Statically linked ones only: the image may have no libc.
+    for path in ("/usr/bin/tini-static", "/usr/bin/catatonit",
+                 "/usr/libexec/podman/catatonit"):
+        if os.access(path, os.X_OK):
+            return path
+    raise RuntimeFailed("-", "create", "--init needs tini or catatonit (apt-get install tini)")
+
+
+def _read_int(p: Path) -> int | None:
+    try:
+        return int(p.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_float(p: Path) -> float | None:
+    try:
+        return float(p.read_text().strip())
+    except (OSError, ValueError):
+        return None

@@ -40,9 +40,9 @@ class Resources:
 class ContainerSpec:
     """Everything needed to create one container, already resolved by the engine.
 
-    `lowerdirs` are image layer snapshot dirs, top-most first; with an empty list,
-    `rootfs_path` names a plain directory used as the root (still with an overlay upper
-    so the directory itself is never written).
+    `lowerdirs` are image layer snapshot dirs, top-most first, mounted as an overlay with
+    a per-container upper dir; with an empty list, `rootfs_path` names a plain directory
+    used as the root as is (writes go into it; no upper dir, nothing for `diff`).
     """
 
     id: str
