@@ -83,9 +83,9 @@ async def start_upload(request: web.Request, registry: Registry, route: Route) -
         source = query.get("from", "")
         if source:
             source = protocol.validate_name(source)
-            from portside.registry.server import granted
+            from portside.registry.server import CALLER, granted
 
-            if "pull" in granted(registry, request["caller"], source) and storage.mount(
+            if "pull" in granted(registry, request[CALLER], source) and storage.mount(
                 route.name, digest, source
             ):
                 return _created(route, digest)

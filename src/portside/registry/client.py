@@ -88,6 +88,7 @@ class RegistryClient:
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._pinged = False
         self._tokens: dict[str, str] = {}
+        self._ping_lock = asyncio.Lock()
 
     async def __aenter__(self) -> RegistryClient:
         timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=300)
@@ -113,12 +114,17 @@ class RegistryClient:
         """`GET /v2/`: pick http/https and learn how the registry wants to be authenticated."""
         if self._pinged:
             return
+        async with self._ping_lock:
+            if not self._pinged:
+                await self._ping()
+
+    async def _ping(self) -> None:
         try:
             resp = await self.session.get(self.base / "v2/")
         except (aiohttp.ClientConnectorError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
             if self.base.scheme == "https" and self.insecure:
                 self.base = self.base.with_scheme("http")
-                return await self.ping()
+                return await self._ping()
             raise ConnectError(self.host, str(exc)) from None
         async with resp:
             await resp.read()

@@ -66,6 +66,10 @@ class Caller:
     token: dict[str, Any] | None = None  # verified token claims in the Bearer flow
 
 
+REGISTRY = web.AppKey("registry", Registry)
+CALLER = web.RequestKey("caller", Caller)
+
+
 def service_name(registry: Registry, request: web.Request) -> str:
     return registry.access.service or request.host
 
@@ -142,7 +146,7 @@ def error_response(err: RegistryError, request: web.Request) -> web.Response:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    registry: Registry = request.app["registry"]
+    registry: Registry = request.app[REGISTRY]
     registry.stats[f"requests {request.method}"] += 1
     try:
         tail = request.match_info.get("tail", "")
@@ -153,7 +157,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if handler is None:
             raise RegistryError("UNSUPPORTED", f"{request.method} not allowed on {route.kind}", status=405)
         caller = authorize(registry, request, await identify(registry, request), route)
-        request["caller"] = caller
+        request[CALLER] = caller
         response = await handler(request, registry, route)
     except web.HTTPException:
         raise
@@ -204,7 +208,7 @@ async def base(request: web.Request, registry: Registry, route: protocol.Route) 
 
 async def catalog(request: web.Request, registry: Registry, route: protocol.Route) -> web.Response:
     n, last = protocol.parse_page(request.query.get("n"), request.query.get("last"))
-    caller: Caller = request["caller"]
+    caller = request[CALLER]
     if registry.access.enabled:  # list only what the caller may pull
         names = [r for r in registry.storage.repositories(None, last)
                  if "pull" in registry.access.allowed(caller.user, r)]
@@ -232,7 +236,7 @@ async def tags_list(request: web.Request, registry: Registry, route: protocol.Ro
 
 async def token(request: web.Request) -> web.Response:
     """The token endpoint (Docker token spec; GET with Basic auth, or the OAuth2 POST form)."""
-    registry: Registry = request.app["registry"]
+    registry: Registry = request.app[REGISTRY]
     if registry.issuer is None:
         raise web.HTTPNotFound()
     query: Any = request.query
@@ -271,7 +275,7 @@ def _token_denied(registry: Registry, request: web.Request) -> web.Response:
 def make_app(registry: Registry) -> web.Application:
     # Manifests are capped at 4 MiB by the handler; blob bodies are streamed, never buffered.
     app = web.Application(client_max_size=8 * 1024 * 1024)
-    app["registry"] = registry
+    app[REGISTRY] = registry
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)
     app.router.add_route("GET", "/token", token)
