@@ -113,6 +113,23 @@ def test_portside_save_loads_in_podman(
     assert info["Config"]["Cmd"] == ["sh"]
 
 
+@pytest.mark.parametrize("fmt", ["oci", "docker"])
+def test_several_images_and_tags_load_in_podman(
+    store: ImageStore, podman: Run, tmp_path: Path, fmt: str
+) -> None:
+    add_image(store, [{"a": b"1"}], tags=("busybox:latest", "busybox:1.36"))
+    add_image(store, [{"b": b"2"}], tags=("example.com/team/app:2",), compression="zstd")
+    out = tmp_path / "multi.tar"
+    portside("save", "-o", str(out), "--format", fmt, "busybox", "example.com/team/app:2")
+    podman("load", "-i", str(out))
+    listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert sorted(listed) == [
+        "docker.io/library/busybox:1.36",
+        "docker.io/library/busybox:latest",
+        "example.com/team/app:2",
+    ]
+
+
 def test_skopeo_inspects_saved_archives(store: ImageStore, tmp_path: Path) -> None:
     built = make_busybox(store)
     oci, docker = tmp_path / "oci.tar", tmp_path / "docker.tar"

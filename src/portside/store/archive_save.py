@@ -1,5 +1,8 @@
 """`save`: write images as an OCI image layout tar or a `docker save` archive, streaming.
 
+The OCI format is also a docker archive (a `manifest.json` naming the same blobs, as Docker
+25+ writes), so `docker load` of any version and podman read it, whatever it holds.
+
 Output is deterministic (members sorted, fixed owner and mtime) so saving the same images
 twice gives the same bytes. Blobs go out straight from the content store; the docker format
 wants uncompressed layers, so compressed ones are decompressed through a temporary file
@@ -160,6 +163,11 @@ def _write_oci(store: ImageStore, selected: list[_Selected], out: _TarOut) -> No
             out.add(_blob_path(digest), store.content.size(digest), f)
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}
     out.add_bytes("index.json", canonical_json(index))
+    # Also a docker-archive view of the same blobs, as Docker 25+ writes: `docker load`
+    # before 25 reads only manifest.json, and podman falls back to it for an index with
+    # more than one entry (several images or tags), which its oci-archive reader refuses.
+    docker_entries, repositories, _ = _docker_manifest(store, selected, uncompressed=False)
+    _write_docker_metadata(out, docker_entries, repositories)
     out.add_bytes("oci-layout", OCI_LAYOUT)
 
 
@@ -204,18 +212,25 @@ def _uncompressed_layer(
         raise
 
 
-def _write_docker(store: ImageStore, selected: list[_Selected], out: _TarOut) -> None:
+def _docker_manifest(
+    store: ImageStore, selected: list[_Selected], uncompressed: bool
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]], dict[str, tuple[str, str | None]]]:
+    """`manifest.json` entries, the `repositories` file, and the members they name.
+
+    Members map a path to (blob digest, diff_id): the diff_id is set for a layer that must
+    go out uncompressed, under its diff_id, as `docker save` writes layers.
+    """
     entries: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
-    members: dict[str, tuple[str, str | None]] = {}  # path -> (blob digest, diff_id of a layer)
+    members: dict[str, tuple[str, str | None]] = {}
     for sel in selected:
         manifest: Manifest = store.manifest(sel.image)
         config = store.config_of(manifest)
         members[_blob_path(manifest.config.digest)] = (manifest.config.digest, None)
         layer_paths = []
         for layer, diff_id in zip(manifest.layers, config.diff_ids, strict=True):
-            path = _blob_path(diff_id)
-            members[path] = (layer.digest, diff_id)
+            path = _blob_path(diff_id if uncompressed else layer.digest)
+            members[path] = (layer.digest, diff_id if uncompressed else None)
             layer_paths.append(path)
         # Full names: podman reads a familiar "busybox:latest" as localhost/busybox; docker
         # normalises either form to the same name.
@@ -231,6 +246,19 @@ def _write_docker(store: ImageStore, selected: list[_Selected], out: _TarOut) ->
             if config.diff_ids and ref.tag:
                 top = digests.encoded(config.diff_ids[-1])
                 repositories.setdefault(ref.familiar_repository, {})[ref.tag] = top
+    return entries, repositories, members
+
+
+def _write_docker_metadata(
+    out: _TarOut, entries: list[dict[str, Any]], repositories: dict[str, dict[str, str]]
+) -> None:
+    out.add_bytes("manifest.json", canonical_json(entries))
+    if repositories:
+        out.add_bytes("repositories", canonical_json(repositories))
+
+
+def _write_docker(store: ImageStore, selected: list[_Selected], out: _TarOut) -> None:
+    entries, repositories, members = _docker_manifest(store, selected, uncompressed=True)
     for path in sorted(members):
         blob_digest, layer_diff_id = members[path]
         if layer_diff_id is None:
@@ -241,9 +269,7 @@ def _write_docker(store: ImageStore, selected: list[_Selected], out: _TarOut) ->
         layer_file, size = _uncompressed_layer(store, blob_digest, layer_diff_id, scratch)
         with layer_file:
             out.add(path, size, layer_file)
-    out.add_bytes("manifest.json", canonical_json(entries))
-    if repositories:
-        out.add_bytes("repositories", canonical_json(repositories))
+    _write_docker_metadata(out, entries, repositories)
 
 
 def save_archive(

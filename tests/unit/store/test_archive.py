@@ -71,6 +71,15 @@ def test_oci_round_trip_keeps_digests(
     annotations = index["manifests"][0]["annotations"]
     assert annotations["io.containerd.image.name"] == "docker.io/library/busybox:latest"
     assert annotations["org.opencontainers.image.ref.name"] == "latest"
+    # The same blobs are also described as a docker archive, for `docker load` before 25.
+    legacy = json.loads(members(out)["manifest.json"])
+    assert legacy == [
+        {
+            "Config": f"blobs/sha256/{built.image.config_digest[7:]}",
+            "RepoTags": ["docker.io/library/busybox:latest"],
+            "Layers": [f"blobs/sha256/{sha(layer)[7:]}" for layer in built.layers],
+        }
+    ]
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd", ""])
