@@ -54,13 +54,12 @@ EXPANDS = frozenset(
 )
 FLAGS: dict[str, dict[str, str]] = {  # flag -> "str" | "bool" | "list"
     "FROM": {"platform": "str"},
-    "RUN": {"mount": "list", "network": "str", "security": "str"},
+    "RUN": {"mount": "list", "network": "str"},
     "COPY": {
         "from": "str",
         "chown": "str",
         "chmod": "str",
         "link": "bool",
-        "parents": "bool",
         "exclude": "list",
     },
     "ADD": {
@@ -68,7 +67,6 @@ FLAGS: dict[str, dict[str, str]] = {  # flag -> "str" | "bool" | "list"
         "chmod": "str",
         "link": "bool",
         "checksum": "str",
-        "keep-git-dir": "bool",
         "exclude": "list",
     },
     "HEALTHCHECK": {
@@ -540,3 +538,15 @@ _KINDS = {
     "ONBUILD": _onbuild,
     "MAINTAINER": _maintainer,
 }
+
+
+def parse_trigger(text: str, path: str, line: int, escape: str = "\\") -> Instruction:
+    """An ONBUILD trigger recorded in a base image, parsed as the instruction it is."""
+    parsed = parse_text(text, path)
+    if len(parsed.nodes) != 1:
+        raise DockerfileError(path, line, f"ONBUILD trigger {text!r} of the base image is malformed")
+    node = parsed.nodes[0]
+    node = Node(node.keyword, node.args, line, line, node.heredocs)
+    if node.keyword in ("FROM", "ONBUILD", "MAINTAINER"):
+        raise DockerfileError(path, line, f"{node.keyword} isn't allowed as an ONBUILD trigger")
+    return _instruction(_Ctx(path, escape), node, onbuild=True)

@@ -1,0 +1,155 @@
+"""`portside build`: from a context and a Dockerfile to an image in the store (or an archive).
+
+The pipeline: read and parse the Dockerfile, resolve global ARGs, pick the target stage and
+the stages it needs, build each (executor), then write the image with its traceability
+labels and tags, and any `--output` archive.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portside.build import gitinfo
+from portside.build.cache import BuildCache, step_key
+from portside.build.context import BuildContext
+from portside.build.errors import BuildError
+from portside.build.executor import BuildRun
+from portside.build.graph import base_of, needed, target_stage
+from portside.build.instructions import parse
+from portside.build.output import Progress
+from portside.errors import InvalidArgument
+from portside.oci import reference as refs
+from portside.store.images import Image, ImageStore
+
+DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
+
+
+@dataclass
+class BuildOptions:
+    context: Path
+    dockerfile: Path | None = None
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    reproducible: bool = False
+    epoch: int | None = None  # SOURCE_DATE_EPOCH
+    secrets: dict[str, Path] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    outputs: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    image: Image
+    stages: list[str]
+    steps: int
+    cached: int
+
+
+def find_dockerfile(context: Path, given: Path | None) -> tuple[Path, str]:
+    """The Dockerfile to use and how to name it in messages."""
+    if given is not None:
+        path = given if given.is_absolute() or given.exists() else context / given
+        if not path.is_file():
+            raise InvalidArgument(f"Dockerfile {str(given)!r} not found")
+        return path, str(given)
+    for name in DOCKERFILE_NAMES:
+        if (context / name).is_file():
+            return context / name, name
+    raise InvalidArgument(f"no Dockerfile or Containerfile in {context} (use -f to name one)")
+
+
+def build(store: ImageStore, options: BuildOptions, progress: Progress) -> BuildResult:
+    context = options.context
+    if not context.is_dir():
+        raise InvalidArgument(f"build context {str(context)!r} is not a directory")
+    tags = [str(refs.parse_tagged(t)) for t in options.tags]  # bad names fail before building
+    path, shown = find_dockerfile(context, options.dockerfile)
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
+    dockerfile = parse(text, shown)
+    git = gitinfo.describe(context)
+    epoch = options.epoch
+    if epoch is None and options.reproducible:
+        epoch = git.commit_time if git else 0
+    cache = BuildCache(store.root)
+    scratch = store.root / "tmp"
+    scratch.mkdir(exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(dir=scratch, prefix="build-"))
+    try:
+        ctx = BuildContext(context, cache)
+        with store.importing():
+            run = BuildRun(store, cache, ctx, dockerfile, progress, tmp,
+                           build_args=dict(options.build_args), no_cache=options.no_cache,
+                           epoch=epoch, secrets=options.secrets)
+            target = target_stage(dockerfile, options.target)
+            stages = needed(dockerfile, target, run.meta_args)
+            for stage in stages:
+                run.build_stage(stage, base_of(dockerfile, stage, run.meta_args))
+            state = run.results[target.index]
+            image = _write_image(store, state, tags, options, git, epoch)
+        unused = sorted(set(options.build_args) - run.used_args - _declared(dockerfile))
+        if unused:
+            progress.note(f"warning: build-args not consumed by the Dockerfile: {', '.join(unused)}")
+    finally:
+        cache.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    for out in options.outputs:
+        _export(store, image, out)
+    return BuildResult(image, [s.display for s in stages], progress.count, 0)
+
+
+def _declared(dockerfile: object) -> set[str]:
+    from portside.build.instructions import Dockerfile
+
+    assert isinstance(dockerfile, Dockerfile)
+    names = {n for inst in dockerfile.global_args for n, _ in inst.pairs}
+    for stage in dockerfile.stages:
+        names |= {n for inst in stage.instructions if inst.keyword == "ARG" for n, _ in inst.pairs}
+    return names
+
+
+def _write_image(store: ImageStore, state: object, tags: list[str], options: BuildOptions,
+                 git: gitinfo.GitInfo | None, epoch: int | None) -> Image:
+    from portside.build.state import StageState
+    from portside.store.imagebuilder import new_image, rfc3339
+    from portside.store.layers import LayerResult
+
+    assert isinstance(state, StageState)
+    created = rfc3339(state.created if epoch is None else min(state.created, epoch))
+    config = dict(state.config)
+    labels = dict(config.get("Labels") or {})
+    extra = dict(git.labels(created)) if git else {}
+    for k, v in extra.items():
+        labels.setdefault(k, v)
+    labels.update(options.labels)
+    if labels:
+        config["Labels"] = labels
+    layers = [LayerResult(lr.digest, lr.size, lr.diff_id, lr.media_type, 0) for lr in state.layers]
+    annotations = {k: v for k, v in extra.items() if k != gitinfo.DIRTY}
+    return new_image(store, layers, config, state.history, annotations=annotations, tags=tags,
+                     created=created)
+
+
+def _export(store: ImageStore, image: Image, out: dict[str, str]) -> None:
+    kind = out.get("type", "")
+    dest = out.get("dest", "")
+    if kind not in ("oci", "docker"):
+        raise InvalidArgument(f"--output type={kind or '?'}: use type=oci or type=docker")
+    if not dest:
+        raise InvalidArgument(f"--output type={kind} needs dest=<file>")
+    from portside.store import archive
+
+    names = list(image.tags) or [image.id]
+    archive.save(store, names, Path(dest) if dest != "-" else os.fdopen(1, "wb", closefd=False),
+                 format=kind)
+
+
+__all__ = ["BuildError", "BuildOptions", "BuildResult", "build", "step_key"]

@@ -1,0 +1,277 @@
+"""COPY and ADD: resolve sources, key them for the cache, and write the new layer.
+
+A COPY layer holds only what the step adds (the copied files and any missing parent
+directories), streamed into the store from where the files are: the build context, a
+stage's or image's tree materialised from its layers, a here-document, a download, or an
+archive ADD unpacks. Ownership is 0:0 unless --chown, as in Docker.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portside.build import dockerignore
+from portside.build.context import BuildContext, Entry
+from portside.build.errors import BuildError, SourceNotFound
+from portside.build.instructions import Instruction
+from portside.build.state import StageState
+from portside.store.layers import Entry as TarEntry
+from portside.store.layers import LayerResult, write_entries
+
+if TYPE_CHECKING:
+    from portside.build.executor import BuildRun
+
+_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+@dataclass
+class CopyStep:
+    """A planned COPY/ADD: `inputs` key the cache; `execute` writes the layer on a miss."""
+
+    inputs: dict[str, Any]
+    execute: Callable[[], LayerResult]
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _is_archive(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if any(head.startswith(m) for m in _ARCHIVE_MAGIC):
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str]) -> CopyStep:
+    kw = inst.keyword
+    words = [run.expand(inst, w, env) for w in inst.words]
+    flags = {k: run.expand(inst, str(v), env) for k, v in inst.flags.items()
+             if isinstance(v, str)}
+    dest_word, sources = words[-1], words[:-1]
+    dest = posixpath.normpath(posixpath.join(state.workdir, dest_word))
+    fs = run.fs(state)
+    many = len(sources) + len(inst.heredocs) > 1 or any(c in s for s in sources for c in "*?[")
+    dest_is_dir = dest_word.endswith("/") or (fs.lookup(dest) or _NOT).is_dir
+    if many and not dest_word.endswith("/") and not dest_is_dir:
+        raise BuildError(run.path, inst.line, f"{kw}: with more than one source the destination"
+                         f" must be a directory ending in / ({dest_word!r})")
+    dest_is_dir = dest_is_dir or many
+    uid, gid = _owner(run, state, inst, flags.get("chown"))
+    chmod = int(flags["chmod"], 8) if flags.get("chmod") else None
+    excludes = dockerignore.Matcher(dockerignore.parse("\n".join(inst.flags.get("exclude", []))))  # type: ignore[arg-type]
+    inputs: dict[str, Any] = {"dest": dest, "dir": dest_is_dir, "owner": [uid, gid], "chmod": chmod,
+                              "excludes": inst.flags.get("exclude", []), "sources": sources}
+    context, origin = _source(run, inst, flags.get("from"), inputs)
+    matched: list[tuple[str, list[Entry]]] = []
+    remote: list[tuple[str, Path]] = []
+    for src in sources:
+        if kw == "ADD" and is_url(src):
+            path, digest = run.download(inst, src, flags.get("checksum"))
+            remote.append((src, path))
+            inputs.setdefault("urls", []).append(digest)
+            continue
+        if context is None:
+            continue
+        rels = context.match(src)
+        if not rels:
+            raise _not_found(run, inst, context, src, origin)
+        for rel in rels:
+            entries = [e for e in context.tree(rel) if not excludes.ignored(e.rel)]
+            matched.append((rel, entries))
+    if origin == "context":
+        all_entries = [e for _, es in matched for e in es]
+        inputs["content"] = run.ctx.content_digest(all_entries)
+    docs = [(h.name, run.expand(inst, h.content, env) if h.expand else h.content)
+            for h in inst.heredocs]
+    inputs["heredocs"] = docs
+
+    def execute() -> LayerResult:
+        nonlocal context, matched
+        if origin != "context" and context is None:
+            context, matched = _materialise(run, inst, flags["from"], sources, excludes)
+        items: dict[str, TarEntry] = {}
+        now = run.mtime(None)
+        for rel, entries in matched:
+            top = entries[0]
+            for e in entries:
+                if top.is_dir:
+                    sub = e.rel[len(rel):].lstrip("/") if rel else e.rel
+                    target = posixpath.join(dest, sub) if sub else dest
+                elif dest_is_dir:
+                    target = posixpath.join(dest, posixpath.basename(rel))
+                else:
+                    target = dest
+                if kw == "ADD" and e is top and e.is_file and _is_archive(e.path):
+                    _unpack(run, e.path, dest, items, uid if flags.get("chown") else None, chmod)
+                    continue
+                if target == dest and top.is_dir and fs.lookup(dest) and not flags.get("chown") \
+                        and chmod is None:
+                    continue  # an existing destination directory keeps its metadata
+                info = _info(target, e.path, e.st, uid, gid, chmod, run)
+                if info is not None:
+                    items[info[0].name] = info
+        for src, path in remote:
+            target = posixpath.join(dest, _url_name(src)) if dest_is_dir else dest
+            st = os.stat(path)
+            info = _info(target, path, st, uid, gid, chmod if chmod is not None else 0o600, run)
+            assert info is not None
+            items[info[0].name] = info
+        for name, text in docs:
+            target = posixpath.join(dest, name) if dest_is_dir else dest
+            ti = tarfile.TarInfo(posixpath.normpath(target).lstrip("/"))
+            ti.mode, ti.uid, ti.gid, ti.mtime = chmod or 0o644, uid, gid, now
+            data = text.encode("utf-8", "surrogateescape")
+            ti.size = len(data)
+            items[ti.name] = (ti, data)
+        _add_parents(items, fs, now)
+        ordered = [items[k] for k in sorted(items, key=lambda n: n.split("/"))]
+        return write_entries(run.store.content, ordered, run.compression)
+
+    return CopyStep(inputs, execute)
+
+
+class _Missing:
+    is_dir = False
+
+
+_NOT: Any = _Missing()
+
+
+def _source(run: BuildRun, inst: Instruction, source: str | None, inputs: dict[str, Any]
+            ) -> tuple[BuildContext | None, str]:
+    if not source:
+        return run.ctx, "context"
+    stage_state = run.stage_state(source)
+    if stage_state is not None:
+        inputs["from"] = stage_state.key
+        return None, f"stage {source!r}"
+    image = run.image_for(inst, source)
+    inputs["from"] = image.manifest_digest
+    return None, f"image {source!r}"
+
+
+def _materialise(run: BuildRun, inst: Instruction, source: str, sources: list[str],
+                 excludes: dockerignore.Matcher) -> tuple[BuildContext, list[tuple[str, list[Entry]]]]:
+    """Unpack what COPY --from needs of a stage or image into a private directory."""
+    from portside.build.stagefs import StageFS
+
+    state = run.stage_state(source)
+    layers = state.layers if state is not None else run.image_layers(run.image_for(inst, source))
+    fs = StageFS(run.store.content, layers)
+    top = Path(tempfile.mkdtemp(dir=run.tmp, prefix="from-"))
+    for src in sources:
+        parts = dockerignore.clean(src).split("/")
+        literal = []
+        for part in parts:
+            if any(c in part for c in "*?["):
+                break
+            literal.append(part)
+        prefix = "/".join(p for p in literal if p)
+        fs.export(prefix, top / prefix if prefix else top)
+    context = BuildContext(top, run.cache, dockerignore.Matcher([]), remember=False)
+    matched = []
+    for src in sources:
+        rels = context.match(src)
+        if not rels:
+            raise _not_found(run, inst, context, src, f"--from={source}")
+        for rel in rels:
+            matched.append((rel, [e for e in context.tree(rel) if not excludes.ignored(e.rel)]))
+    return context, matched
+
+
+def _not_found(run: BuildRun, inst: Instruction, context: BuildContext, src: str, origin: str
+               ) -> SourceNotFound:
+    if origin == "context" and context.exists_ignored(src):
+        return SourceNotFound(run.path, inst.line, f"{inst.keyword} {src}: the file is excluded by"
+                              f" {context.matcher.source} (remove it from there to copy it)")
+    where = "the build context" if origin == "context" else origin
+    return SourceNotFound(run.path, inst.line, f"{inst.keyword} {src}: not found in {where}")
+
+
+def _info(target: str, path: Path, st: os.stat_result, uid: int, gid: int, chmod: int | None,
+          run: BuildRun) -> TarEntry | None:
+    ti = tarfile.TarInfo(posixpath.normpath(target).lstrip("/") or ".")
+    mode = st.st_mode
+    ti.uid, ti.gid = uid, gid
+    ti.mode = chmod if chmod is not None else stat.S_IMODE(mode)
+    ti.mtime = run.mtime(int(st.st_mtime))
+    if stat.S_ISREG(mode):
+        ti.type, ti.size = tarfile.REGTYPE, st.st_size
+        return ti, path
+    if stat.S_ISDIR(mode):
+        ti.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(mode):
+        ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, os.readlink(path), 0o777
+    else:
+        return None  # sockets, fifos and devices are not copied from a context
+    return ti, None
+
+
+def _add_parents(items: dict[str, TarEntry], fs: Any, mtime: int) -> None:
+    for name in list(items):
+        parent = posixpath.dirname(name)
+        while parent and parent not in items:
+            if fs.lookup("/" + parent) is not None:
+                break
+            ti = tarfile.TarInfo(parent)
+            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, mtime
+            items[parent] = (ti, None)
+            parent = posixpath.dirname(parent)
+
+
+def _unpack(run: BuildRun, archive: Path, dest: str, items: dict[str, TarEntry],
+            owner: int | None, chmod: int | None) -> None:
+    """ADD of a local archive: its entries land under `dest` (a directory)."""
+    from portside.build.stagefs import walk_tree
+
+    top = Path(tempfile.mkdtemp(dir=run.tmp, prefix="add-"))
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(top, filter="tar")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BuildError(run.path, 0, f"ADD {archive.name}: cannot unpack the archive: {exc}") from None
+    for rel, path, st in walk_tree(top):
+        if not rel:
+            continue
+        info = _info(posixpath.join(dest, rel), path, st, st.st_uid if owner is None else owner,
+                     st.st_gid if owner is None else owner, chmod, run)
+        if info is not None:
+            items[info[0].name] = info
+
+
+def _url_name(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return posixpath.basename(urlsplit(url).path.rstrip("/")) or "index.html"
+
+
+def _owner(run: BuildRun, state: StageState, inst: Instruction, chown: str | None) -> tuple[int, int]:
+    if not chown:
+        return 0, 0
+    user, _, group = chown.partition(":")
+    fs = run.fs(state)
+
+    def look(name: str, table: str) -> int:
+        if name.isdigit():
+            return int(name)
+        data = (fs.read_file(table) or b"").decode("utf-8", "replace")
+        for line in data.splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
+                return int(fields[2])
+        raise BuildError(run.path, inst.line, f"{inst.keyword} --chown={chown}: no {name!r} in"
+                         f" the stage's {table}")
+
+    uid = look(user, "/etc/passwd")
+    gid = look(group, "/etc/group") if group else uid
+    return uid, gid

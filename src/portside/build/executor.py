@@ -1,0 +1,330 @@
+"""Apply a stage's instructions, one cached step at a time.
+
+Each step has a cache key (its parent's key, the instruction, what it reads); a hit reuses
+the recorded result (the very layer blob, and its time, so a fully cached build gives the
+same image id), a miss runs the step and records it. Config-only steps change the image
+config and leave an `empty_layer` history entry; COPY, ADD, WORKDIR (when it creates the
+directory) and RUN add a layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portside.build import copying
+from portside.build.cache import BuildCache, step_key
+from portside.build.context import BuildContext
+from portside.build.errors import BuildError
+from portside.build.instructions import Dockerfile, Instruction, Stage, parse_trigger
+from portside.build.shellwords import SubstitutionError, expand, expand_words
+from portside.build.stagefs import LayerRef, StageFS
+from portside.build.state import StageState
+from portside.errors import ImageUnknown, InvalidArgument
+from portside.store.images import Image, ImageStore
+from portside.store.layers import LayerResult, write_entries
+
+if TYPE_CHECKING:
+    from portside.build.output import Progress
+
+_SIGNALS = frozenset(
+    ["HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS", "RTMIN", "RTMAX"]
+)
+
+
+class BuildRun:
+    """One build: the store, cache, context and Dockerfile, and the stages built so far."""
+
+    def __init__(self, store: ImageStore, cache: BuildCache, ctx: BuildContext,
+                 dockerfile: Dockerfile, progress: Progress, tmp: Path, *,
+                 build_args: dict[str, str], no_cache: bool = False, epoch: int | None = None,
+                 secrets: dict[str, Path] | None = None) -> None:
+        self.store, self.cache, self.ctx, self.dockerfile = store, cache, ctx, dockerfile
+        self.progress, self.tmp = progress, tmp
+        self.path = dockerfile.path
+        self.build_args = build_args
+        self.used_args: set[str] = set()
+        self.no_cache = no_cache
+        self.epoch = epoch
+        self.secrets = secrets or {}
+        self.compression = "gzip"
+        self.now = time.time()
+        self.results: dict[int, StageState] = {}
+        self.meta_args = self._meta_args()
+        self.step_no = 0
+
+    # -- helpers the steps share --
+
+    def expand(self, inst: Instruction, word: str, env: dict[str, str]) -> str:
+        try:
+            return expand(word, env, self.dockerfile.escape)
+        except SubstitutionError as exc:
+            raise BuildError(self.path, inst.line, f"{inst.keyword}: {exc}") from None
+
+    def expand_words(self, inst: Instruction, text: str, env: dict[str, str]) -> list[str]:
+        try:
+            return expand_words(text, env, self.dockerfile.escape)
+        except SubstitutionError as exc:
+            raise BuildError(self.path, inst.line, f"{inst.keyword}: {exc}") from None
+
+    def fs(self, state: StageState) -> StageFS:
+        return StageFS(self.store.content, state.layers)
+
+    def mtime(self, value: int | None) -> int:
+        """A timestamp for a layer entry: clamped to SOURCE_DATE_EPOCH when reproducible."""
+        t = int(self.now) if value is None else value
+        return min(t, self.epoch) if self.epoch is not None else t
+
+    def created_now(self) -> float:
+        return float(self.epoch) if self.epoch is not None else time.time()
+
+    def stage_state(self, name: str) -> StageState | None:
+        stage = self.dockerfile.stage(name)
+        return None if stage is None else self.results.get(stage.index)
+
+    def image_for(self, inst: Instruction, ref: str) -> Image:
+        try:
+            return self.store.get(ref)
+        except (ImageUnknown, InvalidArgument):
+            what = "stage or image" if inst.keyword == "COPY" else "image"
+            raise BuildError(self.path, inst.line, f"{inst.keyword}: no {what} named {ref!r} (not"
+                             " a stage of this Dockerfile nor an image in the local store)") from None
+
+    def image_layers(self, image: Image) -> list[LayerRef]:
+        manifest = self.store.manifest(image)
+        diff_ids = self.store.config(image).diff_ids
+        return [LayerRef(d.digest, d.size, diff, d.media_type)
+                for d, diff in zip(manifest.layers, diff_ids, strict=True)]
+
+    def download(self, inst: Instruction, url: str, checksum: str | None) -> tuple[Path, str]:
+        from portside.build.fetch import fetch
+
+        return fetch(self, inst, url, checksum)
+
+    def _meta_args(self) -> dict[str, str]:
+        """Global ARGs (before the first FROM): visible in FROM lines only."""
+        from portside.build.graph import platform_args
+
+        values = dict(platform_args())
+        for inst in self.dockerfile.global_args:
+            for name, default in inst.pairs:
+                if name in self.build_args:
+                    values[name] = self.build_args[name]
+                    self.used_args.add(name)
+                elif default is not None:
+                    values[name] = self.expand(inst, default, values)
+        return values
+
+    # -- stages --
+
+    def build_stage(self, stage: Stage, base: str) -> StageState:
+        """Run every instruction of `stage` on top of `base` (expanded FROM argument)."""
+        triggers: list[str] = []
+        if base.lower() == "scratch":
+            from portside.build.state import scratch
+
+            state = scratch()
+            how = "FROM scratch"
+        elif (parent := self.dockerfile.stage(base)) is not None and parent.index < stage.index:
+            state = self.results[parent.index].clone()
+            how = f"FROM {parent.display}"
+        else:
+            from portside.build.state import from_image
+
+            image = self.image_for(Instruction("FROM", stage.line, stage.line, "", ""), base)
+            doc = self.store.config(image).raw
+            state = from_image(image.manifest_digest, self.image_layers(image), doc)
+            triggers = [str(t) for t in state.config.pop("OnBuild", None) or []]
+            how = f"FROM {base}@{image.manifest_digest[:19]}"
+        state.args = {}
+        if self.epoch is not None:  # clamped timestamps make different layers: key them apart
+            state.key = step_key(state.key, "SOURCE_DATE_EPOCH", epoch=self.epoch)
+        state.cmd_from_base = bool(state.config.get("Cmd"))
+        steps = [parse_trigger(t, self.path, stage.line, self.dockerfile.escape) for t in triggers]
+        steps += stage.instructions
+        self.progress.step(self._label(stage, 0, len(steps)), how, "RESOLVED", 0.0)
+        for n, inst in enumerate(steps, 1):
+            self.step(stage, state, inst, n, len(steps))
+        self.results[stage.index] = state
+        return state
+
+    def _label(self, stage: Stage, n: int, total: int) -> str:
+        return f"[{stage.display} {n}/{total}]"
+
+    def step(self, stage: Stage, state: StageState, inst: Instruction, n: int, total: int) -> None:
+        started = time.monotonic()
+        env = state.expansion_env()
+        layer_step = inst.keyword in ("COPY", "ADD", "RUN", "WORKDIR")
+        run: Callable[[], LayerResult | None] | None = None
+        if inst.keyword in ("COPY", "ADD"):
+            planned = copying.plan(self, state, inst, env)
+            key = step_key(state.key, inst.original, **planned.inputs)
+            run = planned.execute
+        elif inst.keyword == "RUN":
+            key, run = self._run(state, inst, env)
+        elif inst.keyword == "WORKDIR":
+            key, run = self._workdir(state, inst, env)
+        else:
+            apply_config(self, state, inst, env)
+            key = step_key(state.key, inst.original, config=state.config, args=state.args)
+        hit = None if self.no_cache else self.cache.lookup(key)
+        if hit is not None and hit.get("layer") and not self.store.content.exists(hit["layer"]["digest"]):
+            hit = None  # the blob was collected since: build the step again
+        if hit is None:
+            result = run() if run else None
+            hit = {"created": self.created_now(),
+                   "layer": _layer_json(result) if result is not None else None}
+            self.cache.store(key, hit)
+            status = "DONE"
+        else:
+            status = "CACHED"
+        state.key = key
+        state.created = float(hit["created"])
+        entry: dict[str, Any] = {"created": _rfc3339(state.created),
+                                 "created_by": inst.original + (" # buildkit" if layer_step else ""),
+                                 "comment": f"{self.path}:{inst.line}"}
+        if hit.get("layer"):
+            state.layers.append(LayerRef.from_json(hit["layer"]))
+        else:
+            entry["empty_layer"] = True
+        state.history.append(entry)
+        self.progress.step(self._label(stage, n, total), inst.original, status,
+                           time.monotonic() - started)
+
+    def _workdir(self, state: StageState, inst: Instruction, env: dict[str, str]
+                 ) -> tuple[str, Callable[[], LayerResult | None]]:
+        apply_config(self, state, inst, env)
+        path = state.workdir
+        fs = self.fs(state)
+        missing = []
+        p = path
+        while p not in ("/", "") and fs.lookup(p) is None:
+            missing.append(p)
+            p = posixpath.dirname(p)
+        key = step_key(state.key, inst.original, workdir=path, create=missing)
+
+        def create() -> LayerResult | None:
+            if not missing:
+                return None
+            entries = []
+            for d in reversed(missing):
+                ti = tarfile.TarInfo(d.lstrip("/"))
+                ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, self.mtime(None)
+                entries.append((ti, None))
+            return write_entries(self.store.content, entries, self.compression)
+
+        return key, create
+
+    def _run(self, state: StageState, inst: Instruction, env: dict[str, str]
+             ) -> tuple[str, Callable[[], LayerResult | None]]:
+        from portside.build import running
+
+        return running.plan(self, state, inst, env)
+
+
+def _layer_json(result: LayerResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {"digest": result.digest, "size": result.size, "diff_id": result.diff_id,
+            "media_type": result.media_type}
+
+
+def _rfc3339(ts: float) -> str:
+    from portside.store.imagebuilder import rfc3339
+
+    return rfc3339(ts)
+
+
+def _command(state: StageState, inst: Instruction) -> list[str]:
+    return list(inst.words) if inst.json_form else [*state.shell, inst.words[0]]
+
+
+def apply_config(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str]) -> None:
+    """The effect of a config-only instruction (and of WORKDIR) on the stage's image config."""
+    kw, cfg = inst.keyword, state.config
+    if kw == "ENV":
+        # Every value of one ENV line sees the environment from before the line.
+        for key, value in [(run.expand(inst, k, env), run.expand(inst, v or "", env))
+                           for k, v in inst.pairs]:
+            if not key:
+                raise BuildError(run.path, inst.line, "ENV names can not be blank")
+            state.set_env(key, value)
+    elif kw == "ARG":
+        for name, default in inst.pairs:
+            if name in run.build_args:
+                state.args[name] = run.build_args[name]
+                run.used_args.add(name)
+            elif default is not None:
+                state.args[name] = run.expand(inst, default, {**env, **state.args})
+            elif name in run.meta_args:
+                state.args[name] = run.meta_args[name]
+    elif kw == "LABEL":
+        labels = dict(cfg.get("Labels") or {})
+        for k, v in inst.pairs:
+            labels[run.expand(inst, k, env)] = run.expand(inst, v or "", env)
+        cfg["Labels"] = labels
+    elif kw in ("CMD", "ENTRYPOINT"):
+        cfg[kw.capitalize() if kw == "CMD" else "Entrypoint"] = _command(state, inst)
+        if kw == "ENTRYPOINT" and state.cmd_from_base:
+            cfg.pop("Cmd", None)  # Docker: ENTRYPOINT resets a CMD inherited from the base
+        if kw == "CMD":
+            state.cmd_from_base = False
+    elif kw == "SHELL":
+        cfg["Shell"] = list(inst.words)
+    elif kw == "WORKDIR":
+        path = run.expand(inst, inst.words[0], env)
+        cfg["WorkingDir"] = posixpath.normpath(posixpath.join(state.workdir, path))
+    elif kw == "USER":
+        user = run.expand(inst, inst.words[0], env)
+        if not user:
+            raise BuildError(run.path, inst.line, "USER: the user is empty")
+        cfg["User"] = user
+    elif kw == "EXPOSE":
+        ports = dict(cfg.get("ExposedPorts") or {})
+        for word in inst.words:
+            for port in run.expand_words(inst, word, env):
+                ports.update({p: {} for p in _ports(run, inst, port)})
+        cfg["ExposedPorts"] = ports
+    elif kw == "VOLUME":
+        volumes = dict(cfg.get("Volumes") or {})
+        for word in inst.words:
+            path = run.expand(inst, word, env) if not inst.json_form else word
+            if not path.strip():
+                raise BuildError(run.path, inst.line, "VOLUME specified can not be an empty string")
+            volumes[path] = {}
+        cfg["Volumes"] = volumes
+    elif kw == "STOPSIGNAL":
+        sig = run.expand(inst, inst.words[0], env)
+        if not (sig.isdigit() or sig.upper().removeprefix("SIG") in _SIGNALS
+                or sig.upper().startswith(("SIGRTMIN+", "SIGRTMAX-"))):
+            raise BuildError(run.path, inst.line, f"STOPSIGNAL: invalid signal {sig!r}")
+        cfg["StopSignal"] = sig
+    elif kw == "HEALTHCHECK":
+        cfg["Healthcheck"] = dict(inst.healthcheck or {})
+    elif kw == "ONBUILD":
+        cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), inst.args]
+    elif kw == "MAINTAINER":
+        labels = dict(cfg.get("Labels") or {})
+        labels["maintainer"] = inst.args
+        cfg["Labels"] = labels
+
+
+def _ports(run: BuildRun, inst: Instruction, text: str) -> list[str]:
+    port, _, proto = text.partition("/")
+    proto = (proto or "tcp").lower()
+    low, _, high = port.partition("-")
+    if proto not in ("tcp", "udp", "sctp") or not low.isdigit() or (high and not high.isdigit()):
+        raise BuildError(run.path, inst.line, f"EXPOSE: invalid port {text!r} (e.g. 80 or 53/udp)")
+    first, last = int(low), int(high or low)
+    if not (0 < first <= last <= 65535):
+        raise BuildError(run.path, inst.line, f"EXPOSE: invalid port range {text!r}")
+    return [f"{p}/{proto}" for p in range(first, last + 1)]
+
+
+def digest_text(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,106 @@
+"""`portside build`: build an image from a Dockerfile, as `docker build` does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from portside.errors import InvalidArgument
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"{what} {item!r}: expected KEY=VALUE")
+        if not eq:  # `--build-arg NAME` takes the value from the environment, as Docker does
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+def _csv(text: str, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise InvalidArgument(f"{what} {text!r}: expected key=value[,key=value...]")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for item in values:
+        spec = _csv(item, "--secret")
+        sid = spec.get("id")
+        src = spec.get("src") or spec.get("source")
+        if not sid:
+            raise InvalidArgument(f"--secret {item!r}: needs id=<name>")
+        if not src and spec.get("env"):
+            raise InvalidArgument("--secret env= is not supported: use src=<file>")
+        path = Path(src or sid).expanduser()
+        if not path.is_file():
+            raise InvalidArgument(f"--secret id={sid}: file {str(path)!r} not found")
+        out[sid] = path
+    return out
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("context", default=".", type=click.Path(file_okay=False))
+@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag).")
+@click.option("-f", "--file", "dockerfile", help="The Dockerfile (default: CONTEXT/Dockerfile).")
+@click.option("--target", help="The stage to build.")
+@click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable.")
+@click.option("--label", "labels", multiple=True, help="Set a label on the image.")
+@click.option("--no-cache", is_flag=True, help="Do not use the cache.")
+@click.option("--secret", "secrets", multiple=True, help="id=NAME,src=FILE for RUN --mount=type=secret.")
+@click.option("--output", "-o", "outputs", multiple=True, help="type=oci|docker,dest=FILE.")
+@click.option("--progress", default="auto", show_default=True, help="auto, plain, tty or quiet.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
+@click.option("--reproducible", is_flag=True,
+              help="Clamp timestamps to SOURCE_DATE_EPOCH (or the git commit time) for a stable digest.")
+def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: str | None,
+          build_args: tuple[str, ...], labels: tuple[str, ...], no_cache: bool,
+          secrets: tuple[str, ...], outputs: tuple[str, ...], progress: str, quiet: bool,
+          reproducible: bool) -> None:
+    """Build an image from a Dockerfile and a context directory."""
+    from portside.build.builder import BuildOptions
+    from portside.build.builder import build as run_build
+    from portside.build.output import Progress
+    from portside.store.images import ImageStore
+
+    epoch_text = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch_text and not epoch_text.isdigit():
+        raise InvalidArgument(f"SOURCE_DATE_EPOCH={epoch_text!r}: expected seconds since 1970")
+    options = BuildOptions(
+        context=Path(context),
+        dockerfile=Path(dockerfile) if dockerfile else None,
+        tags=list(tags),
+        build_args=_pairs(build_args, "--build-arg"),
+        target=target,
+        no_cache=no_cache,
+        reproducible=reproducible,
+        epoch=int(epoch_text) if epoch_text else None,
+        secrets=_secrets(secrets),
+        labels=_pairs(labels, "--label"),
+        outputs=[_csv(o, "--output") for o in outputs],
+    )
+    bar = Progress("quiet" if quiet else progress)
+    store = ImageStore()
+    try:
+        result = run_build(store, options, bar)
+    finally:
+        store.db.close()
+    image = result.image
+    if not quiet:
+        for name in image.tags:
+            bar.note(f"naming to {name}")
+        for out in options.outputs:
+            bar.note(f"exported {out.get('type')} archive to {out.get('dest')}")
+    click.echo(image.id)
