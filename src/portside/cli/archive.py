@@ -39,6 +39,24 @@ def save(output: str | None, fmt: str, images: tuple[str, ...]) -> None:
         store.db.close()
 
 
+class _LoadProgress:
+    """`Loading blobs/sha256/0123abcd… 12.3MB/45.6MB` on one terminal line per file."""
+
+    def __init__(self) -> None:
+        self.shown = ("", -1)
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        from portside.cli.output import human_size
+
+        step = done // (8 << 20)
+        if (name, step) == self.shown and done < total:
+            return
+        self.shown = (name, step)
+        label = name if len(name) < 40 else name[:39] + "…"
+        line = f"Loading {label} {human_size(done)}/{human_size(total)}"
+        click.echo(f"\r\033[K{line}", nl=done >= total, err=True)
+
+
 @click.command("load")
 @click.option(
     "-i",
@@ -47,7 +65,9 @@ def save(output: str | None, fmt: str, images: tuple[str, ...]) -> None:
     metavar="FILE",
     help="Read from a tar archive file or an OCI layout directory instead of standard input.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Suppress the load progress output.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Suppress the progress output (shown on a terminal)."
+)
 def load(input_: str | None, quiet: bool) -> None:
     """Load images from a tar archive (docker save or OCI layout; gzip/zstd/xz compressed too)."""
     from portside.oci import reference as refs
@@ -56,12 +76,13 @@ def load(input_: str | None, quiet: bool) -> None:
 
     if input_ is None and sys.stdin.isatty():
         raise click.UsageError("requested load from stdin, but stdin is empty")
+    progress = _LoadProgress() if not quiet and sys.stderr.isatty() else None
     store = ImageStore()
     try:
         if input_ is None:
-            images = archive.load(store, sys.stdin.buffer, "standard input")
+            images = archive.load(store, sys.stdin.buffer, "standard input", progress)
         else:
-            images = archive.load(store, input_)
+            images = archive.load(store, input_, progress=progress)
     finally:
         store.db.close()
     for image in images:

@@ -9,6 +9,7 @@ compressed bytes pass by, without holding the layer in memory.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -123,18 +124,26 @@ class DiffHasher:
         return f"sha256:{self._hash.hexdigest()}"
 
 
+# Called as blobs stream in: (archive member, bytes done, member size).
+Progress = Callable[[str, int, int], None]
+
+
 def load(
-    store: ImageStore, source: str | Path | IO[bytes], where: str | None = None
+    store: ImageStore,
+    source: str | Path | IO[bytes],
+    where: str | None = None,
+    progress: Progress | None = None,
 ) -> list[Image]:
     """Import every image of an archive (tar, compressed tar, OCI layout dir, or a stream).
 
     Returns the images recorded, each with `tags` set to the names this archive gave it
     (full references, e.g. `docker.io/library/busybox:latest`). Raises InvalidArchive (or
-    another PortsideError) with nothing recorded when the archive is bad.
+    another PortsideError) with nothing recorded when the archive is bad. `where` names
+    the source in messages (default: the path, or the stream's name).
     """
     from portside.store.archive_load import load_archive
 
-    return load_archive(store, source, where)
+    return load_archive(store, source, where, progress)
 
 
 def save(

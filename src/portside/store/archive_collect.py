@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from portside.errors import DigestMismatch, InvalidDigest, PortsideError, SizeMismatch
 from portside.oci.model import MAX_MANIFEST_BYTES, Descriptor, ImageConfig
-from portside.store.archive import MAGIC_LEN, DiffHasher, InvalidArchive, sniff
+from portside.store.archive import MAGIC_LEN, DiffHasher, InvalidArchive, Progress, sniff
 from portside.store.content import CHUNK
 from portside.store.images import ImageStore
 
@@ -115,9 +115,10 @@ def _member_name(where: str, name: str) -> str:
 class Collector:
     """The one pass over an archive: metadata in memory, blobs into the store, links noted."""
 
-    def __init__(self, store: ImageStore, where: str) -> None:
+    def __init__(self, store: ImageStore, where: str, progress: Progress | None = None) -> None:
         self.store = store
         self.where = where
+        self.progress = progress
         self.meta: dict[str, bytes] = {}
         self.files: dict[str, Blob] = {}
         self.links: dict[str, str] = {}
@@ -212,12 +213,18 @@ class Collector:
             if expected and content.exists(expected):
                 # Already stored (and verified when it was): no need to copy it again.
                 self.files[name] = Blob(expected, content.size(expected))
+                if self.progress:
+                    self.progress(name, size, size)
                 return
             hasher = DiffHasher()
 
             def chunks() -> Any:
+                done = 0
                 for chunk in iter(lambda: fileobj.read(CHUNK), b""):
                     hasher.update(chunk)
+                    done += len(chunk)
+                    if self.progress:
+                        self.progress(name, done, size)
                     yield chunk
 
             digest = content.ingest(chunks(), expected, size)

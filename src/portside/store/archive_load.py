@@ -28,7 +28,7 @@ from portside.oci.model import (
     host_platform,
     parse_document,
 )
-from portside.store.archive import InvalidArchive
+from portside.store.archive import InvalidArchive, Progress
 from portside.store.archive_collect import Collector
 from portside.store.images import Image, ImageStore
 
@@ -225,7 +225,10 @@ def _discard_unreferenced(store: ImageStore, candidates: set[str]) -> None:
 
 
 def load_archive(
-    store: ImageStore, source: str | Path | IO[bytes], where: str | None = None
+    store: ImageStore,
+    source: str | Path | IO[bytes],
+    where: str | None = None,
+    progress: Progress | None = None,
 ) -> list[Image]:
     if isinstance(source, str | Path):
         path = Path(source)
@@ -236,7 +239,7 @@ def load_archive(
         path = None
         where = where or getattr(source, "name", None) or "input"
         where = str(where).replace("<stdin>", "standard input")
-    collector = Collector(store, where)
+    collector = Collector(store, where, progress)
     loaded: list[Image] = []
     try:
         with store.importing():

@@ -122,6 +122,18 @@ def test_several_images_in_one_archive_and_deterministic_output(
         assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
 
 
+def test_load_reports_progress_per_blob(store: ImageStore, other: ImageStore) -> None:
+    built = busybox(store)
+    buf = io.BytesIO()
+    archive.save(store, ["busybox"], buf)
+    seen: dict[str, tuple[int, int]] = {}
+    archive.load(
+        other, io.BytesIO(buf.getvalue()), progress=lambda n, d, t: seen.update({n: (d, t)})
+    )
+    for blob in (built.manifest, built.config, *built.layers):
+        assert seen[f"blobs/sha256/{sha(blob)[7:]}"] == (len(blob), len(blob))
+
+
 def test_save_by_id_is_untagged_and_load_says_id(
     store: ImageStore, other: ImageStore, tmp_path: Path
 ) -> None:
