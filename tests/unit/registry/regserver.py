@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,3 +73,61 @@ def error_code(body: bytes) -> str:
     import json
 
     return str(json.loads(body)["errors"][0]["code"])
+
+
+class CuttingProxy:
+    """A TCP forwarder to a registry that drops one connection once it has carried `cut_after`
+    bytes in the chosen direction ("up": client to server, "down": server to client)."""
+
+    def __init__(self, target_port: int, cut_after: int, direction: str) -> None:
+        self.target_port = target_port
+        self.cut_after = cut_after
+        self.direction = direction
+        self.bytes = {"up": 0, "down": 0}
+        self.cuts = 0
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0))
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+            self.loop.run_forever()
+            self.server.close()
+            self.loop.run_until_complete(self.server.wait_closed())
+            self.loop.close()
+
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        assert ready.wait(30)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        state = {"carried": 0}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, way: str) -> None:
+            try:
+                while data := await src.read(65536):
+                    self.bytes[way] += len(data)
+                    if way == self.direction and self.cuts == 0:
+                        state["carried"] += len(data)
+                        if state["carried"] > self.cut_after:
+                            self.cuts += 1
+                            writer.transport.abort()
+                            up_writer.transport.abort()
+                            return
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    dst.close()
+
+        await asyncio.gather(pump(reader, up_writer, "up"), pump(up_reader, writer, "down"))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
