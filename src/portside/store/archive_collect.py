@@ -33,6 +33,7 @@ _LEGACY_METADATA = re.compile(r"[^/]+/(json|VERSION)")
 _BLOB_PATH = re.compile(r"blobs/(sha256|sha512)/([a-f0-9]+)")
 _CONFIG_PATH = re.compile(r"([a-f0-9]{64})\.json")
 _MAX_LINK_HOPS = 16
+_MAX_METADATA_TOTAL = 64 << 20
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Collector:
         self.meta: dict[str, bytes] = {}
         self.files: dict[str, Blob] = {}
         self.links: dict[str, str] = {}
+        self.meta_bytes = 0
         self.written: set[str] = set()  # digests this load put in the store
 
     # -- reading --
@@ -173,6 +175,11 @@ class Collector:
         self._add_file(name, fileobj, member.size)
 
     def read_dir(self, path: Path) -> None:
+        # Only a layout is read file by file: never sweep some other tree into the store.
+        if not (path / "index.json").is_file() and not (path / "manifest.json").is_file():
+            raise InvalidArchive(
+                self.where, "not an image layout: the directory has no index.json or manifest.json"
+            )
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             for entry in sorted(
@@ -201,6 +208,9 @@ class Collector:
                 raise InvalidArchive(
                     self.where, f"{name} is larger than {MAX_MANIFEST_BYTES} bytes"
                 )
+            self.meta_bytes += size
+            if self.meta_bytes > _MAX_METADATA_TOTAL:
+                raise InvalidArchive(self.where, "too much metadata (legacy json files)")
             self.meta[name] = fileobj.read()
             return
         expected = None

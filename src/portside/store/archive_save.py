@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from portside.errors import DigestMismatch, InvalidArgument
+from portside.errors import DigestMismatch, InvalidArgument, PortsideError
 from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci import reference as refs
@@ -284,6 +284,8 @@ def save_archive(
             out.close()
             return
         path = Path(target)
+        if path.is_dir():
+            raise InvalidArgument(f"cannot write {path}: it is a directory")
         try:
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         except OSError as exc:
@@ -297,7 +299,9 @@ def save_archive(
                 os.fsync(f.fileno())
             os.chmod(tmp_name, 0o644)
             os.replace(tmp_name, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+            if isinstance(exc, OSError) and exc.strerror:  # disk full, quota, I/O error
+                raise PortsideError(f"cannot write {path}: {exc.strerror}") from None
             raise

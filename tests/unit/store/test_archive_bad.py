@@ -308,3 +308,25 @@ def test_other_compressions_of_layers_refused(existing: ImageStore) -> None:
     )
     refuse(existing, data, "layer l.tar", "unsupported layer compression xz")
     assert mt.OCI_LAYER  # media types of what we do accept are in test_archive
+
+
+def test_directory_that_is_no_layout(existing: ImageStore, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "file").write_bytes(b"x" * 1000)
+    before = snapshot(existing)
+    with pytest.raises(InvalidArchive, match="no index.json or manifest.json"):
+        archive.load(existing, tree)
+    assert snapshot(existing) == before
+
+
+def test_save_to_bad_places(existing: ImageStore, tmp_path: Path) -> None:
+    from portside.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="it is a directory"):
+        archive.save(existing, ["keep"], tmp_path)
+    with pytest.raises(InvalidArgument, match="No such file or directory"):
+        archive.save(existing, ["keep"], tmp_path / "missing" / "x.tar")
+    with pytest.raises(InvalidArgument, match="unknown archive format"):
+        archive.save(existing, ["keep"], tmp_path / "x.tar", format="tgz")
+    assert list(tmp_path.glob("*.tar")) == []
