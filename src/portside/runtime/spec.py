@@ -60,11 +60,20 @@ _DEVICE_RULES: list[dict[str, Any]] = [
 
 
 def host_cap_names() -> list[str]:
+    """Capabilities we can hand out: the kernel's, within our own bounding set (root here
+    lacks CAP_SYS_RESOURCE; asking the runtime for it fails the container)."""
     try:
         last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     except (OSError, ValueError):
         last = len(ALL_CAP_NAMES) - 1
-    return ["CAP_" + n for n in ALL_CAP_NAMES[: last + 1]]
+    bounding = (1 << (last + 1)) - 1
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                bounding = int(line.split()[1], 16)
+    except OSError:
+        pass
+    return ["CAP_" + n for i, n in enumerate(ALL_CAP_NAMES[: last + 1]) if bounding >> i & 1]
 
 
 def _norm_cap(name: str) -> str:
