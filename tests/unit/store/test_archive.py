@@ -322,6 +322,35 @@ def test_bare_tag_ref_name_loads_untagged(other: ImageStore) -> None:
     assert loaded[0].tags == ()
 
 
+def test_artifacts_in_an_index_are_skipped(other: ImageStore) -> None:
+    manifest, config, layer = image_blobs()
+    empty = b"{}"
+    signature = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+            "config": desc(empty, mt.OCI_EMPTY),
+            "layers": [desc(empty, mt.OCI_EMPTY)],
+        }
+    )
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            desc(signature),
+            desc(manifest, annotations={"io.containerd.image.name": "a:1"}),
+        ],
+    }
+    loaded = archive.load(
+        other, io.BytesIO(oci_layout([manifest, config, layer, signature, empty], index))
+    )
+    assert [i.manifest_digest for i in loaded] == [sha(manifest)]
+    assert not other.content.exists(sha(signature))
+    only_artifacts = {"schemaVersion": 2, "manifests": [desc(signature)]}
+    with pytest.raises(archive.InvalidArchive, match="holds no image"):
+        archive.load(other, io.BytesIO(oci_layout([signature, empty], only_artifacts)))
+
+
 # -- the commands --
 
 
@@ -336,6 +365,19 @@ def test_cli_save_and_load_files(store: ImageStore, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output == "Loaded image: busybox:latest\n"
     assert store.get("busybox:latest")
+
+
+def test_cli_load_layout_directory(store: ImageStore, tmp_path: Path) -> None:
+    busybox(store, tag="example.com/bb:2")
+    out = tmp_path / "bb.tar"
+    archive.save(store, ["example.com/bb:2"], out)
+    layout = tmp_path / "layout"
+    with tarfile.open(out) as tar:
+        tar.extractall(layout, filter="data")
+    store.remove("example.com/bb:2")
+    result = portside("load", "-i", str(layout))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"Loaded image: example.com/bb:2\n"
 
 
 def test_cli_save_to_stdout_and_load_from_stdin(store: ImageStore) -> None:
