@@ -38,7 +38,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
                 if i + 1 < n and pattern[i + 1] == "/":
                     i += 1
                 if i + 1 >= n:
-                    out.append(".*" if out == ["^"] else "(/.*)?")
+                    out.append(".*")  # "**" at the end: everything (as .gitignore)
                 else:
                     out.append("(.*/)?")
             else:

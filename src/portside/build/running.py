@@ -17,6 +17,7 @@ from portside.store.layers import LayerResult
 if TYPE_CHECKING:
     from portside.build.executor import BuildRun
 
+RUNTIME_MISSING = True  # set False once RUN is wired to portside.runtime
 RUN_MISSING = "RUN needs the container runtime, which this build of portside does not have yet"
 
 

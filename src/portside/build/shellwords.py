@@ -133,6 +133,8 @@ class _Lexer:
             raise SubstitutionError("bad substitution: expected a variable name after '${'")
         ch = self.next()
         value = self.env.get(name)
+        if not ch:
+            raise SubstitutionError("missing '}' in substitution")
         if ch == "}":
             return value or ""
         colon = ch == ":"

@@ -1,0 +1,2 @@
+FROM scratch
+ARG 1x=2

@@ -1,0 +1,2 @@
+FROM scratch
+COPY --frm=build /a /b

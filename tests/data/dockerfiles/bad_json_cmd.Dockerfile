@@ -1,0 +1,2 @@
+FROM scratch
+CMD ["a", "b",]

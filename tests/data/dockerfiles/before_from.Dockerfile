@@ -1,0 +1,2 @@
+ENV A=1
+FROM scratch

@@ -1,0 +1,4 @@
+FROM scratch
+RUN echo \
+# only a comment
+
