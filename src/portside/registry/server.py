@@ -157,6 +157,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if handler is None:
             raise RegistryError("UNSUPPORTED", f"{request.method} not allowed on {route.kind}", status=405)
         caller = authorize(registry, request, await identify(registry, request), route)
+        if registry.proxy is not None and _NEEDS.get((route.kind, request.method)) in (
+                "push", "delete"):
+            raise RegistryError("UNSUPPORTED", "a pull-through cache accepts no pushes or deletes",
+                                status=405)
         request[CALLER] = caller
         response = await handler(request, registry, route)
     except web.HTTPException:

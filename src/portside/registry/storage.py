@@ -245,12 +245,14 @@ class RegistryStorage:
     # -- manifests --
 
     def put_manifest(
-        self, repo: str, reference: str, body: bytes, content_type: str | None
+        self, repo: str, reference: str, body: bytes, content_type: str | None,
+        require_blobs: bool = True,
     ) -> tuple[str, ManifestRecord]:
         """Check and store a manifest or index; returns its digest and record.
 
         Raises MANIFEST_INVALID for a bad document and MANIFEST_BLOB_UNKNOWN when it names
-        a blob or manifest this repository does not have; nothing is stored then.
+        a blob or manifest this repository does not have; nothing is stored then. The
+        pull-through cache stores upstream manifests before their blobs (`require_blobs`).
         """
         if len(body) > MAX_MANIFEST_BYTES:
             raise RegistryError("MANIFEST_INVALID", "manifest larger than 4 MiB", status=413)
@@ -276,7 +278,7 @@ class RegistryStorage:
             repo, digest, doc.media_type, len(body), subject, artifact_type, dict(doc.annotations)
         )
         with self.transaction() as db:
-            for target, is_manifest in targets:
+            for target, is_manifest in targets if require_blobs else []:
                 present = (
                     self._manifest_row(repo, target) is not None
                     if is_manifest
