@@ -14,6 +14,7 @@ import fcntl
 import os
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -69,12 +70,14 @@ class ExecProcess:
         pty: int | None = None,
         pid_file: Path | None = None,
         cleanup: list[Path] | None = None,
+        winch: bool = False,
     ) -> None:
         self._proc = proc
         self.pty = pty
         self._pid_file = pid_file
         self._cleanup = cleanup or []
         self.exit_code: int | None = None
+        self._winch = winch  # the runtime proxies the PTY: tell it about new sizes
 
     @property
     def stdin(self) -> IO[bytes] | None:
@@ -125,6 +128,9 @@ class ExecProcess:
     def resize(self, rows: int, cols: int) -> None:
         if self.pty is not None:
             set_winsize(self.pty, rows, cols)
+            if self._winch and self._proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._proc.pid, signal.SIGWINCH)
 
     def kill(self, sig: int) -> None:
         pid = self.pid

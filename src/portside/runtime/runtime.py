@@ -372,18 +372,19 @@ class Runtime:
         return self.socket_dir / cid / "attach"
 
     def resize(self, cid: str, rows: int, cols: int) -> None:
-        """Resize the container's PTY through conmon's window-size fifo."""
-        d = self._dir(cid)
-        for name in ("winsz", "ctl"):
-            p = d / name
-            if p.exists():
-                fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
-                try:
-                    os.write(fd, f"1 {rows} {cols}\n".encode())
-                finally:
-                    os.close(fd)
-                return
-        raise InvalidState(cid, "resize", "without a terminal")
+        """Resize the container's PTY: a "1 <rows> <cols>" line on conmon's ctl fifo."""
+        meta = self._meta(cid)
+        ctl = self._dir(cid) / "ctl"
+        if not meta.get("tty") or not ctl.exists():
+            raise InvalidState(cid, "resize", "without a terminal")
+        try:
+            fd = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: conmon is gone
+            raise InvalidState(cid, "resize", "not running") from None
+        try:
+            os.write(fd, f"1 {int(rows)} {int(cols)}\n".encode())
+        finally:
+            os.close(fd)
 
     # -- inspection --------------------------------------------------------------------
 
