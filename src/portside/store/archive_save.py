@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from portside.errors import DigestMismatch, InvalidArgument, PortsideError
+from portside.errors import DigestMismatch, ImageUnknown, InvalidArgument, PortsideError
 from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci import reference as refs
@@ -66,26 +66,30 @@ def select(store: ImageStore, names: list[str]) -> list[_Selected]:
             entry.names.append(ref)
 
     for name in names:
-        image = store.get(name)
-        if _is_id(name, image):
+        image: Image | None = None
+        with contextlib.suppress(ImageUnknown):
+            image = store.get(name)
+        if image is not None and _is_id(name, image):
             pick(image, None)
             continue
         ref = refs.parse(name)
-        if ref.digest:
-            pick(image, None)
-        elif ref.tag:
-            pick(image, ref)
-        else:
-            tagged = [
-                (other, refs.parse(t))
-                for other in store.list()
-                for t in other.tags
-                if refs.parse(t).repository == ref.repository
-            ]
-            for other, tag_ref in sorted(tagged, key=lambda x: str(x[1])):
+        if not ref.tag and not ref.digest:  # a bare repository: all of its tags
+            tagged = sorted(
+                (
+                    (refs.parse(t), other)
+                    for other in store.list()
+                    for t in other.tags
+                    if refs.parse(t).repository == ref.repository
+                ),
+                key=lambda pair: str(pair[0]),
+            )
+            for tag_ref, other in tagged:
                 pick(other, tag_ref)
-            if not tagged:
-                pick(image, ref.with_default_tag())
+            if tagged:
+                continue
+        if image is None:
+            raise ImageUnknown(name)
+        pick(image, ref if ref.tag else None)
     return list(chosen.values())
 
 

@@ -134,6 +134,23 @@ def test_load_reports_progress_per_blob(store: ImageStore, other: ImageStore) ->
         assert seen[f"blobs/sha256/{sha(blob)[7:]}"] == (len(blob), len(blob))
 
 
+def test_save_bare_repository_takes_all_its_tags(
+    store: ImageStore, other: ImageStore, tmp_path: Path
+) -> None:
+    old = busybox(store, tag="busybox:1.35")
+    new = add_image(store, [{"bin/busybox": b"new"}], tags=("busybox:1.36",))
+    add_image(store, [{"x": b"unrelated"}], tags=("busyboxes:1",))
+    out = tmp_path / "all.tar"
+    archive.save(store, ["busybox"], out)
+    loaded = archive.load(other, out)
+    assert sorted(t for i in loaded for t in i.tags) == [
+        "docker.io/library/busybox:1.35",
+        "docker.io/library/busybox:1.36",
+    ]
+    assert other.get("busybox:1.35").id == old.image.id
+    assert other.get("busybox:1.36").id == new.image.id
+
+
 def test_save_by_id_is_untagged_and_load_says_id(
     store: ImageStore, other: ImageStore, tmp_path: Path
 ) -> None:
