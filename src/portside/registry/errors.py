@@ -84,6 +84,9 @@ def from_exception(exc: BaseException) -> RegistryError | None:
     return None
 
 
+_STATUS_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
+
+
 class RemoteError(PortsideError):
     """A registry answered a client request with an error; the message names the registry."""
 
@@ -98,6 +101,11 @@ class RemoteError(PortsideError):
                 text = f"{self.code}: {errors[0].get('message') or ''}".strip(": ")
         except (ValueError, AttributeError):
             pass
+        if not self.code and status in _STATUS_CODES:  # a HEAD answer carries no body
+            self.code = _STATUS_CODES[status]
+            text = f"{self.code}: {CODES[self.code][1]}"
+        if self.code == "UNAUTHORIZED":
+            text += " (log in with `portside login`)"
         super().__init__(f"{where}: {text}")
         if status == 404:
             self.exit_code = 1
