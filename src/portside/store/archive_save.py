@@ -130,6 +130,25 @@ class _TarOut:
     def close(self) -> None:
         self.tar.close()
 
+    def abandon(self) -> None:
+        """Give up without writing the archive's end: the output is broken or being discarded.
+
+        Otherwise tarfile's stream flushes its buffer into the broken output when collected.
+        """
+        tar: Any = self.tar
+        tar.fileobj.closed = True  # tarfile's private _Stream: makes its close() a no-op
+        tar.closed = True
+
+
+def _write(write: Any, store: ImageStore, selected: list[_Selected], fileobj: IO[bytes]) -> None:
+    out = _TarOut(fileobj)
+    try:
+        write(store, selected, out)
+    except BaseException:
+        out.abandon()
+        raise
+    out.close()
+
 
 def _blob_path(digest: str) -> str:
     algorithm, _, hexpart = digests.validate(digest).partition(":")
@@ -283,9 +302,7 @@ def save_archive(
         selected = select(store, names)
         write = _write_oci if fmt == "oci" else _write_docker
         if not isinstance(target, str | Path):
-            out = _TarOut(target)
-            write(store, selected, out)
-            out.close()
+            _write(write, store, selected, target)
             return
         path = Path(target)
         if path.is_dir():
@@ -296,9 +313,7 @@ def save_archive(
             raise InvalidArgument(f"cannot write {path}: {exc.strerror}") from None
         try:
             with os.fdopen(fd, "wb") as f:
-                out = _TarOut(f)
-                write(store, selected, out)
-                out.close()
+                _write(write, store, selected, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp_name, 0o644)

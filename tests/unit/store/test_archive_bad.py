@@ -330,3 +330,34 @@ def test_save_to_bad_places(existing: ImageStore, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="unknown archive format"):
         archive.save(existing, ["keep"], tmp_path / "x.tar", format="tgz")
     assert list(tmp_path.glob("*.tar")) == []
+
+
+def test_failed_save_leaves_no_file(store: ImageStore, tmp_path: Path) -> None:
+    from portside.errors import BlobUnknown
+
+    built = add_image(store, [{"a": b"1"}, {"b": b"2"}], tags=("app:1",))
+    store.content.delete(sha(built.layers[1]))  # a store damaged behind portside's back
+    out = tmp_path / "app.tar"
+    for fmt in ("oci", "docker"):
+        with pytest.raises(BlobUnknown):
+            archive.save(store, ["app:1"], out, format=fmt)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # the store, nothing else
+
+
+def test_broken_output_stream(store: ImageStore) -> None:
+    add_image(store, [{"a": b"x" * 300_000}], tags=("app:1",), compression="")
+
+    class Broken(io.RawIOBase):
+        written = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            if self.written > 100_000:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.written += len(data)
+            return len(data)
+
+    with pytest.raises(BrokenPipeError):
+        archive.save(store, ["app:1"], Broken())  # type: ignore[arg-type]
