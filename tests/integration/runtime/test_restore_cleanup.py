@@ -1,0 +1,120 @@
+"""Live-restore (a new process adopts running containers) and clean-up (run/delete cycles
+leave mounts, cgroups, conmon processes and files as they were)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .conftest import Harness, leftover_cgroups
+
+
+def test_new_process_adopts_running_container(harness: Harness) -> None:
+    spec = harness.spec("sh", "-c", "trap 'exit 9' TERM; echo up; while :; do sleep 0.1; done")
+    harness.rt.create(spec)
+    harness.rt.start(spec.id)
+    root = harness.rt.root
+    parent = harness.rt.cgroup_parent
+    del harness.rt  # nothing of this process's Runtime object is needed any more
+    script = textwrap.dedent(f"""
+        import json, time
+        from pathlib import Path
+        from portside.runtime import Runtime
+        rt = Runtime(Path({str(root)!r}), cgroup_parent={parent!r})
+        before = rt.state({spec.id!r}).status
+        time.sleep(0.3)
+        code = rt.stop({spec.id!r}, timeout=20)
+        after = rt.state({spec.id!r})
+        print(json.dumps({{"ids": rt.list(), "before": before, "code": code,
+                          "after": after.status, "exit": after.exit_code}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result == {"ids": [spec.id], "before": "running", "code": 9, "after": "stopped",
+                      "exit": 9}
+    from portside.runtime import Runtime
+
+    harness.rt = Runtime(root, cgroup_parent=parent)
+    assert harness.rt.wait(spec.id) == 9
+    harness.rt.delete(spec.id)
+
+
+def test_container_survives_its_creator(harness: Harness) -> None:
+    """conmon is in its own session, not a child of the creating process."""
+    spec = harness.spec("sleep", "1000")
+    harness.rt.create(spec)
+    harness.rt.start(spec.id)
+    meta = json.loads((harness.rt.root / spec.id / "meta.json").read_text())
+    conmon_pid = meta["conmon_pid"]
+    assert os.getsid(conmon_pid) != os.getsid(0)
+    with open(f"/proc/{conmon_pid}/stat") as f:
+        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    assert ppid != os.getpid()
+    harness.rt.delete(spec.id, force=True)
+
+
+def _conmons() -> set[int]:
+    """Live conmon processes (exited ones waiting for init to reap them do not count)."""
+    out = set()
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            state = stat[stat.rindex(")") + 2]
+            if comm == "conmon" and state not in "ZX":
+                out.add(int(p.name))
+    return out
+
+
+def _mount_count() -> int:
+    with open("/proc/self/mountinfo") as f:
+        return sum(1 for _ in f)
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _cycles(harness: Harness, n: int) -> None:
+    rt = harness.rt
+    rt.list()  # the runtime's own dirs exist from here on
+    spec0 = harness.spec("true")
+    rt.create(spec0)  # the wrapper script and state root are made once, then kept
+    rt.start(spec0.id)
+    rt.wait(spec0.id, 30)
+    rt.delete(spec0.id)
+    mounts, files, conmons = _mount_count(), _files(rt.root), _conmons()
+    for i in range(n):
+        spec = harness.spec("sh", "-c", f"echo {i}") if i % 2 else harness.spec("sleep", "100")
+        rt.create(spec)
+        rt.start(spec.id)
+        if i % 2:
+            assert rt.wait(spec.id, 30) == 0
+            rt.delete(spec.id)
+        else:
+            rt.delete(spec.id, force=True)
+    assert _mount_count() == mounts
+    assert _files(rt.root) == files
+    assert leftover_cgroups(rt.cgroup_parent) == []
+    # Other tests may run conmons of their own: only ours must be gone.
+    assert not (_conmons() - conmons)
+
+
+def test_run_delete_cycles_leave_nothing(harness: Harness) -> None:
+    _cycles(harness, 50)
+
+
+@pytest.mark.slow
+def test_thousand_cycles_leave_nothing(harness: Harness) -> None:
+    _cycles(harness, 1000)
