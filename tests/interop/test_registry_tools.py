@@ -1,0 +1,260 @@
+"""The registry with real outside tools: skopeo and podman against `portside registry serve`,
+and `portside push/pull` against the distribution registry (Debian's `docker-registry`).
+
+Every server runs on 127.0.0.1 and a free port with its storage under tmp_path, and is
+stopped at the end; podman gets its own root, runroot and vfs storage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+from helpers.imagefactory import Built, add_image, sha
+
+from portside.store.images import ImageStore
+
+pytestmark = pytest.mark.interop
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed (make setup installs it)")
+    return path
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(list(args), capture_output=True, text=True, timeout=300, input=stdin,
+                            env={**os.environ, **(env or {})})
+    if check:
+        assert result.returncode == 0, f"{' '.join(args)}: {result.stderr}"
+    return result
+
+
+def portside(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-m", "portside", *args, **kwargs)  # type: ignore[arg-type]
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def portside_registry(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*extra: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "portside", "registry", "serve", "--addr", "127.0.0.1:0",
+             "--root", str(tmp_path / f"registry{len(procs)}"), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on "), line
+        return line.split("://", 1)[1].strip()
+
+    yield start
+    for proc in procs:
+        _stop(proc)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def distribution(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start Debian's distribution registry (not its systemd service) on a free port."""
+    binary = _need("docker-registry")
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(htpasswd: Path | None = None) -> str:
+        port = free_port()
+        root = tmp_path / f"distribution{len(procs)}"
+        config = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(root)}, "delete": {"enabled": True}},
+            "http": {"addr": f"127.0.0.1:{port}"},
+        }
+        if htpasswd is not None:
+            config["auth"] = {"htpasswd": {"realm": "test", "path": str(htpasswd)}}
+        path = tmp_path / f"distribution{len(procs)}.yml"
+        path.write_text(json.dumps(config))
+        proc = subprocess.Popen([binary, "serve", str(path)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        procs.append(proc)
+        for _ in range(300):  # wait until it accepts connections
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return f"127.0.0.1:{port}"
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        raise AssertionError("docker-registry did not start")
+
+    yield start
+    for proc in procs:
+        _stop(proc)
+
+
+def write_oci_layout(built: Built, directory: Path, tag: str) -> Path:
+    """An OCI image layout holding one image, for `skopeo copy oci:DIR:TAG`."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    for blob in (built.manifest, built.config, *built.layers):
+        (blobs / sha(blob)[7:]).write_bytes(blob)
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(built.manifest),
+        "size": len(built.manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    return directory
+
+
+def test_skopeo_copy_to_and_from_portside(portside_registry: Callable[..., str], store: ImageStore,
+                                          tmp_path: Path) -> None:
+    skopeo = _need("skopeo")
+    host = portside_registry()
+    built = add_image(store, [{"etc/hello": b"hello\n"}, {"bin/tool": os.urandom(300_000)}])
+    layout = write_oci_layout(built, tmp_path / "layout", "v1")
+    run(skopeo, "copy", "--dest-tls-verify=false", f"oci:{layout}:v1", f"docker://{host}/team/app:1")
+    info = json.loads(run(skopeo, "inspect", "--tls-verify=false", f"docker://{host}/team/app:1").stdout)
+    assert info["Digest"] == sha(built.manifest)
+    assert [layer for layer in info["Layers"]] == [sha(x) for x in built.layers]
+    out = tmp_path / "out"
+    run(skopeo, "copy", "--src-tls-verify=false", f"docker://{host}/team/app:1", f"oci:{out}:x")
+    for blob in (built.manifest, built.config, *built.layers):
+        assert (out / "blobs" / "sha256" / sha(blob)[7:]).read_bytes() == blob
+    # a copy to another repository of the same registry
+    run(skopeo, "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+        f"docker://{host}/team/app:1", f"docker://{host}/other/app:2")
+    tags = json.loads(run(skopeo, "list-tags", "--tls-verify=false", f"docker://{host}/other/app").stdout)
+    assert tags["Tags"] == ["2"]
+    # what skopeo pushed, portside pulls
+    other = {"PORTSIDE_ROOT": str(tmp_path / "pulled")}
+    assert sha(built.manifest) in portside("pull", f"{host}/other/app:2", env=other).stdout
+    run(skopeo, "delete", "--tls-verify=false", f"docker://{host}/other/app@{sha(built.manifest)}")
+    gone = run(skopeo, "inspect", "--tls-verify=false", f"docker://{host}/other/app:2", check=False)
+    assert gone.returncode != 0
+
+
+def test_skopeo_with_the_token_flow(portside_registry: Callable[..., str], store: ImageStore,
+                                    tmp_path: Path) -> None:
+    skopeo = _need("skopeo")
+    htpasswd = tmp_path / "users"
+    htpasswd.write_text(f"alice:{bcrypt.hashpw(b'wonder', bcrypt.gensalt(4)).decode()}\n")
+    config = tmp_path / "auth.yaml"
+    config.write_text(f"htpasswd: {htpasswd}\ntoken: {{service: portside-test}}\n"
+                      "access:\n  - {repository: 'team/*', users: [alice], actions: [pull, push]}\n")
+    host = portside_registry("--auth-config", str(config))
+    built = add_image(store, [{"a": b"a"}])
+    layout = write_oci_layout(built, tmp_path / "layout", "v1")
+    denied = run(skopeo, "copy", "--dest-tls-verify=false", f"oci:{layout}:v1",
+                 f"docker://{host}/team/app:1", check=False)
+    assert denied.returncode != 0
+    run(skopeo, "copy", "--dest-tls-verify=false", "--dest-creds", "alice:wonder",
+        f"oci:{layout}:v1", f"docker://{host}/team/app:1")
+    info = json.loads(run(skopeo, "inspect", "--tls-verify=false", "--creds", "alice:wonder",
+                          f"docker://{host}/team/app:1").stdout)
+    assert info["Digest"] == sha(built.manifest)
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Iterator[Run]:
+    binary = _need("podman")
+    base = tmp_path / "podman"
+    base.mkdir()
+    conf = base / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+                    '[engine]\nruntime = "runc"\nevents_logger = "none"\n')
+    registries = base / "registries.conf"
+    registries.write_text("unqualified-search-registries = []\n")
+    env = {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries)}
+    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
+    flags = ["--root", str(base / "storage"), "--runroot", str(runroot), "--storage-driver", "vfs"]
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([binary, *flags, *args], env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, f"podman {' '.join(args)}: {result.stderr}"
+        return result
+
+    yield call
+    subprocess.run([binary, *flags, "system", "reset", "--force"], env=env, capture_output=True,
+                   timeout=300)
+    shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_podman_pull_and_push(portside_registry: Callable[..., str], podman: Run,
+                              store: ImageStore, tmp_path: Path) -> None:
+    host = portside_registry()
+    ref = f"{host}/team/app:1"
+    built = add_image(store, [{"etc/hello": b"hello\n"}], tags=(ref,))
+    portside("push", "-q", ref)
+    podman("pull", "--tls-verify=false", ref)
+    images = json.loads(podman("images", "--format", "json").stdout)
+    assert any(sha(built.config)[7:].startswith(i["Id"][:12]) for i in images)
+    podman("push", "--tls-verify=false", ref, f"{host}/podman/app:2")
+    other = {"PORTSIDE_ROOT": str(tmp_path / "pulled")}
+    portside("pull", "-q", f"{host}/podman/app:2", env=other)
+    pulled = ImageStore(tmp_path / "pulled")
+    assert pulled.get(f"{host}/podman/app:2").config_digest == sha(built.config)
+    pulled.db.close()
+
+
+def test_portside_push_pull_against_the_distribution_registry(
+        distribution: Callable[..., str], store: ImageStore, tmp_path: Path) -> None:
+    host = distribution()
+    ref = f"{host}/team/app:1.0"
+    built = add_image(store, [{"a": b"alpha"}, {"b": os.urandom(12 << 20)}], tags=(ref,))
+    out = portside("push", ref).stdout
+    assert out.count("Pushed") == 3 and built.image.manifest_digest in out
+    assert portside("push", ref).stdout.count("Layer already exists") == 3
+    store.tag(ref, f"{host}/other/app:2")
+    out = portside("push", f"{host}/other/app:2").stdout
+    assert out.count("Mounted from team/app") == 3
+    other = {"PORTSIDE_ROOT": str(tmp_path / "pulled")}
+    assert built.image.manifest_digest in portside("pull", ref, env=other).stdout
+    pulled = ImageStore(tmp_path / "pulled")
+    assert pulled.get(ref).config_digest == built.image.config_digest
+    assert pulled.content.read(sha(built.layers[1])) == built.layers[1]
+    pulled.db.close()
+    assert portside("registry", "tags", f"{host}/team/app").stdout.split() == ["1.0"]
+    assert set(portside("registry", "ls", host).stdout.split()) == {"team/app", "other/app"}
+
+
+def test_portside_login_against_the_distribution_registry(
+        distribution: Callable[..., str], store: ImageStore, tmp_path: Path) -> None:
+    htpasswd = tmp_path / "users"
+    htpasswd.write_text(f"alice:{bcrypt.hashpw(b'wonder', bcrypt.gensalt(5)).decode()}\n")
+    host = distribution(htpasswd)
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker")}
+    ref = f"{host}/team/app:1"
+    add_image(store, [{"a": b"a"}], tags=(ref,))
+    assert portside("push", ref, env=env, check=False).returncode != 0
+    bad = portside("login", host, "-u", "alice", "--password-stdin", stdin="no\n", env=env, check=False)
+    assert bad.returncode != 0
+    portside("login", host, "-u", "alice", "--password-stdin", stdin="wonder\n", env=env)
+    portside("push", "-q", ref, env=env)
+    portside("logout", host, env=env)
