@@ -57,6 +57,7 @@ class BuildRun:
         self.results: dict[int, StageState] = {}
         self.meta_args = self._meta_args()
         self.step_no = 0
+        self._runtime: Any = None
 
     # -- helpers the steps share --
 
@@ -100,6 +101,14 @@ class BuildRun:
         diff_ids = self.store.config(image).diff_ids
         return [LayerRef(d.digest, d.size, diff, d.media_type)
                 for d, diff in zip(manifest.layers, diff_ids, strict=True)]
+
+    def runtime(self) -> Any:
+        """The container runtime RUN steps use (created on first use)."""
+        if self._runtime is None:
+            from portside.runtime import Runtime
+
+            self._runtime = Runtime(self.store.root / "build" / "containers", "portside-build")
+        return self._runtime
 
     def download(self, inst: Instruction, url: str, checksum: str | None) -> tuple[Path, str]:
         from portside.build.fetch import fetch

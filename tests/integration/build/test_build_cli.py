@@ -206,16 +206,6 @@ def test_errors_name_the_dockerfile_line(root: Path, ctx: Path) -> None:
     assert proc.stderr.strip().endswith("bad.Dockerfile:2: COPY: unknown flag --bogus")
 
 
-def test_run_without_runtime_fails_clearly(root: Path, ctx: Path) -> None:
-    from portside.build import running
-
-    if not getattr(running, "RUNTIME_MISSING", False):
-        pytest.skip("RUN is wired to the runtime")
-    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\nRUN echo hi\n")
-    proc = portside(root, "build", str(ctx), ok=False)
-    assert proc.stderr.strip().splitlines()[-1] == f"Error: Dockerfile:3: {running.RUN_MISSING}"
-
-
 MULTI = """\
 FROM scratch AS deps
 COPY src/lib /lib/

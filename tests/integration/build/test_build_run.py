@@ -1,0 +1,138 @@
+"""RUN steps in real containers (crun + conmon) from a busybox base, through the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from portside.store.images import ImageStore
+
+from .test_build_cli import image_config, layer_files, portside, statuses
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("crun", "conmon")),
+    reason="RUN needs root, crun and conmon",
+)
+
+
+@pytest.fixture
+def busybox(store: ImageStore) -> str:
+    from portside.store.bootstrap import BootstrapError, bootstrap_busybox
+
+    try:
+        bootstrap_busybox(store, ("busybox:latest",))
+    except BootstrapError as exc:
+        pytest.skip(str(exc))
+    return "busybox"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    c = tmp_path / "ctx"
+    c.mkdir()
+    (c / "input.txt").write_text("from the context\n")
+    return c
+
+
+def no_leftovers(root: Path) -> None:
+    containers = root / "build" / "containers"
+    left = [p.name for p in containers.iterdir() if not p.name.startswith(".")] if containers.exists() else []
+    assert left == []
+    with open("/proc/self/mounts") as f:
+        assert str(root) not in f.read()
+
+
+def test_run_writes_a_layer_and_rebuilds_cached(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nWORKDIR /app\nCOPY input.txt .\n"
+        "RUN cat input.txt > copy.txt && echo \"$GREETING\" > greeting && rm /bin/vi\n"
+        "ENV GREETING=hi\nRUN echo \"$GREETING\" > /app/greeting2\n"
+        "RUN <<EOF\nset -e\necho heredoc > /app/heredoc.txt\nEOF\n"
+        "RUN cat <<EOF > /app/conf\nhome=$HOME\nEOF\n"
+    )
+    first = portside(root, "build", "--progress", "plain", "-t", "ran", str(ctx))
+    layers = layer_files(root, "ran")
+    run1, run2, run3, run4 = layers[-4:]
+    assert run1["app/copy.txt#data"] == b"from the context\n"
+    assert "bin/.wh.vi" in run1  # a deletion is an OCI whiteout
+    assert run2["app/greeting2#data"] == b"hi\n"
+    assert run3["app/heredoc.txt#data"] == b"heredoc\n"
+    assert run4["app/conf#data"] == b"home=/root\n"
+    assert not any(k.startswith(("proc", "sys", "dev", "etc/resolv.conf")) for k in run1)
+    again = portside(root, "build", "--progress", "plain", "-t", "ran", str(ctx))
+    assert again.stdout == first.stdout
+    assert {v for k, v in statuses(again.stderr).items() if k.startswith("RUN")} == {"CACHED"}
+    no_leftovers(root)
+
+
+def test_run_failure_names_line_exit_code_and_output(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n\nRUN echo step one; echo 'no such package: foo' >&2; exit 3\n"
+    )
+    proc = portside(root, "build", "--progress", "plain", str(ctx), ok=False)
+    assert proc.returncode == 1
+    assert "  step one" in proc.stderr  # output streamed
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: Dockerfile:3: RUN echo step one; echo 'no such package: foo' >&2; exit 3"
+        " failed with exit code 3: no such package: foo"
+    )
+    no_leftovers(root)
+
+
+def test_secrets_never_land_in_a_layer(root: Path, ctx: Path, busybox: str, tmp_path: Path) -> None:
+    secret = tmp_path / "npmrc"
+    secret.write_text("token=s3cr3t-VALUE-42\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN --mount=type=secret,id=npmrc grep -q s3cr3t /run/secrets/npmrc && echo ok > /ok\n"
+        "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc,mode=0444 cp /root/.npmrc /dev/null\n"
+        "RUN --mount=type=secret,id=missing test ! -e /run/secrets/missing\n"
+    )
+    portside(root, "build", "--secret", f"id=npmrc,src={secret}", "-t", "sec", str(ctx))
+    store = ImageStore(root)
+    try:
+        image = store.get("sec")
+        blobs = [store.content.read(d.digest) for d in store.manifest(image).layers]
+        config = store.content.read(image.config_digest)
+    finally:
+        store.db.close()
+    for blob in blobs:
+        assert b"s3cr3t-VALUE-42" not in gzip.decompress(blob)
+    assert b"s3cr3t-VALUE-42" not in config
+    layers = layer_files(root, "sec")
+    assert layers[1]["ok#data"] == b"ok\n"
+    assert not any(k.startswith(("run", "root/.npmrc")) for layer in layers[1:] for k in layer)
+    required = ctx / "Dockerfile"
+    required.write_text("FROM busybox\nRUN --mount=type=secret,id=x,required=true true\n")
+    proc = portside(root, "build", str(ctx), ok=False)
+    assert "Dockerfile:2: RUN: secret 'x' is required but was not given" in proc.stderr
+
+
+def test_cache_mounts_persist_between_builds(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nRUN --mount=type=cache,target=/var/cache/app "
+        "echo run >> /var/cache/app/runs && wc -l < /var/cache/app/runs > /count\n"
+    )
+    portside(root, "build", "-t", "c1", str(ctx))
+    portside(root, "build", "--no-cache", "-t", "c2", str(ctx))
+    assert layer_files(root, "c1")[-1]["count#data"].strip() == b"1"
+    assert layer_files(root, "c2")[-1]["count#data"].strip() == b"2"
+    assert not any(k.startswith("var/cache/app") for k in layer_files(root, "c2")[-1])
+
+
+def test_network_none_and_bind_mount(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "RUN --network=none cat /proc/net/dev | grep -c : > /ifaces\n"
+        "RUN --mount=type=bind,source=input.txt,target=/mnt/in.txt cp /mnt/in.txt /copied\n"
+    )
+    portside(root, "build", "-t", "net", str(ctx))
+    layers = layer_files(root, "net")
+    assert layers[-2]["ifaces#data"].strip() == b"1"  # only lo
+    assert layers[-1]["copied#data"] == b"from the context\n"
+    assert "mnt/in.txt" not in layers[-1]
+    assert image_config(root, "net")["history"][-1]["comment"] == "Dockerfile:3"
