@@ -7,7 +7,7 @@ PYTEST := $(VENV)/bin/pytest
 
 # System components portside drives (DESIGN.md), and the reference tools of the interop tests.
 DEBS := crun runc conmon tini catatonit busybox-static debootstrap \
-        nftables iproute2 containernetworking-plugins zstd \
+        nftables iproute2 containernetworking-plugins zstd netavark dnsmasq-base \
         skopeo podman docker-registry
 
 .PHONY: setup debs venv demo test lint bench clean
