@@ -27,7 +27,7 @@ class Entry:
     """A context path (slash-separated, relative to the context root) and its lstat."""
 
     rel: str
-    path: Path
+    path: str  # a plain string: pathlib objects cost more than the walk itself
     st: os.stat_result
 
     @property
@@ -39,7 +39,7 @@ class Entry:
         return stat.S_ISREG(self.st.st_mode)
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     with open(path, "rb") as f:
         return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -116,11 +116,11 @@ class BuildContext:
             target = path.resolve()
             if target.is_relative_to(self.root) and target.exists():
                 path, st = target, os.stat(target)
-        yield Entry(rel, path, st)
+        yield Entry(rel, str(path), st)
         if stat.S_ISDIR(st.st_mode):
-            yield from self._walk(path, f"{rel}/" if rel else "")
+            yield from self._walk(str(path), f"{rel}/" if rel else "")
 
-    def _walk(self, directory: Path, prefix: str) -> Iterator[Entry]:
+    def _walk(self, directory: str, prefix: str) -> Iterator[Entry]:
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: os.fsencode(e.name))
         for e in entries:
@@ -129,11 +129,11 @@ class BuildContext:
             is_dir = stat.S_ISDIR(st.st_mode)
             if self.ignored(rel):
                 if is_dir and self.matcher.may_reinclude_below(rel):
-                    yield from self._walk(Path(e.path), rel + "/")
+                    yield from self._walk(e.path, rel + "/")
                 continue
-            yield Entry(rel, Path(e.path), st)
+            yield Entry(rel, e.path, st)
             if is_dir:
-                yield from self._walk(Path(e.path), rel + "/")
+                yield from self._walk(e.path, rel + "/")
 
     def digests(self, entries: list[Entry]) -> dict[str, str]:
         """sha256 of every regular file in `entries`, from the stat cache when unchanged."""
@@ -142,7 +142,7 @@ class BuildContext:
         for e in entries:
             if not e.is_file:
                 continue
-            known = self.cache.known_hash(str(e.path), e.st) if self.remember else None
+            known = self.cache.known_hash(e.path, e.st) if self.remember else None
             if known:
                 out[e.rel] = known
             else:
@@ -157,7 +157,7 @@ class BuildContext:
         for e, digest in zip(todo, results, strict=True):
             out[e.rel] = digest
             if self.remember:
-                self.cache.remember_hash(str(e.path), e.st, digest)
+                self.cache.remember_hash(e.path, e.st, digest)
         return out
 
     def content_digest(self, entries: list[Entry]) -> str:

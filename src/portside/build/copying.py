@@ -59,18 +59,14 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
              if isinstance(v, str)}
     dest_word, sources = words[-1], words[:-1]
     dest = posixpath.normpath(posixpath.join(state.workdir, dest_word))
-    fs = run.fs(state)
     many = len(sources) + len(inst.heredocs) > 1 or any(c in s for s in sources for c in "*?[")
-    dest_is_dir = dest_word.endswith("/") or (fs.lookup(dest) or _NOT).is_dir
-    if many and not dest_word.endswith("/") and not dest_is_dir:
-        raise BuildError(run.path, inst.line, f"{kw}: with more than one source the destination"
-                         f" must be a directory ending in / ({dest_word!r})")
-    dest_is_dir = dest_is_dir or many
-    uid, gid = _owner(run, state, inst, flags.get("chown"))
     chmod = int(flags["chmod"], 8) if flags.get("chmod") else None
     excludes = dockerignore.Matcher(dockerignore.parse("\n".join(inst.flags.get("exclude", []))))  # type: ignore[arg-type]
-    inputs: dict[str, Any] = {"dest": dest, "dir": dest_is_dir, "owner": [uid, gid], "chmod": chmod,
-                              "excludes": inst.flags.get("exclude", []), "sources": sources}
+    # Only what the instruction says goes in the key: whatever the stage's tree decides
+    # (is the destination a directory? who is --chown=name?) follows from the parent's key.
+    inputs: dict[str, Any] = {"dest": dest_word, "workdir": state.workdir, "chmod": chmod,
+                              "chown": flags.get("chown"), "excludes": inst.flags.get("exclude", []),
+                              "sources": sources}
     context, origin = _source(run, inst, flags.get("from"), inputs)
     matched: list[tuple[str, list[Entry]]] = []
     remote: list[tuple[str, Path]] = []
@@ -97,6 +93,13 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
 
     def execute() -> LayerResult:
         nonlocal context, matched
+        fs = run.fs(state)
+        dest_is_dir = dest_word.endswith("/") or (fs.lookup(dest) or _NOT).is_dir
+        if many and not dest_is_dir:
+            raise BuildError(run.path, inst.line, f"{kw}: with more than one source the"
+                             f" destination must be a directory ending in / ({dest_word!r})")
+        dest_is_dir = dest_is_dir or many
+        uid, gid = _owner(run, state, inst, flags.get("chown"))
         if origin != "context" and context is None:
             context, matched = _materialise(run, inst, flags["from"], sources, excludes)
         items: dict[str, TarEntry] = {}
@@ -111,13 +114,13 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
                     target = posixpath.join(dest, posixpath.basename(rel))
                 else:
                     target = dest
-                if kw == "ADD" and e is top and e.is_file and _is_archive(e.path):
-                    _unpack(run, e.path, dest, items, uid if flags.get("chown") else None, chmod)
+                if kw == "ADD" and e is top and e.is_file and _is_archive(Path(e.path)):
+                    _unpack(run, Path(e.path), dest, items, uid if flags.get("chown") else None, chmod)
                     continue
                 if target == dest and top.is_dir and fs.lookup(dest) and not flags.get("chown") \
                         and chmod is None:
                     continue  # an existing destination directory keeps its metadata
-                info = _info(target, e.path, e.st, uid, gid, chmod, run)
+                info = _info(target, Path(e.path), e.st, uid, gid, chmod, run)
                 if info is not None:
                     items[info[0].name] = info
         for src, path in remote:
@@ -135,7 +138,11 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
             items[ti.name] = (ti, data)
         _add_parents(items, fs, now)
         ordered = [items[k] for k in sorted(items, key=lambda n: n.split("/"))]
-        return write_entries(run.store.content, ordered, run.compression)
+        result = write_entries(run.store.content, ordered, run.compression)
+        from portside.build.stagefs import remember_index
+
+        remember_index(result.diff_id, [info for info, _ in ordered])
+        return result
 
     return CopyStep(inputs, execute)
 

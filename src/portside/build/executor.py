@@ -23,7 +23,7 @@ from portside.build.context import BuildContext
 from portside.build.errors import BuildError
 from portside.build.instructions import Dockerfile, Instruction, Stage, parse_trigger
 from portside.build.shellwords import SubstitutionError, expand, expand_words
-from portside.build.stagefs import LayerRef, StageFS
+from portside.build.stagefs import LayerRef, StageFS, remember_index
 from portside.build.state import StageState
 from portside.errors import ImageUnknown, InvalidArgument
 from portside.store.images import Image, ImageStore
@@ -209,15 +209,15 @@ class BuildRun:
                  ) -> tuple[str, Callable[[], LayerResult | None]]:
         apply_config(self, state, inst, env)
         path = state.workdir
-        fs = self.fs(state)
-        missing = []
-        p = path
-        while p not in ("/", "") and fs.lookup(p) is None:
-            missing.append(p)
-            p = posixpath.dirname(p)
-        key = step_key(state.key, inst.original, workdir=path, create=missing)
+        key = step_key(state.key, inst.original, workdir=path)  # the tree follows from the parent
 
         def create() -> LayerResult | None:
+            fs = self.fs(state)
+            missing = []
+            p = path
+            while p not in ("/", "") and fs.lookup(p) is None:
+                missing.append(p)
+                p = posixpath.dirname(p)
             if not missing:
                 return None
             entries = []
@@ -225,7 +225,9 @@ class BuildRun:
                 ti = tarfile.TarInfo(d.lstrip("/"))
                 ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, self.mtime(None)
                 entries.append((ti, None))
-            return write_entries(self.store.content, entries, self.compression)
+            result = write_entries(self.store.content, entries, self.compression)
+            remember_index(result.diff_id, [info for info, _ in entries])
+            return result
 
         return key, create
 

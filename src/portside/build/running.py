@@ -175,7 +175,7 @@ def _bind_source(run: BuildRun, inst: Instruction, m: dict[str, str], scratch: P
 def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str],
              script: str | None, env: dict[str, str], network: str) -> LayerResult:
     from portside.runtime import ContainerSpec, read_logs
-    from portside.store.layers import write_layer
+    from portside.store.layers import walk, write_entries
 
     rt = run.runtime()
     scratch = Path(tempfile.mkdtemp(dir=run.tmp, prefix="run-"))
@@ -217,8 +217,12 @@ def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str
                              f"{shown} failed with exit code {code}{detail}")
         upper = rt.upperdir(spec.id)
         _remove_mount_points(run, state, upper, [m.destination for m in spec.mounts])
-        return write_layer(run.store.content, upper, run.compression, epoch=run.epoch,
-                           whiteouts="overlay")
+        from portside.build.stagefs import remember_index
+
+        entries = list(walk(upper, epoch=run.epoch, overlay=True))
+        result = write_entries(run.store.content, entries, run.compression)
+        remember_index(result.diff_id, [info for info, _ in entries])
+        return result
     finally:
         with contextlib.suppress(Exception):
             rt.delete(spec.id, force=True)

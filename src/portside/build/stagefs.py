@@ -68,6 +68,27 @@ class _Index:
 _INDEXES: dict[str, _Index] = {}
 
 
+def remember_index(diff_id: str, infos: list[tarfile.TarInfo]) -> None:
+    """Index a layer just written from its headers, so nothing has to read it back."""
+    index = _Index({}, set(), set())
+    for m in infos:
+        _add_to_index(index, m)
+    _INDEXES[diff_id] = index
+
+
+def _add_to_index(index: _Index, m: tarfile.TarInfo) -> None:
+    name = _norm(m.name)
+    base = posixpath.basename(name)
+    parent = posixpath.dirname(name)
+    if base == OPAQUE:
+        index.opaque.add(parent)
+    elif base.startswith(WH):
+        index.whiteouts.add(posixpath.join(parent, base[len(WH):]))
+    else:
+        link = m.linkname if m.issym() else (_norm(m.linkname) if m.islnk() else "")
+        index.entries[name] = Meta(m.type, m.mode, m.uid, m.gid, link)
+
+
 def _norm(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
@@ -99,16 +120,7 @@ class StageFS:
         index = _Index({}, set(), set())
         with open_layer(self.content, layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for m in tar:
-                name = _norm(m.name)
-                base = posixpath.basename(name)
-                parent = posixpath.dirname(name)
-                if base == OPAQUE:
-                    index.opaque.add(parent)
-                elif base.startswith(WH):
-                    index.whiteouts.add(posixpath.join(parent, base[len(WH):]))
-                else:
-                    link = m.linkname if m.issym() else (_norm(m.linkname) if m.islnk() else "")
-                    index.entries[name] = Meta(m.type, m.mode, m.uid, m.gid, link)
+                _add_to_index(index, m)
         _INDEXES[layer.diff_id] = index
         return index
 
