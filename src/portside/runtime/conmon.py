@@ -119,7 +119,8 @@ def spawn(cfg: ConmonConfig, timeout: float = 60.0) -> int:
     os.close(w)
     try:
         # conmon's first process exits once it has forked (its child keeps no stderr).
-        proc.wait(timeout)
+        # A plain blocking wait: Popen.wait(timeout) polls with sleeps.
+        proc.wait()
         buf = b""
         while True:
             ready, _, _ = select.select([r], [], [], timeout)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import shutil
 from pathlib import Path
 
 from portside.runtime.errors import MountFailed
@@ -78,7 +79,13 @@ def mount_rootfs(
     if len(lowerdirs) == 0:
         raise MountFailed(str(target), "no lower directories")
     lowers = [str(p) for p in lowerdirs]
-    data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+    # `volatile`: no sync of the upper fs at unmount (which costs from milliseconds to
+    # seconds per container). Writes of a container survive its restarts but not a host
+    # crash, as with podman's volatile containers. After a crash the kernel leaves
+    # work/work/incompat/volatile and refuses the dir until that is removed.
+    shutil.rmtree(work / "work" / "incompat", ignore_errors=True)
+    opts = f"upperdir={upper},workdir={work},volatile"
+    data = f"lowerdir={':'.join(lowers)},{opts}"
     if len(data) < _PAGE - 1:
         mount("overlay", str(target), "overlay", 0, data)
         return
@@ -88,7 +95,7 @@ def mount_rootfs(
         name = format(i, "x")
         os.symlink(low, farm / name)
         names.append(name)
-    data = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work}"
+    data = f"lowerdir={':'.join(names)},{opts}"
     if len(data) >= _PAGE - 1:
         raise MountFailed(str(target), f"too many layers ({len(lowers)})")
     # chdir is process-wide: do it in a forked child so the caller's threads are unaffected.
@@ -122,8 +129,6 @@ def unmount_all(prefix: Path) -> list[str]:
 
 def clear_dir(path: Path) -> None:
     """Remove a directory tree that may contain overlay work dirs (d--------- entries)."""
-    import shutil
-
     def onerror(func: object, p: str, exc: object) -> None:
         with contextlib.suppress(OSError):
             os.chmod(p, 0o700)

@@ -1,11 +1,13 @@
 """Find and invoke the OCI runtime (crun or runc), working around this host's cgroups.
 
-crun refuses hosts that mount cgroup v1 plus a cgroup2 hierarchy with controllers at
-/sys/fs/cgroup/unified ("hybrid mode"). On such hosts every crun invocation (by conmon
-or by us) goes through a small generated wrapper that enters a private mount namespace,
-detaches /sys/fs/cgroup/unified there (never in the host's namespace) and execs crun: each
-call sees the same pure-v1 view. runc handles hybrid hosts itself; pure v1/v2 hosts need
-no wrapper.
+crun refuses to create containers on hosts that mount cgroup v1 plus a cgroup2 hierarchy
+with controllers at /sys/fs/cgroup/unified ("hybrid mode"). On such hosts conmon runs
+`crun create` through a small generated wrapper that enters a private mount namespace,
+detaches /sys/fs/cgroup/unified there (never in the host's namespace) and execs crun, so
+crun sees a pure-v1 host and puts the container in v1 cgroups only. The other commands
+(start, kill, pause, resume, exec, delete) act on the cgroups recorded in crun's state and
+run fine on the host view, so they skip the wrapper's extra processes. runc handles hybrid
+hosts itself; pure v1/v2 hosts need no wrapper.
 """
 
 from __future__ import annotations
@@ -43,9 +45,13 @@ class OCIRuntime:
         self.binary = binary
         self.state_root = state_root / base
         layout = cgroups.detect()
+        # `path` is what we run for start/kill/pause/exec/delete: those act on the cgroups
+        # recorded at create time and work on a hybrid host; only `create` (run by conmon
+        # through `create_path`) checks the layout and needs the private view.
         self.path = binary
+        self.create_path = binary
         if layout.needs_private_mount_ns(base):
-            self.path = str(self._wrapper(bin_dir, layout.v2 or "/sys/fs/cgroup/unified"))
+            self.create_path = str(self._wrapper(bin_dir, layout.v2 or "/sys/fs/cgroup/unified"))
         self.global_args = [f"--root={self.state_root}"]
 
     def _wrapper(self, bin_dir: Path, unified: str) -> Path:

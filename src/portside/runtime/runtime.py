@@ -2,7 +2,8 @@
 containers started by an earlier process (live-restore).
 
 Layout of `root/<id>/` (also the OCI bundle and conmon's persist dir): `config.json`,
-`rootfs/` (overlay mount point), `diff/` + `work/` (overlay upper/work), `meta.json`
+`rootfs/` (overlay mount point), `diff/` + `work/` (overlay upper/work, unless the spec
+puts them in its own `rw_dir`), `meta.json`
 (what we need later: runtime, cgroup, pids), `pidfile`, `conmon.pid`, `exit` and `oom`
 (written by conmon), `started`, `ctr.log`, conmon's `ctl`/`winsz` fifos and `attach`
 socket. `root/.state/<runtime>` is the runtime's own state root. Nothing else.
@@ -124,12 +125,16 @@ class Runtime:
     def _create(self, spec: ContainerSpec, d: Path) -> None:
         rt = self._runtime(spec.runtime)
         layout = cgroups.detect()
+        upper: Path | None = None
         if spec.lowerdirs:
             rootfs = d / "rootfs"
-            for sub in ("rootfs", "diff", "work"):
-                (d / sub).mkdir()
-            mounts.mount_rootfs(rootfs, [Path(p) for p in spec.lowerdirs], d / "diff",
-                                d / "work", d / "l")
+            rootfs.mkdir()
+            rw = Path(spec.rw_dir) if spec.rw_dir else d
+            upper, work = rw / "diff", rw / "work"
+            upper.mkdir(parents=True, exist_ok=True)
+            work.mkdir(exist_ok=True)
+            mounts.mount_rootfs(rootfs, [Path(p) for p in spec.lowerdirs], upper, work,
+                                d / "l")
         elif spec.rootfs_path is not None:
             rootfs = Path(spec.rootfs_path).resolve()
             if not rootfs.is_dir():
@@ -146,7 +151,7 @@ class Runtime:
         log_path = Path(spec.log_path) if spec.log_path else d / "ctr.log"
         meta = {
             "id": spec.id, "name": spec.name, "runtime": spec.runtime,
-            "rootfs": str(rootfs), "overlay": bool(spec.lowerdirs),
+            "rootfs": str(rootfs), "upper": str(upper) if upper else None,
             "log_path": str(log_path), "log_max_file": spec.log_max_file,
             "stop_signal": spec.stop_signal, "tty": spec.tty, "open_stdin": spec.open_stdin,
             "created_at": time.time(),
@@ -154,7 +159,7 @@ class Runtime:
         (d / "config.json").write_text(json.dumps(config))
         (d / "meta.json").write_text(json.dumps(meta))
         cfg = ConmonConfig(
-            cid=spec.id, bundle=d, runtime=rt.path, runtime_args=rt.global_args,
+            cid=spec.id, bundle=d, runtime=rt.create_path, runtime_args=rt.global_args,
             pid_file=d / "pidfile", conmon_pid_file=d / "conmon.pid", persist_dir=d,
             log_path=log_path, socket_dir=self.socket_dir, log_max_size=spec.log_max_size,
             tty=spec.tty, stdin=spec.open_stdin, name=spec.name,
@@ -329,7 +334,10 @@ class Runtime:
         rt = None
         with contextlib.suppress(RuntimeFailed):
             rt = self._runtime(runtime)
-        if rt is not None and (rt.state_root / cid).exists():
+        if rt is not None and (rt.state_root / cid).exists() and (
+                not meta.get("pid") or _alive(int(meta["pid"]), meta.get("pid_start"))):
+            # Only a live (or unknown) process needs the runtime; for a dead one its
+            # delete would just remove the state dir and cgroup, which we do below anyway.
             rt.run(cid, "delete", "delete", "--force", cid, check=False)
         left = mounts.unmount_all(d)
         cgroups.remove(cgroups.detect(), self._cgpath(cid))
@@ -338,11 +346,9 @@ class Runtime:
             mounts.clear_dir(rt.state_root / cid)
         if left:
             raise RuntimeFailed(cid, "delete", f"mounts still busy: {', '.join(left)}")
+        # A log_path outside the container dir belongs to the caller (it may outlive
+        # this runtime container, as Docker keeps logs across restarts until `rm`).
         mounts.clear_dir(d)
-        log_path = meta.get("log_path")
-        if log_path and not Path(log_path).is_relative_to(d):
-            for p in Path(log_path).parent.glob(Path(log_path).name + "*"):
-                p.unlink(missing_ok=True)
 
     # -- exec, attach ------------------------------------------------------------------
 
@@ -402,9 +408,9 @@ class Runtime:
 
     def upperdir(self, cid: str) -> Path:
         meta = self._meta(cid)
-        if not meta.get("overlay"):
+        if not meta.get("upper"):
             raise InvalidState(cid, "diff", "using a plain directory root")
-        return self._dir(cid) / "diff"
+        return Path(meta["upper"])
 
     def rootfs(self, cid: str) -> Path:
         return Path(self._meta(cid)["rootfs"])

@@ -73,6 +73,10 @@ class ContainerSpec:
     log_max_file: int = 1  # rotated files kept besides the current one is log_max_file - 1
     runtime: str = "crun"  # "crun" | "runc"
     rootfs_path: Path | None = None
+    # Where the writable layer lives (`diff/` and `work/` inside). None: in the runtime's
+    # container dir, removed by delete. Given: the caller's, kept by delete, so a
+    # container's changes survive stop/start (a new runtime container) as in Docker.
+    rw_dir: Path | None = None
     sysctls: dict[str, str] = field(default_factory=dict)
     shm_size: int | None = None  # bytes; default 64 MiB like Docker
     ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)  # "nofile": (soft, hard)
