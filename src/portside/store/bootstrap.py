@@ -94,11 +94,20 @@ def _is_static_elf(path: Path) -> bool:
 
 
 def _busybox_entries(binary: Path, epoch: int) -> tuple[list[Entry], str]:
-    listing = subprocess.run(
-        [str(binary), "--list-full"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    banner = subprocess.run([str(binary)], capture_output=True, text=True).stdout
+    try:
+        # argv[0] "busybox" whatever the file's name: busybox picks the applet by argv[0].
+        def run(*args: str) -> str:
+            return subprocess.run(
+                ["busybox", *args], executable=binary, capture_output=True, text=True,
+                timeout=30,
+            ).stdout
+
+        listing, banner = run("--list-full").split(), run()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BootstrapError(f"cannot run {binary}: {exc}") from None
     version = m.group(1) if (m := re.search(r"BusyBox v(\S+)", banner)) else ""
+    if not version or not listing:
+        raise BootstrapError(f"{binary} is not a busybox binary (no BusyBox banner or applets)")
 
     def node(name: str, kind: bytes, mode: int, link: str = "") -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
@@ -143,15 +152,21 @@ def bootstrap_busybox(
         )
     epoch = _epoch(binary.stat().st_mtime)
     entries, version = _busybox_entries(binary, epoch)
-    package = _package_version("busybox-static")
+    package = _package_version("busybox-static") if binary == BUSYBOX else ""
+    origin = f"Debian's busybox-static {package}" if package else str(binary)
     progress(f"busybox {version} ({len(entries)} entries) from {binary}")
     created = imagebuilder.rfc3339(epoch)
     notes = {
-        imagebuilder.DESCRIPTION: f"BusyBox {version} from Debian's busybox-static {package}",
+        imagebuilder.DESCRIPTION: f"BusyBox {version} from {origin}",
         "org.opencontainers.image.version": version,
         f"{ANNOTATION}.kind": "busybox",
         f"{ANNOTATION}.source": str(binary),
-        f"{ANNOTATION}.package": f"busybox-static={package}" if package else "busybox-static",
+    }
+    if package:
+        notes[f"{ANNOTATION}.package"] = f"busybox-static={package}"
+    history = {
+        "created_by": "portside image bootstrap busybox",
+        "comment": notes[imagebuilder.DESCRIPTION],
     }
     with store.importing():
         layer = write_entries(store.content, entries, compression)
@@ -159,7 +174,7 @@ def bootstrap_busybox(
             store,
             [layer],
             {"Env": [PATH_ENV], "Cmd": ["sh"], "Labels": dict(notes)},
-            [{"created_by": "portside image bootstrap busybox", "comment": notes[imagebuilder.DESCRIPTION]}],
+            [history],
             notes,
             tags,
             created,
