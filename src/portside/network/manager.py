@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from portside.network import subnets
+from portside.network.dns import DnsServers
 from portside.network.errors import (
     InvalidNetworkArgument,
     NetworkInUse,
@@ -61,6 +62,7 @@ class NetworkManager:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = NetworkStore(self.dir / "network.db")
         self.driver = Netavark(self.dir / "netavark")
+        self.dns = DnsServers(self.dir / "dns")
         self.netns_dir = netns_dir
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
@@ -169,6 +171,7 @@ class NetworkManager:
             if users:
                 raise NetworkInUse(net.name, [a.container_id for a in users])
             self.store.remove_network(net.id)
+            self.dns.stop(net)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
             return net
 
@@ -190,7 +193,7 @@ class NetworkManager:
     def attach(self, container_id: str, netns_path: str | Path, network_name: str, *,
                aliases: Iterable[str] = (), ip: str | None = None, hostname: str = "",
                container_name: str = "", ports: Iterable[PortMapping] = (),
-               interface: str | None = None, dns_servers: Iterable[str] = ()) -> Attachment:
+               interface: str | None = None) -> Attachment:
         """Connect the namespace at `netns_path` to a network; returns the new endpoint.
 
         Ports are published through this endpoint (the engine passes them with the first
@@ -209,37 +212,34 @@ class NetworkManager:
             fixed = (str(subnets.parse_address(ip, ipaddress.IPv4Network(net.subnet), net.name))
                      if ip else None)
             resolved = self._resolve_ports(wanted)
-            dns_names: list[str] = []
-            if net.dns_enabled:
-                for n in [*alias_list, hostname, container_id[:12]]:
-                    if n and n != name and n not in dns_names:
-                        dns_names.append(n)
             att = Attachment(container_id=container_id, network=net.name, network_id=net.id,
                              ip="", prefix=net.prefix, gateway=net.gateway,
                              interface=interface or f"eth{len(current)}",
                              aliases=alias_list, hostname=hostname, container_name=name,
                              netns=str(netns_path), internal=net.internal)
             att = self.store.reserve(att, net, fixed, resolved)
-            ep = self._endpoint(att, net, dns_names, dns_servers)
+            ep = self._endpoint(att, net)
             try:
                 status = self.driver.setup(str(netns_path), ep)
+                if net.dns_enabled:
+                    self.dns.sync(net, self.store.attachments(network_id=net.id))
             except BaseException:
                 with suppress(NetworkSetupFailed):
                     self.driver.teardown(str(netns_path), ep)
                 self.store.release(container_id, net.id)
+                if not self.store.attachments(network_id=net.id):
+                    self.dns.stop(net)
+                    self.driver.drop_network_chains(net.name)
                 raise
             iface = status.get("interfaces", {}).get(att.interface, {})
             att.mac = iface.get("mac_address", "")
-            att.dns_servers = list(status.get("dns_server_ips") or [])
+            att.dns_servers = [net.gateway] if net.dns_enabled else []
             self.store.set_mac(container_id, net.id, att.mac)
             return att
 
-    def _endpoint(self, att: Attachment, net: Network, dns_names: list[str],
-                  dns_servers: Iterable[str] = ()) -> Endpoint:
+    def _endpoint(self, att: Attachment, net: Network) -> Endpoint:
         return Endpoint(container_id=att.container_id, container_name=att.container_name,
-                        network=net, ip=att.ip, interface=att.interface,
-                        aliases=tuple(dns_names), ports=tuple(att.ports),
-                        dns_servers=tuple(dns_servers))
+                        network=net, ip=att.ip, interface=att.interface, ports=tuple(att.ports))
 
     def _resolve_ports(self, wanted: list[PortMapping]) -> list[PortMapping]:
         """Check each host port is free (ours and the host's) and pick ports for 0/ranges."""
@@ -292,22 +292,33 @@ class NetworkManager:
             self._teardown(atts[0], net, netns_path)
 
     def _teardown(self, att: Attachment, net: Network, netns_path: str | Path | None) -> None:
-        names = [n for n in [*att.aliases, att.hostname, att.container_id[:12]]
-                 if n and n != att.container_name] if net.dns_enabled else []
-        ep = self._endpoint(att, net, list(dict.fromkeys(names)))
+        ep = self._endpoint(att, net)
         path = Path(netns_path or att.netns)
         if path.exists():
             self._quiet_teardown(str(path), ep)
         else:
-            # The namespace is gone (its veth with it); netavark still needs one to run its
-            # firewall and DNS teardown, so lend it an empty one.
+            # The namespace is gone (its veth with it), or the host rebooted. netavark 1.4
+            # removes the veth and reads the bridge before the rules and gives up when one
+            # is missing, so lend it a namespace with a stand-in interface of that name and,
+            # if need be, an empty bridge (which its teardown removes with the rules).
             tmp = create_netns(f"teardown-{secrets.token_hex(6)}", self.netns_dir)
+            made_bridge = subprocess.run(
+                ["ip", "link", "add", net.bridge, "type", "bridge"], capture_output=True
+            ).returncode == 0
             try:
+                subprocess.run(["nsenter", f"--net={tmp}", "ip", "link", "add", att.interface,
+                                "type", "veth", "peer", "name", "standin0"],
+                               capture_output=True)
                 self._quiet_teardown(str(tmp), ep)
             finally:
                 delete_netns(tmp)
+                if made_bridge and len(self.store.attachments(network_id=net.id)) <= 1:
+                    _delete_link(net.bridge)
         self.store.release(att.container_id, att.network_id)
-        if not self.store.attachments(network_id=net.id):
+        rest = self.store.attachments(network_id=net.id)
+        if net.dns_enabled:
+            self.dns.sync(net, rest)
+        if not rest:
             self.driver.drop_network_chains(net.name)
 
     def _quiet_teardown(self, netns: str, ep: Endpoint) -> None:

@@ -2,8 +2,9 @@
 
 netavark (Podman's network stack, Debian package `netavark`) creates the bridge and the
 veth pair, assigns the address we leased, installs the NAT, forwarding, isolation and
-port-forwarding (DNAT) rules in the kernel, and runs aardvark-dns for name resolution on
-networks with DNS. We give it an options document on stdin; it answers a status block.
+port-forwarding (DNAT) rules in the kernel. (It could also run aardvark-dns for names; we
+use dnsmasq instead, see dns.py.) We give it an options document
+on stdin; it answers a status block.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _LIBEXEC = ("/usr/libexec/podman", "/usr/lib/podman", "/usr/local/libexec/podman
 
 
 def find_binary(name: str) -> str:
-    """netavark and aardvark-dns live in podman's helper directory on Debian."""
+    """netavark lives in podman's helper directory on Debian."""
     found = shutil.which(name)
     if found:
         return found
@@ -45,9 +46,7 @@ class Endpoint:
     network: Network
     ip: str
     interface: str = "eth0"
-    aliases: tuple[str, ...] = ()
     ports: tuple[PortMapping, ...] = ()
-    dns_servers: tuple[str, ...] = ()
 
     def document(self) -> dict[str, Any]:
         """netavark's network-options document (podman's `types.NetworkOptions`)."""
@@ -63,7 +62,6 @@ class Endpoint:
                 for p in self.ports] or None,
             "networks": {net.name: {
                 "static_ips": [self.ip],
-                "aliases": list(self.aliases),
                 "interface_name": self.interface,
             }},
             "network_info": {net.name: {
@@ -74,27 +72,25 @@ class Endpoint:
                 "subnets": [{"subnet": net.subnet, "gateway": net.gateway}],
                 "ipv6_enabled": False,
                 "internal": net.internal,
-                "dns_enabled": net.dns_enabled,
+                "dns_enabled": False,  # names are served by our dnsmasq (dns.py)
                 "ipam_options": {"driver": "host-local"},
                 "options": options,
             }},
-            "dns_servers": list(self.dns_servers) or None,
         }
 
 
 class Netavark:
-    """Runs `netavark setup|teardown`; aardvark-dns keeps its files under `config_dir`."""
+    """Runs `netavark setup|teardown` (its lock and state files live under `config_dir`)."""
 
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = config_dir
         self.binary = find_binary("netavark")
-        self.aardvark = find_binary("aardvark-dns")
 
     def _run(self, action: str, netns: str, ep: Endpoint) -> dict[str, Any]:
+        # netavark 1.4 fails teardown without its (unused here) aardvark-dns directory
         (self.config_dir / "aardvark-dns").mkdir(parents=True, exist_ok=True)
         res = subprocess.run(
-            [self.binary, "--config", str(self.config_dir), "--aardvark-binary", self.aardvark,
-             action, netns],
+            [self.binary, "--config", str(self.config_dir), action, netns],
             input=json.dumps(ep.document()), capture_output=True, text=True)
         out: dict[str, Any] = {}
         if res.stdout.strip():
@@ -127,15 +123,3 @@ class Netavark:
         chain = "NETAVARK-DN-" + hashlib.sha512(network.encode()).hexdigest()[:13].upper()
         subprocess.run(["iptables", "-w", "-t", "nat", "-X", chain], capture_output=True,
                        check=False)
-
-    def aardvark_pid(self) -> int | None:
-        """The aardvark-dns serving this config dir, if it runs."""
-        try:
-            pid = int((self.config_dir / "aardvark-dns" / "aardvark.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return None
-        return pid
