@@ -23,7 +23,7 @@ def _run(coro: Any) -> Any:
 
 def _addr(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise InvalidArgument(f"--addr {text!r}: expected HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 

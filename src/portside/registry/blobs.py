@@ -6,6 +6,7 @@ through `RegistryStorage.complete_upload` or `ContentStore` commit, both of whic
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -57,16 +58,42 @@ def _created(route: Route, digest: str) -> web.Response:
     })
 
 
+BATCH = 1 << 20
+
+
 async def _stream_body(request: web.Request, registry: Registry,
                        sink: Callable[[bytes], Any], limit: int | None = None) -> int:
-    """Feed the request body to `sink`; SIZE_INVALID when it is not Content-Length long."""
+    """Feed the request body to `sink`; SIZE_INVALID when it is not Content-Length long.
+
+    The sink (hash + write) runs on a worker thread in batches of about 1 MiB, one batch at
+    a time, so hashing and disk writes overlap with receiving the next batch (hashlib and
+    file writes release the GIL); order is kept because a batch waits for the previous one.
+    """
+    loop = asyncio.get_running_loop()
     declared = request.content_length
     count = 0
-    async for chunk in request.content.iter_any():
-        count += len(chunk)
-        if limit is not None and count > limit:
-            raise RegistryError("SIZE_INVALID", f"body longer than the {limit} bytes announced")
-        sink(chunk)
+    parts: list[bytes] = []
+    buffered = 0
+    pending: asyncio.Future[Any] | None = None
+    try:
+        async for chunk in request.content.iter_any():
+            count += len(chunk)
+            if limit is not None and count > limit:
+                raise RegistryError("SIZE_INVALID", f"body longer than the {limit} bytes announced")
+            parts.append(chunk)
+            buffered += len(chunk)
+            if buffered >= BATCH:
+                if pending is not None:
+                    await pending
+                data = b"".join(parts)
+                parts.clear()
+                buffered = 0
+                pending = loop.run_in_executor(None, sink, data)
+    finally:
+        if pending is not None:
+            await asyncio.shield(pending)  # never leave a write running behind an error
+    if parts:
+        await loop.run_in_executor(None, sink, b"".join(parts))
     registry.stats["body_bytes"] += count
     if count:
         registry.stats["bodies"] += 1
@@ -109,7 +136,7 @@ async def _monolithic(request: web.Request, registry: Registry, route: Route,
     declared = request.content_length
     with storage.content.writer(digest, declared) as writer:
         await _stream_body(request, registry, writer.write)
-        writer.commit()
+        await asyncio.get_running_loop().run_in_executor(None, writer.commit)
     storage.link_blob(route.name, digest)
     return _created(route, digest)
 
@@ -176,7 +203,11 @@ async def put_upload(request: web.Request, registry: Registry, route: Route) -> 
     registry.storage.upload_dir(route.name, upload_id)
     if request.content_length or request.headers.get("Transfer-Encoding"):
         await _append(request, registry, route, upload_id)
-    registry.storage.complete_upload(route.name, upload_id, digest)
+    storage = registry.storage
+    await asyncio.get_running_loop().run_in_executor(
+        None, storage.verify_upload, route.name, upload_id, digest)
+    storage.link_blob(route.name, digest)
+    storage.cancel_upload(route.name, upload_id)
     return _created(route, digest)
 
 

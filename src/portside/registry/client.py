@@ -299,7 +299,7 @@ class RegistryClient:
         if resp.status != 204:
             return None
         end = resp.headers.get("Range", "0-0").rpartition("-")[2]
-        return int(end) + 1 if end.isdigit() and resp.headers.get("Range") != "0-0" else 0
+        return int(end) + 1 if end.isascii() and end.isdigit() and resp.headers.get("Range") != "0-0" else 0
 
     async def patch_upload(self, repo: str, location: URL, stream: Callable[[], AsyncIterator[bytes]],
                            offset: int, length: int) -> URL:

@@ -19,6 +19,7 @@ TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
 MAX_NAME = 255
 MAX_PAGE = 10000
+_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes '²'
 
 # Routes under /v2/, longest suffix first; the name is everything before the suffix.
 _ROUTES = [
@@ -87,7 +88,7 @@ def parse_content_range(value: str) -> tuple[int, int]:
     text = text.removeprefix("bytes").strip() if text.startswith("bytes") else text
     text = text.partition("/")[0]
     start_s, sep, end_s = text.partition("-")
-    if not sep or not start_s.isdigit() or not end_s.isdigit() or len(text) > 40:
+    if not sep or not _DIGITS.fullmatch(start_s) or not _DIGITS.fullmatch(end_s):
         raise RegistryError("BLOB_UPLOAD_INVALID", f"malformed Content-Range {value[:80]!r}", status=416)
     start, end = int(start_s), int(end_s)
     if end < start:
@@ -99,7 +100,7 @@ def parse_page(n: str | None, last: str | None) -> tuple[int | None, str]:
     """The `n` and `last` query parameters of tag and catalog listings."""
     count: int | None = None
     if n is not None:
-        if not n.isdigit() or len(n) > 9:
+        if not _DIGITS.fullmatch(n) or len(n) > 9:
             raise RegistryError("UNSUPPORTED", f"invalid page size n={n[:20]!r}", status=400)
         count = min(int(n), MAX_PAGE)
     return count, last or ""

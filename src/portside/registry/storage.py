@@ -199,6 +199,13 @@ class RegistryStorage:
 
     def complete_upload(self, repo: str, upload_id: str, digest: str) -> None:
         """Verify the upload against `digest` and publish it as a blob of `repo`."""
+        self.verify_upload(repo, upload_id, digest)
+        self.link_blob(repo, digest)
+        self.cancel_upload(repo, upload_id)
+
+    def verify_upload(self, repo: str, upload_id: str, digest: str) -> None:
+        """Check the upload's digest and move its data into the blob store (no database:
+        safe on a worker thread); the caller links it to the repository."""
         path = self.upload_dir(repo, upload_id)
         data = path / "data"
         if digest.startswith("sha256:"):
@@ -215,8 +222,6 @@ class RegistryStorage:
                 {"digest": digest},
             )
         self.publish_file(data, digest)
-        self.link_blob(repo, digest)
-        self.cancel_upload(repo, upload_id)
 
     def publish_file(self, data: Path, digest: str) -> None:
         """Move a verified file into the content store's blob path (atomic, durable)."""

@@ -11,6 +11,7 @@ two registries the same way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -90,10 +91,9 @@ async def upload_file(client: RegistryClient, repo: str, digest: str, size: int,
     for attempt in range(RETRIES + 1):
         try:
             if offset < size:
-                start = offset
                 location = await client.patch_upload(
-                    repo, location, lambda s=start: _file_chunks(path, s, progress, digest),
-                    start, size - start)
+                    repo, location, functools.partial(_file_chunks, path, offset, progress, digest),
+                    offset, size - offset)
             await client.finish_upload(repo, location, digest)
             return
         except _NET_ERRORS:
