@@ -27,7 +27,7 @@ from portside.errors import InvalidArgument
 from portside.oci import mediatypes as mt
 from portside.store.content import ContentStore
 
-GZIP_LEVEL = 6  # zlib's default: about 2x smaller than level 1 on system trees, fast enough
+GZIP_LEVEL = 6  # level 1 is 2x faster but 7% larger on a Debian tree; layers are pulled often
 ZSTD_LEVEL = 3
 FLUSH_AT = 1 << 20
 COPY_BUFSIZE = 1 << 20
