@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from portside.errors import InvalidArgument
 from portside.oci import mediatypes as mt
 from portside.store.content import ContentStore
+from portside.store.imagebuilder import new_image
+from portside.store.images import ImageStore
 from portside.store.layers import LayerResult, write_entries, write_layer
 
 EPOCH = 1_700_000_000
@@ -231,3 +233,59 @@ def test_any_file_names_and_contents_round_trip(
                 if m.isreg()
             }
         assert got == files
+
+
+# -- whole images, and the round trip through the snapshot unpacker --
+
+
+def test_new_image_records_an_oci_image(store: ImageStore, tree: Path) -> None:
+    layer = write_layer(store.content, tree, "gzip", epoch=EPOCH)
+    with store.importing():
+        image = new_image(
+            store,
+            [layer],
+            {"Cmd": ["sh"], "Labels": {"a": "b"}},
+            [{"created_by": "step 0", "empty_layer": True}],
+            {"io.example.note": "made by a test"},
+            ["example/img:1"],
+            created="2024-01-01T00:00:00Z",
+        )
+    assert store.get("example/img:1") == image
+    manifest = store.manifest(image)
+    assert manifest.media_type == mt.OCI_MANIFEST and manifest.config.media_type == mt.OCI_CONFIG
+    assert manifest.layers[0].digest == layer.digest and manifest.layers[0].size == layer.size
+    assert manifest.annotations == {
+        "org.opencontainers.image.created": "2024-01-01T00:00:00Z",
+        "io.example.note": "made by a test",
+    }
+    config = store.config(image)
+    assert config.diff_ids == [layer.diff_id]
+    assert config.created == "2024-01-01T00:00:00Z"
+    assert config.config == {"Cmd": ["sh"], "Labels": {"a": "b"}}
+    # One history entry per layer: the empty one given, plus one added for the real layer.
+    assert [bool(h.get("empty_layer")) for h in config.history] == [True, False]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="owners, devices and trusted.* xattrs need root")
+def test_snapshot_of_a_written_layer_is_the_tree(store: ImageStore, tree: Path) -> None:
+    """write_layer then SnapshotStore.prepare gives back the tree, whiteouts included."""
+    if not hasattr(store.snapshots, "prepare"):
+        pytest.skip("SnapshotStore.prepare is not built yet")
+    from portside.oci.model import Descriptor
+
+    os.mknod(tree / "etc" / "gone", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    (tree / "opaque").mkdir()
+    os.setxattr(tree / "opaque", "trusted.overlay.opaque", b"y")
+    layer = write_layer(store.content, tree, "zstd", whiteouts="overlay")
+    fs = store.snapshots.prepare(
+        Descriptor(layer.media_type, layer.digest, layer.size), layer.diff_id
+    )
+    for rel in ("bin/tool", "bin/tool2", "bin/alias", "etc/passwd", "etc/fifo", "tmp", "null"):
+        want, got = os.lstat(tree / rel), os.lstat(fs / rel)
+        assert (got.st_mode, got.st_uid, got.st_gid) == (want.st_mode, want.st_uid, want.st_gid), rel
+    assert os.stat(fs / "bin/tool").st_ino == os.stat(fs / "bin/tool2").st_ino
+    assert (fs / "bin" / "tool").read_bytes() == (tree / "bin" / "tool").read_bytes()
+    assert os.getxattr(fs / "etc" / "passwd", "user.note") == b"\xff\x00binary"
+    gone = os.lstat(fs / "etc" / "gone")
+    assert stat.S_ISCHR(gone.st_mode) and gone.st_rdev == os.makedev(0, 0)
+    assert os.getxattr(fs / "opaque", "trusted.overlay.opaque") == b"y"
