@@ -31,6 +31,7 @@ from portside.runtime.errors import (
     RuntimeFailed,
 )
 from portside.runtime.execproc import ExecProcess
+from portside.runtime.logkeeper import LogKeeper
 from portside.runtime.ociruntime import OCIRuntime
 from portside.runtime.procs import process_table, start_time
 from portside.runtime.types import ContainerSpec, ContainerState
@@ -79,6 +80,18 @@ class Runtime:
         self.socket_dir = short if len(str(short)) + 1 + 64 + 7 <= _SOCK_MAX \
             else Path("/run/portside/attach")
         self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._keeper: LogKeeper | None = None
+        # Live-restore: keep rotating the logs of containers an earlier process made.
+        for cid in self.list():
+            with contextlib.suppress(ContainerUnknown):
+                meta = self._meta(cid)
+                if int(meta.get("log_max_file") or 1) > 1 and not (self.root / cid / "exit").exists():
+                    self._keep_logs(Path(meta["log_path"]), int(meta["log_max_file"]))
+
+    def _keep_logs(self, log: Path, max_file: int) -> None:
+        if self._keeper is None:
+            self._keeper = LogKeeper()
+        self._keeper.watch(log, max_file)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -164,6 +177,9 @@ class Runtime:
             log_path=log_path, socket_dir=self.socket_dir, log_max_size=spec.log_max_size,
             tty=spec.tty, stdin=spec.open_stdin, name=spec.name,
         )
+        if spec.log_max_size and spec.log_max_file > 1:
+            log_path.touch()
+            self._keep_logs(log_path, spec.log_max_file)
         pid = spawn(cfg)
         meta["pid"] = pid
         meta["pid_start"] = start_time(pid)
@@ -331,6 +347,8 @@ class Runtime:
             meta = self._meta(cid)
         if meta.get("pid"):
             self._wait_conmon(meta, 30)
+        if self._keeper is not None and meta.get("log_path"):
+            self._keeper.unwatch(Path(meta["log_path"]))
         rt = None
         with contextlib.suppress(RuntimeFailed):
             rt = self._runtime(runtime)

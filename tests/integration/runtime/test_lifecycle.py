@@ -259,3 +259,27 @@ def test_stats_and_processes(harness: Harness) -> None:
     assert s["memory_usage"] > 0
     assert s["cpu_usage_ns"] > 0
     rt.delete(spec.id, force=True)
+
+
+def test_log_rotation_keeps_max_file_generations(harness: Harness) -> None:
+    script = ("i=0; while [ $i -lt 300 ]; do "
+              "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); "
+              "[ $((i % 20)) = 0 ] && sleep 0.05; done")
+    spec = harness.spec("sh", "-c", script, log_max_size=4096, log_max_file=3)
+    rt = harness.rt
+    rt.create(spec)
+    rt.start(spec.id)
+    assert rt.wait(spec.id, 60) == 0
+    log = rt.log_path(spec.id)
+    rotated = sorted(p.name for p in log.parent.glob(log.name + ".*"))
+    assert rotated, "conmon never rotated the log"
+    sizes = [p.stat().st_size for p in log.parent.glob(log.name + "*")]
+    assert max(sizes) <= 4096 + 200
+    lines = harness.output(spec.id)[0].splitlines()
+    # The newest lines survive, in order, up to the last one; the oldest are gone.
+    assert lines[-1].startswith("line-299-")
+    numbers = [int(line.split("-")[1]) for line in lines]
+    assert numbers == sorted(numbers)
+    assert numbers[0] > 0
+    assert len(lines) > 4096 // 80  # more than the current file alone holds
+    rt.delete(spec.id)
