@@ -163,3 +163,22 @@ def test_tmpfs_mount_options(harness: Harness, opts: list[str]) -> None:
     flags = out.split()[3].split(",")
     assert "nosuid" in flags and "nodev" in flags
     assert ("noexec" in flags) == ("exec" not in opts)
+
+
+def test_host_network_and_joined_netns(harness: Harness) -> None:
+    import subprocess
+    import uuid
+
+    before = set(os.listdir("/sys/class/net"))
+    code, out, _ = harness.run("ls", "/sys/class/net", network_namespace="host")
+    # other tests may add or remove links meanwhile: the stable ones must all be seen
+    stable = before & set(os.listdir("/sys/class/net"))
+    assert code == 0 and len(stable) > 1 and stable <= set(out.split())
+    name = f"pst-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "add", "br7", "type", "bridge"], check=True)
+        code, out, _ = harness.run("ls", "/sys/class/net", network_namespace=f"/run/netns/{name}")
+        assert code == 0 and out.split() == ["br7", "lo"]
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
