@@ -220,9 +220,9 @@ def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str
         from portside.build.stagefs import remember_index
 
         entries = list(walk(upper, epoch=run.epoch, overlay=True))
-        result = write_entries(run.store.content, entries, run.compression)
-        remember_index(result.diff_id, [info for info, _ in entries])
-        return result
+        layer = write_entries(run.store.content, entries, run.compression)
+        remember_index(layer.diff_id, [info for info, _ in entries])
+        return layer
     finally:
         with contextlib.suppress(Exception):
             rt.delete(spec.id, force=True)

@@ -104,7 +104,7 @@ def open_layer(content: ContentStore, layer: LayerRef) -> IO[bytes]:
     if compression == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
     return raw
 
 
