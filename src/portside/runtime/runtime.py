@@ -17,6 +17,7 @@ import os
 import re
 import select
 import signal as signals
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from portside.runtime.execproc import ExecProcess
 from portside.runtime.logkeeper import LogKeeper
 from portside.runtime.ociruntime import OCIRuntime
 from portside.runtime.procs import process_table, start_time
-from portside.runtime.types import ContainerSpec, ContainerState
+from portside.runtime.types import ContainerSpec, ContainerState, Resources
 from portside.runtime.users import resolve_user
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -81,6 +82,7 @@ class Runtime:
             else Path("/run/portside/attach")
         self.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._keeper: LogKeeper | None = None
+        self._lock = threading.Lock()  # the engine calls us from several threads
         # Live-restore: keep rotating the logs of containers an earlier process made.
         for cid in self.list():
             with contextlib.suppress(ContainerUnknown):
@@ -89,18 +91,20 @@ class Runtime:
                     self._keep_logs(Path(meta["log_path"]), int(meta["log_max_file"]))
 
     def _keep_logs(self, log: Path, max_file: int) -> None:
-        if self._keeper is None:
-            self._keeper = LogKeeper()
+        with self._lock:
+            if self._keeper is None:
+                self._keeper = LogKeeper()
         self._keeper.watch(log, max_file)
 
     # -- helpers -----------------------------------------------------------------------
 
     def _runtime(self, name: str) -> OCIRuntime:
-        rt = self._runtimes.get(name)
-        if rt is None:
-            rt = self._runtimes[name] = OCIRuntime(name, self.root / ".state",
-                                                   self.root / ".bin")
-        return rt
+        with self._lock:
+            rt = self._runtimes.get(name)
+            if rt is None:
+                rt = self._runtimes[name] = OCIRuntime(name, self.root / ".state",
+                                                       self.root / ".bin")
+            return rt
 
     def _dir(self, cid: str) -> Path:
         if not _ID.match(cid or ""):
@@ -308,6 +312,36 @@ class Runtime:
                 raise RuntimeFailed(cid, "wait", "conmon is gone but the container runs")
             return -1
         return code
+
+    def exit_fd(self, cid: str) -> int | None:
+        """A pidfd that becomes readable when the container has exited and its exit code
+        is on disk (conmon's exit), for event loops (`loop.add_reader`) instead of a
+        thread per `wait`. None when that has already happened. The caller closes it."""
+        meta = self._meta(cid)
+        if (self._dir(cid) / "exit").exists():
+            return None
+        cpid = int(meta.get("conmon_pid") or 0)
+        if not _alive(cpid, meta.get("conmon_start")):
+            return None
+        try:
+            return os.pidfd_open(cpid)
+        except ProcessLookupError:
+            return None
+
+    def update(self, cid: str, resources: Resources) -> None:
+        """Change a running container's cgroup limits (`docker update`)."""
+        meta = self._meta(cid)
+        spec = ContainerSpec(id=cid, resources=resources)
+        res = specgen.resources(spec)
+        res.pop("devices", None)
+        d = self._dir(cid)
+        path = d / "resources.json"
+        path.write_text(json.dumps(res))
+        try:
+            self._runtime(meta["runtime"]).run(cid, "update", "update", "--resources",
+                                               str(path), cid)
+        finally:
+            path.unlink(missing_ok=True)
 
     def pause(self, cid: str) -> None:
         st = self.state(cid)

@@ -195,7 +195,8 @@ def _host_devices() -> list[dict[str, Any]]:
     return out
 
 
-def _resources(spec: ContainerSpec) -> dict[str, Any]:
+def resources(spec: ContainerSpec) -> dict[str, Any]:
+    """linux.resources: Docker's memory/swap, CPU and pids semantics, device rules."""
     r = spec.resources
     out: dict[str, Any] = {}
     mem: dict[str, Any] = {}
@@ -292,7 +293,7 @@ def build(spec: ContainerSpec, user: ExecUser, layout: Layout, cgroups_path: str
     linux: dict[str, Any] = {
         "namespaces": namespaces,
         "cgroupsPath": cgroups_path,
-        "resources": _resources(spec),
+        "resources": resources(spec),
         "maskedPaths": (spec.masked_paths if spec.masked_paths is not None
                         else [] if spec.privileged else MASKED_PATHS),
         "readonlyPaths": (spec.readonly_paths if spec.readonly_paths is not None

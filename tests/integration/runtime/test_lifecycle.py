@@ -283,3 +283,30 @@ def test_log_rotation_keeps_max_file_generations(harness: Harness) -> None:
     assert numbers[0] > 0
     assert len(lines) > 4096 // 80  # more than the current file alone holds
     rt.delete(spec.id)
+
+
+def test_update_limits_and_exit_fd(harness: Harness) -> None:
+    import select
+
+    from portside.runtime import Resources
+
+    spec = harness.spec("sleep", "100", resources=Resources(memory=64 << 20))
+    rt = harness.rt
+    rt.create(spec)
+    rt.start(spec.id)
+    rt.update(spec.id, Resources(memory=96 << 20, pids_limit=20))
+    s = rt.stats(spec.id)
+    assert s["memory_limit"] == 96 << 20 and s["pids_limit"] == 20
+    fd = rt.exit_fd(spec.id)
+    assert fd is not None
+    try:
+        assert select.select([fd], [], [], 0)[0] == []
+        rt.kill(spec.id, "KILL")
+        assert select.select([fd], [], [], 30)[0] == [fd]
+    finally:
+        import os
+
+        os.close(fd)
+    assert rt.state(spec.id).exit_code == 137
+    assert rt.exit_fd(spec.id) is None
+    rt.delete(spec.id)
