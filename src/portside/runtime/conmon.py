@@ -121,31 +121,35 @@ def spawn(cfg: ConmonConfig, timeout: float = 60.0) -> int:
         # conmon's first process exits once it has forked (its child keeps no stderr).
         # A plain blocking wait: Popen.wait(timeout) polls with sleeps.
         proc.wait()
-        buf = b""
-        while True:
-            ready, _, _ = select.select([r], [], [], timeout)
-            if not ready:
-                raise RuntimeFailed(cfg.cid, "create", f"no answer from conmon in {timeout}s")
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            buf += chunk
-            if b"\n" in buf:
-                break
+        buf = _read_line(r, timeout, cfg.cid)
+        if not buf:
+            assert proc.stderr is not None
+            err = proc.stderr.read().decode(errors="replace").strip()
+            raise RuntimeFailed(cfg.cid, "create",
+                                _clean(err) or f"conmon exited with {proc.returncode}")
     finally:
         os.close(r)
-    if not buf:
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-        text = err.decode(errors="replace").strip() or f"conmon exited with {proc.returncode}"
-        raise RuntimeFailed(cfg.cid, "create", _clean(text))
+        if proc.stderr is not None:
+            proc.stderr.close()
     try:
         msg = json.loads(buf.split(b"\n", 1)[0])
     except ValueError:
         raise RuntimeFailed(cfg.cid, "create", f"bad answer from conmon: {buf[:200]!r}") from None
-    if proc.stderr is not None:
-        proc.stderr.close()
     pid = int(msg.get("data", -1))
     if pid <= 0:
         raise classify(cfg.cid, "create", _clean(str(msg.get("message", "runtime failed"))))
     return pid
+
+
+def _read_line(fd: int, timeout: float, cid: str) -> bytes:
+    """The first line conmon writes on the sync pipe (b"" if it closed it unsaid)."""
+    buf = b""
+    while b"\n" not in buf:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise RuntimeFailed(cid, "create", f"no answer from conmon in {timeout}s")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf

@@ -310,3 +310,24 @@ def test_update_limits_and_exit_fd(harness: Harness) -> None:
     assert rt.state(spec.id).exit_code == 137
     assert rt.exit_fd(spec.id) is None
     rt.delete(spec.id)
+
+
+def test_many_layers_beyond_one_page_of_mount_options(harness: Harness, tmp_path: object
+                                                      ) -> None:
+    from pathlib import Path
+
+    base = Path(str(tmp_path)) / ("long-layer-directory-name-" * 3)
+    layers = []
+    for i in range(60):
+        layer = base / f"layer-{i:03d}-{'x' * 40}"
+        (layer / "layers").mkdir(parents=True)
+        (layer / "layers" / f"f{i:03d}").write_text(f"{i}\n")
+        layers.append(layer)
+    assert len(":".join(str(p) for p in layers)) > 4096
+    spec = harness.spec("sh", "-c", "cat /layers/* | wc -l; cat /layers/f000 /layers/f059")
+    spec.lowerdirs = layers[::-1] + spec.lowerdirs
+    harness.rt.create(spec)
+    harness.rt.start(spec.id)
+    assert harness.rt.wait(spec.id, 30) == 0
+    assert harness.output(spec.id)[0].split() == ["60", "0", "59"]
+    harness.rt.delete(spec.id)
