@@ -185,6 +185,22 @@ def test_bootstrap_debian_minbase_is_cached(root: Path) -> None:
         store.db.close()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--mirror", "--foreign", "invalid mirror '--foreign'"),
+        ("--mirror", "ftp.example/debian", "want an http(s):// or file:// URL"),
+        ("--variant", "--print-debs", "invalid debootstrap variant"),
+        ("--suite", "../etc", "invalid suite name"),
+    ],
+)
+def test_option_like_or_malformed_input_is_refused(
+    root: Path, option: str, value: str, message: str
+) -> None:
+    result = portside("image", "bootstrap", "debian", f"{option}={value}", check=False)
+    assert result.returncode == 1 and message in result.stderr
+
+
 # -- the mirror comes from this machine's apt sources --
 
 

@@ -319,7 +319,11 @@ def bootstrap_debian(
         raise BootstrapError("debootstrap is not installed (apt-get install debootstrap)")
     if os.geteuid() != 0:
         raise BootstrapError("debootstrap needs root: run `portside image bootstrap debian` as root")
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", variant):
+        raise BootstrapError(f"invalid debootstrap variant {variant!r}")
     mirror = (mirror or apt_mirror()).rstrip("/")
+    if not re.match(r"(https?|file)://\S+$", mirror):
+        raise BootstrapError(f"invalid mirror {mirror!r}: want an http(s):// or file:// URL")
     packages = sorted({p.strip() for item in include for p in item.split(",") if p.strip()})
     arch = subprocess.run(
         ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
