@@ -81,15 +81,17 @@ class DnsServers:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
-        return pid if f"--pid-file={d / 'pid'}".encode() in cmdline else None
+        if f"--pid-file={d / 'pid'}".encode() not in cmdline or not _alive(pid):
+            return None
+        return pid
 
     def stop(self, net: Network) -> None:
         """Stop the server and wait until its socket is released; remove its files."""
         pid = self.pid(net)
         if pid:
             os.kill(pid, signal.SIGTERM)
-            for _ in range(200):
-                if not Path(f"/proc/{pid}").exists():
+            for _ in range(400):
+                if not _alive(pid):
                     break
                 time.sleep(0.005)
         shutil.rmtree(self._dir(net), ignore_errors=True)
@@ -103,6 +105,15 @@ class DnsServers:
                     pid = int((d / "pid").read_text().strip())
                 except (OSError, ValueError):
                     continue
-                if Path(f"/proc/{pid}").exists():
+                if _alive(pid):
                     out.append(pid)
         return out
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a daemonized dnsmasq is reaped by whoever adopted it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

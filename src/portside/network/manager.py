@@ -152,8 +152,9 @@ class NetworkManager:
         return self.store.get_network(ref)
 
     def list(self) -> list[Network]:
+        """Every network, the default `bridge` first, then by name."""
         self.default_network()
-        return self.store.networks()
+        return sorted(self.store.networks(), key=lambda n: (n.name != DEFAULT_NETWORK, n.name))
 
     def containers(self, ref: str) -> list[Attachment]:
         return self.store.attachments(network_id=self.get(ref).id)
