@@ -30,7 +30,7 @@ def parse(text: str, display: str, lookup: Mapping[str, str] | None = None
         env = {**{k: v for k, v in out.items() if v is not None}, **lookup}
         return substitute(value, env, display, where)
 
-    lines = text.splitlines()
+    lines = text.replace("\r\n", "\n").split("\n")
     i = 0
     while i < len(lines):
         number = i + 1
@@ -43,7 +43,7 @@ def parse(text: str, display: str, lookup: Mapping[str, str] | None = None
         key, eq, rest = line.partition("=")
         key = key.strip()
         if not _KEY.fullmatch(key):
-            raise ComposeError(display, f"line {number}", f"invalid variable name {key!r}")
+            raise ComposeError(display, f"line {number}", f"invalid variable name \"{key}\"")
         if not eq:
             out[key] = None
             continue
@@ -101,7 +101,7 @@ def read(path: Path, display: str, lookup: Mapping[str, str] | None = None,
     except FileNotFoundError:
         if not required:
             return {}
-        raise ComposeError(display, "", f"env file {str(path)!r} not found") from None
+        raise ComposeError(display, "", f"env file \"{str(path)}\" not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeError(display, "", f"cannot read env file {str(path)!r}: {exc}") from None
+        raise ComposeError(display, "", f"cannot read env file \"{str(path)}\": {exc}") from None
     return parse(text, str(path), lookup)

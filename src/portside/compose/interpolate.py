@@ -49,7 +49,7 @@ def substitute(text: str, env: Mapping[str, str], file: str = "", where: str = "
         elif nxt == "{":
             end = _closing(text, i + 2)
             if end < 0:
-                raise InterpolationError(file, where, f"invalid interpolation format {text!r}:"
+                raise InterpolationError(file, where, f"invalid interpolation format \"{text}\":"
                                          " unterminated \"${\"")
             out.append(_braced(text[i + 2:end], text, env, file, where, warn))
             i = end + 1
@@ -57,7 +57,7 @@ def substitute(text: str, env: Mapping[str, str], file: str = "", where: str = "
             out.append(_lookup(m.group(), env, warn))
             i = m.end()
         else:
-            raise InterpolationError(file, where, f"invalid interpolation format {text!r}:"
+            raise InterpolationError(file, where, f"invalid interpolation format \"{text}\":"
                                      " use \"$$\" for a literal \"$\"")
     return "".join(out)
 
@@ -93,14 +93,14 @@ def _braced(expr: str, text: str, env: Mapping[str, str], file: str, where: str,
             warn: Warn | None) -> str:
     m = NAME.match(expr)
     if not m:
-        raise InterpolationError(file, where, f"invalid interpolation format {text!r}:"
+        raise InterpolationError(file, where, f"invalid interpolation format \"{text}\":"
                                  f" bad variable name in \"${{{expr}}}\"")
     name, rest = m.group(), expr[m.end():]
     if not rest:
         return _lookup(name, env, warn)
     op = next((o for o in _OPS if rest.startswith(o)), None)
     if op is None:
-        raise InterpolationError(file, where, f"invalid interpolation format {text!r}:"
+        raise InterpolationError(file, where, f"invalid interpolation format \"{text}\":"
                                  f" unknown operator in \"${{{expr}}}\"")
     arg = rest[len(op):]
     is_set = name in env

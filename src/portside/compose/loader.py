@@ -70,7 +70,7 @@ def _loader_class() -> Any:
             if isinstance(key, list | dict):
                 raise _problem(key_node, "a mapping key must be a scalar")
             if key in seen:
-                raise _problem(key_node, f"duplicate key {key!r}")
+                raise _problem(key_node, f"duplicate key \"{key}\"")
             seen.add(key)
         loader.flatten_mapping(node)
         return {loader.construct_object(k, deep=True): loader.construct_object(v, deep=True)
@@ -239,7 +239,7 @@ def _extends(data: dict[str, Any], name: str, path: Path, file: str, ctx: Contex
         base_path, base_data = path, data
     base_file = display_path(base_path)
     if ref["service"] not in (base_data.get("services") or {}):
-        raise ComposeError(file, f"services.{name}.extends", f"service {ref['service']!r}"
+        raise ComposeError(file, f"services.{name}.extends", f"service \"{ref['service']}\""
                            f" not found in {base_file}")
     base = _extends(base_data, ref["service"], base_path, base_file, ctx,
                     [*chain, (path, name)])

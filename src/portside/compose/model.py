@@ -102,10 +102,15 @@ class Resources:
 
 
 @dataclass
-class Deploy:
-    replicas: int = 1
+class ResourceSpec:
     limits: Resources | None = None
     reservations: Resources | None = None
+
+
+@dataclass
+class Deploy:
+    replicas: int = 1
+    resources: ResourceSpec = field(default_factory=ResourceSpec)
     restart_policy: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
 

@@ -272,7 +272,7 @@ class Normaliser:
                 if found.pids is None and "pids_limit" in d:
                     found.pids = int(d["pids_limit"])
             if found != Resources():
-                setattr(out, key, found)
+                setattr(out.resources, key, found)
         return out
 
 

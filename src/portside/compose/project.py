@@ -75,7 +75,7 @@ def project_name_of(raw: str) -> str:
 
 def check_name(name: str, where: str) -> str:
     if not PROJECT_NAME.fullmatch(name):
-        raise ComposeError("", "", f"invalid project name {name!r} ({where}): use lowercase"
+        raise ComposeError("", "", f"invalid project name \"{name}\" ({where}): use lowercase"
                            " letters, digits, '_' and '-', starting with a letter or digit")
     return name
 
@@ -142,6 +142,6 @@ def active_services(data: dict[str, object], opts: Options, env: Mapping[str, st
                 needed = ", ".join((services[dep] or {}).get("profiles") or [])  # type: ignore[arg-type]
                 raise ComposeError(origins.get(f"services.{name}", ""),
                                    f"services.{name}.depends_on",
-                                   f"service {dep!r} is disabled by its profiles; enable one"
+                                   f"service \"{dep}\" is disabled by its profiles; enable one"
                                    f" of them with --profile ({needed})")
     return enabled

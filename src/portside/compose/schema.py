@@ -27,7 +27,7 @@ def describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string \"{value}\""
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -74,7 +74,7 @@ class Str(Node):
     def check(self, value: Any, file: str, path: KeyPath) -> None:
         super().check(value, file, path)
         if self.choices and value not in self.choices:
-            raise ComposeError(file, path, f"invalid value {value!r}: expected one of "
+            raise ComposeError(file, path, f"invalid value \"{value}\": expected one of "
                                + ", ".join(self.choices))
         if self.fmt:
             try:
@@ -135,7 +135,7 @@ class Seq(Node):
             self.item.check(item, file, (*path, i))
             if self.unique:
                 if item in seen:
-                    raise ComposeError(file, (*path, i), f"duplicate entry {item!r}")
+                    raise ComposeError(file, (*path, i), f"duplicate entry \"{item}\"")
                 seen.append(item)
 
 
@@ -169,7 +169,7 @@ class Struct(Node):
             node.check(item, file, (*path, key))
         for key in self.required:
             if key not in value:
-                raise ComposeError(file, path, f"missing required key {key!r}")
+                raise ComposeError(file, path, f"missing required key \"{key}\"")
 
 
 class Names(Node):
@@ -187,7 +187,7 @@ class Names(Node):
         super().check(value, file, path)
         for key, item in value.items():
             if not isinstance(key, str) or not NAME.fullmatch(key):
-                raise ComposeError(file, path, f"invalid {self.what} name {str(key)!r}:"
+                raise ComposeError(file, path, f"invalid {self.what} name \"{str(key)}\":"
                                    " use letters, digits, '.', '_' and '-'")
             if isinstance(item, Override):
                 item = item.value
@@ -215,7 +215,7 @@ class ListOrDict(Node):
                     raise ComposeError(file, (*path, i),
                                        f"must be a KEY{self.sep}VALUE string, not {describe(item)}")
                 if not item or item.startswith(self.sep):
-                    raise ComposeError(file, (*path, i), f"invalid entry {item!r}")
+                    raise ComposeError(file, (*path, i), f"invalid entry \"{item}\"")
             return
         for key, item in value.items():
             if not isinstance(key, str):

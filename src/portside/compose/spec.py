@@ -48,7 +48,7 @@ OPEN = _OpenMap({})
 
 def _condition(value: Any) -> None:
     if value not in ("service_started", "service_healthy", "service_completed_successfully"):
-        raise ValueError(f"invalid condition {value!r}: expected service_started,"
+        raise ValueError(f"invalid condition \"{value}\": expected service_started,"
                          " service_healthy or service_completed_successfully")
 
 
@@ -56,7 +56,7 @@ def _restart(value: str) -> None:
     policy, _, count = value.partition(":")
     if policy not in ("no", "always", "on-failure", "unless-stopped") or (
             count and (policy != "on-failure" or not count.isdigit())):
-        raise ValueError(f"invalid restart policy {value!r}: expected no, always,"
+        raise ValueError(f"invalid restart policy \"{value}\": expected no, always,"
                          " on-failure[:N] or unless-stopped")
 
 

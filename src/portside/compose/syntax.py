@@ -21,10 +21,10 @@ _PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
 def _port_range(text: str, spec: str) -> tuple[int, int]:
     lo, dash, hi = text.partition("-")
     if not lo.isdigit() or (dash and not hi.isdigit()):
-        raise ValueError(f"invalid port {spec!r}")
+        raise ValueError(f"invalid port \"{spec}\"")
     a, b = int(lo), int(hi) if dash else int(lo)
     if not (0 < a <= 65535 and 0 < b <= 65535) or b < a:
-        raise ValueError(f"invalid port {spec!r}: ports are 1-65535")
+        raise ValueError(f"invalid port \"{spec}\": ports are 1-65535")
     return a, b
 
 
@@ -32,7 +32,14 @@ def check_ip(text: str, what: str, spec: str) -> str:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
-        raise ValueError(f"invalid {what} {spec!r}: {text!r} is not an IP address") from None
+        raise ValueError(f"invalid {what} \"{spec}\": \"{text}\" is not an IP address") from None
+
+
+def _port_ip(addr: str, spec: str) -> str:
+    try:
+        return str(ipaddress.ip_address(addr))
+    except ValueError:
+        raise ValueError(f"invalid port \"{spec}\"") from None
 
 
 def parse_port(spec: str | int) -> list[dict[str, Any]]:
@@ -40,17 +47,17 @@ def parse_port(spec: str | int) -> list[dict[str, Any]]:
     text = str(spec)
     body, slash, proto = text.partition("/")
     if slash and proto not in PROTOCOLS:
-        raise ValueError(f"invalid port {text!r}: protocol must be one of {', '.join(PROTOCOLS)}")
+        raise ValueError(f"invalid port \"{text}\": protocol must be one of {', '.join(PROTOCOLS)}")
     protocol = proto or "tcp"
     host_ip = None
     if body.startswith("["):  # [IPv6]:published:target
         addr, close, rest = body[1:].partition("]")
         if not close or not rest.startswith(":"):
-            raise ValueError(f"invalid port {text!r}")
-        host_ip = check_ip(addr, "port", text)
+            raise ValueError(f"invalid port \"{text}\"")
+        host_ip = _port_ip(addr, text)
         parts = rest[1:].split(":")
         if len(parts) != 2:
-            raise ValueError(f"invalid port {text!r}")
+            raise ValueError(f"invalid port \"{text}\"")
         published, target = parts
     else:
         parts = body.split(":")
@@ -59,16 +66,16 @@ def parse_port(spec: str | int) -> list[dict[str, Any]]:
         elif len(parts) == 2:
             published, target = parts
         elif len(parts) == 3:
-            host_ip = check_ip(parts[0], "port", text) if parts[0] else None
+            host_ip = _port_ip(parts[0], text) if parts[0] else None
             published, target = parts[1], parts[2]
         else:
-            raise ValueError(f"invalid port {text!r}")
+            raise ValueError(f"invalid port \"{text}\"")
     t0, t1 = _port_range(target, text)
     ports = []
     if published:
         p0, p1 = _port_range(published, text)
         if t1 > t0 and (p1 - p0) != (t1 - t0):
-            raise ValueError(f"invalid port {text!r}: the ranges differ in length")
+            raise ValueError(f"invalid port \"{text}\": the ranges differ in length")
     for offset, t in enumerate(range(t0, t1 + 1)):
         if not published:
             pub = None
@@ -95,7 +102,7 @@ def parse_volume(spec: str) -> dict[str, Any]:
     """`[SOURCE:]TARGET[:MODE]` -> the long syntax (type bind or volume)."""
     parts = spec.split(":")
     if len(parts) > 3 or not all(parts):
-        raise ValueError(f"invalid volume {spec!r}")
+        raise ValueError(f"invalid volume \"{spec}\"")
     source, mode = "", ""
     if len(parts) == 1:
         target = parts[0]
@@ -104,18 +111,18 @@ def parse_volume(spec: str) -> dict[str, Any]:
     else:
         source, target, mode = parts
     if not target.startswith("/"):
-        raise ValueError(f"invalid volume {spec!r}: the target must be an absolute path")
+        raise ValueError(f"invalid volume \"{spec}\": the target must be an absolute path")
     long: dict[str, Any] = {"type": "volume", "target": target}
     if source:
         if is_bind_source(source):
             long["type"] = "bind"
         elif not VOLUME_NAME.fullmatch(source):
-            raise ValueError(f"invalid volume {spec!r}: {source!r} is not a volume name or a"
+            raise ValueError(f"invalid volume \"{spec}\": \"{source}\" is not a volume name or a"
                              " path (paths start with /, ./ or ~)")
         long["source"] = source
     for m in filter(None, mode.split(",")):
         if m not in _MODES:
-            raise ValueError(f"invalid volume {spec!r}: unknown mode {m!r}")
+            raise ValueError(f"invalid volume \"{spec}\": unknown mode \"{m}\"")
         if m == "ro":
             long["read_only"] = True
         elif m in _PROPAGATION:
@@ -144,11 +151,11 @@ def parse_duration(value: str | int | float) -> float:
     while pos < len(text):
         m = _DURATION.match(text, pos)
         if not m:
-            raise ValueError(f"invalid duration {text!r}")
+            raise ValueError(f"invalid duration \"{text}\"")
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if not text:
-        raise ValueError(f"invalid duration {text!r}")
+        raise ValueError(f"invalid duration \"{text}\"")
     return total
 
 
@@ -175,7 +182,7 @@ def parse_bytes(value: str | int) -> int:
         return value
     m = _SIZE.fullmatch(str(value).strip())
     if not m:
-        raise ValueError(f"invalid size {value!r}")
+        raise ValueError(f"invalid size \"{value}\"")
     power = " kmgtp".index(m.group(2).lower() or " ")
     return int(float(m.group(1)) * (1024 ** power))
 
@@ -186,7 +193,7 @@ def parse_extra_host(text: str) -> tuple[str, str]:
     host, found, ip = text.partition(sep)
     ip = ip.strip("[]")
     if not found or not host:
-        raise ValueError(f"invalid extra host {text!r}: expected HOST:IP")
+        raise ValueError(f"invalid extra host \"{text}\": expected HOST:IP")
     if ip != "host-gateway":
         check_ip(ip, "extra host", text)
     return host, ip

@@ -48,24 +48,24 @@ class Checker:
             self.fail(key, "", 'needs "image" or "build"')
         for dep in svc.get("depends_on", {}):
             if dep == name:
-                self.fail(f"{key}.depends_on", "", f"service {name!r} depends on itself")
+                self.fail(f"{key}.depends_on", "", f"service \"{name}\" depends on itself")
             if dep not in self.services:
-                self.fail(f"{key}.depends_on", "", f"undefined service {dep!r}")
+                self.fail(f"{key}.depends_on", "", f"undefined service \"{dep}\"")
         declared = self.data.get("networks") or {}
         mode = svc.get("network_mode")
         if mode and svc.get("networks"):
             self.fail(f"{key}.network_mode", "", '"network_mode" and "networks" cannot be'
                       " used together")
         if mode and mode.startswith("service:") and mode[8:] not in self.services:
-            self.fail(f"{key}.network_mode", "", f"undefined service {mode[8:]!r}")
+            self.fail(f"{key}.network_mode", "", f"undefined service \"{mode[8:]}\"")
         for net in svc.get("networks", {}):
             if net != "default" and net not in declared:
-                self.fail(f"{key}.networks", "", f"undefined network {net!r}")
+                self.fail(f"{key}.networks", "", f"undefined network \"{net}\"")
         volumes = self.data.get("volumes") or {}
         for i, vol in enumerate(svc.get("volumes", [])):
             if vol.get("type") == "volume" and vol.get("source") and \
                     vol["source"] not in volumes:
-                self.fail(f"{key}.volumes", f"[{i}]", f"undefined volume {vol['source']!r}")
+                self.fail(f"{key}.volumes", f"[{i}]", f"undefined volume \"{vol['source']}\"")
             if vol.get("type") == "bind" and not vol.get("source"):
                 self.fail(f"{key}.volumes", f"[{i}]", "a bind mount needs a source")
         for kind in ("secrets", "configs"):
@@ -73,7 +73,7 @@ class Checker:
             for i, ref in enumerate(svc.get(kind, [])):
                 if ref["source"] not in declared_refs:
                     self.fail(f"{key}.{kind}", f"[{i}]",
-                              f"undefined {kind[:-1]} {ref['source']!r}")
+                              f"undefined {kind[:-1]} \"{ref['source']}\"")
         replicas = svc.get("scale", (svc.get("deploy") or {}).get("replicas", 1))
         if "container_name" in svc and int(replicas) > 1:
             self.fail(f"{key}.container_name", "", "a fixed container name cannot be used"
@@ -134,7 +134,7 @@ class Checker:
                               f" be published by {replicas} replicas; use a range")
                 for other, other_ip in seen.get((int(lo), proto), []):
                     if ip in ANY_IP or other_ip in ANY_IP or ip == other_ip:
-                        who = f"service {other!r}" if other != name else "this service"
+                        who = f"service \"{other}\"" if other != name else "this service"
                         self.fail(f"services.{name}.ports", f"[{i}]",
                                   f"port {lo}/{proto} is already published by {who}")
                 seen.setdefault((int(lo), proto), []).append((name, ip))
