@@ -32,6 +32,7 @@ DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
 class BuildOptions:
     context: Path
     dockerfile: Path | None = None
+    dockerfile_text: str | None = None  # `-f -`: the Dockerfile came on stdin
     tags: list[str] = field(default_factory=list)
     build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
@@ -69,11 +70,14 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     if not context.is_dir():
         raise InvalidArgument(f"build context {str(context)!r} is not a directory")
     tags = [str(refs.parse_tagged(t)) for t in options.tags]  # bad names fail before building
-    path, shown = find_dockerfile(context, options.dockerfile)
-    try:
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
+    if options.dockerfile_text is not None:
+        text, shown = options.dockerfile_text, "Dockerfile"
+    else:
+        path, shown = find_dockerfile(context, options.dockerfile)
+        try:
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
     dockerfile = parse(text, shown)
     git = gitinfo.describe(context)
     epoch = options.epoch

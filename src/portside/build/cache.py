@@ -46,6 +46,7 @@ class BuildCache:
     """Step results and file hashes; one instance per build, closed at the end."""
 
     def __init__(self, root: Path) -> None:
+        Path(root).mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(Path(root) / "build-cache.db", isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

@@ -82,7 +82,7 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
         if not rels:
             raise _not_found(run, inst, context, src, origin)
         for rel in rels:
-            entries = [e for e in context.tree(rel) if not excludes.ignored(e.rel)]
+            entries = _kept(context, rel, excludes)
             matched.append((rel, entries))
     if origin == "context":
         all_entries = [e for _, es in matched for e in es]
@@ -192,8 +192,23 @@ def _materialise(run: BuildRun, inst: Instruction, source: str, sources: list[st
         if not rels:
             raise _not_found(run, inst, context, src, f"--from={source}")
         for rel in rels:
-            matched.append((rel, [e for e in context.tree(rel) if not excludes.ignored(e.rel)]))
+            matched.append((rel, _kept(context, rel, excludes)))
     return context, matched
+
+
+def _kept(context: BuildContext, rel: str, excludes: dockerignore.Matcher) -> list[Entry]:
+    """The entries under the source `rel` that no --exclude pattern (relative to it) drops."""
+    if not excludes.patterns:
+        return list(context.tree(rel))
+    out = []
+    for e in context.tree(rel):
+        sub = e.rel[len(rel):].lstrip("/") if rel else e.rel
+        if e.rel == rel and not e.is_dir:
+            sub = posixpath.basename(rel)
+        if sub and excludes.ignored(sub):
+            continue
+        out.append(e)
+    return out
 
 
 def _not_found(run: BuildRun, inst: Instruction, context: BuildContext, src: str, origin: str

@@ -58,6 +58,9 @@ class Meta:
         return self.type == tarfile.DIRTYPE
 
 
+IMPLICIT_DIR = Meta(tarfile.DIRTYPE, 0o755, 0, 0)
+
+
 @dataclass
 class _Index:
     entries: dict[str, Meta]
@@ -87,6 +90,10 @@ def _add_to_index(index: _Index, m: tarfile.TarInfo) -> None:
     else:
         link = m.linkname if m.issym() else (_norm(m.linkname) if m.islnk() else "")
         index.entries[name] = Meta(m.type, m.mode, m.uid, m.gid, link)
+        # A layer may hold a file without entries for its directories: they exist anyway.
+        while parent and parent not in index.entries:
+            index.entries[parent] = IMPLICIT_DIR
+            parent = posixpath.dirname(parent)
 
 
 def _norm(name: str) -> str:

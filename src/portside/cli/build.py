@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -54,7 +55,8 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("context", default=".", type=click.Path(file_okay=False))
 @click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag).")
-@click.option("-f", "--file", "dockerfile", help="The Dockerfile (default: CONTEXT/Dockerfile).")
+@click.option("-f", "--file", "dockerfile",
+              help="The Dockerfile (default: CONTEXT/Dockerfile or Containerfile; - for stdin).")
 @click.option("--target", help="The stage to build.")
 @click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable.")
 @click.option("--label", "labels", multiple=True, help="Set a label on the image.")
@@ -80,7 +82,8 @@ def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: s
         raise InvalidArgument(f"SOURCE_DATE_EPOCH={epoch_text!r}: expected seconds since 1970")
     options = BuildOptions(
         context=Path(context),
-        dockerfile=Path(dockerfile) if dockerfile else None,
+        dockerfile=Path(dockerfile) if dockerfile and dockerfile != "-" else None,
+        dockerfile_text=sys.stdin.read() if dockerfile == "-" else None,
         tags=list(tags),
         build_args=_pairs(build_args, "--build-arg"),
         target=target,
