@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import struct
 import threading
 from pathlib import Path
@@ -20,7 +21,6 @@ from portside.runtime.mounts import libc
 
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
-IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 _EVENT = struct.Struct("iIII")
 
@@ -36,6 +36,7 @@ class LogKeeper:
         self._fd = libc().inotify_init1(IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="portside-logkeeper", daemon=True)
         self._thread.start()
 
@@ -64,8 +65,19 @@ class LogKeeper:
                 self._dirs.pop(wd, None)
                 libc().inotify_rm_watch(self._fd, wd)
 
+    def close(self) -> None:
+        """Stop the thread and release the inotify fd."""
+        os.write(self._wake_w, b"x")
+        self._thread.join(5)
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def _run(self) -> None:
         while True:
+            ready, _, _ = select.select([self._fd, self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
             try:
                 buf = os.read(self._fd, 65536)
             except OSError:

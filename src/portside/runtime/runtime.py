@@ -50,6 +50,9 @@ def parse_signal(sig: str | int) -> int:
     if s.isdigit():
         return int(s)
     name = s if s.startswith("SIG") else "SIG" + s
+    if name.startswith(("SIGRTMIN+", "SIGRTMAX-")) and name[9:].isdigit():
+        n = int(name[9:])
+        return int(signals.SIGRTMIN) + n if name[6] == "N" else int(signals.SIGRTMAX) - n
     try:
         return int(getattr(signals, name))
     except AttributeError:
@@ -89,6 +92,13 @@ class Runtime:
                 meta = self._meta(cid)
                 if int(meta.get("log_max_file") or 1) > 1 and not (self.root / cid / "exit").exists():
                     self._keep_logs(Path(meta["log_path"]), int(meta["log_max_file"]))
+
+    def close(self) -> None:
+        """Stop the log keeper thread; containers keep running (conmon is theirs)."""
+        with self._lock:
+            keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.close()
 
     def _keep_logs(self, log: Path, max_file: int) -> None:
         with self._lock:
@@ -279,18 +289,7 @@ class Runtime:
 
     def _wait_conmon(self, meta: dict[str, Any], timeout: float | None) -> bool:
         """Wait for conmon to exit (it has then written the exit file); False on timeout."""
-        cpid = int(meta.get("conmon_pid") or 0)
-        if not _alive(cpid, meta.get("conmon_start")):
-            return True
-        try:
-            fd = os.pidfd_open(cpid)
-        except ProcessLookupError:
-            return True
-        try:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            return bool(ready)
-        finally:
-            os.close(fd)
+        return _wait_pid(int(meta.get("conmon_pid") or 0), meta.get("conmon_start"), timeout)
 
     def wait(self, cid: str, timeout: float | None = None) -> int:
         """Block until the container exits; its exit code (TimeoutError on timeout).
@@ -381,6 +380,9 @@ class Runtime:
             meta = self._meta(cid)
         if meta.get("pid"):
             self._wait_conmon(meta, 30)
+            # Without conmon (killed) nobody waited for the process: it must be gone
+            # before its cgroup can be removed.
+            _wait_pid(int(meta["pid"]), meta.get("pid_start"), 30)
         if self._keeper is not None and meta.get("log_path"):
             self._keeper.unwatch(Path(meta["log_path"]))
         rt = None
@@ -469,6 +471,21 @@ class Runtime:
 
     def log_path(self, cid: str) -> Path:
         return Path(self._meta(cid)["log_path"])
+
+
+def _wait_pid(pid: int, started: int | None, timeout: float | None) -> bool:
+    """Wait for a process (not necessarily our child) to exit; False on timeout."""
+    if not _alive(pid, started):
+        return True
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
 
 
 def _init_binary() -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from portside.runtime import RuntimeFailed
+
 from .conftest import Harness, leftover_cgroups
 
 
@@ -122,3 +124,20 @@ def test_run_delete_cycles_leave_nothing(harness: Harness) -> None:
 @pytest.mark.slow
 def test_thousand_cycles_leave_nothing(harness: Harness) -> None:
     _cycles(harness, 1000)
+
+
+def test_delete_after_conmon_was_killed(harness: Harness) -> None:
+    import signal
+
+    spec = harness.spec("sleep", "1000")
+    rt = harness.rt
+    rt.create(spec)
+    rt.start(spec.id)
+    meta = json.loads((rt.root / spec.id / "meta.json").read_text())
+    os.kill(meta["conmon_pid"], signal.SIGKILL)
+    assert rt.state(spec.id).status == "running"  # the container itself lives on
+    with pytest.raises(RuntimeFailed, match="conmon is gone"):
+        rt.wait(spec.id, 5)
+    rt.delete(spec.id, force=True)
+    assert rt.list() == []
+    assert leftover_cgroups(rt.cgroup_parent) == []
