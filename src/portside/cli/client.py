@@ -1,0 +1,244 @@
+"""A small client of the daemon's Docker Engine API over its unix socket.
+
+Built on http.client (no aiohttp on the CLI's hot path). Error bodies (`{"message"}`)
+become PortsideError subclasses by status, so the CLI prints them as one line. When the
+socket is absent, the daemon is started detached (logging to $ROOT/daemon.log), like
+`portside run` expects. `hijack` opens an upgraded connection for attach/exec streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from portside import config
+from portside.errors import Conflict, InvalidArgument, NotFound, PortsideError
+
+API = "/v1.43"
+DEFAULT_SOCKET = Path("/run/portside/portside.sock")
+STARTUP_TIMEOUT = 20.0
+
+
+class DaemonError(PortsideError):
+    """The daemon failed (5xx); Docker's client exits 125 for these on `run`."""
+
+    exit_code = 125
+
+
+class DaemonUnavailable(PortsideError):
+    exit_code = 125
+
+
+def socket_path() -> Path:
+    """`PORTSIDE_SOCKET`, else `DOCKER_HOST=unix://...`, else beside a non-default root."""
+    if env := os.environ.get("PORTSIDE_SOCKET"):
+        return Path(env)
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return Path(host[len("unix://"):])
+    root = config.root()
+    if root != config.DEFAULT_ROOT:
+        return root / "portside.sock"
+    return DEFAULT_SOCKET
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if self.timeout is not None:
+            sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def error_for(status: int, message: str) -> PortsideError:
+    if status == 404:
+        return NotFound(message)
+    if status == 409:
+        return Conflict(message)
+    if status == 400:
+        err: PortsideError = InvalidArgument(message)
+        err.exit_code = 125
+        return err
+    return DaemonError(message)
+
+
+def _query(params: dict[str, Any] | None) -> str:
+    if not params:
+        return ""
+    items = {}
+    for k, v in params.items():
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            v = "1" if v else "0"
+        elif isinstance(v, dict | list):
+            v = json.dumps(v)
+        items[k] = str(v)
+    return "?" + urllib.parse.urlencode(items) if items else ""
+
+
+class Client:
+    def __init__(self, path: Path | None = None, autostart: bool = True) -> None:
+        self.path = path or socket_path()
+        self.autostart = autostart
+        self._checked = False
+
+    # -- the daemon --
+
+    def _reachable(self) -> bool:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(str(self.path))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def ensure_daemon(self) -> None:
+        """Start `portside daemon` in the background when nothing answers on the socket."""
+        if self._checked:
+            return
+        if not self._reachable():
+            if not self.autostart:
+                raise DaemonUnavailable(f"cannot connect to the portside daemon at {self.path}")
+            root = config.root()
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with open(root / "daemon.log", "ab") as log:
+                subprocess.Popen(
+                    [sys.executable, "-m", "portside", "daemon", "--socket", str(self.path)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                    close_fds=True)
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not self._reachable():
+                if time.monotonic() > deadline:
+                    raise DaemonUnavailable(f"the portside daemon did not start on {self.path}"
+                                            f" (see {root / 'daemon.log'})")
+                time.sleep(0.02)
+        self._checked = True
+
+    # -- plain requests --
+
+    def request(self, method: str, path: str, params: dict[str, Any] | None = None,
+                body: Any = None, timeout: float | None = None
+                ) -> http.client.HTTPResponse:
+        """Send a request; returns the (unread) response, or raises on an error status."""
+        self.ensure_daemon()
+        conn = _UnixConnection(self.path, timeout=timeout)
+        headers = {"Host": "portside"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, API + path + _query(params), body=data, headers=headers)
+            resp = conn.getresponse()
+        except OSError as exc:
+            raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
+                                    ) from None
+        if resp.status >= 400:
+            raw = resp.read()
+            try:
+                message = json.loads(raw).get("message") or raw.decode()
+            except ValueError:
+                message = raw.decode(errors="replace").strip()
+            raise error_for(resp.status, message or f"HTTP {resp.status}")
+        return resp
+
+    def json(self, method: str, path: str, params: dict[str, Any] | None = None,
+             body: Any = None) -> Any:
+        resp = self.request(method, path, params, body)
+        raw = resp.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.json("GET", path, params)
+
+    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.json("POST", path, params, body)
+
+    # -- upgraded connections: attach, exec start --
+
+    def hijack(self, path: str, params: dict[str, Any] | None = None,
+               body: Any = None) -> tuple[socket.socket, bytes]:
+        """POST with `Upgrade: tcp`; returns the raw socket and bytes already read past the
+        response headers."""
+        self.ensure_daemon()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.path))
+        except OSError as exc:
+            raise DaemonUnavailable(f"cannot connect to the daemon at {self.path}: {exc}"
+                                    ) from None
+        data = json.dumps(body).encode() if body is not None else b""
+        head = (f"POST {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
+                "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        sock.sendall(head + data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                sock.close()
+                raise DaemonError("the daemon closed the connection")
+            buf += chunk
+        header, _, rest = buf.partition(b"\r\n\r\n")
+        status_line = header.split(b"\r\n", 1)[0].decode()
+        status = int(status_line.split()[1])
+        if status >= 400:
+            length = 0
+            for line in header.split(b"\r\n")[1:]:
+                k, _, v = line.decode().partition(":")
+                if k.strip().lower() == "content-length":
+                    length = int(v)
+            while len(rest) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            sock.close()
+            with contextlib.suppress(ValueError):
+                rest = json.loads(rest).get("message", "").encode() or rest
+            raise error_for(status, rest.decode(errors="replace").strip())
+        return sock, rest
+
+
+def demux(sock: socket.socket, first: bytes, tty: bool, out: Any, err: Any) -> None:
+    """Copy a (multiplexed unless tty) stream to the binary files `out`/`err` until EOF."""
+    buf = bytearray(first)
+    while True:
+        if tty:
+            if buf:
+                out.write(bytes(buf))
+                out.flush()
+                buf.clear()
+        else:
+            while len(buf) >= 8:
+                size = int.from_bytes(buf[4:8], "big")
+                if len(buf) < 8 + size:
+                    break
+                target = err if buf[0] == 2 else out
+                target.write(bytes(buf[8:8 + size]))
+                target.flush()
+                del buf[:8 + size]
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        buf += chunk

@@ -1,0 +1,22 @@
+"""`portside daemon`: run the engine in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("daemon")
+@click.option("--socket", "socket_path", type=click.Path(path_type=Path), default=None,
+              help="Unix socket to listen on (default /run/portside/portside.sock;"
+                   " env PORTSIDE_SOCKET).")
+@click.option("--runtime", "runtime", type=click.Choice(["crun", "runc"]), default="crun",
+              show_default=True, help="Default OCI runtime for containers.")
+def daemon(socket_path: Path | None, runtime: str) -> None:
+    """Run the portside daemon (Docker Engine API) in the foreground."""
+    from portside import config
+    from portside.cli.client import socket_path as default_socket
+    from portside.engine.daemon import run
+
+    run(config.root(), socket_path or default_socket(), runtime)

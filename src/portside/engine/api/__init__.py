@@ -1,0 +1,49 @@
+"""The daemon's HTTP API: the Docker Engine API over a unix socket (aiohttp).
+
+Every route answers both unversioned (`/containers/json`) and versioned
+(`/v1.43/containers/json`) paths. Errors are Docker's `{"message": ...}` bodies with the
+status the PortsideError carries (404 no such container, 409 conflict, 400 bad input).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from portside.errors import PortsideError
+
+log = logging.getLogger("portside.api")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return web.json_response({"message": exc.reason or str(exc)}, status=exc.status)
+        raise
+    except PortsideError as exc:
+        return web.json_response({"message": str(exc)}, status=exc.http_status)
+    except (ValueError, json.JSONDecodeError) as exc:
+        return web.json_response({"message": f"invalid parameter: {exc}"}, status=400)
+    except ConnectionError:
+        raise
+    except Exception as exc:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"message": f"internal error: {exc}"}, status=500)
+
+
+def make_app(engine: Any) -> web.Application:
+    from portside.engine.api import containers, execs, system
+
+    app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
+    app["engine"] = engine
+    for method, path, handler in [*system.routes(), *containers.routes(), *execs.routes()]:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
+    return app

@@ -1,0 +1,167 @@
+"""Byte streams of the Docker API: multiplexed frames, hijacked connections, conmon attach.
+
+Docker's stream format (without a TTY): each frame is an 8-byte header — stream type
+(0 stdin, 1 stdout, 2 stderr), three zero bytes, big-endian uint32 length — and the data.
+With a TTY the stream is raw. Attach and exec upgrade the HTTP connection (`Upgrade: tcp`,
+answered with 101) and then carry stdin one way and output the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+RAW = "application/vnd.docker.raw-stream"
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+STDOUT, STDERR = 1, 2
+
+# conmon's attach socket: SOCK_SEQPACKET, each packet from conmon starts with its pipe.
+CONMON_STDOUT, CONMON_STDERR = 2, 3
+CONMON_BUF = 8192 + 1
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
+
+
+class _StdinParser:
+    """Receives what the client sends after the upgrade (stdin), for aiohttp's protocol."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.reader.feed_data(data)
+        return False, b""
+
+    def feed_eof(self) -> None:
+        if not self.reader.at_eof():
+            self.reader.feed_eof()
+
+
+def _keep_half_open() -> None:
+    """A client half-closing a hijacked connection (its stdin ended) must not close our
+    direction: asyncio closes a transport whose protocol's eof_received returns a false
+    value, and aiohttp's returns None. Hijacked connections say True and pass the EOF on."""
+    from aiohttp.web_protocol import RequestHandler
+
+    original = RequestHandler.eof_received
+    if getattr(original, "_portside", False):
+        return
+
+    def eof_received(self: Any) -> bool | None:
+        parser = getattr(self, "_payload_parser", None)
+        if isinstance(parser, _StdinParser):
+            parser.feed_eof()
+            return True
+        return original(self)  # type: ignore[func-returns-value]
+
+    eof_received._portside = True  # type: ignore[attr-defined]
+    RequestHandler.eof_received = eof_received  # type: ignore[method-assign]
+
+
+_keep_half_open()
+
+
+class Hijacked:
+    """An upgraded connection: `write` output, read stdin from `stdin`."""
+
+    def __init__(self, request: web.Request, tty: bool) -> None:
+        self.request = request
+        self.tty = tty
+        self.stdin = asyncio.StreamReader()
+        self.resp: web.StreamResponse | None = None
+        self.closed = False
+
+    async def open(self) -> None:
+        upgrade = self.request.headers.get("Upgrade", "").lower() == "tcp"
+        headers = {"Content-Type": RAW if self.tty else MULTIPLEXED}
+        if upgrade:
+            headers.update(Connection="Upgrade", Upgrade="tcp")
+        resp = web.StreamResponse(status=101 if upgrade else 200, headers=headers)
+        resp.force_close()
+        await resp.prepare(self.request)
+        self.resp = resp
+        proto: Any = self.request.protocol
+        with contextlib.suppress(AssertionError):
+            proto.set_parser(_StdinParser(self.stdin))
+
+    async def write(self, stream: int, data: bytes) -> bool:
+        if self.closed or not data or self.resp is None:
+            return not self.closed
+        try:
+            await self.resp.write(data if self.tty else frame(stream, data))
+            return True
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+            return False
+
+    async def close(self) -> None:
+        if self.resp is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                await self.resp.write_eof()
+        self.closed = True
+        transport = self.request.transport
+        if transport is not None:
+            transport.close()
+
+
+def connect_attach(path: Path) -> socket.socket:
+    """Connect to conmon's attach socket, also when its path exceeds sun_path (108 bytes)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.setblocking(False)
+    if len(str(path)) < 100:
+        sock.setblocking(True)
+        sock.connect(str(path))
+        sock.setblocking(False)
+        return sock
+    dirfd = os.open(path.parent, os.O_PATH)
+    try:
+        sock.setblocking(True)
+        sock.connect(f"/proc/self/fd/{dirfd}/{path.name}")
+        sock.setblocking(False)
+    finally:
+        os.close(dirfd)
+    return sock
+
+
+async def pump_attach(sock: socket.socket, out: Hijacked, stdout: bool, stderr: bool) -> None:
+    """conmon attach socket -> client, until conmon closes it or the client goes away."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            data = await loop.sock_recv(sock, CONMON_BUF)
+        except OSError:
+            return
+        if not data:
+            return
+        pipe, payload = data[0], data[1:]
+        if pipe == CONMON_STDERR and stderr:
+            ok = await out.write(STDERR, payload)
+        elif pipe == CONMON_STDOUT and stdout:
+            ok = await out.write(STDOUT, payload)
+        else:
+            continue
+        if not ok:
+            return
+
+
+async def pump_stdin(reader: asyncio.StreamReader, sock: socket.socket) -> None:
+    """client stdin -> conmon; on the client's EOF, close the container's stdin."""
+    loop = asyncio.get_running_loop()
+    while True:
+        data = await reader.read(8192)
+        if not data:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)
+            return
+        try:
+            await loop.sock_sendall(sock, data)
+        except OSError:
+            return

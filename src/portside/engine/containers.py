@@ -1,0 +1,478 @@
+"""The container lifecycle: create, start, stop, kill, restart, pause, wait, remove.
+
+The Engine owns the records (StateStore), the runtime (conmon + crun/runc), volumes and
+events; the API handlers call it and nothing else. Runtime calls block (they run crun),
+so they go to worker threads; each container's transitions are serialised by a lock.
+Exits are learnt by the Monitor (monitor.py), which also applies restart policies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from portside.engine import mounts as mounts_mod
+from portside.engine import spec as spec_mod
+from portside.engine.events import EventBus
+from portside.engine.state import (
+    Container,
+    NoSuchContainer,
+    StateStore,
+    new_state,
+    now_rfc3339,
+)
+from portside.engine.volumes import VolumeStore
+from portside.errors import Conflict, ImageUnknown, InvalidArgument, PortsideError
+from portside.store.images import ImageStore
+
+log = logging.getLogger("portside.engine")
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_ADJ = ("bold", "calm", "eager", "fond", "gentle", "happy", "keen", "lucid", "merry", "nifty",
+        "quiet", "sharp", "tender", "vivid", "witty", "zen")
+_NOUN = ("ada", "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "kepler",
+         "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak")
+
+
+class NotRunning(Conflict):
+    def __init__(self, c: Container) -> None:
+        super().__init__(f"Container {c.id} is not running")
+
+
+class NoSuchImage(ImageUnknown):
+    def __init__(self, ref: str) -> None:
+        super().__init__(ref)
+        self.args = (f"No such image: {ref}",)
+
+
+class StartFailed(PortsideError):
+    """The runtime could not start the process; the message has Docker's wording so the
+    docker client (and ours) map it to exit 127/126."""
+
+    http_status = 400
+
+
+class Engine:
+    def __init__(self, root: Path, default_runtime: str = "crun") -> None:
+        from portside.runtime import Runtime
+
+        self.root = Path(root)
+        self.default_runtime = default_runtime
+        self.images = ImageStore(self.root)
+        self.state = StateStore(self.root / "engine.db")
+        self.volumes = VolumeStore(self.root / "volumes", self.state.db, self.state.lock)
+        self.runtime = Runtime(self.root / "runtime")
+        self.events = EventBus()
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.waiters: dict[str, list[tuple[str, asyncio.Future[dict[str, Any]]]]] = {}
+        self.manual_stop: set[str] = set()
+        self.pending_attach: dict[str, list[asyncio.Future[Any]]] = {}
+        self.execs: dict[str, dict[str, Any]] = {}
+        from portside.engine.monitor import Monitor
+
+        self.monitor = Monitor(self)
+
+    def lock(self, cid: str) -> asyncio.Lock:
+        return self.locks.setdefault(cid, asyncio.Lock())
+
+    def container_dir(self, cid: str) -> Path:
+        return self.root / "containers" / cid
+
+    def log_path(self, cid: str) -> Path:
+        return self.container_dir(cid) / "ctr.log"
+
+    def event(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {**(c.config.get("Labels") or {}), "image": c.image, "name": c.name, **extra}
+        self.events.publish("container", action, c.id, attrs)
+
+    # -- lookups --
+
+    def get(self, ref: str) -> Container:
+        return self.state.get(ref)
+
+    def _image(self, ref: str) -> Any:
+        try:
+            return self.images.get(ref)
+        except ImageUnknown:
+            raise NoSuchImage(ref) from None
+
+    def lowerdirs(self, image_ref: str) -> list[Path]:
+        """The image's layer snapshots, top-most first (unpacked on first use)."""
+        from portside.store import snapshots
+
+        image = self._image(image_ref)
+        prepare = getattr(snapshots, "prepare_image", None)
+        if prepare is None:
+            raise PortsideError("layer unpacking (store.snapshots.prepare_image) is missing")
+        return [Path(p) for p in prepare(self.images, image)]
+
+    # -- create --
+
+    def _name(self, name: str) -> str:
+        if name:
+            if not _NAME.match(name):
+                raise InvalidArgument(f"Invalid container name ({name}), only"
+                                      " [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            return name.removeprefix("/")
+        taken = self.state.names()
+        while True:
+            candidate = f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}"
+            if candidate not in taken:
+                return candidate
+
+    def create(self, body: dict[str, Any], name: str = "") -> Container:
+        """POST /containers/create: record a container (nothing runs until start)."""
+        name = self._name(name)
+        if not body.get("Image"):
+            raise InvalidArgument("config error: an image is required")
+        with contextlib.suppress(NoSuchContainer):
+            holder = self.state.get(name)
+            if holder.name == name:
+                from portside.engine.state import NameInUse
+
+                raise NameInUse(name, holder.id)
+        image = self._image(body["Image"])
+        image_config = self.images.config(image).config
+        config = spec_mod.merge_config(body, image_config)
+        host_config = dict(body.get("HostConfig") or {})
+        spec_mod.process_args(config)
+        spec_mod.cpu_quota(host_config)
+        restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
+        if host_config.get("AutoRemove") and restart not in ("", "no"):
+            raise Conflict("conflicting options: cannot combine --restart and --rm")
+        specs = mounts_mod.requested(host_config, config.get("Volumes"))
+        mounts_mod.check_sources(specs)
+        cid = secrets.token_hex(32)
+        lowerdirs = self.lowerdirs(body["Image"]) if any(
+            s.type == "volume" and not s.nocopy for s in specs) else []
+        c = Container(cid, name, now_rfc3339(), body["Image"], image.id, config, host_config,
+                      new_state(), [], 0, host_config.get("Runtime") or self.default_runtime)
+        self.state.add(c)  # the name check that counts (unique index)
+        try:
+            c.mounts = mounts_mod.resolve(specs, self.volumes, lowerdirs)
+            self.images.lease(cid, image)
+            self.container_dir(cid).mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.state.save(c)
+        except BaseException:
+            self.state.remove(cid)
+            self.images.release(cid)
+            raise
+        self.event(c, "create")
+        return c
+
+    # -- start --
+
+    async def start(self, ref: str) -> bool:
+        """Start a created or exited container; False when it was already running (304)."""
+        c = self.get(ref)
+        async with self.lock(c.id):
+            c = self.get(c.id)
+            if c.state["Paused"]:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.running:
+                return False
+            self.manual_stop.discard(c.id)
+            try:
+                await self._start(c)
+            except PortsideError:
+                if c.host_config.get("AutoRemove"):
+                    await self._remove(self.get(c.id), volumes=True)
+                raise
+        return True
+
+    async def _start(self, c: Container) -> None:
+        from portside.runtime import CommandNotExecutable, CommandNotFound, RuntimeFailed
+
+        lowerdirs = await asyncio.to_thread(self.lowerdirs, c.image_id)
+        spec = spec_mod.runtime_spec(
+            c.id, c.name, c.config, c.host_config, lowerdirs,
+            mounts_mod.runtime_mounts(c.mounts), self.log_path(c.id), c.runtime)
+        try:
+            await asyncio.to_thread(self._runtime_create, spec)
+            try:
+                await self._connect_pending_attach(c.id)
+                await asyncio.to_thread(self.runtime.start, c.id)
+            except BaseException:
+                await asyncio.to_thread(self._runtime_delete, c.id)
+                raise
+        except (CommandNotFound, CommandNotExecutable, RuntimeFailed, PortsideError) as exc:
+            code = 127 if isinstance(exc, CommandNotFound) else 126 if isinstance(
+                exc, CommandNotExecutable) else 128
+            message = self._start_error(c, exc)
+            c.state.update(ExitCode=code, Error=message, Running=False, Status=(
+                "created" if c.state["StartedAt"].startswith("0001") else "exited"))
+            self.state.save(c)
+            await asyncio.to_thread(self._runtime_delete, c.id)
+            err = StartFailed(message)
+            err.exit_code = code if code != 128 else 125
+            raise err from None
+        st = await asyncio.to_thread(self.runtime.state, c.id)
+        c.state.update(Status="running", Running=True, Paused=False, Restarting=False,
+                       OOMKilled=False, Dead=False, Pid=st.pid, ExitCode=0, Error="",
+                       StartedAt=now_rfc3339())
+        self.state.save(c)
+        self.event(c, "start")
+        self.monitor.watch(c)
+
+    def _runtime_create(self, spec: Any) -> None:
+        with self._logs_kept(spec.id):
+            self._runtime_delete(spec.id)
+        self.runtime.create(spec)
+
+    @contextlib.contextmanager
+    def _logs_kept(self, cid: str) -> Any:
+        """The runtime's delete removes the log files; a restarted container keeps its
+        logs (like Docker), so they step aside while the old runtime container goes."""
+        log = self.log_path(cid)
+        aside = []
+        for p in sorted(log.parent.glob(log.name + "*")):
+            dest = p.with_name("kept-" + p.name)
+            p.rename(dest)
+            aside.append((dest, p))
+        try:
+            yield
+        finally:
+            for dest, p in aside:
+                dest.rename(p)
+
+    async def _connect_pending_attach(self, cid: str) -> None:
+        """Attach clients waiting for a start connect after create, before the process runs,
+        so they miss no output (conmon is up; the runtime holds the process until start)."""
+        from portside.engine.api.streams import connect_attach
+
+        pending = self.pending_attach.pop(cid, [])
+        if not pending:
+            return
+        path = await asyncio.to_thread(self.runtime.attach_socket, cid)
+        for fut in pending:
+            if not fut.done():
+                try:
+                    fut.set_result(connect_attach(path))
+                except OSError as exc:
+                    fut.set_exception(exc)
+
+    async def attach_socket(self, cid: str) -> Any:
+        """A connection to the container's conmon attach socket (after its next start when
+        it is not running)."""
+        from portside.engine.api.streams import connect_attach
+
+        c = self.get(cid)
+        if c.running:
+            path = await asyncio.to_thread(self.runtime.attach_socket, cid)
+            return connect_attach(path)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending_attach.setdefault(cid, []).append(fut)
+        return await fut
+
+    def _runtime_delete(self, cid: str) -> None:
+        from portside.runtime import ContainerUnknown
+
+        with contextlib.suppress(ContainerUnknown):
+            self.runtime.delete(cid, force=True)
+
+    @staticmethod
+    def _start_error(c: Container, exc: Exception) -> str:
+        from portside.runtime import CommandNotExecutable, CommandNotFound
+
+        argv0 = (spec_mod.process_args(c.config) or [""])[0]
+        if isinstance(exc, CommandNotFound):
+            return (f"failed to create task for container: exec: \"{argv0}\": executable file"
+                    " not found in $PATH: unknown")
+        if isinstance(exc, CommandNotExecutable):
+            return (f"failed to create task for container: exec: \"{argv0}\": permission"
+                    " denied: unknown")
+        return f"failed to create task for container: {exc}"
+
+    # -- stop, kill, restart, pause --
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None
+                   ) -> bool:
+        """Stop signal, then SIGKILL after the timeout; False when not running (304)."""
+        c = self.get(ref)
+        self.manual_stop.add(c.id)
+        self.monitor.cancel_restart(c.id)
+        if not c.running:
+            if c.state["Restarting"]:
+                c.state.update(Restarting=False, Status="exited")
+                self.state.save(c)
+            return False
+        if timeout is None:
+            timeout = int(c.config.get("StopTimeout", 10))
+        sig = signal or c.config.get("StopSignal") or "SIGTERM"
+        if c.state["Paused"]:
+            await asyncio.to_thread(self.runtime.resume, c.id)
+        exited = self.monitor.exited(c.id)
+        await asyncio.to_thread(self.runtime.stop, c.id, timeout if timeout >= 0 else 1e9, sig)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), 30)
+        self.event(self.get(c.id), "stop")
+        return True
+
+    async def kill(self, ref: str, signal: str = "SIGKILL") -> None:
+        from portside.engine.options import parse_signal
+
+        c = self.get(ref)
+        parse_signal(signal)
+        if not c.running:
+            raise NotRunning(c)
+        await asyncio.to_thread(self.runtime.kill, c.id, signal)
+        self.event(c, "kill", signal=str(parse_signal(signal)))
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.get(ref)
+        await self.stop(c.id, timeout)
+        await self.start(c.id)
+        self.event(self.get(c.id), "restart")
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c.running:
+            raise NotRunning(c)
+        if c.state["Paused"]:
+            raise Conflict(f"Container {c.id} is already paused")
+        await asyncio.to_thread(self.runtime.pause, c.id)
+        c.state.update(Paused=True, Status="paused")
+        self.state.save(c)
+        self.event(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c.state["Paused"]:
+            raise Conflict(f"Container {c.id} is not paused")
+        await asyncio.to_thread(self.runtime.resume, c.id)
+        c.state.update(Paused=False, Status="running")
+        self.state.save(c)
+        self.event(c, "unpause")
+
+    # -- wait --
+
+    def register_wait(self, ref: str, condition: str = "not-running"
+                      ) -> asyncio.Future[dict[str, Any]]:
+        """A future resolved with {StatusCode, Error} when the condition is met."""
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if condition in ("not-running", "") and not c.running and not c.state["Restarting"]:
+            fut.set_result(self._wait_result(c))
+            return fut
+        self.waiters.setdefault(c.id, []).append((condition or "not-running", fut))
+        return fut
+
+    @staticmethod
+    def _wait_result(c: Container) -> dict[str, Any]:
+        err = {"Message": c.state["Error"]} if c.state.get("Error") else None
+        return {"StatusCode": int(c.state["ExitCode"]), "Error": err}
+
+    def notify_waiters(self, c: Container, removed: bool = False) -> None:
+        keep = []
+        for condition, fut in self.waiters.pop(c.id, []):
+            if fut.done():
+                continue
+            if condition == "removed" and not removed:
+                keep.append((condition, fut))
+            else:
+                fut.set_result(self._wait_result(c))
+        if keep and not removed:
+            self.waiters[c.id] = keep
+
+    # -- remove --
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.running or c.state["Restarting"]:
+            if not force:
+                raise Conflict(f"cannot remove container \"/{c.name}\": container is running:"
+                               " stop the container before removing or force remove")
+            self.manual_stop.add(c.id)
+            self.monitor.cancel_restart(c.id)
+            if c.running:
+                exited = self.monitor.exited(c.id)
+                with contextlib.suppress(PortsideError):
+                    if c.state["Paused"]:
+                        await asyncio.to_thread(self.runtime.resume, c.id)
+                    await asyncio.to_thread(self.runtime.kill, c.id, "SIGKILL")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(exited), 30)
+        async with self.lock(c.id):
+            await self._remove(self.get(c.id), volumes)
+
+    async def _remove(self, c: Container, volumes: bool) -> None:
+        self.monitor.forget(c.id)
+        await asyncio.to_thread(self._runtime_delete, c.id)
+        shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
+        self.images.release(c.id)
+        self.state.remove(c.id)
+        if volumes:
+            for m in c.mounts:
+                if m["Type"] == "volume" and self.volumes.is_anonymous(m["Name"]):
+                    with contextlib.suppress(PortsideError):
+                        self.volumes.remove(m["Name"], self.volume_users(m["Name"]))
+        self.locks.pop(c.id, None)
+        self.manual_stop.discard(c.id)
+        self.event(c, "destroy")
+        self.notify_waiters(c, removed=True)
+
+    async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        from portside.engine.query import matches
+
+        deleted = []
+        for c in self.state.all():
+            if c.running or c.state["Restarting"] or c.state["Paused"]:
+                continue
+            if filters and not matches(c, {k: v for k, v in filters.items()
+                                            if k in ("label", "until")}):
+                continue
+            await self.remove(c.id)
+            deleted.append(c.id)
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    def volume_users(self, name: str) -> list[str]:
+        return [c.id for c in self.state.all()
+                if any(m["Type"] == "volume" and m.get("Name") == name for m in c.mounts)]
+
+    # -- the daemon's start and stop --
+
+    async def recover(self) -> None:
+        """Daemon start: re-adopt containers still running (live-restore), record those that
+        exited while the daemon was away, and start those with restart policy always (and
+        unless-stopped unless they were stopped by hand)."""
+        for c in self.state.all():
+            try:
+                st = await asyncio.to_thread(self.runtime.state, c.id)
+            except PortsideError:
+                st = None
+            if st is not None and st.status in ("running", "paused"):
+                c.state.update(Running=True, Paused=st.status == "paused", Pid=st.pid,
+                               Status=st.status, Restarting=False)
+                self.state.save(c)
+                self.monitor.watch(c)
+                continue
+            was_running = c.running or c.state["Restarting"]
+            if c.running:
+                code = st.exit_code if st is not None and st.exit_code is not None else 255
+                c.state.update(Running=False, Paused=False, Restarting=False, Status="exited",
+                               ExitCode=code, Pid=0, FinishedAt=now_rfc3339(),
+                               OOMKilled=bool(st and st.oom_killed))
+                self.state.save(c)
+            policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+            if policy == "always" or (policy == "unless-stopped" and was_running) or (
+                    policy == "on-failure" and was_running and c.state["ExitCode"] != 0):
+                try:
+                    async with self.lock(c.id):
+                        await self._start(c)
+                except PortsideError as exc:
+                    log.warning("restart of %s failed: %s", c.name, exc)
+
+    def uptime_of(self, c: Container) -> float:
+        from portside.engine.state import parse_rfc3339
+
+        return max(0.0, time.time() - parse_rfc3339(c.state["StartedAt"]))
+

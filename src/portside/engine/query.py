@@ -1,0 +1,151 @@
+"""What `GET /containers/json` and `inspect` return: Docker's shapes from a Container record.
+
+Also the list filters (`status`, `name`, `label`, `id`, `ancestor`, `exited`, `health`)
+and Docker's human STATUS column ("Up 3 seconds (healthy)", "Exited (0) 2 minutes ago").
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from typing import Any
+
+from portside.engine.state import Container, parse_rfc3339, unix_created
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def status_text(c: Container, now: float | None = None) -> str:
+    now = now or time.time()
+    st = c.state
+    if st["Restarting"]:
+        ago = human_duration(now - parse_rfc3339(st["FinishedAt"]))
+        return f"Restarting ({st['ExitCode']}) {ago} ago"
+    if st["Running"]:
+        text = "Up " + human_duration(now - parse_rfc3339(st["StartedAt"]))
+        if st["Paused"]:
+            text += " (Paused)"
+        health = (st.get("Health") or {}).get("Status")
+        if health == "starting":
+            text += " (health: starting)"
+        elif health:
+            text += f" ({health})"
+        return text
+    if st["Status"] == "created":
+        return "Created"
+    if st["Status"] == "removing":
+        return "Removal In Progress"
+    if st["Status"] == "dead":
+        return "Dead"
+    finished = parse_rfc3339(st["FinishedAt"])
+    if not finished:
+        return "Created"
+    return f"Exited ({st['ExitCode']}) {human_duration(now - finished)} ago"
+
+
+def command_text(c: Container) -> str:
+    args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
+    return " ".join(shlex.quote(a) if " " in a else a for a in args)
+
+
+def summary(c: Container) -> dict[str, Any]:
+    network = c.host_config.get("NetworkMode") or "default"
+    return {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
+        "Command": command_text(c), "Created": unix_created(c), "Ports": [],
+        "Labels": c.config.get("Labels") or {}, "State": c.state["Status"],
+        "Status": status_text(c), "HostConfig": {"NetworkMode": network},
+        "NetworkSettings": {"Networks": {}}, "Mounts": c.mounts,
+    }
+
+
+def inspect(c: Container, log_path: str) -> dict[str, Any]:
+    args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
+    host_config = {"NetworkMode": "default", "RestartPolicy": {"Name": "no",
+                   "MaximumRetryCount": 0}, "LogConfig": {"Type": "k8s-file", "Config": {}},
+                   **c.host_config}
+    return {
+        "Id": c.id, "Created": c.created, "Path": args[0] if args else "",
+        "Args": args[1:], "State": c.state, "Image": c.image_id,
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+        "Name": "/" + c.name, "RestartCount": c.restart_count, "Driver": "overlay",
+        "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": None, "HostConfig": host_config, "Mounts": c.mounts,
+        "Config": {**c.config, "Hostname": c.config.get("Hostname") or c.id[:12]},
+        "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
+                            "MacAddress": "", "SandboxKey": ""},
+        "GraphDriver": {"Name": "overlay", "Data": None},
+    }
+
+
+def matches(c: Container, filters: dict[str, list[str]]) -> bool:
+    """Docker's container list filters; values of one key are OR-ed, keys AND-ed."""
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "status" and c.state["Status"] not in values:
+            return False
+        if key == "name" and not any(re.search(v.removeprefix("/"), c.name) for v in values):
+            return False
+        if key == "id" and not any(c.id.startswith(v) for v in values):
+            return False
+        if key == "ancestor" and not any(v in (c.image, c.image_id) or c.image_id.startswith(
+                "sha256:" + v) for v in values):
+            return False
+        if key == "exited" and (c.running or str(c.state["ExitCode"]) not in values
+                                or c.state["Status"] != "exited"):
+            return False
+        if key == "health" and (c.state.get("Health") or {}).get("Status", "none") not in values:
+            return False
+        if key == "label":
+            labels = c.config.get("Labels") or {}
+            for v in values:
+                k, sep, val = v.partition("=")
+                if k not in labels or (sep and labels[k] != val):
+                    return False
+        if key == "until":
+            from portside.engine.options import parse_time_or_duration
+
+            if not all(unix_created(c) < parse_time_or_duration(v, time.time()) for v in values):
+                return False
+    return True
+
+
+def normalise_filters(raw: str | None) -> dict[str, list[str]]:
+    """The `filters` query parameter: {"k": ["v"]} or the legacy {"k": {"v": true}}."""
+    import json
+
+    if not raw:
+        return {}
+    doc = json.loads(raw)
+    out: dict[str, list[str]] = {}
+    for key, value in doc.items():
+        out[key] = list(value.keys()) if isinstance(value, dict) else list(value)
+    return out
