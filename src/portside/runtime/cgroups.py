@@ -137,15 +137,23 @@ _UNLIMITED_V1 = 1 << 62  # v1 reports "no limit" as a page-rounded LONG_MAX
 
 
 def stats(layout: Layout, cgpath: str) -> dict[str, int]:
-    """cpu_usage_ns, memory_usage, memory_limit (0 = none), memory_cache, pids_current,
-    pids_limit (0 = none), blkio_read, blkio_write, oom_kills: as `docker stats` needs."""
+    """What `docker stats` needs: cpu_usage_ns (+ user/system ns, CFS periods/throttling),
+    memory_usage, memory_limit (0 = none), memory_cache, pids_current, pids_limit
+    (0 = none), blkio_read, blkio_write (bytes), oom_kills."""
     rel = cgpath.lstrip("/")
     out = dict.fromkeys(
-        ("cpu_usage_ns", "memory_usage", "memory_limit", "memory_cache", "pids_current",
+        ("cpu_usage_ns", "cpu_user_ns", "cpu_system_ns", "cpu_periods", "cpu_throttled_periods",
+         "cpu_throttled_ns", "memory_usage", "memory_limit", "memory_cache", "pids_current",
          "pids_limit", "blkio_read", "blkio_write", "oom_kills"), 0)
     if layout.mode == "v2" and layout.v2:
         d = Path(layout.v2) / rel
-        out["cpu_usage_ns"] = _keyed(d / "cpu.stat").get("usage_usec", 0) * 1000
+        cpu = _keyed(d / "cpu.stat")
+        out["cpu_usage_ns"] = cpu.get("usage_usec", 0) * 1000
+        out["cpu_user_ns"] = cpu.get("user_usec", 0) * 1000
+        out["cpu_system_ns"] = cpu.get("system_usec", 0) * 1000
+        out["cpu_periods"] = cpu.get("nr_periods", 0)
+        out["cpu_throttled_periods"] = cpu.get("nr_throttled", 0)
+        out["cpu_throttled_ns"] = cpu.get("throttled_usec", 0) * 1000
         out["memory_usage"] = _int(d / "memory.current") or 0
         out["memory_limit"] = _int(d / "memory.max") or 0
         mstat = _keyed(d / "memory.stat")
@@ -163,7 +171,17 @@ def stats(layout: Layout, cgpath: str) -> dict[str, int]:
         return out
     v1 = layout.v1
     if "cpuacct" in v1:
-        out["cpu_usage_ns"] = _int(Path(v1["cpuacct"]) / rel / "cpuacct.usage") or 0
+        d = Path(v1["cpuacct"]) / rel
+        out["cpu_usage_ns"] = _int(d / "cpuacct.usage") or 0
+        ticks = _keyed(d / "cpuacct.stat")  # in USER_HZ
+        tick_ns = 1_000_000_000 // (os.sysconf("SC_CLK_TCK") or 100)
+        out["cpu_user_ns"] = ticks.get("user", 0) * tick_ns
+        out["cpu_system_ns"] = ticks.get("system", 0) * tick_ns
+    if "cpu" in v1:
+        cpu = _keyed(Path(v1["cpu"]) / rel / "cpu.stat")
+        out["cpu_periods"] = cpu.get("nr_periods", 0)
+        out["cpu_throttled_periods"] = cpu.get("nr_throttled", 0)
+        out["cpu_throttled_ns"] = cpu.get("throttled_time", 0)
     if "memory" in v1:
         d = Path(v1["memory"]) / rel
         out["memory_usage"] = _int(d / "memory.usage_in_bytes") or 0
