@@ -62,7 +62,7 @@ BATCH = 1 << 20
 
 
 async def _stream_body(request: web.Request, registry: Registry,
-                       sink: Callable[[bytes], Any], limit: int | None = None) -> int:
+                       sink: Callable[[list[bytes]], Any], limit: int | None = None) -> int:
     """Feed the request body to `sink`; SIZE_INVALID when it is not Content-Length long.
 
     The sink (hash + write) runs on a worker thread in batches of about 1 MiB, one batch at
@@ -85,15 +85,14 @@ async def _stream_body(request: web.Request, registry: Registry,
             if buffered >= BATCH:
                 if pending is not None:
                     await pending
-                data = b"".join(parts)
-                parts.clear()
+                pending = loop.run_in_executor(None, sink, parts)
+                parts = []
                 buffered = 0
-                pending = loop.run_in_executor(None, sink, data)
     finally:
         if pending is not None:
             await asyncio.shield(pending)  # never leave a write running behind an error
     if parts:
-        await loop.run_in_executor(None, sink, b"".join(parts))
+        await loop.run_in_executor(None, sink, parts)
     registry.stats["body_bytes"] += count
     if count:
         registry.stats["bodies"] += 1
@@ -132,12 +131,16 @@ async def start_upload(request: web.Request, registry: Registry, route: Route) -
 
 async def _monolithic(request: web.Request, registry: Registry, route: Route,
                       digest: str) -> web.Response:
+    """A blob in one request: streamed into a private upload, verified, then published."""
     storage = registry.storage
-    declared = request.content_length
-    with storage.content.writer(digest, declared) as writer:
-        await _stream_body(request, registry, writer.write)
-        await asyncio.get_running_loop().run_in_executor(None, writer.commit)
-    storage.link_blob(route.name, digest)
+    upload_id = storage.start_upload(route.name)
+    try:
+        await _append(request, registry, Route(route.kind, route.name, upload_id), upload_id)
+        await asyncio.get_running_loop().run_in_executor(
+            None, storage.verify_upload, route.name, upload_id, digest)
+        storage.link_blob(route.name, digest)
+    finally:
+        storage.cancel_upload(route.name, upload_id)
     return _created(route, digest)
 
 
@@ -165,27 +168,19 @@ async def _append(request: web.Request, registry: Registry, route: Route, upload
                 "BLOB_UPLOAD_INVALID", "Content-Length does not match Content-Range", status=416,
                 headers=_upload_headers(route, upload_id, size),
             )
-    f, state = storage.open_upload(route.name, upload_id)
-
-    def write(chunk: bytes) -> None:
-        f.write(chunk)
-        state.hasher.update(chunk)
-        state.offset += len(chunk)
-
+    f = storage.open_upload(route.name, upload_id)
     try:
-        count = await _stream_body(request, registry, write, expected)
+        count = await _stream_body(request, registry, f.write_parts, expected)
         if expected is not None and count != expected:
             raise RegistryError("SIZE_INVALID", f"chunk is {count} bytes, Content-Range says {expected}")
     except BaseException:
         # A bad chunk leaves the upload as it was; an interrupted one keeps what arrived
-        # whole (resumable) only when no range was promised.
-        f.flush()
+        # (resumable from the offset an upload status reports) when no range was promised.
         if expected is not None:
             f.truncate(size)
-            state.offset = -1  # forces a re-hash from the file on the next use
-        f.close()
         raise
-    f.close()
+    finally:
+        f.close()
     return size + count
 
 

@@ -25,12 +25,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci.model import MAX_MANIFEST_BYTES, Index, Manifest, parse_document
 from portside.registry.errors import RegistryError
+from portside.registry.fileio import AppendFile
 from portside.store.content import ContentStore, fsync_dir
 
 SCHEMA = """
@@ -191,11 +192,10 @@ class RegistryStorage:
             state = self._hashing[upload_id] = _Hashing(hasher, size)
         return state
 
-    def open_upload(self, repo: str, upload_id: str) -> tuple[IO[bytes], _Hashing]:
-        """The upload's data file opened for appending, with its running hash."""
+    def open_upload(self, repo: str, upload_id: str) -> AppendFile:
+        """The upload's data file opened for appending, carrying its running hash."""
         data = self.upload_dir(repo, upload_id) / "data"
-        state = self.upload_hasher(upload_id, data)
-        return open(data, "ab"), state
+        return AppendFile(data, self.upload_hasher(upload_id, data))
 
     def complete_upload(self, repo: str, upload_id: str, digest: str) -> None:
         """Verify the upload against `digest` and publish it as a blob of `repo`."""
