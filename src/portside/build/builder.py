@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portside.build import gitinfo
+from portside.build import gitinfo, remote
 from portside.build.cache import BuildCache, step_key
 from portside.build.context import BuildContext
 from portside.build.errors import BuildError
@@ -42,6 +42,9 @@ class BuildOptions:
     secrets: dict[str, Path] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     outputs: list[dict[str, str]] = field(default_factory=list)
+    pull: bool = False  # pull every base image, even one already in the store
+    push: bool = False  # push every tag once built
+    cache_from: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +73,8 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     if not context.is_dir():
         raise InvalidArgument(f"build context {str(context)!r} is not a directory")
     tags = [str(refs.parse_tagged(t)) for t in options.tags]  # bad names fail before building
+    if options.push and not tags:
+        raise InvalidArgument("--push needs at least one -t name to push to")
     if options.dockerfile_text is not None:
         text, shown = options.dockerfile_text, "Dockerfile"
     else:
@@ -89,10 +94,12 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     tmp = Path(tempfile.mkdtemp(dir=scratch, prefix="build-"))
     try:
         ctx = BuildContext(context, cache)
+        for ref in options.cache_from:
+            remote.import_cache(store, cache, ref, progress)
         with store.importing():
             run = BuildRun(store, cache, ctx, dockerfile, progress, tmp,
                            build_args=dict(options.build_args), no_cache=options.no_cache,
-                           epoch=epoch, secrets=options.secrets)
+                           epoch=epoch, secrets=options.secrets, pull=options.pull)
             target = target_stage(dockerfile, options.target)
             stages = needed(dockerfile, target, run.meta_args)
             for stage in stages:
@@ -107,6 +114,9 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         shutil.rmtree(tmp, ignore_errors=True)
     for out in options.outputs:
         _export(store, image, out)
+    if options.push:
+        for tag in tags:
+            remote.push(store, tag, progress)
     return BuildResult(image, [s.display for s in stages], progress.count, 0)
 
 
@@ -138,6 +148,7 @@ def _write_image(store: ImageStore, state: object, tags: list[str], options: Bui
         config["Labels"] = labels
     layers = [LayerResult(lr.digest, lr.size, lr.diff_id, lr.media_type, 0) for lr in state.layers]
     annotations = {k: v for k, v in extra.items() if k != gitinfo.DIRTY}
+    annotations[remote.CACHE_ANNOTATION] = remote.cache_annotation(state.steps)
     return new_image(store, layers, config, state.history, annotations=annotations, tags=tags,
                      created=created)
 

@@ -43,7 +43,7 @@ class BuildRun:
     def __init__(self, store: ImageStore, cache: BuildCache, ctx: BuildContext,
                  dockerfile: Dockerfile, progress: Progress, tmp: Path, *,
                  build_args: dict[str, str], no_cache: bool = False, epoch: int | None = None,
-                 secrets: dict[str, Path] | None = None) -> None:
+                 secrets: dict[str, Path] | None = None, pull: bool = False) -> None:
         self.store, self.cache, self.ctx, self.dockerfile = store, cache, ctx, dockerfile
         self.progress, self.tmp = progress, tmp
         self.path = dockerfile.path
@@ -58,6 +58,8 @@ class BuildRun:
         self.meta_args = self._meta_args()
         self.step_no = 0
         self._runtime: Any = None
+        self.pull = pull
+        self.pulled: dict[str, Image] = {}
 
     # -- helpers the steps share --
 
@@ -89,12 +91,24 @@ class BuildRun:
         return None if stage is None else self.results.get(stage.index)
 
     def image_for(self, inst: Instruction, ref: str) -> Image:
+        """A base or --from image: from the store, pulled when missing (or with --pull)."""
+        from portside.build.remote import RemoteFailed, pull
+
+        if ref in self.pulled:
+            return self.pulled[ref]
         try:
-            return self.store.get(ref)
+            if not self.pull:
+                return self.store.get(ref)
         except (ImageUnknown, InvalidArgument):
+            pass
+        try:
+            image = self.pulled[ref] = pull(self.store, ref, self.progress)
+            return image
+        except (RemoteFailed, InvalidArgument) as exc:
             what = "stage or image" if inst.keyword == "COPY" else "image"
-            raise BuildError(self.path, inst.line, f"{inst.keyword}: no {what} named {ref!r} (not"
-                             " a stage of this Dockerfile nor an image in the local store)") from None
+            raise BuildError(self.path, inst.line, f"{inst.keyword}: no {what} named {ref!r}"
+                             f" (not a stage of this Dockerfile nor an image in the local store;"
+                             f" {exc})") from None
 
     def image_layers(self, image: Image) -> list[LayerRef]:
         manifest = self.store.manifest(image)
@@ -201,6 +215,8 @@ class BuildRun:
             state.layers.append(LayerRef.from_json(hit["layer"]))
         else:
             entry["empty_layer"] = True
+        state.steps.append({"key": key, "created": state.created,
+                            "layer": len(state.layers) - 1 if hit.get("layer") else None})
         state.history.append(entry)
         self.progress.step(self._label(stage, n, total), inst.original, status,
                            time.monotonic() - started)

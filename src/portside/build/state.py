@@ -24,6 +24,7 @@ class StageState:
     created: float = 0.0
     args: dict[str, str] = field(default_factory=dict)  # ARGs declared in this stage
     cmd_from_base: bool = False
+    steps: list[dict[str, Any]] = field(default_factory=list)  # the inline cache records
 
     def clone(self) -> StageState:
         return copy.deepcopy(self)

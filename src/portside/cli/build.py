@@ -61,6 +61,10 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable.")
 @click.option("--label", "labels", multiple=True, help="Set a label on the image.")
 @click.option("--no-cache", is_flag=True, help="Do not use the cache.")
+@click.option("--pull", is_flag=True, help="Always pull base images, even ones in the store.")
+@click.option("--push", is_flag=True, help="Push every -t name once built.")
+@click.option("--cache-from", "cache_from", multiple=True,
+              help="An image (pulled if needed) whose inline cache steps may be reused.")
 @click.option("--secret", "secrets", multiple=True, help="id=NAME,src=FILE for RUN --mount=type=secret.")
 @click.option("--output", "-o", "outputs", multiple=True, help="type=oci|docker,dest=FILE.")
 @click.option("--progress", default="auto", show_default=True, help="auto, plain, tty or quiet.")
@@ -68,7 +72,8 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--reproducible", is_flag=True,
               help="Clamp timestamps to SOURCE_DATE_EPOCH (or the git commit time) for a stable digest.")
 def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: str | None,
-          build_args: tuple[str, ...], labels: tuple[str, ...], no_cache: bool,
+          build_args: tuple[str, ...], labels: tuple[str, ...], no_cache: bool, pull: bool,
+          push: bool, cache_from: tuple[str, ...],
           secrets: tuple[str, ...], outputs: tuple[str, ...], progress: str, quiet: bool,
           reproducible: bool) -> None:
     """Build an image from a Dockerfile and a context directory."""
@@ -93,6 +98,9 @@ def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: s
         secrets=_secrets(secrets),
         labels=_pairs(labels, "--label"),
         outputs=[_csv(o, "--output") for o in outputs],
+        pull=pull,
+        push=push,
+        cache_from=list(cache_from),
     )
     bar = Progress("quiet" if quiet else progress)
     store = ImageStore()
