@@ -1,12 +1,15 @@
-"""Name resolution on user-defined networks: one dnsmasq per network, on its gateway.
+"""Name resolution on user-defined networks: one dnsmasq per portside root.
 
-dnsmasq (Debian `dnsmasq-base`) answers the names of the network's containers (container
-name, `--network-alias`, hostname, short id) from a hosts file we rewrite on every
+dnsmasq (Debian `dnsmasq-base`) listens on the gateway address of every user-defined
+bridge of this root (`--interface=<bridge prefix>*` with `--bind-dynamic`, so bridges that
+come and go need no restart). It answers the containers' names (container name,
+`--network-alias`, hostname, short id) from one hosts file that we rewrite on every
 attach/detach and reload with SIGHUP (which also clears its cache, so a removed container
-stops resolving at once), and forwards every other name to the host's resolvers
-(/etc/resolv.conf), except on `--internal` networks. It is started with the network's
-first endpoint and stopped with its last. Control plane only: no container traffic but
-DNS queries goes through it.
+stops resolving at once); it forwards every other name to the host's resolvers
+(/etc/resolv.conf). `--localise-queries` answers a name with the address on the network
+the query came from, so two projects may each have their `db`, and a container on two
+networks resolves the names of both. Control plane only: no container traffic but DNS
+queries goes through it.
 
 Why not aardvark-dns: the 1.4 release in Debian 12 tears its listening sockets down on
 every reload, losing queries for seconds after any container starts or stops (fixed
@@ -24,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from portside.network.errors import NetworkSetupFailed
-from portside.network.store import Attachment, Network
+from portside.network.store import Attachment
 
 
 def dns_names(att: Attachment) -> list[str]:
@@ -33,81 +36,87 @@ def dns_names(att: Attachment) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-class DnsServers:
-    """The dnsmasq instances of one portside root, one directory each under `base`."""
+class DnsServer:
+    """The dnsmasq of one portside root; its files live under `directory`."""
 
-    def __init__(self, base: Path) -> None:
-        self.base = base
+    def __init__(self, directory: Path, bridge_prefix: str) -> None:
+        self.dir = directory
+        self.bridge_prefix = bridge_prefix
 
-    def _dir(self, net: Network) -> Path:
-        return self.base / net.id[:16]
-
-    def sync(self, net: Network, endpoints: Iterable[Attachment]) -> None:
-        """Make the network's server answer exactly these endpoints (none: stop it)."""
+    def sync(self, endpoints: Iterable[Attachment]) -> None:
+        """Answer exactly these endpoints' names (none: stop the server)."""
         lines = [f"{a.ip}\t{' '.join(dns_names(a))}" for a in endpoints]
         if not lines:
-            self.stop(net)
+            self.stop()
             return
-        d = self._dir(net)
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / "hosts.tmp"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / "hosts.tmp"
         tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, d / "hosts")
-        pid = self.pid(net)
+        os.replace(tmp, self.dir / "hosts")
+        pid = self.pid()
         if pid:
             os.kill(pid, signal.SIGHUP)
         else:
-            self._start(net, d)
+            self._start()
 
-    def _start(self, net: Network, d: Path) -> None:
+    def _start(self) -> None:
+        d = self.dir
         binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         args = [
             binary, "--conf-file=/dev/null", "--no-hosts", f"--addn-hosts={d / 'hosts'}",
-            f"--pid-file={d / 'pid'}", f"--listen-address={net.gateway}", "--bind-interfaces",
-            "--port=53", "--user=root", "--group=root", f"--log-facility={d / 'log'}",
-            "--domain-needed", "--no-negcache", "--local-ttl=0",
+            f"--pid-file={d / 'pid'}", f"--interface={self.bridge_prefix}*", "--bind-dynamic",
+            "--localise-queries", "--port=53", "--user=root", "--group=root",
+            f"--log-facility={d / 'log'}", "--domain-needed", "--no-negcache", "--local-ttl=0",
         ]
-        if net.internal:
-            args.append("--no-resolv")  # no names from outside, as Docker's internal networks
         res = subprocess.run(args, capture_output=True, text=True)
         if res.returncode != 0:
-            raise NetworkSetupFailed("start DNS for", net.name, res.stderr or "dnsmasq failed")
+            raise NetworkSetupFailed("start DNS for", "user-defined",
+                                     res.stderr or "dnsmasq failed")
 
-    def pid(self, net: Network) -> int | None:
-        """The running dnsmasq of this network, checked against its command line."""
-        d = self._dir(net)
+    def wait_listening(self, address: str, timeout: float = 2.0) -> bool:
+        """Wait until the server has bound `address`:53 (it binds a new bridge's address
+        when the kernel announces it, a moment after the bridge appears)."""
+        import ipaddress
+
+        want = f"{int.from_bytes(ipaddress.IPv4Address(address).packed, 'little'):08X}:0035"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                table = Path("/proc/net/udp").read_text()
+            except OSError:
+                return False
+            if any(line.split()[1] == want for line in table.splitlines()[1:]):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
+    def pid(self) -> int | None:
+        """The running dnsmasq of this root, checked against its command line."""
         try:
-            pid = int((d / "pid").read_text().strip())
+            pid = int((self.dir / "pid").read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
-        if f"--pid-file={d / 'pid'}".encode() not in cmdline or not _alive(pid):
+        if f"--pid-file={self.dir / 'pid'}".encode() not in cmdline or not _alive(pid):
             return None
         return pid
 
-    def stop(self, net: Network) -> None:
-        """Stop the server and wait until its socket is released; remove its files."""
-        pid = self.pid(net)
+    def stop(self) -> None:
+        """Stop the server and wait until its sockets are released; remove its files."""
+        pid = self.pid()
         if pid:
             os.kill(pid, signal.SIGTERM)
             for _ in range(400):
                 if not _alive(pid):
                     break
                 time.sleep(0.005)
-        shutil.rmtree(self._dir(net), ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def running(self) -> list[int]:
-        """Pids of every server of this root (for clean-up checks)."""
-        out = []
-        if self.base.is_dir():
-            for d in self.base.iterdir():
-                try:
-                    pid = int((d / "pid").read_text().strip())
-                except (OSError, ValueError):
-                    continue
-                if _alive(pid):
-                    out.append(pid)
-        return out
+        """[pid] while the server runs (for clean-up checks)."""
+        pid = self.pid()
+        return [pid] if pid else []
 
 
 def _alive(pid: int) -> bool:

@@ -10,6 +10,7 @@ attachments of containers that no longer run, so a restart leaves nothing behind
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import ipaddress
 import re
 import secrets
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from portside.network import subnets
-from portside.network.dns import DnsServers
+from portside.network.dns import DnsServer
 from portside.network.errors import (
     InvalidNetworkArgument,
     NetworkInUse,
@@ -62,7 +63,11 @@ class NetworkManager:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = NetworkStore(self.dir / "network.db")
         self.driver = Netavark(self.dir / "netavark")
-        self.dns = DnsServers(self.dir / "dns")
+        # user-defined bridges are named <prefix><id>, the prefix unique to this root, so
+        # the DNS server can listen on exactly this root's bridges
+        tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:4]
+        self.bridge_prefix = f"ps{tag}"
+        self.dns = DnsServer(self.dir / "dns", self.bridge_prefix)
         self.netns_dir = netns_dir
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
@@ -141,7 +146,7 @@ class NetworkManager:
                 bridge: str | None = None) -> Network:
         nid = secrets.token_hex(32)
         return Network(
-            id=nid, name=name, driver="bridge", bridge=bridge or f"ps-{nid[:12]}",
+            id=nid, name=name, driver="bridge", bridge=bridge or f"{self.bridge_prefix}{nid[:9]}",
             subnet=str(subnet), gateway=str(gateway or subnet.network_address + 1),
             internal=internal, dns_enabled=dns, labels=labels, options=options,
             created=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
@@ -151,7 +156,7 @@ class NetworkManager:
             return self.default_network()
         return self.store.get_network(ref)
 
-    def list(self) -> list[Network]:
+    def networks(self) -> list[Network]:
         """Every network, the default `bridge` first, then by name."""
         self.default_network()
         return sorted(self.store.networks(), key=lambda n: (n.name != DEFAULT_NETWORK, n.name))
@@ -172,7 +177,6 @@ class NetworkManager:
             if users:
                 raise NetworkInUse(net.name, [a.container_id for a in users])
             self.store.remove_network(net.id)
-            self.dns.stop(net)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
             return net
 
@@ -223,13 +227,15 @@ class NetworkManager:
             try:
                 status = self.driver.setup(str(netns_path), ep)
                 if net.dns_enabled:
-                    self.dns.sync(net, self.store.attachments(network_id=net.id))
+                    self._sync_dns()
+                    self.dns.wait_listening(net.gateway)
             except BaseException:
                 with suppress(NetworkSetupFailed):
                     self.driver.teardown(str(netns_path), ep)
                 self.store.release(container_id, net.id)
+                if net.dns_enabled:
+                    self._sync_dns()
                 if not self.store.attachments(network_id=net.id):
-                    self.dns.stop(net)
                     self.driver.drop_network_chains(net.name)
                 raise
             iface = status.get("interfaces", {}).get(att.interface, {})
@@ -237,6 +243,9 @@ class NetworkManager:
             att.dns_servers = [net.gateway] if net.dns_enabled else []
             self.store.set_mac(container_id, net.id, att.mac)
             return att
+
+    def _sync_dns(self) -> None:
+        self.dns.sync(a for a in self.store.attachments() if a.dns_servers)
 
     def _endpoint(self, att: Attachment, net: Network) -> Endpoint:
         return Endpoint(container_id=att.container_id, container_name=att.container_name,
@@ -318,7 +327,7 @@ class NetworkManager:
         self.store.release(att.container_id, att.network_id)
         rest = self.store.attachments(network_id=net.id)
         if net.dns_enabled:
-            self.dns.sync(net, rest)
+            self._sync_dns()
         if not rest:
             self.driver.drop_network_chains(net.name)
 

@@ -64,7 +64,7 @@ def host_networks() -> list[tuple[Net, str]]:
     for link in addrs:
         for a in link.get("addr_info", []):
             if a.get("family") == "inet" and link.get("ifname") != "lo":
-                net = ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
+                net = ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
                 out.append((net, f"host interface {link.get('ifname')}"))
     routes = json.loads(_ip("-4", "route", "show", "table", "all") or "[]")
     for r in routes:
@@ -72,11 +72,11 @@ def host_networks() -> list[tuple[Net, str]]:
         if dst == "default" or r.get("type") in ("local", "broadcast", "multicast"):
             continue
         try:
-            net = ipaddress.ip_network(dst, strict=False)
+            route = Net(dst, strict=False)
         except ValueError:
             continue
-        if isinstance(net, Net) and not net.is_loopback:
-            out.append((net, f"host route {dst} dev {r.get('dev', '?')}"))
+        if not route.is_loopback:
+            out.append((route, f"host route {dst} dev {r.get('dev', '?')}"))
     return out
 
 

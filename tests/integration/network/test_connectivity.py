@@ -64,3 +64,24 @@ def test_attach_and_detach_a_second_network_while_running(manager: NetworkManage
     links = run_in(ns, "ip", "-o", "link").stdout
     assert "eth0" in links and "eth1" not in links
     assert [a.network for a in manager.attachments("a" * 64)] == ["pst-front"]
+
+
+def test_names_on_two_networks_and_the_same_name_in_two_projects(
+        manager: NetworkManager, netns: Callable[[], Path], tmp_path: Path) -> None:
+    one = manager.create("pst-proj1", subnet="10.210.13.0/24")
+    two = manager.create("pst-proj2", subnet="10.210.14.0/24")
+    db1 = manager.attach("1" * 64, netns(), "pst-proj1", container_name="p1-db",
+                         aliases=["db"])
+    db2 = manager.attach("2" * 64, netns(), "pst-proj2", container_name="p2-db",
+                         aliases=["db"])
+    app1_ns = netns()
+    app1 = manager.attach("3" * 64, app1_ns, "pst-proj1", container_name="p1-app")
+    # each project's `db` is its own
+    assert run_in(app1_ns, "nslookup", "db", one.gateway).stdout.count("Address: 10.210.") == 1
+    assert db1.ip in run_in(app1_ns, "nslookup", "db", one.gateway).stdout
+    # a container on both networks resolves the names of both, with its resolv.conf
+    both = manager.attach("3" * 64, app1_ns, "pst-proj2")
+    files = write_container_files(tmp_path / "app1", "p1-app", [app1, both])
+    out = run_as_container(app1_ns, files, "ping", "-c1", "-W2", "p2-db")
+    assert out.returncode == 0 and db2.ip in out.stdout, out.stdout + out.stderr
+    assert db2.ip in run_in(app1_ns, "nslookup", "db", two.gateway).stdout

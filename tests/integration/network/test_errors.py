@@ -42,7 +42,7 @@ def test_subnet_overlaps(manager: NetworkManager) -> None:
         manager.create("pst-c", subnet=str(host_net))
     with pytest.raises(NetworkExists):
         manager.create("pst-a", subnet="10.210.51.0/24")
-    assert [n.name for n in manager.list()] == ["bridge", "pst-a"]
+    assert [n.name for n in manager.networks()] == ["bridge", "pst-a"]
 
 
 def test_network_errors(manager: NetworkManager, netns: Callable[[], Path]) -> None:
@@ -85,4 +85,4 @@ def test_prune_removes_only_unused(manager: NetworkManager, netns: Callable[[], 
     manager.attach("u" * 64, netns(), "pst-used")
     assert manager.prune({"team": "a"}) == ["pst-idle"]
     assert manager.prune() == ["pst-other"]
-    assert [n.name for n in manager.list()] == ["bridge", "pst-used"]
+    assert [n.name for n in manager.networks()] == ["bridge", "pst-used"]
