@@ -52,6 +52,8 @@ COMMANDS: dict[str, str] = {
     "rm": "portside.cli.ps:rm",
     "events": "portside.cli.ps:events",
     "volume": "portside.cli.volumes:volume",
+    "network": "portside.cli.network:network",
+    "port": "portside.cli.network:port",
     "compose": "portside.cli.compose:compose",
 }
 

@@ -1,0 +1,181 @@
+"""`portside network create|connect|disconnect|ls|inspect|rm|prune` and `portside port`,
+through the daemon's Docker API (`/networks`, and container inspect for `port`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from portside.cli.client import Client
+from portside.cli.output import dump_json, table
+from portside.errors import InvalidArgument, PortsideError
+
+
+def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not key or not eq and what == "option":
+            raise InvalidArgument(f"invalid {what} {item!r}: use KEY=VALUE")
+        out[key] = value
+    return out
+
+
+@click.group("network")
+def network() -> None:
+    """Manage networks."""
+
+
+@network.command("create")
+@click.option("-d", "--driver", default="bridge", help="Only bridge.")
+@click.option("--subnet", default="", help="IPv4 subnet in CIDR form, e.g. 10.89.5.0/24.")
+@click.option("--gateway", default="", help="Gateway address in the subnet.")
+@click.option("--internal", is_flag=True, help="No outside access (no NAT, no route out).")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE metadata.")
+@click.option("-o", "--opt", "opts", multiple=True, help="Driver option KEY=VALUE (mtu).")
+@click.argument("name")
+def create(driver: str, subnet: str, gateway: str, internal: bool, labels: tuple[str, ...],
+           opts: tuple[str, ...], name: str) -> None:
+    """Create a bridge network; prints its id."""
+    ipam: dict[str, Any] = {"Driver": "default", "Config": []}
+    if subnet or gateway:
+        ipam["Config"] = [{k: v for k, v in (("Subnet", subnet), ("Gateway", gateway)) if v}]
+    doc = Client().post("/networks/create", {
+        "Name": name, "Driver": driver, "Internal": internal, "IPAM": ipam,
+        "Labels": _pairs(labels, "label"), "Options": _pairs(opts, "option"),
+        "CheckDuplicate": True})
+    click.echo(doc["Id"])
+
+
+def _filters(items: tuple[str, ...]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise InvalidArgument(f"invalid filter {item!r}: use KEY=VALUE")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+@network.command("ls")
+@click.option("-q", "--quiet", is_flag=True, help="Only ids.")
+@click.option("-f", "--filter", "filters", multiple=True, help="name=, id=, label=, driver=...")
+@click.option("--format", "fmt", default="table", help="table or json.")
+@click.option("--no-trunc", is_flag=True, help="Full ids.")
+def ls(quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc: bool) -> None:
+    """List networks."""
+    params = {"filters": json.dumps(_filters(filters))} if filters else {}
+    nets = Client().get("/networks", **params)
+
+    def ident(full: str) -> str:
+        return full if no_trunc else full[:12]
+
+    if quiet:
+        for n in nets:
+            click.echo(ident(n["Id"]))
+    elif fmt == "json":
+        for n in nets:
+            click.echo(json.dumps({"ID": ident(n["Id"]), "Name": n["Name"],
+                                   "Driver": n["Driver"], "Scope": n["Scope"],
+                                   "Internal": n["Internal"], "Labels": n["Labels"]}))
+    else:
+        table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
+              [[ident(n["Id"]), n["Name"], n["Driver"], n["Scope"]] for n in nets])
+
+
+@network.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+def inspect(names: tuple[str, ...]) -> None:
+    """Details of networks as JSON."""
+    client = Client()
+    docs, failed = [], False
+    for name in names:
+        try:
+            docs.append(client.get(f"/networks/{name}"))
+        except PortsideError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            failed = True
+    dump_json(docs)
+    if failed:
+        sys.exit(1)
+
+
+@network.command("rm")
+@click.argument("names", nargs=-1, required=True)
+def rm(names: tuple[str, ...]) -> None:
+    """Remove networks (refused while a container is attached)."""
+    client = Client()
+    failed = False
+    for name in names:
+        try:
+            client.request("DELETE", f"/networks/{name}").read()
+            click.echo(name)
+        except PortsideError as exc:
+            click.echo(f"Error response from daemon: {exc}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+@network.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="label=KEY[=VALUE].")
+def prune(force: bool, filters: tuple[str, ...]) -> None:
+    """Remove every user-defined network without containers."""
+    if not force and sys.stdin.isatty():
+        click.confirm("WARNING! This will remove all custom networks not used by at least one"
+                      " container. Continue?", abort=True)
+    params = {"filters": json.dumps(_filters(filters))} if filters else {}
+    doc = Client().post("/networks/prune", **params)
+    deleted = doc.get("NetworksDeleted") or []
+    if deleted:
+        click.echo("Deleted Networks:")
+        for name in deleted:
+            click.echo(name)
+
+
+@network.command("connect")
+@click.option("--alias", "aliases", multiple=True, help="Extra DNS name on this network.")
+@click.option("--ip", default="", help="Fixed IPv4 address.")
+@click.argument("network_name", metavar="NETWORK")
+@click.argument("container")
+def connect(aliases: tuple[str, ...], ip: str, network_name: str, container: str) -> None:
+    """Connect a running container to a network."""
+    cfg: dict[str, Any] = {"Aliases": list(aliases)}
+    if ip:
+        cfg["IPAMConfig"] = {"IPv4Address": ip}
+    Client().post(f"/networks/{network_name}/connect",
+                  {"Container": container, "EndpointConfig": cfg})
+
+
+@network.command("disconnect")
+@click.option("-f", "--force", is_flag=True, help="Also when the container is not running.")
+@click.argument("network_name", metavar="NETWORK")
+@click.argument("container")
+def disconnect(force: bool, network_name: str, container: str) -> None:
+    """Disconnect a container from a network."""
+    Client().post(f"/networks/{network_name}/disconnect",
+                  {"Container": container, "Force": force})
+
+
+@click.command("port")
+@click.argument("container")
+@click.argument("private_port", required=False, default="")
+def port(container: str, private_port: str) -> None:
+    """List a container's published ports, or the host ports of one container port."""
+    doc = Client().get(f"/containers/{container}/json")
+    ports = (doc.get("NetworkSettings") or {}).get("Ports") or {}
+    want = private_port if "/" in private_port or not private_port else f"{private_port}/tcp"
+    found = False
+    for key, bindings in ports.items():
+        if want and key != want:
+            continue
+        for b in bindings or []:
+            addr = f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}"
+            click.echo(addr if want else f"{key} -> {addr}")
+            found = True
+    if want and not found:
+        raise InvalidArgument(f"no public port '{want}' published for {container}")
