@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portside.build import gitinfo, remote
+from portside.build import dockerignore, gitinfo, remote
 from portside.build.cache import BuildCache, step_key
 from portside.build.context import BuildContext
 from portside.build.errors import BuildError
@@ -39,7 +39,7 @@ class BuildOptions:
     no_cache: bool = False
     reproducible: bool = False
     epoch: int | None = None  # SOURCE_DATE_EPOCH
-    secrets: dict[str, Path] = field(default_factory=dict)
+    secrets: dict[str, Path | bytes] = field(default_factory=dict)  # id -> file or value
     labels: dict[str, str] = field(default_factory=dict)
     outputs: list[dict[str, str]] = field(default_factory=list)
     pull: bool = False  # pull every base image, even one already in the store
@@ -75,6 +75,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     tags = [str(refs.parse_tagged(t)) for t in options.tags]  # bad names fail before building
     if options.push and not tags:
         raise InvalidArgument("--push needs at least one -t name to push to")
+    path: Path | None = None
     if options.dockerfile_text is not None:
         text, shown = options.dockerfile_text, "Dockerfile"
     else:
@@ -93,7 +94,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     scratch.mkdir(exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(dir=scratch, prefix="build-"))
     try:
-        ctx = BuildContext(context, cache)
+        ctx = BuildContext(context, cache, _ignore_rules(context, path))
         for ref in options.cache_from:
             remote.import_cache(store, cache, ref, progress)
         with store.importing():
@@ -118,6 +119,15 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         for tag in tags:
             remote.push(store, tag, progress)
     return BuildResult(image, [s.display for s in stages], progress.count, 0)
+
+
+def _ignore_rules(context: Path, dockerfile: Path | None) -> dockerignore.Matcher:
+    """`<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's .dockerignore."""
+    if dockerfile is not None:
+        specific = dockerfile.parent / (dockerfile.name + ".dockerignore")
+        if specific.is_file():
+            return dockerignore.Matcher.for_context(context, specific)
+    return dockerignore.Matcher.for_context(context)
 
 
 def _declared(dockerfile: object) -> set[str]:

@@ -43,7 +43,7 @@ class BuildRun:
     def __init__(self, store: ImageStore, cache: BuildCache, ctx: BuildContext,
                  dockerfile: Dockerfile, progress: Progress, tmp: Path, *,
                  build_args: dict[str, str], no_cache: bool = False, epoch: int | None = None,
-                 secrets: dict[str, Path] | None = None, pull: bool = False) -> None:
+                 secrets: dict[str, Path | bytes] | None = None, pull: bool = False) -> None:
         self.store, self.cache, self.ctx, self.dockerfile = store, cache, ctx, dockerfile
         self.progress, self.tmp = progress, tmp
         self.path = dockerfile.path
@@ -148,6 +148,8 @@ class BuildRun:
     def build_stage(self, stage: Stage, base: str) -> StageState:
         """Run every instruction of `stage` on top of `base` (expanded FROM argument)."""
         triggers: list[str] = []
+        if stage.platform:
+            self._check_platform(stage)
         if base.lower() == "scratch":
             from portside.build.state import scratch
 
@@ -175,6 +177,17 @@ class BuildRun:
             self.step(stage, state, inst, n, len(steps))
         self.results[stage.index] = state
         return state
+
+    def _check_platform(self, stage: Stage) -> None:
+        """FROM --platform: only the host's platform can be built (RUN executes natively)."""
+        from portside.build.graph import platform_args
+
+        inst = Instruction("FROM", stage.line, stage.line, "", "")
+        wanted = self.expand(inst, str(stage.platform), self.meta_args)
+        host = platform_args()["TARGETPLATFORM"]
+        if wanted.split("/")[:2] != host.split("/")[:2]:
+            raise BuildError(self.path, stage.line, f"FROM --platform={wanted}: this host builds"
+                             f" only for {host} (no emulation)")
 
     def _label(self, stage: Stage, n: int, total: int) -> str:
         return f"[{stage.display} {n}/{total}]"

@@ -125,7 +125,10 @@ def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
                                      f" was not given (--secret id={sid},src=FILE)")
                 continue
             copy = scratch / f"secret-{len(out)}"
-            shutil.copyfile(path, copy)  # private copy: the mode asked for, not the user's file
+            if isinstance(path, bytes):
+                copy.write_bytes(path)
+            else:
+                shutil.copyfile(path, copy)  # a private copy: the mode asked for, not the file's
             os.chown(copy, int(m.get("uid", "0")), int(m.get("gid", "0")))
             os.chmod(copy, int(m.get("mode", "400"), 8))
             out.append(Mount(target, "bind", str(copy), ["ro"]))
@@ -188,6 +191,11 @@ def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str
         network_namespace="host" if network != "none" else None,
         hostname="buildkitsandbox", labels={"io.portside.build": run.path},
     )
+    for m in inst.mounts:  # RUN --mount=type=secret,env=NAME: the value in that variable
+        value = run.secrets.get(m.get("id", "")) if m["type"] == "secret" else None
+        if value is not None and m.get("env"):
+            data = value if isinstance(value, bytes) else value.read_bytes()
+            spec.env.append(f"{m['env']}={data.decode('utf-8', 'replace')}")
     tail: deque[str] = deque(maxlen=TAIL)
     rt.create(spec)
     try:

@@ -35,8 +35,9 @@ def _csv(text: str, what: str) -> dict[str, str]:
     return out
 
 
-def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
+def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
+    """`--secret id=x,src=FILE` (or `,env=VAR`), as BuildKit takes them."""
+    out: dict[str, Path | bytes] = {}
     for item in values:
         spec = _csv(item, "--secret")
         sid = spec.get("id")
@@ -44,7 +45,10 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
         if not sid:
             raise InvalidArgument(f"--secret {item!r}: needs id=<name>")
         if not src and spec.get("env"):
-            raise InvalidArgument("--secret env= is not supported: use src=<file>")
+            if spec["env"] not in os.environ:
+                raise InvalidArgument(f"--secret id={sid}: environment variable {spec['env']} is not set")
+            out[sid] = os.environ[spec["env"]].encode()
+            continue
         path = Path(src or sid).expanduser()
         if not path.is_file():
             raise InvalidArgument(f"--secret id={sid}: file {str(path)!r} not found")
@@ -65,7 +69,8 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
 @click.option("--push", is_flag=True, help="Push every -t name once built.")
 @click.option("--cache-from", "cache_from", multiple=True,
               help="An image (pulled if needed) whose inline cache steps may be reused.")
-@click.option("--secret", "secrets", multiple=True, help="id=NAME,src=FILE for RUN --mount=type=secret.")
+@click.option("--secret", "secrets", multiple=True,
+              help="id=NAME,src=FILE or id=NAME,env=VAR for RUN --mount=type=secret.")
 @click.option("--output", "-o", "outputs", multiple=True, help="type=oci|docker,dest=FILE.")
 @click.option("--progress", default="auto", show_default=True, help="auto, plain, tty or quiet.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")

@@ -136,3 +136,17 @@ def test_network_none_and_bind_mount(root: Path, ctx: Path, busybox: str) -> Non
     assert layers[-1]["copied#data"] == b"from the context\n"
     assert "mnt/in.txt" not in layers[-1]
     assert image_config(root, "net")["history"][-1]["comment"] == "Dockerfile:3"
+
+
+def test_secret_from_environment(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nRUN --mount=type=secret,id=tok,env=X "
+        "test \"$(cat /run/secrets/tok)\" = from-env-77 && test \"$X\" = from-env-77"
+        " && echo good > /result\n"
+    )
+    portside(root, "build", "--secret", "id=tok,env=MY_TOKEN", "-t", "envsec", str(ctx),
+             env={"MY_TOKEN": "from-env-77"})
+    layers = layer_files(root, "envsec")
+    assert layers[-1]["result#data"] == b"good\n"
+    assert all(b"from-env-77" not in v for layer in layers for v in layer.values()
+               if isinstance(v, bytes))

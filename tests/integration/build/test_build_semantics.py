@@ -170,3 +170,16 @@ def test_dockerfile_from_stdin_and_build_args_from_env(root: Path, ctx: Path) ->
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "WHO=env-value" in image_config(root, "stdin:1")["config"]["Env"]
+
+
+def test_dockerfile_specific_ignore_file_and_platform(root: Path, ctx: Path) -> None:
+    (ctx / ".dockerignore").write_text("a.txt\n")
+    (ctx / "prod.Dockerfile").write_text("FROM --platform=$BUILDPLATFORM scratch\nCOPY a.txt b.txt /\n")
+    (ctx / "prod.Dockerfile.dockerignore").write_text("b.txt\n")
+    proc = portside(root, "build", "-f", str(ctx / "prod.Dockerfile"), str(ctx), ok=False)
+    assert "COPY a.txt b.txt /: the file" not in proc.stderr
+    assert proc.stderr.strip().endswith(
+        "prod.Dockerfile:2: COPY b.txt: the file is excluded by prod.Dockerfile.dockerignore"
+        " (remove it from there to copy it)")
+    message = build(root, ctx, "FROM --platform=plan9/mips scratch\n", ok=False)
+    assert message.startswith("Error: Dockerfile:1: FROM --platform=plan9/mips: this host builds only for linux/")
