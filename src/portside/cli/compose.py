@@ -104,3 +104,328 @@ def config(ctx: click.Context, fmt: str, services: bool, volumes: bool, networks
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+def _say(message: str) -> None:
+    click.echo(f" {message}", err=True)
+
+
+def engine(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
+    """The project (loaded) and a Compose runner talking to the daemon."""
+    from portside.cli.client import Client
+    from portside.compose.orchestrate import Compose
+
+    return Compose(load(ctx, services), Client(), _say)
+
+
+def _scale(values: tuple[str, ...]) -> dict[str, int]:
+    from portside.errors import InvalidArgument
+
+    out = {}
+    for item in values:
+        name, eq, count = item.partition("=")
+        if not eq or not count.isdigit():
+            raise InvalidArgument(f"invalid --scale {item!r}: expected SERVICE=NUMBER")
+        out[name] = int(count)
+    return out
+
+
+def _images(runner: Any, services: list[Any], build: bool, no_build: bool, pull: str,
+            quiet: bool = False) -> None:
+    """Build what needs building and pull what is missing, before anything starts."""
+    from portside.compose import images
+    from portside.compose.naming import image_name
+
+    to_build, to_pull = [], []
+    for s in services:
+        ref = image_name(runner.project, s)
+        exists = runner.image_id(ref) is not None
+        policy = pull if pull != "policy" else (s.pull_policy or "missing")
+        if s.build is not None and not no_build and (build or not exists or policy == "build"):
+            to_build.append(s)
+        elif s.build is None and (policy == "always" or (not exists and policy != "never")):
+            to_pull.append(ref)
+    if to_pull:
+        images.pull(sorted(set(to_pull)), quiet=quiet)
+    if to_build:
+        images.build(runner.project, to_build, say=_say)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-d", "--detach", is_flag=True, help="Run in the background.")
+@click.option("--build", is_flag=True, help="Build images before starting.")
+@click.option("--no-build", is_flag=True, help="Do not build missing images.")
+@click.option("--pull", type=click.Choice(["always", "missing", "never", "policy"]),
+              default="policy", help="Pull images before starting.")
+@click.option("--wait", is_flag=True, help="Wait until services are running/healthy (implies -d).")
+@click.option("--wait-timeout", type=float, default=None, help="Seconds to wait at most.")
+@click.option("--scale", "scale", multiple=True, help="SERVICE=NUMBER (repeatable).")
+@click.option("--remove-orphans", is_flag=True, help="Remove containers of removed services.")
+@click.option("--force-recreate", is_flag=True, help="Recreate even unchanged containers.")
+@click.option("--no-recreate", is_flag=True, help="Keep existing containers as they are.")
+@click.option("--no-start", is_flag=True, help="Create but do not start.")
+@click.option("-t", "--timeout", type=int, default=None, help="Stop timeout (seconds).")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def up(ctx: click.Context, detach: bool, build: bool, no_build: bool, pull: str, wait: bool,
+       wait_timeout: float | None, scale: tuple[str, ...], remove_orphans: bool,
+       force_recreate: bool, no_recreate: bool, no_start: bool, timeout: int | None,
+       services: tuple[str, ...]) -> None:
+    """Create and start the services' containers (converging what exists)."""
+    runner = engine(ctx, services)
+    _images(runner, runner.selected(services), build, no_build, pull)
+    runner.up(services, scale=_scale(scale), remove_orphans=remove_orphans,
+              force_recreate=force_recreate, no_recreate=no_recreate, wait=wait,
+              wait_timeout=wait_timeout, start=not no_start)
+    if detach or wait or no_start:
+        return
+    from portside.compose.logs import follow
+
+    try:
+        follow(runner, [s.name for s in runner.selected(services)], follow_=True,
+               until_exit=True)
+    except KeyboardInterrupt:
+        click.echo("Gracefully stopping... (press Ctrl+C again to force)", err=True)
+        runner.stop(services, timeout)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-v", "--volumes", is_flag=True, help="Also remove named volumes.")
+@click.option("--remove-orphans", is_flag=True, help="Also remove containers of removed services.")
+@click.option("-t", "--timeout", type=int, default=None, help="Stop timeout (seconds).")
+@click.pass_context
+def down(ctx: click.Context, volumes: bool, remove_orphans: bool, timeout: int | None) -> None:
+    """Stop and remove the project's containers and networks (and volumes with -v)."""
+    engine(ctx).down(volumes=volumes, remove_orphans=remove_orphans, timeout=timeout)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-a", "--all", "show_all", is_flag=True, help="Also stopped containers.")
+@click.option("-q", "--quiet", is_flag=True, help="Only ids.")
+@click.option("--services", "only_services", is_flag=True, help="Only service names.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def ps(ctx: click.Context, show_all: bool, quiet: bool, only_services: bool, fmt: str,
+       services: tuple[str, ...]) -> None:
+    """List the project's containers."""
+    from portside.cli.output import table
+    from portside.compose import naming
+    from portside.compose.orchestrate import name_of
+
+    runner = engine(ctx)
+    rows = [c for c in runner.containers(stopped=show_all)
+            if not services or c["Labels"].get(naming.SERVICE) in services]
+    if quiet:
+        for c in rows:
+            click.echo(c["Id"])
+        return
+    if only_services:
+        for name in dict.fromkeys(c["Labels"].get(naming.SERVICE) for c in rows):
+            click.echo(name)
+        return
+    out = [{"ID": c["Id"][:12], "Name": name_of(c), "Image": c["Image"],
+            "Command": c.get("Command", ""), "Project": runner.project.name,
+            "Service": c["Labels"].get(naming.SERVICE, ""), "State": c["State"],
+            "Status": c["Status"], "Ports": _ports(c)} for c in rows]
+    if fmt == "json":
+        click.echo(json.dumps(out))
+        return
+    table(["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"],
+          [[r["Name"], r["Image"], _short(r["Command"]), r["Service"], r["Status"], r["Ports"]]
+           for r in out])
+
+
+def _short(command: str) -> str:
+    return json.dumps(command if len(command) <= 20 else command[:19] + "…",
+                      ensure_ascii=False)
+
+
+def _ports(c: dict[str, Any]) -> str:
+    items = []
+    for p in c.get("Ports") or []:
+        if p.get("PublicPort"):
+            items.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->"
+                         f"{p['PrivatePort']}/{p.get('Type', 'tcp')}")
+        else:
+            items.append(f"{p['PrivatePort']}/{p.get('Type', 'tcp')}")
+    return ", ".join(dict.fromkeys(items))
+
+
+@compose.command(context_settings=CTX)
+@click.option("-f", "--follow", "follow_", is_flag=True, help="Follow log output.")
+@click.option("-n", "--tail", default="all", help="Lines from the end of each log.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--no-log-prefix", is_flag=True, help="Do not prefix lines with the container.")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def logs(ctx: click.Context, follow_: bool, tail: str, timestamps: bool, no_log_prefix: bool,
+         services: tuple[str, ...]) -> None:
+    """Show the output of the services' containers."""
+    from portside.compose.logs import follow
+
+    runner = engine(ctx)
+    follow(runner, list(services) or list(runner.project.services), follow_=follow_,
+           tail=tail, timestamps=timestamps, prefix=not no_log_prefix)
+
+
+def _container(runner: Any, service: str, index: int) -> str:
+    from portside.compose.orchestrate import name_of
+    from portside.errors import NotFound
+
+    runner.project.service(service)
+    found = [c for c in runner.containers(service, stopped=False)
+             if int(c["Labels"].get("com.docker.compose.container-number", 0)) == index]
+    if not found:
+        raise NotFound(f"service \"{service}\" is not running (no container number {index})")
+    return name_of(found[0])
+
+
+@compose.command("exec", context_settings={**CTX, "allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("-T", "--no-TTY", "no_tty", is_flag=True, help="Do not allocate a TTY.")
+@click.option("-e", "--env", multiple=True, help="Set environment variables.")
+@click.option("-u", "--user", default="", help="Run as this user.")
+@click.option("-w", "--workdir", default="", help="Working directory.")
+@click.option("--privileged", is_flag=True, help="Extended privileges.")
+@click.option("--index", type=int, default=1, help="Which replica (default 1).")
+@click.argument("service")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def exec_(ctx: click.Context, detach: bool, no_tty: bool, env: tuple[str, ...], user: str,
+          workdir: str, privileged: bool, index: int, service: str,
+          command: tuple[str, ...]) -> None:
+    """Run a command in a running service container."""
+    from portside.cli.containers import exec_ as container_exec
+
+    name = _container(engine(ctx), service, index)
+    tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+    ctx.invoke(container_exec, detach=detach, interactive=not detach, tty=tty, env=env,
+               user=user, workdir=workdir, privileged=privileged, container=name,
+               command=command)
+
+
+@compose.command(context_settings={**CTX, "allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the id.")
+@click.option("--rm", is_flag=True, help="Remove the container when it exits.")
+@click.option("-T", "--no-TTY", "no_tty", is_flag=True, help="Do not allocate a TTY.")
+@click.option("-e", "--env", multiple=True, help="Set environment variables.")
+@click.option("--name", default=None, help="Container name.")
+@click.option("--no-deps", is_flag=True, help="Do not start the services it depends on.")
+@click.option("--entrypoint", default=None, help="Override the entrypoint.")
+@click.argument("service")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, detach: bool, rm: bool, no_tty: bool, env: tuple[str, ...],
+        name: str | None, no_deps: bool, entrypoint: str | None, service: str,
+        command: tuple[str, ...]) -> None:
+    """Run a one-off command in a new container of a service."""
+    from portside.cli.containers import attach_and_start, start_container
+
+    runner = engine(ctx, (service,))
+    svc = runner.project.service(service)
+    deps = [d for d in svc.depends_on if d in runner.project.services]
+    if deps and not no_deps:
+        _images(runner, runner.selected(deps), False, False, "policy")
+        runner.up(deps)
+    _images(runner, [svc], False, False, "policy")
+    tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+    cid = runner.one_off(svc, list(command) if command else None, name=name, env=list(env),
+                         entrypoint=entrypoint, auto_remove=rm and not detach, tty=tty)
+    if detach:
+        start_container(runner.client, cid)
+        click.echo(cid)
+        return
+    code = attach_and_start(runner.client, cid, tty, True, rm)
+    sys.exit(code)
+
+
+@compose.command(context_settings=CTX)
+@click.argument("services", nargs=-1)
+@click.pass_context
+def top(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """The processes running in the services' containers."""
+    from portside.cli.output import table
+    from portside.compose.orchestrate import name_of
+
+    runner = engine(ctx)
+    for c in runner.containers(stopped=False):
+        if services and c["Labels"].get("com.docker.compose.service") not in services:
+            continue
+        doc = runner.client.get(f"/containers/{c['Id']}/top")
+        click.echo(name_of(c))
+        table(doc["Titles"], doc["Processes"])
+        click.echo()
+
+
+@compose.command(context_settings=CTX)
+@click.option("--no-cache", is_flag=True, help="Do not use the build cache.")
+@click.option("--pull", is_flag=True, help="Always pull newer base images.")
+@click.option("--progress", default="auto", help="auto, plain, tty or quiet.")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def build(ctx: click.Context, no_cache: bool, pull: bool, progress: str,
+          services: tuple[str, ...]) -> None:
+    """Build the services' images."""
+    from portside.compose import images
+
+    project = load(ctx, services)
+    chosen = [project.service(n) for n in services] or list(project.services.values())
+    images.build(project, chosen, progress=progress, no_cache=no_cache, pull=pull, say=_say)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--ignore-buildable", is_flag=True, help="Skip services that have a build.")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def pull(ctx: click.Context, quiet: bool, ignore_buildable: bool,
+         services: tuple[str, ...]) -> None:
+    """Pull the services' images."""
+    from portside.compose import images
+    from portside.compose.naming import image_name
+
+    project = load(ctx, services)
+    chosen = [project.service(n) for n in services] or list(project.services.values())
+    refs = [image_name(project, s) for s in chosen
+            if s.image and not (ignore_buildable and s.build)]
+    images.pull(sorted(set(refs)), quiet=quiet)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def push(ctx: click.Context, quiet: bool, services: tuple[str, ...]) -> None:
+    """Push the images of services that have a build section and an image name."""
+    from portside.compose import images
+
+    project = load(ctx, services)
+    chosen = [project.service(n) for n in services] or list(project.services.values())
+    images.push(sorted({s.image for s in chosen if s.build and s.image}), quiet=quiet)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-t", "--timeout", type=int, default=None, help="Stop timeout (seconds).")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def stop(ctx: click.Context, timeout: int | None, services: tuple[str, ...]) -> None:
+    """Stop the services' containers (dependents first)."""
+    engine(ctx).stop(services, timeout)
+
+
+@compose.command(context_settings=CTX)
+@click.argument("services", nargs=-1)
+@click.pass_context
+def start(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Start the services' existing containers (dependencies first)."""
+    engine(ctx).start(services)
+
+
+@compose.command(context_settings=CTX)
+@click.option("-t", "--timeout", type=int, default=None, help="Stop timeout (seconds).")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def restart(ctx: click.Context, timeout: int | None, services: tuple[str, ...]) -> None:
+    """Restart the services' containers."""
+    engine(ctx).restart(services, timeout)

@@ -1,0 +1,85 @@
+"""Images of a project: build them (portside.build, in process, into the local store the
+daemon reads), pull them and push them (portside.registry's transfer client)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from portside.compose.errors import ComposeError
+from portside.compose.model import Project, Service
+from portside.compose.naming import image_name
+
+
+def build(project: Project, services: list[Service], progress: str = "auto",
+          no_cache: bool = False, pull: bool = False,
+          say: Callable[[str], None] = lambda m: None) -> None:
+    """Build each service that has a `build` section, tagged with its image name."""
+    from portside.build.builder import BuildOptions
+    from portside.build.builder import build as run_build
+    from portside.build.output import Progress
+    from portside.store.images import ImageStore
+
+    store = ImageStore()
+    try:
+        for service in services:
+            b = service.build
+            if b is None:
+                continue
+            tag = image_name(project, service)
+            say(f"Building {service.name} ({tag})")
+            secrets: dict[str, Path] = {}
+            with tempfile.TemporaryDirectory(prefix="compose-build-") as tmp:
+                for ref in b.secrets:
+                    secrets[ref.target.rsplit("/", 1)[-1]] = _secret_file(
+                        project, ref.source, Path(tmp))
+                options = BuildOptions(
+                    context=Path(b.context),
+                    dockerfile=None if b.dockerfile_inline else Path(b.dockerfile),
+                    dockerfile_text=b.dockerfile_inline, tags=[tag, *b.tags],
+                    build_args={k: v for k, v in b.args.items() if v is not None},
+                    target=b.target, no_cache=no_cache or b.no_cache,
+                    pull=pull or b.pull, secrets=secrets, labels=dict(b.labels))
+                run_build(store, options, Progress(progress))
+    finally:
+        store.db.close()
+
+
+def _secret_file(project: Project, name: str, tmp: Path) -> Path:
+    secret = project.secrets.get(name)
+    if secret is None:
+        raise ComposeError("", f"build.secrets.{name}", f"undefined secret \"{name}\"")
+    if secret.file:
+        return Path(secret.file)
+    path = tmp / name  # a variable's value, for the build only, deleted after it
+    path.write_text(project.environment.get(secret.environment or "", ""))
+    path.chmod(0o400)
+    return path
+
+
+def pull(references: list[str], quiet: bool = False, insecure: bool = False) -> None:
+    from portside.registry import progress, transfer
+    from portside.store.images import ImageStore
+
+    store = ImageStore()
+    try:
+        for ref in references:
+            asyncio.run(transfer.pull(store, ref, insecure=insecure,
+                                      progress=progress.for_terminal(quiet)))
+    finally:
+        store.db.close()
+
+
+def push(references: list[str], quiet: bool = False, insecure: bool = False) -> None:
+    from portside.registry import progress, transfer
+    from portside.store.images import ImageStore
+
+    store = ImageStore()
+    try:
+        for ref in references:
+            asyncio.run(transfer.push(store, ref, insecure=insecure,
+                                      progress=progress.for_terminal(quiet)))
+    finally:
+        store.db.close()

@@ -1,0 +1,90 @@
+"""`compose logs` / attached `up`: the services' logs, each line prefixed with its
+container (`web-1  | ...`), several containers followed at once (one thread each)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from portside.compose import naming
+
+COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
+
+
+class _Lines:
+    """Write complete lines of one stream of one container, prefixed, under a shared lock."""
+
+    def __init__(self, prefix: bytes, out: Any, lock: threading.Lock) -> None:
+        self.prefix, self.out, self.lock, self.buf = prefix, out, lock, b""
+
+    def write(self, data: bytes) -> None:
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        if lines:
+            with self.lock:
+                for line in lines:
+                    self.out.write(self.prefix + line + b"\n")
+                self.out.flush()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.buf:
+            self.write(b"\n")
+
+
+class _Body:
+    def __init__(self, resp: Any) -> None:
+        self.resp = resp
+
+    def recv(self, n: int) -> bytes:
+        data: bytes = self.resp.read1(n)
+        return data
+
+
+def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = "all",
+           timestamps: bool = False, prefix: bool = True, until_exit: bool = False) -> None:
+    """Print the logs of the services' containers; with `follow_`, until they all end."""
+    from portside.cli.client import demux
+
+    containers = [c for s in services for c in runner.containers(s)]
+    width = max([len(_short(runner, c)) for c in containers] or [0])
+    colour = sys.stdout.isatty()
+    lock = threading.Lock()
+    threads = []
+    for i, c in enumerate(containers):
+        label = _short(runner, c).ljust(width) + "  | "
+        if colour:
+            label = f"\x1b[{COLOURS[i % len(COLOURS)]}m{label}\x1b[0m"
+        head = label.encode() if prefix else b""
+        out = _Lines(head, sys.stdout.buffer, lock)
+        err = _Lines(head, sys.stdout.buffer, lock)
+        info = runner.client.get(f"/containers/{c['Id']}/json")
+        resp = runner.client.request("GET", f"/containers/{c['Id']}/logs", {
+            "stdout": 1, "stderr": 1, "follow": follow_, "tail": tail,
+            "timestamps": timestamps})
+
+        def pump(resp: Any = resp, out: _Lines = out, err: _Lines = err,
+                 tty: bool = bool(info["Config"]["Tty"])) -> None:
+            demux(_Body(resp), b"", tty, out, err)
+            out.close()
+            err.close()
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+
+
+def _short(runner: Any, c: dict[str, Any]) -> str:
+    """`web-1` for `<project>-web-1`; a custom container name as it is."""
+    name = str((c.get("Names") or ["/?"])[0]).lstrip("/")
+    svc = c["Labels"].get(naming.SERVICE, "")
+    number = c["Labels"].get(naming.NUMBER, "")
+    if name == f"{runner.project.name}-{svc}-{number}":
+        return f"{svc}-{number}"
+    return name

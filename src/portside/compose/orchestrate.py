@@ -1,0 +1,483 @@
+"""Run a project on the daemon: `up` converges it, `down` removes what `up` made.
+
+Everything goes through the Docker Engine API (the `client` is portside.cli.client's, or
+anything with its get/post/request methods), as Docker Compose does it: project objects
+are found by their `com.docker.compose.*` labels, never by name patterns alone.
+
+`up` creates the networks and volumes, writes secrets to a tmpfs, then converges the
+services in dependency order (independent ones in parallel, `parallel.run_ordered`): a
+service first waits on its dependencies' conditions (service_started, service_healthy,
+service_completed_successfully), then for each replica 1..n keeps a container whose
+config-hash label and image still match, recreates one that differs, creates the missing
+ones and removes the extra ones. `down` stops in reverse order and removes the
+containers, the networks, the secrets tmpfs and (with -v) the volumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from portside.compose import containerspec, naming, secretsdir
+from portside.compose.errors import ComposeError
+from portside.compose.model import Project, Service
+from portside.compose.parallel import Skipped, run_ordered
+from portside.errors import Conflict, NotFound, PortsideError
+
+POLL = 0.2
+
+
+class DependencyFailed(PortsideError):
+    exit_code = 1
+
+
+def number_of(c: dict[str, Any]) -> int:
+    try:
+        return int(c["Labels"].get(naming.NUMBER, "0"))
+    except ValueError:
+        return 0
+
+
+def name_of(c: dict[str, Any]) -> str:
+    return str((c.get("Names") or ["/?"])[0]).lstrip("/")
+
+
+def run_all(tasks: list[Callable[[], Any]]) -> None:
+    """Run independent tasks at once; raise the first error once all have ended."""
+    if len(tasks) <= 1:
+        for task in tasks:
+            task()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(tasks))) as pool:
+        futures = [pool.submit(task) for task in tasks]
+    for future in futures:
+        future.result()
+
+
+def _grace(svc: Service) -> int | None:
+    return int(svc.stop_grace_period) if svc.stop_grace_period is not None else None
+
+
+class Compose:
+    """One loaded project and a daemon client."""
+
+    def __init__(self, project: Project, client: Any,
+                 say: Callable[[str], None] = lambda m: None) -> None:
+        self.project, self.client, self.say = project, client, say
+        self.recreated: set[str] = set()
+        self.image_ids: dict[str, str] = {}
+
+    # -- finding the project's objects --
+
+    def containers(self, service: str | None = None, stopped: bool = True,
+                   oneoff: bool | None = False) -> list[dict[str, Any]]:
+        labels = [f"{naming.PROJECT}={self.project.name}"]
+        if service:
+            labels.append(f"{naming.SERVICE}={service}")
+        if oneoff is not None:
+            labels.append(f"{naming.ONEOFF}={'True' if oneoff else 'False'}")
+        found = self.client.get("/containers/json", all=stopped,
+                                filters=json.dumps({"label": labels}))
+        return sorted(found, key=lambda c: (c["Labels"].get(naming.SERVICE, ""), number_of(c)))
+
+    def graph(self, services: Iterable[Service]) -> dict[str, set[str]]:
+        names = {s.name for s in services}
+        return {s.name: {d for d in s.depends_on if d in names} |
+                ({s.network_mode[8:]} if (s.network_mode or "").startswith("service:")
+                 and s.network_mode[8:] in names else set())
+                for s in services}
+
+    def selected(self, names: Iterable[str] = ()) -> list[Service]:
+        """The named services (default: all enabled), plus what they depend on."""
+        wanted = list(names) or list(self.project.services)
+        out: dict[str, Service] = {}
+        while wanted:
+            svc = self.project.service(wanted.pop())
+            if svc.name not in out:
+                out[svc.name] = svc
+                wanted.extend(d for d in svc.depends_on
+                              if d in self.project.services or self.project.service(d))
+        return [s for n, s in self.project.services.items() if n in out] + \
+            [s for n, s in out.items() if n not in self.project.services]
+
+    def image_id(self, ref: str) -> str | None:
+        try:
+            return str(self.client.get(f"/images/{ref}/json")["Id"])
+        except NotFound:
+            return None
+
+    # -- networks and volumes --
+
+    def networks_used(self, services: Iterable[Service]) -> list[str]:
+        return sorted({n for s in services if not s.network_mode for n in s.networks})
+
+    def ensure_networks(self, services: Iterable[Service]) -> None:
+        for key in self.networks_used(services):
+            net = self.project.networks[key]
+            try:
+                found = self.client.get(f"/networks/{net.name}")
+            except NotFound:
+                found = None
+            if net.external:
+                if found is None:
+                    raise ComposeError("", f"networks.{key}", f"external network"
+                                       f" \"{net.name}\" not found")
+                continue
+            if found is not None:
+                owner = (found.get("Labels") or {}).get(naming.PROJECT)
+                if owner not in (None, self.project.name):
+                    self.say(f"WARN: network {net.name} belongs to project {owner}")
+                continue
+            body: dict[str, Any] = {
+                "Name": net.name, "CheckDuplicate": True, "Driver": net.driver or "bridge",
+                "Internal": net.internal, "Attachable": net.attachable,
+                "EnableIPv6": net.enable_ipv6, "Options": net.driver_opts,
+                "Labels": naming.resource_labels(self.project, naming.NETWORK, key,
+                                                 net.labels)}
+            if net.ipam:
+                body["IPAM"] = {"Driver": net.ipam.get("driver") or "default", "Config": [
+                    {k2: c[k1] for k1, k2 in (("subnet", "Subnet"), ("gateway", "Gateway"),
+                                              ("ip_range", "IPRange")) if k1 in c}
+                    for c in net.ipam.get("config") or []]}
+            try:
+                self.client.post("/networks/create", body)
+            except NotFound:
+                raise ComposeError("", f"networks.{key}", "the daemon has no network API"
+                                   " (POST /networks/create); use network_mode: host or"
+                                   " none") from None
+            self.say(f"Network {net.name}  Created")
+
+    def ensure_volumes(self, services: Iterable[Service]) -> None:
+        used = sorted({m.source for s in services for m in s.volumes
+                       if m.type == "volume" and m.source})
+        for key in used:
+            vol = self.project.volumes[key]
+            try:
+                found = self.client.get(f"/volumes/{vol.name}")
+            except NotFound:
+                found = None
+            if vol.external:
+                if found is None:
+                    raise ComposeError("", f"volumes.{key}", f"external volume"
+                                       f" \"{vol.name}\" not found")
+                continue
+            if found is None:
+                self.client.post("/volumes/create", {
+                    "Name": vol.name, "Driver": vol.driver or "local",
+                    "DriverOpts": vol.driver_opts,
+                    "Labels": naming.resource_labels(self.project, naming.VOLUME, key,
+                                                     vol.labels)})
+                self.say(f"Volume {vol.name}  Created")
+
+    # -- up --
+
+    def up(self, names: Iterable[str] = (), scale: dict[str, int] | None = None,
+           remove_orphans: bool = False, force_recreate: bool = False,
+           no_recreate: bool = False, wait: bool = False, wait_timeout: float | None = None,
+           start: bool = True) -> None:
+        services = self.selected(names)
+        scale = scale or {}
+        for name in scale:
+            self.project.service(name)
+        self.orphans(remove_orphans)
+        for s in services:
+            ref = naming.image_name(self.project, s)
+            image = self.image_id(ref)
+            if image is None:
+                raise NotFound(f"service \"{s.name}\": image \"{ref}\" not found; build it"
+                               " (--build) or pull it")
+            self.image_ids[s.name] = image
+        self.ensure_networks(services)
+        self.ensure_volumes(services)
+        secrets = secretsdir.prepare(self.project, services)
+
+        def converge(name: str) -> None:
+            svc = self.project.service(name)
+            self.wait_dependencies(svc)
+            self.converge(svc, scale.get(name, svc.replicas), secrets, force_recreate,
+                          no_recreate, start)
+
+        failed = run_ordered(self.graph(services), converge)
+        self.raise_first(failed)
+        if wait:
+            self.wait_ready(services, wait_timeout)
+
+    def raise_first(self, failed: dict[str, BaseException]) -> None:
+        real = {n: e for n, e in failed.items() if not isinstance(e, Skipped)}
+        for name, error in sorted(real.items()):
+            if isinstance(error, PortsideError):
+                raise error
+            raise DependencyFailed(f"service \"{name}\": {error}") from error
+
+    def orphans(self, remove: bool) -> None:
+        known = set(self.project.services) | set(self.project.disabled)
+        stray = [c for c in self.containers() if c["Labels"].get(naming.SERVICE) not in known]
+        if stray and not remove:
+            self.say("WARN: found orphan containers (" + ", ".join(name_of(c) for c in stray)
+                     + ") for this project; use --remove-orphans to clean them up")
+        for c in stray if remove else []:
+            self.remove(c)
+
+    def wait_dependencies(self, svc: Service) -> None:
+        for dep, spec in svc.depends_on.items():
+            if dep not in self.project.services:
+                continue  # disabled and not required
+            try:
+                self.wait_condition(dep, spec.condition)
+            except DependencyFailed:
+                if spec.required:
+                    raise
+                self.say(f"WARN: optional dependency {dep} of {svc.name} failed")
+            if spec.restart and dep in self.recreated and svc.name not in self.recreated:
+                for c in self.containers(svc.name):
+                    self.client.request("POST", f"/containers/{c['Id']}/restart").read()
+                    self.say(f"Container {name_of(c)}  Restarted")
+
+    def wait_condition(self, service: str, condition: str) -> None:
+        if condition == "service_started":
+            return
+        for c in self.containers(service):
+            name = name_of(c)
+            if condition == "service_completed_successfully":
+                result = self.client.post(f"/containers/{c['Id']}/wait",
+                                          condition="not-running")
+                code = int((result or {}).get("StatusCode", 0))
+                if code != 0:
+                    raise DependencyFailed(f"service \"{service}\" didn't complete"
+                                           f" successfully: {name} exited with {code}")
+                continue
+            while True:  # service_healthy
+                state = self.client.get(f"/containers/{c['Id']}/json")["State"]
+                health = (state.get("Health") or {}).get("Status")
+                if health is None:
+                    raise DependencyFailed(f"dependency {name} has no healthcheck")
+                if health == "healthy":
+                    self.say(f"Container {name}  Healthy")
+                    break
+                if health == "unhealthy" or not state.get("Running"):
+                    raise DependencyFailed(f"dependency failed to start: container {name}"
+                                           " is unhealthy")
+                time.sleep(POLL)
+
+    def converge(self, svc: Service, replicas: int, secrets: Any, force: bool,
+                 no_recreate: bool, start: bool) -> None:
+        """Bring the service's replicas 1..replicas up to date (all replicas at once)."""
+        digest = svc.config_hash()
+        image = self.image_ids.get(svc.name)
+        tasks: list[Callable[[], Any]] = []
+        numbers = set()
+        for c in self.containers(svc.name):
+            n = number_of(c)
+            if n > replicas or n in numbers:
+                tasks.append(lambda c=c: self.remove(c))
+                continue
+            numbers.add(n)
+            stale = c["Labels"].get(naming.CONFIG_HASH) != digest or (
+                image is not None and c.get("ImageID") not in (None, image))
+            if (stale or force) and not no_recreate:
+                tasks.append(lambda c=c, n=n: self.recreate(svc, c, n, secrets, start))
+            elif start and c["State"] != "running":
+                tasks.append(lambda c=c: self.start_container(c))
+            else:
+                self.say(f"Container {name_of(c)}  Running")
+        for n in range(1, replicas + 1):
+            if n not in numbers:
+                tasks.append(lambda n=n: self.create(svc, n, secrets, start,
+                                                     "Started" if start else "Created"))
+        run_all(tasks)
+
+    def recreate(self, svc: Service, c: dict[str, Any], number: int, secrets: Any,
+                 start: bool) -> None:
+        self.remove(c, quiet=True, timeout=_grace(svc))
+        self.create(svc, number, secrets, start, "Recreated")
+        self.recreated.add(svc.name)
+
+    def start_container(self, c: dict[str, Any]) -> None:
+        self.client.request("POST", f"/containers/{c['Id']}/start").read()
+        self.say(f"Container {name_of(c)}  Started")
+
+    def create(self, svc: Service, number: int, secrets: Any, start: bool, verb: str) -> str:
+        ref = naming.image_name(self.project, svc)
+        peers = {}
+        if (svc.network_mode or "").startswith("service:"):
+            target = svc.network_mode[8:]  # type: ignore[index]
+            running = self.containers(target, stopped=False)
+            if not running:
+                raise DependencyFailed(f"service \"{svc.name}\" shares the network of"
+                                       f" \"{target}\", which has no running container")
+            peers[target] = running[0]["Id"]
+        body = containerspec.create_body(self.project, svc, number, ref, secrets, peers,
+                                         image_id=self.image_ids.get(svc.name, ""))
+        name = naming.container_name(self.project, svc, number)
+        cid = self.client.post("/containers/create", body, name=name)["Id"]
+        try:
+            for key in containerspec.extra_networks(svc):
+                net = self.project.networks[key]
+                self.client.post(f"/networks/{net.name}/connect", {
+                    "Container": cid,
+                    "EndpointConfig": containerspec.endpoint(self.project, svc, key, name)})
+            if start:
+                self.client.request("POST", f"/containers/{cid}/start").read()
+        except PortsideError:
+            with contextlib.suppress(PortsideError):
+                self.client.request("DELETE", f"/containers/{cid}", {"force": 1}).read()
+            raise
+        self.say(f"Container {name}  {verb}")
+        return str(cid)
+
+    def remove(self, c: dict[str, Any], volumes: bool = False, quiet: bool = False,
+               timeout: int | None = None) -> None:
+        cid = c["Id"]
+        with contextlib.suppress(NotFound, Conflict):
+            if c.get("State") in ("running", "restarting", "paused"):
+                self.client.request("POST", f"/containers/{cid}/stop", {"t": timeout}).read()
+        with contextlib.suppress(NotFound):
+            self.client.request("DELETE", f"/containers/{cid}",
+                                {"force": 1, "v": volumes}).read()
+        if not quiet:
+            self.say(f"Container {name_of(c)}  Removed")
+
+    def wait_ready(self, services: list[Service], timeout: float | None) -> None:
+        """--wait: every container running (and healthy when it has a healthcheck)."""
+        deadline = time.monotonic() + timeout if timeout else None
+        completes = {d for s in services for d, spec in s.depends_on.items()
+                     if spec.condition == "service_completed_successfully"}
+        for svc in services:
+            for c in self.containers(svc.name):
+                while True:
+                    state = self.client.get(f"/containers/{c['Id']}/json")["State"]
+                    health = (state.get("Health") or {}).get("Status")
+                    if svc.name in completes and not state["Running"] and \
+                            state["ExitCode"] == 0:
+                        break
+                    if not state["Running"]:
+                        raise DependencyFailed(f"container {name_of(c)} exited"
+                                               f" ({state['ExitCode']})")
+                    if health in (None, "healthy"):
+                        break
+                    if health == "unhealthy":
+                        raise DependencyFailed(f"container {name_of(c)} is unhealthy")
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise DependencyFailed(f"timed out waiting for {name_of(c)}")
+                    time.sleep(POLL)
+
+    # -- down, stop, start, restart --
+
+    def down(self, volumes: bool = False, remove_orphans: bool = False,
+             timeout: int | None = None) -> None:
+        known = set(self.project.services) | set(self.project.disabled)
+        every = self.containers(oneoff=None)
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for c in every:
+            svc = c["Labels"].get(naming.SERVICE, "")
+            if svc in known or remove_orphans:
+                by_service.setdefault(svc, []).append(c)
+        services = [self.project.service(n) for n in by_service if n in known]
+        graph = {**self.graph(services), **{n: set() for n in by_service if n not in known}}
+        failed = run_ordered(graph, lambda n: run_all([
+            lambda c=c: self.remove(c, volumes, timeout=timeout) for c in by_service[n]]),
+            reverse=True)
+        self.raise_first(failed)
+        for net in self.project.networks.values():
+            if net.external:
+                continue
+            try:
+                found = self.client.get(f"/networks/{net.name}")
+            except NotFound:
+                continue
+            if (found.get("Labels") or {}).get(naming.PROJECT) == self.project.name:
+                self.client.request("DELETE", f"/networks/{net.name}").read()
+                self.say(f"Network {net.name}  Removed")
+        if volumes:
+            for vol in self.project.volumes.values():
+                if vol.external:
+                    continue
+                with contextlib.suppress(NotFound):
+                    found = self.client.get(f"/volumes/{vol.name}")
+                    if (found.get("Labels") or {}).get(naming.PROJECT) == self.project.name:
+                        self.client.request("DELETE", f"/volumes/{vol.name}").read()
+                        self.say(f"Volume {vol.name}  Removed")
+        secretsdir.remove(self.project)
+
+    def stop(self, names: Iterable[str] = (), timeout: int | None = None) -> None:
+        services = [self.project.service(n) for n in names] or list(
+            self.project.services.values())
+        chosen = {s.name for s in services}
+
+        def stop_one(name: str) -> None:
+            run_all([lambda c=c: self.stop_container(c, timeout)
+                     for c in self.containers(name, stopped=False)])
+
+        self.raise_first(run_ordered({n: d & chosen for n, d in self.graph(services).items()},
+                                     stop_one, reverse=True))
+
+    def stop_container(self, c: dict[str, Any], timeout: int | None) -> None:
+        self.client.request("POST", f"/containers/{c['Id']}/stop", {"t": timeout}).read()
+        self.say(f"Container {name_of(c)}  Stopped")
+
+    def start(self, names: Iterable[str] = ()) -> None:
+        services = self.selected(names)
+
+        def start_one(name: str) -> None:
+            svc = self.project.service(name)
+            self.wait_dependencies(svc)
+            found = self.containers(name)
+            if not found:
+                raise NotFound(f"service \"{name}\" has no container to start")
+            for c in found:
+                if c["State"] != "running":
+                    self.client.request("POST", f"/containers/{c['Id']}/start").read()
+                    self.say(f"Container {name_of(c)}  Started")
+
+        self.raise_first(run_ordered(self.graph(services), start_one))
+
+    def restart(self, names: Iterable[str] = (), timeout: int | None = None) -> None:
+        services = [self.project.service(n) for n in names] or list(
+            self.project.services.values())
+
+        def restart_one(name: str) -> None:
+            for c in self.containers(name):
+                self.client.request("POST", f"/containers/{c['Id']}/restart",
+                                    {"t": timeout}).read()
+                self.say(f"Container {name_of(c)}  Restarted")
+
+        self.raise_first(run_ordered(self.graph(services), restart_one))
+
+    # -- run --
+
+    def one_off(self, svc: Service, command: list[str] | None, name: str | None = None,
+                env: list[str] | None = None, entrypoint: str | None = None,
+                auto_remove: bool = False, tty: bool = False) -> str:
+        """Create (not start) a one-off container of `svc` for `compose run`."""
+        import secrets as random
+
+        ref = naming.image_name(self.project, svc)
+        if self.image_id(ref) is None:
+            raise NotFound(f"service \"{svc.name}\": image \"{ref}\" not found")
+        self.ensure_networks([svc])
+        self.ensure_volumes([svc])
+        secrets = secretsdir.prepare(self.project, [svc])
+        name = name or f"{self.project.name}-{svc.name}-run-{random.token_hex(6)}"
+        body = containerspec.create_body(self.project, svc, 1, ref, secrets, oneoff=True,
+                                         command=command, name=name)
+        body["HostConfig"]["PortBindings"] = {}  # `run` publishes no ports (as Compose)
+        body["HostConfig"]["AutoRemove"] = auto_remove
+        body["HostConfig"]["RestartPolicy"] = {"Name": "no"}
+        body["Env"] = [*body["Env"], *(env or [])]
+        body.update(Tty=tty, OpenStdin=True, AttachStdin=True, AttachStdout=True,
+                    AttachStderr=True, StdinOnce=True)
+        if entrypoint is not None:
+            import shlex
+
+            body["Entrypoint"] = shlex.split(entrypoint)
+        cid = str(self.client.post("/containers/create", body, name=name)["Id"])
+        for key in containerspec.extra_networks(svc):
+            self.client.post(f"/networks/{self.project.networks[key].name}/connect", {
+                "Container": cid,
+                "EndpointConfig": containerspec.endpoint(self.project, svc, key, name)})
+        return cid
