@@ -101,7 +101,10 @@ def plan(config: dict[str, Any], host_config: dict[str, Any],
     names = [first, *[n for n in endpoints_cfg if n != first]]
     endpoints = []
     for name in names:
-        cfg = endpoints_cfg.get(name) or endpoints_cfg.get(mode) or {}
+        cfg = endpoints_cfg.get(name)
+        if cfg is None and name == first:
+            cfg = endpoints_cfg.get(mode)
+        cfg = cfg or {}
         ipam = cfg.get("IPAMConfig") or {}
         endpoints.append(EndpointRequest(name, list(cfg.get("Aliases") or []),
                                          ipam.get("IPv4Address") or None))
