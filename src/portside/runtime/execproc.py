@@ -38,8 +38,8 @@ class ConsoleSocket:
         """Wait for the runtime to send the PTY master; None if the runtime exited first."""
         pidfd = os.pidfd_open(proc.pid)
         try:
-            ready, _, _ = select.select([self.sock, pidfd], [], [], timeout)
-            if self.sock not in ready:
+            ready, _, _ = select.select([self.sock.fileno(), pidfd], [], [], timeout)
+            if self.sock.fileno() not in ready:
                 return None
             conn, _ = self.sock.accept()
             with conn:

@@ -11,11 +11,11 @@ socket. `root/.state/<runtime>` is the runtime's own state root. Nothing else.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
 import re
-import select
 import signal as signals
 import threading
 import time
@@ -25,6 +25,7 @@ from typing import Any
 from portside.runtime import cgroups, mounts
 from portside.runtime import spec as specgen
 from portside.runtime.conmon import ConmonConfig, spawn
+from portside.runtime.ctrstate import alive, parse_signal, read_int, read_state, wait_pid
 from portside.runtime.errors import (
     ContainerExists,
     ContainerUnknown,
@@ -40,35 +41,6 @@ from portside.runtime.users import resolve_user
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SOCK_MAX = 107  # sun_path
-
-
-def parse_signal(sig: str | int) -> int:
-    """"SIGTERM", "TERM", "15" or 15 -> 15."""
-    if isinstance(sig, int):
-        return sig
-    s = sig.strip().upper()
-    if s.isdigit():
-        return int(s)
-    name = s if s.startswith("SIG") else "SIG" + s
-    if name.startswith(("SIGRTMIN+", "SIGRTMAX-")) and name[9:].isdigit():
-        n = int(name[9:])
-        return int(signals.SIGRTMIN) + n if name[6] == "N" else int(signals.SIGRTMAX) - n
-    try:
-        return int(getattr(signals, name))
-    except AttributeError:
-        from portside.errors import InvalidArgument
-
-        raise InvalidArgument(f"invalid signal {sig!r}") from None
-
-
-def _alive(pid: int, started: int | None = None) -> bool:
-    """Whether `pid` runs (not a zombie) and, if given, is the process that started then."""
-    if pid <= 0:
-        return False
-    st = start_time(pid)
-    if st is None:
-        return False
-    return started is None or st == started
 
 
 class Runtime:
@@ -197,8 +169,9 @@ class Runtime:
         pid = spawn(cfg)
         meta["pid"] = pid
         meta["pid_start"] = start_time(pid)
-        meta["conmon_pid"] = _read_int(d / "conmon.pid")
-        meta["conmon_start"] = start_time(meta["conmon_pid"])
+        conmon_pid = read_int(d / "conmon.pid") or 0
+        meta["conmon_pid"] = conmon_pid
+        meta["conmon_start"] = start_time(conmon_pid)
         tmp = d / "meta.json.tmp"
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, d / "meta.json")
@@ -230,7 +203,7 @@ class Runtime:
         except ProcessLookupError:
             return
         try:
-            if _alive(pid, meta.get("pid_start")):
+            if alive(pid, meta.get("pid_start")):
                 signals.pidfd_send_signal(fd, sig)
         except ProcessLookupError:
             pass
@@ -264,32 +237,13 @@ class Runtime:
         return self.wait(cid, 30)
 
     def state(self, cid: str) -> ContainerState:
-        """The container's status from conmon's files and /proc; no runtime call."""
+        """created / running / paused / stopped, with pid, exit code, OOM and times."""
         d = self._dir(cid)
-        meta = self._meta(cid)
-        started_at = _read_float(d / "started")
-        code = _read_int(d / "exit")
-        if code is None and meta.get("pid"):
-            if _alive(int(meta["pid"]), meta.get("pid_start")):
-                if started_at is None:
-                    return ContainerState("created", pid=int(meta["pid"]))
-                layout = cgroups.detect()
-                status = "paused" if cgroups.frozen(layout, self._cgpath(cid)) else "running"
-                return ContainerState(status, pid=int(meta["pid"]), started_at=started_at)
-            # The process is gone; conmon writes the exit file a moment later.
-            self._wait_conmon(meta, 5)
-            code = _read_int(d / "exit")
-        finished = None
-        with contextlib.suppress(OSError):
-            finished = os.stat(d / "exit").st_mtime
-        return ContainerState(
-            "stopped", pid=0, exit_code=code, oom_killed=(d / "oom").exists(),
-            started_at=started_at, finished_at=finished,
-        )
+        return read_state(d, self._meta(cid), self._cgpath(cid))
 
     def _wait_conmon(self, meta: dict[str, Any], timeout: float | None) -> bool:
         """Wait for conmon to exit (it has then written the exit file); False on timeout."""
-        return _wait_pid(int(meta.get("conmon_pid") or 0), meta.get("conmon_start"), timeout)
+        return wait_pid(int(meta.get("conmon_pid") or 0), meta.get("conmon_start"), timeout)
 
     def wait(self, cid: str, timeout: float | None = None) -> int:
         """Block until the container exits; its exit code (TimeoutError on timeout).
@@ -298,16 +252,16 @@ class Runtime:
         """
         d = self._dir(cid)
         meta = self._meta(cid)
-        code = _read_int(d / "exit")
+        code = read_int(d / "exit")
         if code is not None:
             return code
         if not self._wait_conmon(meta, timeout):
             raise TimeoutError(f"container {cid[:12]} still running after {timeout}s")
-        code = _read_int(d / "exit")
+        code = read_int(d / "exit")
         if code is None:
             # conmon died without writing one (killed); the container is gone with it.
             pid = int(meta.get("pid") or 0)
-            if _alive(pid, meta.get("pid_start")):
+            if alive(pid, meta.get("pid_start")):
                 raise RuntimeFailed(cid, "wait", "conmon is gone but the container runs")
             return -1
         return code
@@ -320,7 +274,7 @@ class Runtime:
         if (self._dir(cid) / "exit").exists():
             return None
         cpid = int(meta.get("conmon_pid") or 0)
-        if not _alive(cpid, meta.get("conmon_start")):
+        if not alive(cpid, meta.get("conmon_start")):
             return None
         try:
             return os.pidfd_open(cpid)
@@ -382,14 +336,14 @@ class Runtime:
             self._wait_conmon(meta, 30)
             # Without conmon (killed) nobody waited for the process: it must be gone
             # before its cgroup can be removed.
-            _wait_pid(int(meta["pid"]), meta.get("pid_start"), 30)
+            wait_pid(int(meta["pid"]), meta.get("pid_start"), 30)
         if self._keeper is not None and meta.get("log_path"):
             self._keeper.unwatch(Path(meta["log_path"]))
         rt = None
         with contextlib.suppress(RuntimeFailed):
             rt = self._runtime(runtime)
         if rt is not None and (rt.state_root / cid).exists() and (
-                not meta.get("pid") or _alive(int(meta["pid"]), meta.get("pid_start"))):
+                not meta.get("pid") or alive(int(meta["pid"]), meta.get("pid_start"))):
             # Only a live (or unknown) process needs the runtime; for a dead one its
             # delete would just remove the state dir and cgroup, which we do below anyway.
             rt.run(cid, "delete", "delete", "--force", cid, check=False)
@@ -456,7 +410,7 @@ class Runtime:
         self._meta(cid)
         return cgroups.stats(cgroups.detect(), self._cgpath(cid))
 
-    def processes(self, cid: str) -> list[dict[str, Any]]:
+    def processes(self, cid: str) -> builtins.list[dict[str, Any]]:
         self._meta(cid)
         return process_table(cgroups.pids(cgroups.detect(), self._cgpath(cid)))
 
@@ -473,21 +427,6 @@ class Runtime:
         return Path(self._meta(cid)["log_path"])
 
 
-def _wait_pid(pid: int, started: int | None, timeout: float | None) -> bool:
-    """Wait for a process (not necessarily our child) to exit; False on timeout."""
-    if not _alive(pid, started):
-        return True
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
-
-
 def _init_binary() -> str:
     # Statically linked ones only: the image may have no libc.
     for path in ("/usr/bin/tini-static", "/usr/bin/catatonit",
@@ -495,17 +434,3 @@ def _init_binary() -> str:
         if os.access(path, os.X_OK):
             return path
     raise RuntimeFailed("-", "create", "--init needs tini or catatonit (apt-get install tini)")
-
-
-def _read_int(p: Path) -> int | None:
-    try:
-        return int(p.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_float(p: Path) -> float | None:
-    try:
-        return float(p.read_text().strip())
-    except (OSError, ValueError):
-        return None
