@@ -93,6 +93,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     scratch = store.root / "tmp"
     scratch.mkdir(exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(dir=scratch, prefix="build-"))
+    run: BuildRun | None = None
     try:
         ctx = BuildContext(context, cache, _ignore_rules(context, path))
         for ref in options.cache_from:
@@ -111,6 +112,8 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         if unused:
             progress.note(f"warning: build-args not consumed by the Dockerfile: {', '.join(unused)}")
     finally:
+        if run is not None:
+            store.release(run.holder)
         cache.close()
         shutil.rmtree(tmp, ignore_errors=True)
     for out in options.outputs:

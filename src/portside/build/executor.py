@@ -10,6 +10,7 @@ directory) and RUN add a layer.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import tarfile
 import time
@@ -59,6 +60,7 @@ class BuildRun:
         self.step_no = 0
         self._runtime: Any = None
         self.pull = pull
+        self.holder = f"build:{os.getpid()}:{int(self.now * 1000)}"
         self.pulled: dict[str, Image] = {}
 
     # -- helpers the steps share --
@@ -98,11 +100,14 @@ class BuildRun:
             return self.pulled[ref]
         try:
             if not self.pull:
-                return self.store.get(ref)
+                image = self.pulled[ref] = self.store.get(ref)
+                self.store.lease(self.holder, image)  # no `rmi` while the build reads it
+                return image
         except (ImageUnknown, InvalidArgument):
             pass
         try:
             image = self.pulled[ref] = pull(self.store, ref, self.progress)
+            self.store.lease(self.holder, image)
             return image
         except (RemoteFailed, InvalidArgument) as exc:
             what = "stage or image" if inst.keyword == "COPY" else "image"

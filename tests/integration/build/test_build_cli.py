@@ -154,6 +154,11 @@ def test_build_copies_files_and_sets_config(root: Path, ctx: Path, base: str) ->
     assert made[3]["created_by"] == "COPY hello.txt . # buildkit"
     shown = portside(root, "image", "history", "app:1").stdout
     assert "Dockerfile:10" in shown and "COPY hello.txt ." in shown
+    store = ImageStore(root)
+    try:
+        assert store.holders(store.get(base)) == []  # the build's lease on its base is gone
+    finally:
+        store.db.close()
 
 
 def test_rebuild_is_fully_cached_with_the_same_id(root: Path, ctx: Path, base: str) -> None:
