@@ -217,6 +217,8 @@ class BuildRun:
         if hit is not None and hit.get("layer") and not self.store.content.exists(hit["layer"]["digest"]):
             hit = None  # the blob was collected since: build the step again
         if hit is None:
+            if inst.keyword == "RUN":  # its output follows: say which step it belongs to
+                self.progress.running(self._label(stage, n, total), inst.original)
             result = run() if run else None
             hit = {"created": self.created_now(),
                    "layer": _layer_json(result) if result is not None else None}

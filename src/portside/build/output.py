@@ -43,6 +43,10 @@ class Progress:
         else:
             print(f"#{self.count} {label} {shown}  {status} {timing}", file=self.stream, flush=True)
 
+    def running(self, label: str, text: str) -> None:
+        """A step whose output is about to stream (RUN)."""
+        self.note(f"#{self.count + 1} {label} {text}")
+
     def note(self, text: str) -> None:
         if self.mode == "quiet":
             return

@@ -119,4 +119,5 @@ def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: s
             bar.note(f"naming to {name}")
         for out in options.outputs:
             bar.note(f"exported {out.get('type')} archive to {out.get('dest')}")
-    click.echo(image.id)
+    # With an archive on standard output, the id goes to standard error instead.
+    click.echo(image.id, err=any(o.get("dest") == "-" for o in options.outputs))
