@@ -228,8 +228,9 @@ def ps(ctx: click.Context, show_all: bool, quiet: bool, only_services: bool, fmt
             "Command": c.get("Command", ""), "Project": runner.project.name,
             "Service": c["Labels"].get(naming.SERVICE, ""), "State": c["State"],
             "Status": c["Status"], "Ports": _ports(c)} for c in rows]
-    if fmt == "json":
-        click.echo(json.dumps(out))
+    if fmt == "json":  # one object per line, as `docker compose ps --format json`
+        for r in out:
+            click.echo(json.dumps(r))
         return
     table(["NAME", "IMAGE", "COMMAND", "SERVICE", "STATUS", "PORTS"],
           [[r["Name"], r["Image"], _short(r["Command"]), r["Service"], r["Status"], r["Ports"]]

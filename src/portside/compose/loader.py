@@ -56,9 +56,11 @@ def _loader_class() -> Any:
         Loader.add_implicit_resolver(tag, re.compile(regexp), list(first))
 
     def construct_int(loader: Any, node: Any) -> int:
-        text = loader.construct_scalar(node)
+        text = loader.construct_scalar(node).lstrip("+")
         if text.startswith("0o"):
             return int(text[2:], 8)
+        if re.fullmatch(r"0[0-7]+", text):  # `mode: 0440` is octal, as Compose reads it
+            return int(text, 8)
         return int(text, 0) if text.startswith("0x") else int(text)
 
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:

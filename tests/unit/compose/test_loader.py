@@ -13,9 +13,9 @@ from portside.compose.tags import Override, Reset
 
 def test_yaml_12_scalars() -> None:
     data = parse_yaml("a: yes\nb: on\nc: 80:80\nd: 2024-01-01\ne: true\nf: 0o17\ng: 1.5\n"
-                      "h: ~\ni: 012\n", "f.yaml")
+                      "h: ~\ni: 0440\nj: 09\n", "f.yaml")
     assert data == {"a": "yes", "b": "on", "c": "80:80", "d": "2024-01-01", "e": True,
-                    "f": 15, "g": 1.5, "h": None, "i": 12}
+                    "f": 15, "g": 1.5, "h": None, "i": 0o440, "j": 9}
 
 
 def test_anchors_and_merge_keys() -> None:
