@@ -121,7 +121,9 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     if options.push:
         for tag in tags:
             remote.push(store, tag, progress)
-    return BuildResult(image, [s.display for s in stages], progress.count, 0)
+    done = progress.statuses.get("DONE", 0)
+    cached = progress.statuses.get("CACHED", 0)
+    return BuildResult(image, [s.display for s in stages], done + cached, cached)
 
 
 def _ignore_rules(context: Path, dockerfile: Path | None) -> dockerignore.Matcher:

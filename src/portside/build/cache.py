@@ -79,9 +79,11 @@ class BuildCache:
         self.db.execute("DELETE FROM steps WHERE key = ?", (key,))
 
     def prune(self) -> int:
-        """Drop every cached step (`builder prune`); returns how many."""
+        """Drop every cached step and file hash (`builder prune`); returns the steps dropped."""
         n = self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
         self.db.execute("DELETE FROM steps")
+        self.db.execute("DELETE FROM file_hashes")
+        self._hashes, self._new_hashes = None, {}
         return int(n)
 
     # -- file hashes --

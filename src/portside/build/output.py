@@ -21,6 +21,7 @@ class Progress:
             raise InvalidArgument(f"unknown --progress {mode!r}: use plain, tty or quiet")
         self.mode = mode
         self.count = 0
+        self.statuses: dict[str, int] = {}
         self._console: Any = None
         if mode == "tty":
             from rich.console import Console
@@ -30,6 +31,7 @@ class Progress:
     def step(self, label: str, text: str, status: str, seconds: float) -> None:
         """Report a finished step: `#3 [build 2/5] COPY . /app  CACHED 0.0s`."""
         self.count += 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
         if self.mode == "quiet":
             return
         shown = text if len(text) <= 100 else text[:99] + "…"

@@ -115,9 +115,38 @@ def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: s
         store.db.close()
     image = result.image
     if not quiet:
+        bar.note(f"built {image.short_id}: {result.steps} steps, {result.cached} cached")
         for name in image.tags:
             bar.note(f"naming to {name}")
         for out in options.outputs:
             bar.note(f"exported {out.get('type')} archive to {out.get('dest')}")
     # With an archive on standard output, the id goes to standard error instead.
     click.echo(image.id, err=any(o.get("dest") == "-" for o in options.outputs))
+
+
+@click.group()
+def builder() -> None:
+    """Manage the build cache."""
+
+
+@builder.command()
+@click.option("-f", "--force", is_flag=True, help="Do not ask (accepted for docker compatibility).")
+def prune(force: bool) -> None:
+    """Remove the build cache: cached steps, file hashes and RUN cache mounts.
+
+    Layers no image uses are then removed by the next garbage collection (`image prune`).
+    """
+    import shutil
+
+    from portside.build.cache import BuildCache
+    from portside.config import root
+
+    cache = BuildCache(root())
+    try:
+        steps = cache.prune()
+    finally:
+        cache.close()
+    mounts = root() / "build" / "cache-mounts"
+    count = sum(1 for _ in mounts.iterdir()) if mounts.is_dir() else 0
+    shutil.rmtree(mounts, ignore_errors=True)
+    click.echo(f"Deleted {steps} cached steps and {count} cache mounts")

@@ -18,6 +18,7 @@ from portside.errors import PortsideError
 # command name -> "module:attribute"; Docker's top-level shortcuts point at the same objects.
 COMMANDS: dict[str, str] = {
     "build": "portside.cli.build:build",
+    "builder": "portside.cli.build:builder",
     "image": "portside.cli.images:image",
     "images": "portside.cli.images:images",
     "history": "portside.cli.images:history",

@@ -169,8 +169,12 @@ def test_rebuild_is_fully_cached_with_the_same_id(root: Path, ctx: Path, base: s
     steps = statuses(again.stderr)
     assert len(steps) > 10
     assert {v for k, v in steps.items() if not k.startswith("FROM")} == {"CACHED"}
+    assert "steps, " in again.stderr and " cached" in again.stderr
     fresh = portside(root, "build", "--progress", "plain", "--no-cache", str(ctx))
     assert "CACHED" not in fresh.stderr
+    assert portside(root, "builder", "prune", "-f").stdout.startswith("Deleted ")
+    after = portside(root, "build", "--progress", "plain", str(ctx))
+    assert {v for k, v in statuses(after.stderr).items() if not k.startswith("FROM")} == {"DONE"}
 
 
 def test_a_changed_file_invalidates_from_its_copy_on(root: Path, ctx: Path, base: str) -> None:
