@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+MAX_NESTING = 64
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -18,7 +19,11 @@ class SubstitutionError(ValueError):
 
 
 class _Lexer:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str, split: bool) -> None:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str, split: bool,
+                 depth: int = 0) -> None:
+        if depth > MAX_NESTING:
+            raise SubstitutionError(f"substitutions nested more than {MAX_NESTING} deep")
+        self.depth = depth
         self.text = text
         self.pos = 0
         self.env = env
@@ -143,7 +148,7 @@ class _Lexer:
         if ch not in ("-", "+", "?"):
             shown = ch or "end of line"
             raise SubstitutionError(f"unsupported modifier ({':' if colon else ''}{shown}) in substitution")
-        sub = _Lexer(self.text, self.env, self.escape, False)
+        sub = _Lexer(self.text, self.env, self.escape, False, self.depth + 1)
         sub.pos = self.pos
         word = sub.words(stop="}")[0]
         self.pos = sub.pos

@@ -47,3 +47,9 @@ def test_words() -> None:
     assert expand_words("$P 22/udp 'a b'", ENV) == ["80", "443", "22/udp", "a b"]
     assert expand_words('"$P"', ENV) == ["80 443"]
     assert split_words('a="x y" b=z\\ w  c') == ['a="x y"', "b=z\\ w", "c"]
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    assert expand("${A:-" * 50 + "x" + "}" * 50, {}) == "x"
+    with pytest.raises(SubstitutionError, match="nested more than"):
+        expand("${A:-" * 5000 + "x" + "}" * 5000, {})
