@@ -147,7 +147,15 @@ class Runtime:
         user = resolve_user(rootfs, spec.user, spec.group_add)
         init = _init_binary() if spec.init else None
         config = specgen.build(spec, user, layout, self._cgpath(spec.id), str(rootfs), init)
+        if rt.name == "crun" and "seccomp" in config["linux"]:
+            from portside.runtime.seccomp_bpf import annotation
+
+            # Compiled once per profile here instead of by crun on every create.
+            bpf = annotation(config["linux"]["seccomp"])
+            if bpf is not None:
+                config["annotations"]["run.oci.seccomp_bpf_data"] = bpf
         log_path = Path(spec.log_path) if spec.log_path else d / "ctr.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "id": spec.id, "name": spec.name, "runtime": spec.runtime,
             "rootfs": str(rootfs), "upper": str(upper) if upper else None,

@@ -89,3 +89,21 @@ def test_profile_rules_are_well_formed() -> None:
     for rule in DEFAULT_PROFILE["syscalls"]:
         assert rule["names"] and all(isinstance(n, str) for n in rule["names"])
         assert rule["action"] in ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO")
+
+
+def test_bpf_compiled_once_per_profile() -> None:
+    import base64
+
+    from portside.runtime import seccomp_bpf
+
+    section = seccomp.load("default", DEFAULT_CAPS)
+    assert section is not None
+    bpf = seccomp_bpf.compile_bpf(section)
+    if bpf is None:
+        pytest.skip("libseccomp is not installed")
+    assert len(bpf) % 8 == 0 and len(bpf) > 8 * 100  # sock_filter entries
+    first = seccomp_bpf.annotation(section)
+    assert first is not None and base64.b64decode(first) == bpf
+    assert seccomp_bpf.annotation(section) is first  # cached
+    assert seccomp_bpf.compile_bpf({**section, "flags": ["SECCOMP_FILTER_FLAG_LOG"]}) is None
+    assert seccomp_bpf.compile_bpf({**section, "defaultAction": "SCMP_ACT_NOTIFY"}) is None
