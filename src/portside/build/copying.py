@@ -69,10 +69,17 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
                               "sources": sources}
     context, origin = _source(run, inst, flags.get("from"), inputs)
     matched: list[tuple[str, list[Entry]]] = []
-    remote: list[tuple[str, Path]] = []
+    remote: list[tuple[str, Path | None]] = []
+    checksum = flags.get("checksum")
+    if checksum and not (len(sources) == 1 and is_url(sources[0])):
+        raise BuildError(run.path, inst.line, "ADD --checksum needs exactly one http(s) source")
     for src in sources:
         if kw == "ADD" and is_url(src):
-            path, digest = run.download(inst, src, flags.get("checksum"))
+            if checksum:  # the checksum names the content: download only on a cache miss
+                remote.append((src, None))
+                inputs.setdefault("urls", []).append(checksum)
+                continue
+            path, digest = run.download(inst, src, None)
             remote.append((src, path))
             inputs.setdefault("urls", []).append(digest)
             continue
@@ -123,7 +130,8 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
                 info = _info(target, Path(e.path), e.st, uid, gid, chmod, run)
                 if info is not None:
                     items[info[0].name] = info
-        for src, path in remote:
+        for src, fetched in remote:
+            path = fetched or run.download(inst, src, checksum)[0]
             target = posixpath.join(dest, _url_name(src)) if dest_is_dir else dest
             st = os.stat(path)
             info = _info(target, path, st, uid, gid, chmod if chmod is not None else 0o600, run)
