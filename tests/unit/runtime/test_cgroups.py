@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from portside.runtime import cgroups
 
 HYBRID = """\
@@ -47,3 +49,83 @@ def test_stats_of_missing_cgroup_are_zero() -> None:
     s = cgroups.stats(layout, "/portside-nonexistent/x")
     assert set(s.values()) == {0}
     assert cgroups.pids(layout, "/portside-nonexistent/x") == []
+
+
+def _write(d: Path, files: dict[str, str]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (d / name).write_text(text)
+
+
+def test_stats_from_a_v2_tree(tmp_path: Path) -> None:
+    layout = cgroups.Layout({}, str(tmp_path))
+    _write(tmp_path / "portside" / "c1", {
+        "cpu.stat": "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 4\n"
+                    "nr_throttled 1\nthrottled_usec 20\n",
+        "memory.current": "4096\n", "memory.max": "max\n",
+        "memory.stat": "anon 100\ninactive_file 300\n",
+        "memory.events": "low 0\noom 1\noom_kill 1\n",
+        "pids.current": "3\n", "pids.max": "100\n",
+        "io.stat": "8:0 rbytes=10 wbytes=20 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n",
+        "cgroup.procs": "11\n12\n", "cgroup.freeze": "1\n",
+    })
+    s = cgroups.stats(layout, "/portside/c1")
+    assert s["cpu_usage_ns"] == 1_500_000 and s["cpu_user_ns"] == 1_000_000
+    assert s["cpu_throttled_periods"] == 1 and s["cpu_throttled_ns"] == 20_000
+    assert s["memory_usage"] == 4096 and s["memory_limit"] == 0 and s["memory_cache"] == 300
+    assert (s["pids_current"], s["pids_limit"]) == (3, 100)
+    assert (s["blkio_read"], s["blkio_write"]) == (11, 22)
+    assert s["oom_kills"] == 1
+    assert cgroups.pids(layout, "/portside/c1") == [11, 12]
+    assert cgroups.frozen(layout, "/portside/c1")
+
+
+def test_stats_from_a_v1_tree(tmp_path: Path) -> None:
+    ctrl = {c: str(tmp_path / c) for c in ("cpu", "cpuacct", "memory", "pids", "blkio",
+                                           "freezer")}
+    layout = cgroups.Layout(ctrl, None)
+    rel = "portside/c1"
+    _write(tmp_path / "cpuacct" / rel, {"cpuacct.usage": "777\n",
+                                        "cpuacct.stat": "user 2\nsystem 1\n"})
+    _write(tmp_path / "cpu" / rel, {"cpu.stat": "nr_periods 5\nnr_throttled 2\n"
+                                                "throttled_time 99\n"})
+    _write(tmp_path / "memory" / rel, {
+        "memory.usage_in_bytes": "8192\n", "memory.limit_in_bytes": "9223372036854771712\n",
+        "memory.stat": "total_inactive_file 100\n",
+        "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"})
+    _write(tmp_path / "pids" / rel, {"pids.current": "2\n", "pids.max": "max\n",
+                                     "cgroup.procs": "5\n"})
+    _write(tmp_path / "blkio" / rel, {"blkio.throttle.io_service_bytes_recursive":
+                                      "8:0 Read 4\n8:0 Write 6\n8:0 Total 10\nTotal 10\n"})
+    _write(tmp_path / "freezer" / rel, {"freezer.state": "THAWED\n"})
+    s = cgroups.stats(layout, "/" + rel)
+    assert s["cpu_usage_ns"] == 777 and s["cpu_user_ns"] > 0
+    assert s["cpu_throttled_ns"] == 99
+    assert s["memory_usage"] == 8192 and s["memory_limit"] == 0
+    assert s["pids_limit"] == 0 and s["pids_current"] == 2
+    assert (s["blkio_read"], s["blkio_write"]) == (4, 6)
+    assert s["oom_kills"] == 2
+    assert cgroups.pids(layout, "/" + rel) == [5]
+    assert not cgroups.frozen(layout, "/" + rel)
+
+
+def test_remove_deepest_first(tmp_path: Path) -> None:
+    layout = cgroups.Layout({"memory": str(tmp_path / "memory")}, str(tmp_path / "unified"))
+    for h in ("memory", "unified"):
+        (tmp_path / h / "portside" / "c1" / "sub").mkdir(parents=True)
+    assert cgroups.remove(layout, "/portside/c1") == []
+    assert not (tmp_path / "memory" / "portside" / "c1").exists()
+    assert (tmp_path / "memory" / "portside").exists()
+
+
+def test_process_table_of_ourselves() -> None:
+    import os
+
+    from portside.runtime.procs import process_table, start_time
+
+    rows = process_table([os.getpid(), 999_999_999])
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["pid"] == os.getpid() and row["ppid"] == os.getppid()
+    assert row["uid"] == os.getuid() and "python" in row["cmd"]
+    assert start_time(os.getpid()) is not None and start_time(999_999_999) is None
