@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
+import os
 import re
 import secrets
 import subprocess
@@ -21,8 +22,10 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from portside.network import subnets
+from portside.network import firewall, subnets
+from portside.network.cni import CniBridge
 from portside.network.dns import DnsServer
+from portside.network.driver import Driver, Endpoint
 from portside.network.errors import (
     InvalidNetworkArgument,
     NetworkInUse,
@@ -30,8 +33,8 @@ from portside.network.errors import (
     NotAttached,
     PortInUse,
 )
-from portside.network.netavark import Endpoint, Netavark
-from portside.network.netns import NETNS_DIR, create_netns, delete_netns
+from portside.network.netavark import Netavark
+from portside.network.netns import NETNS_DIR, create_netns
 from portside.network.ports import (
     PortMapping,
     any_free_port,
@@ -62,12 +65,15 @@ class NetworkManager:
         self.dir = root / "network"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = NetworkStore(self.dir / "network.db")
-        self.driver = Netavark(self.dir / "netavark")
         # user-defined bridges are named <prefix><id>, the prefix unique to this root, so
         # the DNS server can listen on exactly this root's bridges
         tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:4]
         self.bridge_prefix = f"ps{tag}"
         self.dns = DnsServer(self.dir / "dns", self.bridge_prefix)
+        self.table = firewall.table_name(tag)
+        self.driver: Driver = (Netavark(self.dir / "netavark", netns_dir)
+                               if os.environ.get("PORTSIDE_NETWORK_DRIVER") == "netavark"
+                               else CniBridge())
         self.netns_dir = netns_dir
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
@@ -178,6 +184,7 @@ class NetworkManager:
                 raise NetworkInUse(net.name, [a.container_id for a in users])
             self.store.remove_network(net.id)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
+            self._apply_firewall()
             return net
 
     def prune(self, labels: dict[str, str] | None = None) -> list[str]:
@@ -226,6 +233,7 @@ class NetworkManager:
             ep = self._endpoint(att, net)
             try:
                 status = self.driver.setup(str(netns_path), ep)
+                self._apply_firewall()
                 if net.dns_enabled:
                     self._sync_dns()
                     self.dns.wait_listening(net.gateway)
@@ -233,16 +241,23 @@ class NetworkManager:
                 with suppress(NetworkSetupFailed):
                     self.driver.teardown(str(netns_path), ep)
                 self.store.release(container_id, net.id)
-                if net.dns_enabled:
-                    self._sync_dns()
+                with suppress(NetworkSetupFailed):
+                    self._apply_firewall()
+                    if net.dns_enabled:
+                        self._sync_dns()
                 if not self.store.attachments(network_id=net.id):
-                    self.driver.drop_network_chains(net.name)
+                    self.driver.network_gone(net)
                 raise
             iface = status.get("interfaces", {}).get(att.interface, {})
             att.mac = iface.get("mac_address", "")
             att.dns_servers = [net.gateway] if net.dns_enabled else []
             self.store.set_mac(container_id, net.id, att.mac)
             return att
+
+    def _apply_firewall(self) -> None:
+        """Our nftables table, rebuilt from the store (netavark keeps its own rules)."""
+        if not self.driver.manages_firewall:
+            firewall.apply(self.table, self.store.networks(), self.store.attachments())
 
     def _sync_dns(self) -> None:
         self.dns.sync(a for a in self.store.attachments() if a.dns_servers)
@@ -304,38 +319,19 @@ class NetworkManager:
     def _teardown(self, att: Attachment, net: Network, netns_path: str | Path | None) -> None:
         ep = self._endpoint(att, net)
         path = Path(netns_path or att.netns)
-        if path.exists():
-            self._quiet_teardown(str(path), ep)
-        else:
-            # The namespace is gone (its veth with it), or the host rebooted. netavark 1.4
-            # removes the veth and reads the bridge before the rules and gives up when one
-            # is missing, so lend it a namespace with a stand-in interface of that name and,
-            # if need be, an empty bridge (which its teardown removes with the rules).
-            tmp = create_netns(f"teardown-{secrets.token_hex(6)}", self.netns_dir)
-            made_bridge = subprocess.run(
-                ["ip", "link", "add", net.bridge, "type", "bridge"], capture_output=True
-            ).returncode == 0
-            try:
-                subprocess.run(["nsenter", f"--net={tmp}", "ip", "link", "add", att.interface,
-                                "type", "veth", "peer", "name", "standin0"],
-                               capture_output=True)
-                self._quiet_teardown(str(tmp), ep)
-            finally:
-                delete_netns(tmp)
-                if made_bridge and len(self.store.attachments(network_id=net.id)) <= 1:
-                    _delete_link(net.bridge)
+        # A failed teardown (a veth already gone with its namespace) must not keep the
+        # record: the rest (rules, names, the lease) is undone regardless.
+        with suppress(NetworkSetupFailed):
+            if path.exists():
+                self.driver.teardown(str(path), ep)
+            else:
+                self.driver.teardown_without_netns(ep)
         self.store.release(att.container_id, att.network_id)
-        rest = self.store.attachments(network_id=net.id)
+        self._apply_firewall()
         if net.dns_enabled:
             self._sync_dns()
-        if not rest:
-            self.driver.drop_network_chains(net.name)
-
-    def _quiet_teardown(self, netns: str, ep: Endpoint) -> None:
-        # netavark stops at the first missing piece (a veth already gone); its rules and
-        # DNS entries are removed before the interface, so nothing stays behind.
-        with suppress(NetworkSetupFailed):
-            self.driver.teardown(netns, ep)
+        if not self.store.attachments(network_id=net.id):
+            self.driver.network_gone(net)
 
     def release_all(self, container_id: str, netns_path: str | Path | None = None) -> None:
         """Detach a container from every network; safe to call again (idempotent)."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from portside.network.driver import Endpoint
 from portside.network.errors import NetworkSetupFailed
-from portside.network.ports import PortMapping
 from portside.network.store import Network
 
 _LIBEXEC = ("/usr/libexec/podman", "/usr/lib/podman", "/usr/local/libexec/podman")
@@ -37,53 +37,14 @@ def find_binary(name: str) -> str:
     raise NetworkSetupFailed("find", name, f"{name} is not installed (Debian package {name})")
 
 
-@dataclass
-class Endpoint:
-    """What one netavark call configures: a container on one network."""
-
-    container_id: str
-    container_name: str
-    network: Network
-    ip: str
-    interface: str = "eth0"
-    ports: tuple[PortMapping, ...] = ()
-
-    def document(self) -> dict[str, Any]:
-        """netavark's network-options document (podman's `types.NetworkOptions`)."""
-        net = self.network
-        options = {"isolate": "true", **{k: v for k, v in net.options.items()
-                                         if k in ("mtu", "metric")}}
-        return {
-            "container_id": self.container_id,
-            "container_name": self.container_name,
-            "port_mappings": [
-                {"host_ip": p.host_ip, "container_port": p.container_port,
-                 "host_port": p.host_port, "range": 1, "protocol": p.proto}
-                for p in self.ports] or None,
-            "networks": {net.name: {
-                "static_ips": [self.ip],
-                "interface_name": self.interface,
-            }},
-            "network_info": {net.name: {
-                "name": net.name,
-                "id": net.id,
-                "driver": "bridge",
-                "network_interface": net.bridge,
-                "subnets": [{"subnet": net.subnet, "gateway": net.gateway}],
-                "ipv6_enabled": False,
-                "internal": net.internal,
-                "dns_enabled": False,  # names are served by our dnsmasq (dns.py)
-                "ipam_options": {"driver": "host-local"},
-                "options": options,
-            }},
-        }
-
-
 class Netavark:
     """Runs `netavark setup|teardown` (its lock and state files live under `config_dir`)."""
 
-    def __init__(self, config_dir: Path) -> None:
+    manages_firewall = True
+
+    def __init__(self, config_dir: Path, netns_dir: Path) -> None:
         self.config_dir = config_dir
+        self.netns_dir = netns_dir
         self.binary = find_binary("netavark")
 
     def _run(self, action: str, netns: str, ep: Endpoint) -> dict[str, Any]:
@@ -113,13 +74,33 @@ class Netavark:
     def teardown(self, netns: str, ep: Endpoint) -> None:
         self._run("teardown", netns, ep)
 
-    def drop_network_chains(self, network: str) -> None:
+    def teardown_without_netns(self, ep: Endpoint) -> None:
+        """The namespace is gone (its veth with it), or the host rebooted. netavark 1.4
+        removes the veth and reads the bridge before the rules and gives up when one is
+        missing, so lend it a namespace with a stand-in interface of that name and, if need
+        be, an empty bridge (which its teardown removes with the rules)."""
+        from portside.network.netns import create_netns, delete_netns
+
+        tmp = create_netns(f"teardown-{secrets.token_hex(6)}", self.netns_dir)
+        bridge = ep.network.bridge
+        made_bridge = subprocess.run(["ip", "link", "add", bridge, "type", "bridge"],
+                                     capture_output=True).returncode == 0
+        try:
+            subprocess.run(["nsenter", f"--net={tmp}", "ip", "link", "add", ep.interface,
+                            "type", "veth", "peer", "name", "standin0"], capture_output=True)
+            self.teardown(str(tmp), ep)
+        finally:
+            delete_netns(tmp)
+            if made_bridge:
+                subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+    def network_gone(self, net: Network) -> None:
         """Remove the network's port-forwarding chain once its last container is gone.
 
         netavark 1.4 deletes `NETAVARK-DN-<hash>` only when the container leaving last has
         published ports, so an emptied chain can stay behind; `-X` refuses a chain that is
         still used or not empty, so this never removes a live rule.
         """
-        chain = "NETAVARK-DN-" + hashlib.sha512(network.encode()).hexdigest()[:13].upper()
+        chain = "NETAVARK-DN-" + hashlib.sha512(net.name.encode()).hexdigest()[:13].upper()
         subprocess.run(["iptables", "-w", "-t", "nat", "-X", chain], capture_output=True,
                        check=False)
