@@ -251,7 +251,9 @@ def _plain(value: Any, duration: bool = False) -> Any:
                 continue
             if item is None or item is False or item == {} or item == []:
                 continue
-            out[f.name] = _plain(item, bool(f.metadata.get("duration")))
+            plain = _plain(item, bool(f.metadata.get("duration")))
+            if plain != {}:
+                out[f.name] = plain
         return out
     if duration and isinstance(value, int | float):
         return format_duration(value)
