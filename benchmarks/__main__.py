@@ -69,6 +69,7 @@ def main() -> int:
         if not args.quiet:
             print(f"== {bench.name}", file=sys.stderr, flush=True)
         work = Path(tempfile.mkdtemp(prefix="portside-bench-", dir="/var/tmp"))
+        entry_started = time.perf_counter()
         try:
             result = bench.run(Context(work, verbose=not args.quiet))
         except NotAvailable as exc:
@@ -78,6 +79,8 @@ def main() -> int:
             result = Result(None, None, "", "-", f"error ({type(exc).__name__}: {exc})")
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        if not args.quiet:  # so whoever adds an entry sees what it costs the 5-minute budget
+            print(f"  ({time.perf_counter() - entry_started:.0f} s)", file=sys.stderr, flush=True)
         rows.append(row(bench, result))
     print(table(rows))
     if not args.quiet:
