@@ -151,7 +151,7 @@ class Runtime:
             from portside.runtime.seccomp_bpf import annotation
 
             # Compiled once per profile here instead of by crun on every create.
-            bpf = annotation(config["linux"]["seccomp"])
+            bpf = annotation(config["linux"]["seccomp"], self.root / ".cache")
             if bpf is not None:
                 config["annotations"]["run.oci.seccomp_bpf_data"] = bpf
         log_path = Path(spec.log_path) if spec.log_path else d / "ctr.log"

@@ -12,12 +12,14 @@ deny more (every refused rule is an exception to a deny-by-default action or rep
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
 import json
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 _ACTIONS = {
@@ -135,14 +137,31 @@ def compile_bpf(section: dict[str, Any]) -> bytes | None:
         lib.seccomp_release(ctx)
 
 
-def annotation(section: dict[str, Any]) -> str | None:
-    """base64 BPF for crun's `run.oci.seccomp_bpf_data`, compiled once per profile."""
-    key = hashlib.sha256(json.dumps(section, sort_keys=True).encode()).hexdigest()
+def annotation(section: dict[str, Any], cache_dir: Path | None = None) -> str | None:
+    """base64 BPF for crun's `run.oci.seccomp_bpf_data`, compiled once per profile and
+    libseccomp: kept in this process and, with `cache_dir`, on disk for the next one."""
+    lib = _libseccomp()
+    libname = getattr(lib, "_name", "") if lib is not None else ""
+    doc = json.dumps({"section": section, "lib": os.path.realpath(libname) if libname else ""},
+                     sort_keys=True)
+    key = hashlib.sha256(doc.encode()).hexdigest()
     with _lock:
         if key in _cache:
             return _cache[key]
-    bpf = compile_bpf(section)
-    value = base64.b64encode(bpf).decode() if bpf else None
+    path = cache_dir / f"seccomp-{key[:32]}.b64" if cache_dir is not None else None
+    value: str | None = None
+    if path is not None:
+        with contextlib.suppress(OSError):
+            value = path.read_text().strip() or None
+    if value is None:
+        bpf = compile_bpf(section)
+        value = base64.b64encode(bpf).decode() if bpf else None
+        if value is not None and path is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(value)
+                os.replace(tmp, path)
     if value is not None:
         with _lock:
             _cache[key] = value
