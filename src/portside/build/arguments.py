@@ -160,6 +160,11 @@ def _mount(ctx: Ctx, inst: Instruction, spec: str) -> dict[str, str]:
         raise ctx.fail(
             inst, f"RUN --mount=type={mount['type']} needs target=<path in the container>"
         )
+    for key in ("uid", "gid"):
+        if key in mount and not mount[key].isdigit():
+            raise ctx.fail(inst, f"RUN --mount: {key} must be a number, not {mount[key]!r}")
+    if "mode" in mount and not re.fullmatch(r"[0-7]{1,4}", mount["mode"]):
+        raise ctx.fail(inst, f"RUN --mount: mode must be octal (like 0755), not {mount['mode']!r}")
     if mount["type"] == "cache" and mount.get("sharing", "shared") not in (
         "shared",
         "private",

@@ -99,8 +99,35 @@ def _bind_digest(run: BuildRun, inst: Instruction, m: dict[str, str]) -> str:
     return run.ctx.content_digest(list(run.ctx.tree(matches[0])))
 
 
+def _cache_dir(run: BuildRun, m: dict[str, str], target: str, locks: list[int]) -> Path:
+    """The directory of a cache mount. `sharing=locked` waits for other builds using it;
+    `private` takes another directory of the same id when it is in use; `shared` neither."""
+    import fcntl
+
+    ident = m.get("id") or target
+    base = run.store.root / "build" / "cache-mounts" / hashlib.sha256(ident.encode()).hexdigest()[:32]
+    sharing = m.get("sharing", "shared")
+    for n in range(1000):
+        host = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        if not host.is_dir():
+            host.mkdir(parents=True, mode=0o755)
+            os.chown(host, int(m.get("uid", "0")), int(m.get("gid", "0")))
+            os.chmod(host, int(m.get("mode", "755"), 8))
+        if sharing == "shared":
+            return host
+        fd = os.open(host.with_name(host.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if sharing == "private" else 0))
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        locks.append(fd)
+        return host
+    raise BuildError(run.path, 0, f"RUN --mount=type=cache,id={ident}: every private copy is in use")
+
+
 def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
-            network: str, script: str | None) -> list[Mount]:
+            network: str, script: str | None, locks: list[int]) -> list[Mount]:
     from portside.runtime import Mount
 
     out: list[Mount] = []
@@ -109,12 +136,7 @@ def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
         readonly = m.get("readonly", "false") == "true" or (
             kind == "bind" and m.get("rw", m.get("readwrite", "false")) != "true")
         if kind == "cache":
-            ident = m.get("id") or target
-            host = run.store.root / "build" / "cache-mounts" / hashlib.sha256(ident.encode()).hexdigest()[:32]
-            if not host.is_dir():
-                host.mkdir(parents=True, mode=0o755)
-                os.chown(host, int(m.get("uid", "0")), int(m.get("gid", "0")))
-                os.chmod(host, int(m.get("mode", "755"), 8))
+            host = _cache_dir(run, m, target, locks)
             out.append(Mount(target, "bind", str(host), ["ro"] if readonly else []))
         elif kind == "secret":
             sid = m["id"]
@@ -177,17 +199,31 @@ def _bind_source(run: BuildRun, inst: Instruction, m: dict[str, str], scratch: P
 
 def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str],
              script: str | None, env: dict[str, str], network: str) -> LayerResult:
-    from portside.runtime import ContainerSpec, read_logs
-    from portside.store.layers import walk, write_entries
 
     rt = run.runtime()
     scratch = Path(tempfile.mkdtemp(dir=run.tmp, prefix="run-"))
+    locks: list[int] = []
+    try:
+        return _run_container(run, state, inst, argv, script, env, network, rt, scratch, locks)
+    finally:
+        for fd in locks:
+            os.close(fd)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_container(run: BuildRun, state: StageState, inst: Instruction, argv: list[str],
+                   script: str | None, env: dict[str, str], network: str, rt: Any,
+                   scratch: Path, locks: list[int]) -> LayerResult:
+    from portside.errors import PortsideError
+    from portside.runtime import ContainerSpec, read_logs
+    from portside.store.layers import walk, write_entries
+
     lowers = _lowerdirs(run, state, scratch)
     spec = ContainerSpec(
         id=uuid.uuid4().hex, name=f"build-{inst.line}", lowerdirs=lowers, args=argv,
         env=[f"{k}={v}" for k, v in env.items()], cwd=state.workdir,
         user=str(state.config.get("User") or ""),
-        mounts=_mounts(run, state, inst, scratch, network, script),
+        mounts=_mounts(run, state, inst, scratch, network, script, locks),
         network_namespace="host" if network != "none" else None,
         hostname="buildkitsandbox", labels={"io.portside.build": run.path},
     )
@@ -197,7 +233,10 @@ def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str
             data = value if isinstance(value, bytes) else value.read_bytes()
             spec.env.append(f"{m['env']}={data.decode('utf-8', 'replace')}")
     tail: deque[str] = deque(maxlen=TAIL)
-    rt.create(spec)
+    try:
+        rt.create(spec)
+    except PortsideError as exc:
+        raise BuildError(run.path, inst.line, f"RUN: {exc}") from None
     try:
         done = threading.Event()
         result: dict[str, int] = {}
@@ -234,7 +273,6 @@ def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str
     finally:
         with contextlib.suppress(Exception):
             rt.delete(spec.id, force=True)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _lowerdirs(run: BuildRun, state: StageState, scratch: Path) -> list[Path]:

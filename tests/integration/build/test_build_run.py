@@ -114,7 +114,7 @@ def test_secrets_never_land_in_a_layer(root: Path, ctx: Path, busybox: str, tmp_
 
 def test_cache_mounts_persist_between_builds(root: Path, ctx: Path, busybox: str) -> None:
     (ctx / "Dockerfile").write_text(
-        "FROM busybox\nRUN --mount=type=cache,target=/var/cache/app "
+        "FROM busybox\nRUN --mount=type=cache,target=/var/cache/app,sharing=locked "
         "echo run >> /var/cache/app/runs && wc -l < /var/cache/app/runs > /count\n"
     )
     portside(root, "build", "-t", "c1", str(ctx))
@@ -150,3 +150,11 @@ def test_secret_from_environment(root: Path, ctx: Path, busybox: str) -> None:
     assert layers[-1]["result#data"] == b"good\n"
     assert all(b"from-env-77" not in v for layer in layers for v in layer.values()
                if isinstance(v, bytes))
+
+
+def test_run_as_an_unknown_user_names_the_line(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text("FROM busybox\nUSER ghost\nRUN true\n")
+    proc = portside(root, "build", str(ctx), ok=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: Dockerfile:3: RUN: unable to find user ghost")
+    no_leftovers(root)
