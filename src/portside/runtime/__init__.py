@@ -13,6 +13,7 @@ from portside.runtime.errors import (
     InvalidState,
     MountFailed,
     RuntimeFailed,
+    UnknownRuntime,
     UserUnknown,
 )
 from portside.runtime.execproc import ExecProcess
@@ -35,6 +36,7 @@ __all__ = [
     "Resources",
     "Runtime",
     "RuntimeFailed",
+    "UnknownRuntime",
     "UserUnknown",
     "read_logs",
 ]

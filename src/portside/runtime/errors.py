@@ -60,3 +60,8 @@ class MountFailed(PortsideError):
 
     def __init__(self, target: str, reason: str) -> None:
         super().__init__(f"mount {target}: {reason}")
+
+
+class UnknownRuntime(InvalidArgument):
+    def __init__(self, name: str, why: str = "") -> None:
+        super().__init__(f"unknown or invalid runtime name: {name}{': ' + why if why else ''}")

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from portside.runtime import cgroups
-from portside.runtime.errors import RuntimeFailed
+from portside.runtime.errors import RuntimeFailed, UnknownRuntime
 
 SUPPORTED = ("crun", "runc")
 
@@ -36,11 +36,10 @@ class OCIRuntime:
     def __init__(self, name: str, state_root: Path, bin_dir: Path) -> None:
         base = Path(name).name
         if base not in SUPPORTED and not os.path.isabs(name):
-            raise RuntimeFailed("-", "select runtime", f"unknown runtime {name!r} "
-                                f"(supported: {', '.join(SUPPORTED)})")
+            raise UnknownRuntime(name, f"supported: {', '.join(SUPPORTED)}")
         binary = name if os.path.isabs(name) else shutil.which(name)
         if not binary or not os.access(binary, os.X_OK):
-            raise RuntimeFailed("-", "select runtime", f"{name} is not installed")
+            raise UnknownRuntime(name, "not installed")
         self.name = base
         self.binary = binary
         self.state_root = state_root / base

@@ -31,6 +31,7 @@ from portside.runtime.errors import (
     ContainerUnknown,
     InvalidState,
     RuntimeFailed,
+    UnknownRuntime,
 )
 from portside.runtime.execproc import ExecProcess
 from portside.runtime.logkeeper import LogKeeper
@@ -348,7 +349,7 @@ class Runtime:
         if self._keeper is not None and meta.get("log_path"):
             self._keeper.unwatch(Path(meta["log_path"]))
         rt = None
-        with contextlib.suppress(RuntimeFailed):
+        with contextlib.suppress(RuntimeFailed, UnknownRuntime):
             rt = self._runtime(runtime)
         if rt is not None and (rt.state_root / cid).exists() and (
                 not meta.get("pid") or alive(int(meta["pid"]), meta.get("pid_start"))):

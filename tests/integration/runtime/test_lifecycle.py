@@ -331,3 +331,14 @@ def test_many_layers_beyond_one_page_of_mount_options(harness: Harness, tmp_path
     assert harness.rt.wait(spec.id, 30) == 0
     assert harness.output(spec.id)[0].split() == ["60", "0", "59"]
     harness.rt.delete(spec.id)
+
+
+def test_unknown_runtime_is_rejected_and_leaves_nothing(harness: Harness) -> None:
+    from portside.runtime import UnknownRuntime
+
+    spec = harness.spec("true")
+    spec.runtime = "kata"
+    with pytest.raises(UnknownRuntime, match="kata"):
+        harness.rt.create(spec)
+    assert harness.rt.list() == []
+    assert leftover_mounts(harness.rt.root) == []
