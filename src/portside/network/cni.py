@@ -88,8 +88,8 @@ class CniBridge:
         self._run("DEL", f"/proc/0/ns/{ep.container_id[:12]}", ep)  # a path that is gone
 
     def network_gone(self, net: Network) -> None:
-        """The last endpoint left: the plugin keeps bridges, we remove it."""
-        subprocess.run(["ip", "link", "del", net.bridge], capture_output=True, check=False)
+        """The last endpoint left. The bridge stays while the network exists (as Docker's
+        do): the next container skips creating it; `NetworkManager.remove` deletes it."""
 
 
 def _sysctl(key: str, value: str) -> None:

@@ -158,10 +158,13 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
 
 
 def teardown(manager: NetworkManager, container_id: str) -> None:
-    """Detach the container everywhere and drop its namespace; idempotent."""
-    ns = netns_path(container_id)
-    manager.release_all(container_id, ns if ns.exists() else None)
-    delete_netns(ns)
+    """Detach the container everywhere and drop its namespace; idempotent.
+
+    The namespace goes first: the kernel then destroys the container's veths with it in
+    the background, and the drivers only remove rules, names and leases (a stopped
+    container has no process left that could hold the namespace)."""
+    delete_netns(netns_path(container_id))
+    manager.release_all(container_id)
 
 
 def settings(manager: NetworkManager, container_id: str,
