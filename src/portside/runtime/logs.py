@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -116,13 +117,16 @@ def read_logs(
     follow: bool = False,
     stop: Callable[[], bool] | None = None,
     poll_interval: float = 0.1,
+    stop_fd: int | None = None,
 ) -> Iterator[LogEntry]:
     """Yield the log's lines, oldest first.
 
     `since`/`until` are unix times (inclusive/exclusive); `tail` keeps the last N lines of
     what is already written. With `follow`, keeps reading new lines (across rotations)
-    until `stop()` returns true and everything written has been read; the caller's
-    consumer formats timestamps (`LogEntry.timestamp`) if asked.
+    until `stop()` returns true or `stop_fd` becomes readable (e.g. `Runtime.exit_fd`)
+    and everything written has been read. New output wakes the reader at once (inotify);
+    `stop()` is checked every `poll_interval`. Timestamps are the consumer's to format
+    (`LogEntry.timestamp`).
     """
     since_ns = int(since * 1e9) if since is not None else None
     until_ns = int(until * 1e9) if until is not None else None
@@ -160,6 +164,7 @@ def read_logs(
             return
         cur = None
     carry = bytearray()
+    waiter: _Waiter | None = None
     try:
         if cur is not None:
             for line in _lines(cur, carry):
@@ -176,8 +181,10 @@ def read_logs(
                 if wanted(e):
                     yield e
             return
+        waiter = _Waiter(path.parent)
+        stopped = False
         while True:
-            done = stop() if stop else False
+            done = stopped or (stop() if stop else False)
             if cur is not None:
                 for line in _lines(cur, carry):
                     e = joiner.feed(line)
@@ -205,10 +212,49 @@ def read_logs(
                     if wanted(e):
                         yield e
                 return
-            time.sleep(poll_interval)
+            stopped = waiter.wait(poll_interval, stop_fd)
     finally:
         if cur is not None:
             cur.close()
+        if waiter is not None:
+            waiter.close()
+
+
+class _Waiter:
+    """Sleeps until the log's directory changes, `stop_fd` is readable, or a timeout."""
+
+    def __init__(self, directory: Path) -> None:
+        self.fd = -1
+        try:
+            from portside.runtime.mounts import libc
+
+            fd = libc().inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
+            # IN_MODIFY | IN_CREATE | IN_MOVED_TO
+            if fd >= 0 and libc().inotify_add_watch(fd, str(directory).encode(),
+                                                    0x2 | 0x100 | 0x80) >= 0:
+                self.fd = fd
+            elif fd >= 0:
+                os.close(fd)
+        except OSError:
+            self.fd = -1
+
+    def wait(self, timeout: float, stop_fd: int | None) -> bool:
+        """True when `stop_fd` became readable."""
+        fds = [f for f in (self.fd, stop_fd) if f is not None and f >= 0]
+        if not fds:
+            time.sleep(timeout)
+            return False
+        ready, _, _ = select.select(fds, [], [], timeout)
+        if self.fd in ready:
+            with contextlib.suppress(OSError):
+                while os.read(self.fd, 65536):
+                    pass
+        return stop_fd is not None and stop_fd in ready
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def keep_generation(path: Path, max_file: int) -> None:

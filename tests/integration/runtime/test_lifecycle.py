@@ -342,3 +342,24 @@ def test_unknown_runtime_is_rejected_and_leaves_nothing(harness: Harness) -> Non
         harness.rt.create(spec)
     assert harness.rt.list() == []
     assert leftover_mounts(harness.rt.root) == []
+
+
+def test_follow_logs_until_exit(harness: Harness) -> None:
+    import os
+
+    from portside.runtime import read_logs
+
+    spec = harness.spec("sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.2; done; echo e >&2")
+    rt = harness.rt
+    rt.create(spec)
+    fd = rt.exit_fd(spec.id)
+    assert fd is not None
+    rt.start(spec.id)
+    try:
+        got = [(e.stream, e.data) for e in read_logs(rt.log_path(spec.id), follow=True,
+                                                      stop_fd=fd, poll_interval=5)]
+    finally:
+        os.close(fd)
+    assert got == [("stdout", b"n1\n"), ("stdout", b"n2\n"), ("stdout", b"n3\n"),
+                   ("stderr", b"e\n")]
+    rt.delete(spec.id)
