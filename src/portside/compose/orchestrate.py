@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from portside.compose import containerspec, naming, secretsdir
-from portside.compose.errors import ComposeError
+from portside.compose import containerspec, naming, resources, secretsdir
 from portside.compose.model import Project, Service
 from portside.compose.parallel import Skipped, run_ordered
 from portside.errors import Conflict, NotFound, PortsideError
@@ -111,68 +110,13 @@ class Compose:
         except NotFound:
             return None
 
-    # -- networks and volumes --
-
-    def networks_used(self, services: Iterable[Service]) -> list[str]:
-        return sorted({n for s in services if not s.network_mode for n in s.networks})
+    # -- networks and volumes (resources.py) --
 
     def ensure_networks(self, services: Iterable[Service]) -> None:
-        for key in self.networks_used(services):
-            net = self.project.networks[key]
-            try:
-                found = self.client.get(f"/networks/{net.name}")
-            except NotFound:
-                found = None
-            if net.external:
-                if found is None:
-                    raise ComposeError("", f"networks.{key}", f"external network"
-                                       f" \"{net.name}\" not found")
-                continue
-            if found is not None:
-                owner = (found.get("Labels") or {}).get(naming.PROJECT)
-                if owner not in (None, self.project.name):
-                    self.say(f"WARN: network {net.name} belongs to project {owner}")
-                continue
-            body: dict[str, Any] = {
-                "Name": net.name, "CheckDuplicate": True, "Driver": net.driver or "bridge",
-                "Internal": net.internal, "Attachable": net.attachable,
-                "EnableIPv6": net.enable_ipv6, "Options": net.driver_opts,
-                "Labels": naming.resource_labels(self.project, naming.NETWORK, key,
-                                                 net.labels)}
-            if net.ipam:
-                body["IPAM"] = {"Driver": net.ipam.get("driver") or "default", "Config": [
-                    {k2: c[k1] for k1, k2 in (("subnet", "Subnet"), ("gateway", "Gateway"),
-                                              ("ip_range", "IPRange")) if k1 in c}
-                    for c in net.ipam.get("config") or []]}
-            try:
-                self.client.post("/networks/create", body)
-            except NotFound:
-                raise ComposeError("", f"networks.{key}", "the daemon has no network API"
-                                   " (POST /networks/create); use network_mode: host or"
-                                   " none") from None
-            self.say(f"Network {net.name}  Created")
+        resources.ensure_networks(self, services)
 
     def ensure_volumes(self, services: Iterable[Service]) -> None:
-        used = sorted({m.source for s in services for m in s.volumes
-                       if m.type == "volume" and m.source})
-        for key in used:
-            vol = self.project.volumes[key]
-            try:
-                found = self.client.get(f"/volumes/{vol.name}")
-            except NotFound:
-                found = None
-            if vol.external:
-                if found is None:
-                    raise ComposeError("", f"volumes.{key}", f"external volume"
-                                       f" \"{vol.name}\" not found")
-                continue
-            if found is None:
-                self.client.post("/volumes/create", {
-                    "Name": vol.name, "Driver": vol.driver or "local",
-                    "DriverOpts": vol.driver_opts,
-                    "Labels": naming.resource_labels(self.project, naming.VOLUME, key,
-                                                     vol.labels)})
-                self.say(f"Volume {vol.name}  Created")
+        resources.ensure_volumes(self, services)
 
     # -- up --
 
@@ -383,25 +327,9 @@ class Compose:
             lambda c=c: self.remove(c, volumes, timeout=timeout) for c in by_service[n]]),
             reverse=True)
         self.raise_first(failed)
-        for net in self.project.networks.values():
-            if net.external:
-                continue
-            try:
-                found = self.client.get(f"/networks/{net.name}")
-            except NotFound:
-                continue
-            if (found.get("Labels") or {}).get(naming.PROJECT) == self.project.name:
-                self.client.request("DELETE", f"/networks/{net.name}").read()
-                self.say(f"Network {net.name}  Removed")
+        resources.remove_networks(self)
         if volumes:
-            for vol in self.project.volumes.values():
-                if vol.external:
-                    continue
-                with contextlib.suppress(NotFound):
-                    found = self.client.get(f"/volumes/{vol.name}")
-                    if (found.get("Labels") or {}).get(naming.PROJECT) == self.project.name:
-                        self.client.request("DELETE", f"/volumes/{vol.name}").read()
-                        self.say(f"Volume {vol.name}  Removed")
+            resources.remove_volumes(self)
         secretsdir.remove(self.project)
 
     def stop(self, names: Iterable[str] = (), timeout: int | None = None) -> None:

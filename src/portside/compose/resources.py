@@ -1,0 +1,101 @@
+"""The networks and volumes of a project: created (labelled with the project) before its
+containers, removed by `down` only when they carry this project's label."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from portside.compose import naming
+from portside.compose.errors import ComposeError
+from portside.compose.model import Service
+from portside.errors import NotFound
+
+
+def networks_used(services: Iterable[Service]) -> list[str]:
+    return sorted({n for s in services if not s.network_mode for n in s.networks})
+
+
+def ensure_networks(runner: Any, services: Iterable[Service]) -> None:
+    for key in networks_used(services):
+        net = runner.project.networks[key]
+        try:
+            found = runner.client.get(f"/networks/{net.name}")
+        except NotFound:
+            found = None
+        if net.external:
+            if found is None:
+                raise ComposeError("", f"networks.{key}", f"external network"
+                                   f" \"{net.name}\" not found")
+            continue
+        if found is not None:
+            owner = (found.get("Labels") or {}).get(naming.PROJECT)
+            if owner not in (None, runner.project.name):
+                runner.say(f"WARN: network {net.name} belongs to project {owner}")
+            continue
+        body: dict[str, Any] = {
+            "Name": net.name, "CheckDuplicate": True, "Driver": net.driver or "bridge",
+            "Internal": net.internal, "Attachable": net.attachable,
+            "EnableIPv6": net.enable_ipv6, "Options": net.driver_opts,
+            "Labels": naming.resource_labels(runner.project, naming.NETWORK, key,
+                                             net.labels)}
+        if net.ipam:
+            body["IPAM"] = {"Driver": net.ipam.get("driver") or "default", "Config": [
+                {k2: c[k1] for k1, k2 in (("subnet", "Subnet"), ("gateway", "Gateway"),
+                                          ("ip_range", "IPRange")) if k1 in c}
+                for c in net.ipam.get("config") or []]}
+        try:
+            runner.client.post("/networks/create", body)
+        except NotFound:
+            raise ComposeError("", f"networks.{key}", "the daemon has no network API"
+                               " (POST /networks/create); use network_mode: host or"
+                               " none") from None
+        runner.say(f"Network {net.name}  Created")
+
+
+def ensure_volumes(runner: Any, services: Iterable[Service]) -> None:
+    used = sorted({m.source for s in services for m in s.volumes
+                   if m.type == "volume" and m.source})
+    for key in used:
+        vol = runner.project.volumes[key]
+        try:
+            found = runner.client.get(f"/volumes/{vol.name}")
+        except NotFound:
+            found = None
+        if vol.external:
+            if found is None:
+                raise ComposeError("", f"volumes.{key}", f"external volume"
+                                   f" \"{vol.name}\" not found")
+            continue
+        if found is None:
+            runner.client.post("/volumes/create", {
+                "Name": vol.name, "Driver": vol.driver or "local",
+                "DriverOpts": vol.driver_opts,
+                "Labels": naming.resource_labels(runner.project, naming.VOLUME, key,
+                                                 vol.labels)})
+            runner.say(f"Volume {vol.name}  Created")
+
+
+def remove_networks(runner: Any) -> None:
+    for net in runner.project.networks.values():
+        if net.external:
+            continue
+        try:
+            found = runner.client.get(f"/networks/{net.name}")
+        except NotFound:
+            continue
+        if (found.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
+            runner.client.request("DELETE", f"/networks/{net.name}").read()
+            runner.say(f"Network {net.name}  Removed")
+
+
+def remove_volumes(runner: Any) -> None:
+    for vol in runner.project.volumes.values():
+        if vol.external:
+            continue
+        with contextlib.suppress(NotFound):
+            found = runner.client.get(f"/volumes/{vol.name}")
+            if (found.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
+                runner.client.request("DELETE", f"/volumes/{vol.name}").read()
+                runner.say(f"Volume {vol.name}  Removed")
