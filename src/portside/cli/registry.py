@@ -100,11 +100,27 @@ def serve(addr: str, root: Path | None, htpasswd: Path | None, auth_config: Path
 @click.option("--keep-last", type=int, help="retention: keep the N newest matching tags per repository")
 @click.option("--tag-pattern", default=".*", show_default=True, help="retention: tags it applies to")
 @click.option("--delete-untagged", is_flag=True, help="also delete manifests no tag or index names")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True),
+              help="YAML with grace, keep_last, tag_pattern, delete_untagged (flags win)")
 def gc(root: Path | None, dry_run: bool, grace: str, keep_last: int | None, tag_pattern: str,
-       delete_untagged: bool) -> None:
+       delete_untagged: bool, config_file: Path | None) -> None:
     """Remove unreferenced blobs (mark and sweep), safe while pushes are under way."""
     from portside.registry import gc as gc_mod
 
+    if config_file is not None:
+        settings = gc_mod.load_settings(config_file)
+        ctx = click.get_current_context()
+
+        def default(name: str) -> bool:
+            return ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT
+
+        if default("grace") and "grace" in settings:
+            grace = str(settings["grace"])
+        if keep_last is None and "keep_last" in settings:
+            keep_last = int(str(settings["keep_last"]))
+        if default("tag_pattern") and "tag_pattern" in settings:
+            tag_pattern = str(settings["tag_pattern"])
+        delete_untagged = delete_untagged or bool(settings.get("delete_untagged"))
     report = gc_mod.collect(root or portside_config.root() / "registry", dry_run=dry_run,
                             grace=_duration(grace), keep_last=keep_last, tag_pattern=tag_pattern,
                             delete_untagged=delete_untagged)

@@ -35,6 +35,25 @@ class GcReport:
     kept: int = 0
 
 
+def load_settings(path: Path) -> dict[str, object]:
+    """GC settings from YAML: `grace`, `keep_last`, `tag_pattern`, `delete_untagged`."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidArgument(f"{path}: cannot read GC settings ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"{path}: GC settings must be a mapping")
+    data = data.get("gc", data) if isinstance(data.get("gc", data), dict) else data
+    unknown = set(data) - {"grace", "keep_last", "tag_pattern", "delete_untagged"}
+    if unknown:
+        raise InvalidArgument(f"{path}: unknown GC settings {sorted(unknown)}")
+    if "keep_last" in data and not isinstance(data["keep_last"], int):
+        raise InvalidArgument(f"{path}: keep_last must be a number")
+    return dict(data)
+
+
 def collect(root: Path, *, dry_run: bool = False, grace: float = 3600,
             keep_last: int | None = None, tag_pattern: str = ".*",
             delete_untagged: bool = False) -> GcReport:

@@ -125,3 +125,19 @@ def test_gc_and_replicate_through_the_cli(serve: Serve, store: ImageStore, tmp_p
     assert "would remove 0 blobs" in out
     result = portside("registry", "gc", "--root", str(tmp_path / "nowhere"), check=False)
     assert result.returncode != 0 and "not a registry root" in result.stderr
+
+
+def test_gc_retention_from_a_config_file(serve: Serve, store: ImageStore, tmp_path: Path) -> None:
+    host = serve(name="reg")
+    for i, tag in enumerate(["v1", "v2", "v3"]):
+        ref = f"{host}/team/app:{tag}"
+        add_image(store, [{"f": f"layer {i}".encode()}], tags=(ref,))
+        portside("push", "-q", ref)
+    config = tmp_path / "gc.yaml"
+    config.write_text("gc:\n  keep_last: 1\n  tag_pattern: 'v.*'\n  grace: 0s\n")
+    out = portside("registry", "gc", "--root", str(tmp_path / "reg"), "--config", str(config)).stdout
+    assert "removed tag team/app:v1" in out and "removed tag team/app:v2" in out
+    assert portside("registry", "tags", f"{host}/team/app").stdout.split() == ["v3"]
+    other = {"PORTSIDE_ROOT": str(tmp_path / "other")}
+    portside("pull", "-q", f"{host}/team/app:v3", env=other)
+    assert portside("pull", f"{host}/team/app:v1", env=other, check=False).returncode != 0
