@@ -58,8 +58,9 @@ def context_hash(ctx: Context) -> Result:
 
     top, total = _context(ctx)
     files = sorted(str(p) for p in top.rglob("*") if p.is_file())
-    reference = best_of(RUNS, lambda: subprocess.run(["sha256sum", *files], check=True,
-                                                     capture_output=True))
+    reference = best_of(
+        RUNS, lambda: subprocess.run(["sha256sum", *files], check=True, capture_output=True)
+    )
     cache_root = ctx.scratch("hash-cache")
 
     def run() -> None:
@@ -87,8 +88,21 @@ def _buildah(ctx: Context, top: Path) -> list[str]:
     except NotAvailable:
         raise
     d = ctx.workdir / "buildah"
-    return ["buildah", "--root", str(d / "root"), "--runroot", str(d / "run"),
-            "--storage-driver", "vfs", "bud", "--layers", "-q", "-t", "bench:1", str(top)]
+    return [
+        "buildah",
+        "--root",
+        str(d / "root"),
+        "--runroot",
+        str(d / "run"),
+        "--storage-driver",
+        "vfs",
+        "bud",
+        "--layers",
+        "-q",
+        "-t",
+        "bench:1",
+        str(top),
+    ]
 
 
 def _buildah_env(ctx: Context) -> dict[str, str]:
@@ -107,14 +121,18 @@ def first_build(ctx: Context) -> Result:
         command = _buildah(ctx, top)
     except NotAvailable as exc:
         return Result(ours, None, "s", "`buildah bud --layers`", f"n/a ({exc})")
-    reference = best_of(RUNS, lambda: run_quiet(command, env=_buildah_env(ctx)),
-                        before=lambda: ctx.scratch("buildah"))
+    reference = best_of(
+        RUNS,
+        lambda: run_quiet(command, env=_buildah_env(ctx)),
+        before=lambda: ctx.scratch("buildah"),
+    )
     ctx.log(f"buildah bud (first): {reference:.2f} s")
     return Result(ours, reference, "s", "`buildah bud --layers`")
 
 
-@register("build, fully cached (10 steps, 100 MB context)", goal=0.09, higher_is_better=False,
-          order=62)
+@register(
+    "build, fully cached (10 steps, 100 MB context)", goal=0.09, higher_is_better=False, order=62
+)
 def cached_build(ctx: Context) -> Result:
     top, _ = _context(ctx)
     root = ctx.scratch("portside-root")

@@ -99,9 +99,19 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         for ref in options.cache_from:
             remote.import_cache(store, cache, ref, progress)
         with store.importing():
-            run = BuildRun(store, cache, ctx, dockerfile, progress, tmp,
-                           build_args=dict(options.build_args), no_cache=options.no_cache,
-                           epoch=epoch, secrets=options.secrets, pull=options.pull)
+            run = BuildRun(
+                store,
+                cache,
+                ctx,
+                dockerfile,
+                progress,
+                tmp,
+                build_args=dict(options.build_args),
+                no_cache=options.no_cache,
+                epoch=epoch,
+                secrets=options.secrets,
+                pull=options.pull,
+            )
             target = target_stage(dockerfile, options.target)
             stages = needed(dockerfile, target, run.meta_args)
             for stage in stages:
@@ -110,7 +120,9 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
             image = _write_image(store, state, tags, options, git, epoch)
         unused = sorted(set(options.build_args) - run.used_args - _declared(dockerfile))
         if unused:
-            progress.note(f"warning: build-args not consumed by the Dockerfile: {', '.join(unused)}")
+            progress.note(
+                f"warning: build-args not consumed by the Dockerfile: {', '.join(unused)}"
+            )
     finally:
         if run is not None:
             store.release(run.holder)
@@ -145,8 +157,14 @@ def _declared(dockerfile: object) -> set[str]:
     return names
 
 
-def _write_image(store: ImageStore, state: object, tags: list[str], options: BuildOptions,
-                 git: gitinfo.GitInfo | None, epoch: int | None) -> Image:
+def _write_image(
+    store: ImageStore,
+    state: object,
+    tags: list[str],
+    options: BuildOptions,
+    git: gitinfo.GitInfo | None,
+    epoch: int | None,
+) -> Image:
     from portside.build.state import StageState
     from portside.store.imagebuilder import new_image, rfc3339
     from portside.store.layers import LayerResult
@@ -164,8 +182,9 @@ def _write_image(store: ImageStore, state: object, tags: list[str], options: Bui
     layers = [LayerResult(lr.digest, lr.size, lr.diff_id, lr.media_type, 0) for lr in state.layers]
     annotations = {k: v for k, v in extra.items() if k != gitinfo.DIRTY}
     annotations[remote.CACHE_ANNOTATION] = remote.cache_annotation(state.steps)
-    return new_image(store, layers, config, state.history, annotations=annotations, tags=tags,
-                     created=created)
+    return new_image(
+        store, layers, config, state.history, annotations=annotations, tags=tags, created=created
+    )
 
 
 def _export(store: ImageStore, image: Image, out: dict[str, str]) -> None:
@@ -178,8 +197,9 @@ def _export(store: ImageStore, image: Image, out: dict[str, str]) -> None:
     from portside.store import archive
 
     names = list(image.tags) or [image.id]
-    archive.save(store, names, Path(dest) if dest != "-" else os.fdopen(1, "wb", closefd=False),
-                 format=kind)
+    archive.save(
+        store, names, Path(dest) if dest != "-" else os.fdopen(1, "wb", closefd=False), format=kind
+    )
 
 
 __all__ = ["BuildError", "BuildOptions", "BuildResult", "build", "step_key"]

@@ -54,7 +54,9 @@ class BuildContext:
     ) -> None:
         self.root = Path(root).resolve()
         self.cache = cache
-        self.matcher = matcher if matcher is not None else dockerignore.Matcher.for_context(self.root)
+        self.matcher = (
+            matcher if matcher is not None else dockerignore.Matcher.for_context(self.root)
+        )
         self.remember = remember
         if remember:
             cache.scope(str(self.root))
@@ -169,6 +171,9 @@ class BuildContext:
             extra = files.get(e.rel, "")
             if stat.S_ISLNK(mode):
                 extra = os.readlink(e.path)
-            h.update(f"{e.rel}\0{stat.S_IFMT(mode)}\0{stat.S_IMODE(mode):o}\0{extra}\n".encode(
-                "utf-8", "surrogateescape"))
+            h.update(
+                f"{e.rel}\0{stat.S_IFMT(mode)}\0{stat.S_IMODE(mode):o}\0{extra}\n".encode(
+                    "utf-8", "surrogateescape"
+                )
+            )
         return "sha256:" + h.hexdigest()

@@ -55,8 +55,7 @@ def _is_archive(path: Path) -> bool:
 def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str]) -> CopyStep:
     kw = inst.keyword
     words = [run.expand(inst, w, env) for w in inst.words]
-    flags = {k: run.expand(inst, str(v), env) for k, v in inst.flags.items()
-             if isinstance(v, str)}
+    flags = {k: run.expand(inst, str(v), env) for k, v in inst.flags.items() if isinstance(v, str)}
     dest_word, sources = words[-1], words[:-1]
     dest = posixpath.normpath(posixpath.join(state.workdir, dest_word))
     many = len(sources) + len(inst.heredocs) > 1 or any(c in s for s in sources for c in "*?[")
@@ -64,9 +63,14 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
     excludes = dockerignore.Matcher(dockerignore.parse("\n".join(inst.flags.get("exclude", []))))  # type: ignore[arg-type]
     # Only what the instruction says goes in the key: whatever the stage's tree decides
     # (is the destination a directory? who is --chown=name?) follows from the parent's key.
-    inputs: dict[str, Any] = {"dest": dest_word, "workdir": state.workdir, "chmod": chmod,
-                              "chown": flags.get("chown"), "excludes": inst.flags.get("exclude", []),
-                              "sources": sources}
+    inputs: dict[str, Any] = {
+        "dest": dest_word,
+        "workdir": state.workdir,
+        "chmod": chmod,
+        "chown": flags.get("chown"),
+        "excludes": inst.flags.get("exclude", []),
+        "sources": sources,
+    }
     context, origin = _source(run, inst, flags.get("from"), inputs)
     matched: list[tuple[str, list[Entry]]] = []
     remote: list[tuple[str, Path | None]] = []
@@ -94,8 +98,9 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
     if origin == "context":
         all_entries = [e for _, es in matched for e in es]
         inputs["content"] = run.ctx.content_digest(all_entries)
-    docs = [(h.name, run.expand(inst, h.content, env) if h.expand else h.content)
-            for h in inst.heredocs]
+    docs = [
+        (h.name, run.expand(inst, h.content, env) if h.expand else h.content) for h in inst.heredocs
+    ]
     inputs["heredocs"] = docs
 
     def execute() -> LayerResult:
@@ -103,8 +108,12 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
         fs = run.fs(state)
         dest_is_dir = dest_word.endswith("/") or (fs.lookup(dest) or _NOT).is_dir
         if many and not dest_is_dir:
-            raise BuildError(run.path, inst.line, f"{kw}: with more than one source the"
-                             f" destination must be a directory ending in / ({dest_word!r})")
+            raise BuildError(
+                run.path,
+                inst.line,
+                f"{kw}: with more than one source the"
+                f" destination must be a directory ending in / ({dest_word!r})",
+            )
         dest_is_dir = dest_is_dir or many
         uid, gid = _owner(run, state, inst, flags.get("chown"))
         if origin != "context" and context is None:
@@ -115,17 +124,24 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
             top = entries[0]
             for e in entries:
                 if top.is_dir:
-                    sub = e.rel[len(rel):].lstrip("/") if rel else e.rel
+                    sub = e.rel[len(rel) :].lstrip("/") if rel else e.rel
                     target = posixpath.join(dest, sub) if sub else dest
                 elif dest_is_dir:
                     target = posixpath.join(dest, posixpath.basename(rel))
                 else:
                     target = dest
                 if kw == "ADD" and e is top and e.is_file and _is_archive(Path(e.path)):
-                    _unpack(run, Path(e.path), dest, items, uid if flags.get("chown") else None, chmod)
+                    _unpack(
+                        run, Path(e.path), dest, items, uid if flags.get("chown") else None, chmod
+                    )
                     continue
-                if target == dest and top.is_dir and fs.lookup(dest) and not flags.get("chown") \
-                        and chmod is None:
+                if (
+                    target == dest
+                    and top.is_dir
+                    and fs.lookup(dest)
+                    and not flags.get("chown")
+                    and chmod is None
+                ):
                     continue  # an existing destination directory keeps its metadata
                 info = _info(target, Path(e.path), e.st, uid, gid, chmod, run)
                 if info is not None:
@@ -162,8 +178,9 @@ class _Missing:
 _NOT: Any = _Missing()
 
 
-def _source(run: BuildRun, inst: Instruction, source: str | None, inputs: dict[str, Any]
-            ) -> tuple[BuildContext | None, str]:
+def _source(
+    run: BuildRun, inst: Instruction, source: str | None, inputs: dict[str, Any]
+) -> tuple[BuildContext | None, str]:
     if not source:
         return run.ctx, "context"
     stage_state = run.stage_state(source)
@@ -175,8 +192,13 @@ def _source(run: BuildRun, inst: Instruction, source: str | None, inputs: dict[s
     return None, f"image {source!r}"
 
 
-def _materialise(run: BuildRun, inst: Instruction, source: str, sources: list[str],
-                 excludes: dockerignore.Matcher) -> tuple[BuildContext, list[tuple[str, list[Entry]]]]:
+def _materialise(
+    run: BuildRun,
+    inst: Instruction,
+    source: str,
+    sources: list[str],
+    excludes: dockerignore.Matcher,
+) -> tuple[BuildContext, list[tuple[str, list[Entry]]]]:
     """Unpack what COPY --from needs of a stage or image into a private directory."""
     from portside.build.stagefs import StageFS
 
@@ -210,7 +232,7 @@ def _kept(context: BuildContext, rel: str, excludes: dockerignore.Matcher) -> li
         return list(context.tree(rel))
     out = []
     for e in context.tree(rel):
-        sub = e.rel[len(rel):].lstrip("/") if rel else e.rel
+        sub = e.rel[len(rel) :].lstrip("/") if rel else e.rel
         if e.rel == rel and not e.is_dir:
             sub = posixpath.basename(rel)
         if sub and excludes.ignored(sub):
@@ -219,17 +241,29 @@ def _kept(context: BuildContext, rel: str, excludes: dockerignore.Matcher) -> li
     return out
 
 
-def _not_found(run: BuildRun, inst: Instruction, context: BuildContext, src: str, origin: str
-               ) -> SourceNotFound:
+def _not_found(
+    run: BuildRun, inst: Instruction, context: BuildContext, src: str, origin: str
+) -> SourceNotFound:
     if origin == "context" and context.exists_ignored(src):
-        return SourceNotFound(run.path, inst.line, f"{inst.keyword} {src}: the file is excluded by"
-                              f" {context.matcher.source} (remove it from there to copy it)")
+        return SourceNotFound(
+            run.path,
+            inst.line,
+            f"{inst.keyword} {src}: the file is excluded by"
+            f" {context.matcher.source} (remove it from there to copy it)",
+        )
     where = "the build context" if origin == "context" else origin
     return SourceNotFound(run.path, inst.line, f"{inst.keyword} {src}: not found in {where}")
 
 
-def _info(target: str, path: Path, st: os.stat_result, uid: int, gid: int, chmod: int | None,
-          run: BuildRun) -> TarEntry | None:
+def _info(
+    target: str,
+    path: Path,
+    st: os.stat_result,
+    uid: int,
+    gid: int,
+    chmod: int | None,
+    run: BuildRun,
+) -> TarEntry | None:
     ti = tarfile.TarInfo(posixpath.normpath(target).lstrip("/") or ".")
     mode = st.st_mode
     ti.uid, ti.gid = uid, gid
@@ -259,8 +293,14 @@ def _add_parents(items: dict[str, TarEntry], fs: Any, mtime: int) -> None:
             parent = posixpath.dirname(parent)
 
 
-def _unpack(run: BuildRun, archive: Path, dest: str, items: dict[str, TarEntry],
-            owner: int | None, chmod: int | None) -> None:
+def _unpack(
+    run: BuildRun,
+    archive: Path,
+    dest: str,
+    items: dict[str, TarEntry],
+    owner: int | None,
+    chmod: int | None,
+) -> None:
     """ADD of a local archive: its entries land under `dest` (a directory)."""
     from portside.build.stagefs import walk_tree
 
@@ -269,12 +309,21 @@ def _unpack(run: BuildRun, archive: Path, dest: str, items: dict[str, TarEntry],
         with tarfile.open(archive, "r:*") as tar:
             tar.extractall(top, filter="tar")
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BuildError(run.path, 0, f"ADD {archive.name}: cannot unpack the archive: {exc}") from None
+        raise BuildError(
+            run.path, 0, f"ADD {archive.name}: cannot unpack the archive: {exc}"
+        ) from None
     for rel, path, st in walk_tree(top):
         if not rel:
             continue
-        info = _info(posixpath.join(dest, rel), path, st, st.st_uid if owner is None else owner,
-                     st.st_gid if owner is None else owner, chmod, run)
+        info = _info(
+            posixpath.join(dest, rel),
+            path,
+            st,
+            st.st_uid if owner is None else owner,
+            st.st_gid if owner is None else owner,
+            chmod,
+            run,
+        )
         if info is not None:
             items[info[0].name] = info
 
@@ -285,7 +334,9 @@ def _url_name(url: str) -> str:
     return posixpath.basename(urlsplit(url).path.rstrip("/")) or "index.html"
 
 
-def _owner(run: BuildRun, state: StageState, inst: Instruction, chown: str | None) -> tuple[int, int]:
+def _owner(
+    run: BuildRun, state: StageState, inst: Instruction, chown: str | None
+) -> tuple[int, int]:
     if not chown:
         return 0, 0
     user, _, group = chown.partition(":")
@@ -299,8 +350,11 @@ def _owner(run: BuildRun, state: StageState, inst: Instruction, chown: str | Non
             fields = line.split(":")
             if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
                 return int(fields[2])
-        raise BuildError(run.path, inst.line, f"{inst.keyword} --chown={chown}: no {name!r} in"
-                         f" the stage's {table}")
+        raise BuildError(
+            run.path,
+            inst.line,
+            f"{inst.keyword} --chown={chown}: no {name!r} in the stage's {table}",
+        )
 
     uid = look(user, "/etc/passwd")
     gid = look(group, "/etc/group") if group else uid

@@ -65,7 +65,9 @@ def _directives(lines: list[str], path: str) -> tuple[dict[str, str], int]:
         if name in found:
             raise DockerfileError(path, i + 1, f"only one {name} parser directive can be used")
         if name == "escape" and value not in ("\\", "`"):
-            raise DockerfileError(path, i + 1, f"invalid escape token {value!r}: it must be ` or \\")
+            raise DockerfileError(
+                path, i + 1, f"invalid escape token {value!r}: it must be ` or \\"
+            )
         found[name] = value
     return found, len(lines)
 

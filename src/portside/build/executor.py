@@ -9,7 +9,6 @@ directory) and RUN add a layer.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import tarfile
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from portside.build import copying
 from portside.build.cache import BuildCache, step_key
+from portside.build.configsteps import apply_config
 from portside.build.context import BuildContext
 from portside.build.errors import BuildError
 from portside.build.instructions import Dockerfile, Instruction, Stage, parse_trigger
@@ -33,18 +33,25 @@ from portside.store.layers import LayerResult, write_entries
 if TYPE_CHECKING:
     from portside.build.output import Progress
 
-_SIGNALS = frozenset(
-    ["HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS", "RTMIN", "RTMAX"]
-)
-
 
 class BuildRun:
     """One build: the store, cache, context and Dockerfile, and the stages built so far."""
 
-    def __init__(self, store: ImageStore, cache: BuildCache, ctx: BuildContext,
-                 dockerfile: Dockerfile, progress: Progress, tmp: Path, *,
-                 build_args: dict[str, str], no_cache: bool = False, epoch: int | None = None,
-                 secrets: dict[str, Path | bytes] | None = None, pull: bool = False) -> None:
+    def __init__(
+        self,
+        store: ImageStore,
+        cache: BuildCache,
+        ctx: BuildContext,
+        dockerfile: Dockerfile,
+        progress: Progress,
+        tmp: Path,
+        *,
+        build_args: dict[str, str],
+        no_cache: bool = False,
+        epoch: int | None = None,
+        secrets: dict[str, Path | bytes] | None = None,
+        pull: bool = False,
+    ) -> None:
         self.store, self.cache, self.ctx, self.dockerfile = store, cache, ctx, dockerfile
         self.progress, self.tmp = progress, tmp
         self.path = dockerfile.path
@@ -57,7 +64,6 @@ class BuildRun:
         self.now = time.time()
         self.results: dict[int, StageState] = {}
         self.meta_args = self._meta_args()
-        self.step_no = 0
         self._runtime: Any = None
         self.pull = pull
         self.holder = f"build:{os.getpid()}:{int(self.now * 1000)}"
@@ -111,15 +117,21 @@ class BuildRun:
             return image
         except (RemoteFailed, InvalidArgument) as exc:
             what = "stage or image" if inst.keyword == "COPY" else "image"
-            raise BuildError(self.path, inst.line, f"{inst.keyword}: no {what} named {ref!r}"
-                             f" (not a stage of this Dockerfile nor an image in the local store;"
-                             f" {exc})") from None
+            raise BuildError(
+                self.path,
+                inst.line,
+                f"{inst.keyword}: no {what} named {ref!r}"
+                f" (not a stage of this Dockerfile nor an image in the local store;"
+                f" {exc})",
+            ) from None
 
     def image_layers(self, image: Image) -> list[LayerRef]:
         manifest = self.store.manifest(image)
         diff_ids = self.store.config(image).diff_ids
-        return [LayerRef(d.digest, d.size, diff, d.media_type)
-                for d, diff in zip(manifest.layers, diff_ids, strict=True)]
+        return [
+            LayerRef(d.digest, d.size, diff, d.media_type)
+            for d, diff in zip(manifest.layers, diff_ids, strict=True)
+        ]
 
     def runtime(self) -> Any:
         """The container runtime RUN steps use (created on first use)."""
@@ -191,8 +203,11 @@ class BuildRun:
         wanted = self.expand(inst, str(stage.platform), self.meta_args)
         host = platform_args()["TARGETPLATFORM"]
         if wanted.split("/")[:2] != host.split("/")[:2]:
-            raise BuildError(self.path, stage.line, f"FROM --platform={wanted}: this host builds"
-                             f" only for {host} (no emulation)")
+            raise BuildError(
+                self.path,
+                stage.line,
+                f"FROM --platform={wanted}: this host builds only for {host} (no emulation)",
+            )
 
     def _label(self, stage: Stage, n: int, total: int) -> str:
         return f"[{stage.display} {n}/{total}]"
@@ -214,35 +229,50 @@ class BuildRun:
             apply_config(self, state, inst, env)
             key = step_key(state.key, inst.original, config=state.config, args=state.args)
         hit = None if self.no_cache else self.cache.lookup(key)
-        if hit is not None and hit.get("layer") and not self.store.content.exists(hit["layer"]["digest"]):
+        if (
+            hit is not None
+            and hit.get("layer")
+            and not self.store.content.exists(hit["layer"]["digest"])
+        ):
             hit = None  # the blob was collected since: build the step again
         if hit is None:
             if inst.keyword == "RUN":  # its output follows: say which step it belongs to
                 self.progress.running(self._label(stage, n, total), inst.original)
             result = run() if run else None
-            hit = {"created": self.created_now(),
-                   "layer": _layer_json(result) if result is not None else None}
+            hit = {
+                "created": self.created_now(),
+                "layer": _layer_json(result) if result is not None else None,
+            }
             self.cache.store(key, hit)
             status = "DONE"
         else:
             status = "CACHED"
         state.key = key
         state.created = float(hit["created"])
-        entry: dict[str, Any] = {"created": _rfc3339(state.created),
-                                 "created_by": inst.original + (" # buildkit" if layer_step else ""),
-                                 "comment": f"{self.path}:{inst.line}"}
+        entry: dict[str, Any] = {
+            "created": _rfc3339(state.created),
+            "created_by": inst.original + (" # buildkit" if layer_step else ""),
+            "comment": f"{self.path}:{inst.line}",
+        }
         if hit.get("layer"):
             state.layers.append(LayerRef.from_json(hit["layer"]))
         else:
             entry["empty_layer"] = True
-        state.steps.append({"key": key, "created": state.created,
-                            "layer": len(state.layers) - 1 if hit.get("layer") else None})
+        state.steps.append(
+            {
+                "key": key,
+                "created": state.created,
+                "layer": len(state.layers) - 1 if hit.get("layer") else None,
+            }
+        )
         state.history.append(entry)
-        self.progress.step(self._label(stage, n, total), inst.original, status,
-                           time.monotonic() - started)
+        self.progress.step(
+            self._label(stage, n, total), inst.original, status, time.monotonic() - started
+        )
 
-    def _workdir(self, state: StageState, inst: Instruction, env: dict[str, str]
-                 ) -> tuple[str, Callable[[], LayerResult | None]]:
+    def _workdir(
+        self, state: StageState, inst: Instruction, env: dict[str, str]
+    ) -> tuple[str, Callable[[], LayerResult | None]]:
         apply_config(self, state, inst, env)
         path = state.workdir
         key = step_key(state.key, inst.original, workdir=path)  # the tree follows from the parent
@@ -267,8 +297,9 @@ class BuildRun:
 
         return key, create
 
-    def _run(self, state: StageState, inst: Instruction, env: dict[str, str]
-             ) -> tuple[str, Callable[[], LayerResult | None]]:
+    def _run(
+        self, state: StageState, inst: Instruction, env: dict[str, str]
+    ) -> tuple[str, Callable[[], LayerResult | None]]:
         from portside.build import running
 
         return running.plan(self, state, inst, env)
@@ -277,101 +308,15 @@ class BuildRun:
 def _layer_json(result: LayerResult | None) -> dict[str, Any] | None:
     if result is None:
         return None
-    return {"digest": result.digest, "size": result.size, "diff_id": result.diff_id,
-            "media_type": result.media_type}
+    return {
+        "digest": result.digest,
+        "size": result.size,
+        "diff_id": result.diff_id,
+        "media_type": result.media_type,
+    }
 
 
 def _rfc3339(ts: float) -> str:
     from portside.store.imagebuilder import rfc3339
 
     return rfc3339(ts)
-
-
-def _command(state: StageState, inst: Instruction) -> list[str]:
-    return list(inst.words) if inst.json_form else [*state.shell, inst.words[0]]
-
-
-def apply_config(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str]) -> None:
-    """The effect of a config-only instruction (and of WORKDIR) on the stage's image config."""
-    kw, cfg = inst.keyword, state.config
-    if kw == "ENV":
-        # Every value of one ENV line sees the environment from before the line.
-        for key, value in [(run.expand(inst, k, env), run.expand(inst, v or "", env))
-                           for k, v in inst.pairs]:
-            if not key:
-                raise BuildError(run.path, inst.line, "ENV names can not be blank")
-            state.set_env(key, value)
-    elif kw == "ARG":
-        for name, default in inst.pairs:
-            if name in run.build_args:
-                state.args[name] = run.build_args[name]
-                run.used_args.add(name)
-            elif default is not None:
-                state.args[name] = run.expand(inst, default, {**env, **state.args})
-            elif name in run.meta_args:
-                state.args[name] = run.meta_args[name]
-    elif kw == "LABEL":
-        labels = dict(cfg.get("Labels") or {})
-        for k, v in inst.pairs:
-            labels[run.expand(inst, k, env)] = run.expand(inst, v or "", env)
-        cfg["Labels"] = labels
-    elif kw in ("CMD", "ENTRYPOINT"):
-        cfg[kw.capitalize() if kw == "CMD" else "Entrypoint"] = _command(state, inst)
-        if kw == "ENTRYPOINT" and state.cmd_from_base:
-            cfg.pop("Cmd", None)  # Docker: ENTRYPOINT resets a CMD inherited from the base
-        if kw == "CMD":
-            state.cmd_from_base = False
-    elif kw == "SHELL":
-        cfg["Shell"] = list(inst.words)
-    elif kw == "WORKDIR":
-        path = run.expand(inst, inst.words[0], env)
-        cfg["WorkingDir"] = posixpath.normpath(posixpath.join(state.workdir, path))
-    elif kw == "USER":
-        user = run.expand(inst, inst.words[0], env)
-        if not user:
-            raise BuildError(run.path, inst.line, "USER: the user is empty")
-        cfg["User"] = user
-    elif kw == "EXPOSE":
-        ports = dict(cfg.get("ExposedPorts") or {})
-        for word in inst.words:
-            for port in run.expand_words(inst, word, env):
-                ports.update({p: {} for p in _ports(run, inst, port)})
-        cfg["ExposedPorts"] = ports
-    elif kw == "VOLUME":
-        volumes = dict(cfg.get("Volumes") or {})
-        for word in inst.words:
-            path = run.expand(inst, word, env) if not inst.json_form else word
-            if not path.strip():
-                raise BuildError(run.path, inst.line, "VOLUME specified can not be an empty string")
-            volumes[path] = {}
-        cfg["Volumes"] = volumes
-    elif kw == "STOPSIGNAL":
-        sig = run.expand(inst, inst.words[0], env)
-        if not (sig.isdigit() or sig.upper().removeprefix("SIG") in _SIGNALS
-                or sig.upper().startswith(("SIGRTMIN+", "SIGRTMAX-"))):
-            raise BuildError(run.path, inst.line, f"STOPSIGNAL: invalid signal {sig!r}")
-        cfg["StopSignal"] = sig
-    elif kw == "HEALTHCHECK":
-        cfg["Healthcheck"] = dict(inst.healthcheck or {})
-    elif kw == "ONBUILD":
-        cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), inst.args]
-    elif kw == "MAINTAINER":
-        labels = dict(cfg.get("Labels") or {})
-        labels["maintainer"] = inst.args
-        cfg["Labels"] = labels
-
-
-def _ports(run: BuildRun, inst: Instruction, text: str) -> list[str]:
-    port, _, proto = text.partition("/")
-    proto = (proto or "tcp").lower()
-    low, _, high = port.partition("-")
-    if proto not in ("tcp", "udp", "sctp") or not low.isdigit() or (high and not high.isdigit()):
-        raise BuildError(run.path, inst.line, f"EXPOSE: invalid port {text!r} (e.g. 80 or 53/udp)")
-    first, last = int(low), int(high or low)
-    if not (0 < first <= last <= 65535):
-        raise BuildError(run.path, inst.line, f"EXPOSE: invalid port range {text!r}")
-    return [f"{p}/{proto}" for p in range(first, last + 1)]
-
-
-def digest_text(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

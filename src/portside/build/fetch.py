@@ -23,7 +23,9 @@ def fetch(run: BuildRun, inst: Instruction, url: str, checksum: str | None) -> t
     import urllib.request
 
     if checksum and not checksum.startswith("sha256:"):
-        raise BuildError(run.path, inst.line, f"ADD --checksum={checksum}: only sha256:<hex> is supported")
+        raise BuildError(
+            run.path, inst.line, f"ADD --checksum={checksum}: only sha256:<hex> is supported"
+        )
     fd, name = tempfile.mkstemp(dir=run.tmp, prefix="url-")
     h = hashlib.sha256()
     size = 0
@@ -33,7 +35,9 @@ def fetch(run: BuildRun, inst: Instruction, url: str, checksum: str | None) -> t
             while chunk := resp.read(1 << 20):
                 size += len(chunk)
                 if size > MAX_BYTES:
-                    raise BuildError(run.path, inst.line, f"ADD {url}: larger than {MAX_BYTES} bytes")
+                    raise BuildError(
+                        run.path, inst.line, f"ADD {url}: larger than {MAX_BYTES} bytes"
+                    )
                 h.update(chunk)
                 out.write(chunk)
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -41,5 +45,7 @@ def fetch(run: BuildRun, inst: Instruction, url: str, checksum: str | None) -> t
         raise BuildError(run.path, inst.line, f"ADD {url}: download failed: {reason}") from None
     digest = "sha256:" + h.hexdigest()
     if checksum and digest != checksum:
-        raise BuildError(run.path, inst.line, f"ADD {url}: checksum mismatch: expected {checksum}, got {digest}")
+        raise BuildError(
+            run.path, inst.line, f"ADD {url}: checksum mismatch: expected {checksum}, got {digest}"
+        )
     return Path(name), digest

@@ -30,8 +30,9 @@ class GitInfo:
 
 def _git(path: Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
-                              timeout=30, check=False)
+        proc = subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
@@ -57,5 +58,9 @@ def describe(context: Path) -> GitInfo | None:
         remote = _git(context, "config", "--get", f"remote.{first[0]}.url") if first else None
     status = _git(context, "status", "--porcelain", "--", ".")
     when = _git(context, "log", "-1", "--format=%ct")
-    return GitInfo(revision, strip_credentials(remote or ""), bool(status),
-                   int(when) if when and when.isdigit() else 0)
+    return GitInfo(
+        revision,
+        strip_credentials(remote or ""),
+        bool(status),
+        int(when) if when and when.isdigit() else 0,
+    )

@@ -18,8 +18,14 @@ def platform_args() -> dict[str, str]:
     full = f"{p.os}/{p.architecture}" + (f"/{p.variant}" if p.variant else "")
     out: dict[str, str] = {}
     for prefix in ("BUILD", "TARGET"):
-        out.update({f"{prefix}PLATFORM": full, f"{prefix}OS": p.os,
-                    f"{prefix}ARCH": p.architecture, f"{prefix}VARIANT": p.variant})
+        out.update(
+            {
+                f"{prefix}PLATFORM": full,
+                f"{prefix}OS": p.os,
+                f"{prefix}ARCH": p.architecture,
+                f"{prefix}VARIANT": p.variant,
+            }
+        )
     return out
 
 
@@ -30,7 +36,9 @@ def base_of(df: Dockerfile, stage: Stage, meta: dict[str, str]) -> str:
     except SubstitutionError as exc:
         raise DockerfileError(df.path, stage.line, f"FROM: {exc}") from None
     if not base:
-        raise DockerfileError(df.path, stage.line, f"FROM {stage.base}: the base image name is empty")
+        raise DockerfileError(
+            df.path, stage.line, f"FROM {stage.base}: the base image name is empty"
+        )
     return base
 
 
@@ -40,7 +48,9 @@ def target_stage(df: Dockerfile, target: str | None) -> Stage:
     stage = df.stage(target)
     if stage is None:
         names = ", ".join(s.name for s in df.stages if s.name) or "none"
-        raise DockerfileError(df.path, 0, f"target stage {target!r} could not be found (stages: {names})")
+        raise DockerfileError(
+            df.path, 0, f"target stage {target!r} could not be found (stages: {names})"
+        )
     return stage
 
 

@@ -258,7 +258,9 @@ def parse_trigger(text: str, path: str, line: int, escape: str = "\\") -> Instru
     """An ONBUILD trigger recorded in a base image, parsed as the instruction it is."""
     parsed = parse_text(text, path)
     if len(parsed.nodes) != 1:
-        raise DockerfileError(path, line, f"ONBUILD trigger {text!r} of the base image is malformed")
+        raise DockerfileError(
+            path, line, f"ONBUILD trigger {text!r} of the base image is malformed"
+        )
     node = parsed.nodes[0]
     node = Node(node.keyword, node.args, line, line, node.heredocs)
     if node.keyword in ("FROM", "ONBUILD", "MAINTAINER"):

@@ -40,8 +40,10 @@ class Progress:
             from rich.markup import escape
 
             style = {"CACHED": "cyan", "DONE": "green", "RESOLVED": "blue"}.get(status, "white")
-            self._console.print(f"[dim]#{self.count}[/dim] [bold]{escape(label)}[/bold] "
-                                f"{escape(shown)}  [{style}]{status}[/{style}] [dim]{timing}[/dim]")
+            self._console.print(
+                f"[dim]#{self.count}[/dim] [bold]{escape(label)}[/bold] "
+                f"{escape(shown)}  [{style}]{status}[/{style}] [dim]{timing}[/dim]"
+            )
         else:
             print(f"#{self.count} {label} {shown}  {status} {timing}", file=self.stream, flush=True)
 

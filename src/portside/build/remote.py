@@ -79,8 +79,12 @@ def import_cache(store: ImageStore, cache: BuildCache, reference: str, progress:
         layer = None
         if isinstance(index, int) and 0 <= index < len(manifest.layers):
             desc = manifest.layers[index]
-            layer = {"digest": desc.digest, "size": desc.size, "diff_id": diff_ids[index],
-                     "media_type": desc.media_type}
+            layer = {
+                "digest": desc.digest,
+                "size": desc.size,
+                "diff_id": diff_ids[index],
+                "media_type": desc.media_type,
+            }
         elif index is not None:
             continue
         if isinstance(key, str) and isinstance(created, (int, float)):

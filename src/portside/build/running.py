@@ -36,8 +36,17 @@ if TYPE_CHECKING:
     from portside.runtime import Mount
 
 RUN_MISSING = "RUN needs the container runtime, which this build of portside does not have yet"
-DEFAULT_MOUNT_POINTS = ("/proc", "/sys", "/sys/fs/cgroup", "/dev", "/dev/pts", "/dev/shm",
-                        "/dev/mqueue", "/etc/resolv.conf", "/etc/hosts")
+DEFAULT_MOUNT_POINTS = (
+    "/proc",
+    "/sys",
+    "/sys/fs/cgroup",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+)
 TAIL = 10
 SCRIPT = "/dev/.portside-run-script"
 
@@ -48,8 +57,12 @@ def command(state: StageState, inst: Instruction) -> tuple[list[str], str | None
         return list(inst.words), None
     text = inst.words[0] if inst.words else ""
     docs = inst.heredocs
-    if docs and len(docs) == 1 and text.strip().lstrip("0123456789").startswith("<<") \
-            and len(text.split()) == 1:
+    if (
+        docs
+        and len(docs) == 1
+        and text.strip().lstrip("0123456789").startswith("<<")
+        and len(text.split()) == 1
+    ):
         body = docs[0].content
         if body.startswith("#!"):
             return [SCRIPT], body  # BuildKit runs a #! heredoc as the program it names
@@ -60,8 +73,9 @@ def command(state: StageState, inst: Instruction) -> tuple[list[str], str | None
     return [*state.shell, text], None
 
 
-def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str]
-         ) -> tuple[str, Callable[[], LayerResult | None]]:
+def plan(
+    run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str]
+) -> tuple[str, Callable[[], LayerResult | None]]:
     try:
         import portside.runtime  # noqa: F401
     except ImportError:
@@ -76,9 +90,17 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
         if m["type"] == "bind":
             entry["content"] = _bind_digest(run, inst, m)
         binds.append(entry)
-    key = step_key(state.key, inst.original, argv=argv, script=script,
-                   env=sorted(f"{k}={v}" for k, v in run_env.items()), user=state.config.get("User"),
-                   workdir=state.workdir, network=network, mounts=binds)
+    key = step_key(
+        state.key,
+        inst.original,
+        argv=argv,
+        script=script,
+        env=sorted(f"{k}={v}" for k, v in run_env.items()),
+        user=state.config.get("User"),
+        workdir=state.workdir,
+        network=network,
+        mounts=binds,
+    )
 
     def execute() -> LayerResult | None:
         return _execute(run, state, inst, argv, script, run_env, network)
@@ -94,8 +116,11 @@ def _bind_digest(run: BuildRun, inst: Instruction, m: dict[str, str]) -> str:
     rel = dockerignore.clean(m.get("source", ""))
     matches = run.ctx.match(rel or ".")
     if not matches:
-        raise BuildError(run.path, inst.line, f"RUN --mount=type=bind: {m.get('source', '/')!r}"
-                         " not found in the build context")
+        raise BuildError(
+            run.path,
+            inst.line,
+            f"RUN --mount=type=bind: {m.get('source', '/')!r} not found in the build context",
+        )
     return run.ctx.content_digest(list(run.ctx.tree(matches[0])))
 
 
@@ -105,7 +130,9 @@ def _cache_dir(run: BuildRun, m: dict[str, str], target: str, locks: list[int]) 
     import fcntl
 
     ident = m.get("id") or target
-    base = run.store.root / "build" / "cache-mounts" / hashlib.sha256(ident.encode()).hexdigest()[:32]
+    base = (
+        run.store.root / "build" / "cache-mounts" / hashlib.sha256(ident.encode()).hexdigest()[:32]
+    )
     sharing = m.get("sharing", "shared")
     for n in range(1000):
         host = base if n == 0 else base.with_name(f"{base.name}-{n}")
@@ -123,18 +150,28 @@ def _cache_dir(run: BuildRun, m: dict[str, str], target: str, locks: list[int]) 
             continue
         locks.append(fd)
         return host
-    raise BuildError(run.path, 0, f"RUN --mount=type=cache,id={ident}: every private copy is in use")
+    raise BuildError(
+        run.path, 0, f"RUN --mount=type=cache,id={ident}: every private copy is in use"
+    )
 
 
-def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
-            network: str, script: str | None, locks: list[int]) -> list[Mount]:
+def _mounts(
+    run: BuildRun,
+    state: StageState,
+    inst: Instruction,
+    scratch: Path,
+    network: str,
+    script: str | None,
+    locks: list[int],
+) -> list[Mount]:
     from portside.runtime import Mount
 
     out: list[Mount] = []
     for m in inst.mounts:
         kind, target = m["type"], posixpath.join(state.workdir, m.get("target", ""))
         readonly = m.get("readonly", "false") == "true" or (
-            kind == "bind" and m.get("rw", m.get("readwrite", "false")) != "true")
+            kind == "bind" and m.get("rw", m.get("readwrite", "false")) != "true"
+        )
         if kind == "cache":
             host = _cache_dir(run, m, target, locks)
             out.append(Mount(target, "bind", str(host), ["ro"] if readonly else []))
@@ -143,8 +180,12 @@ def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
             path = run.secrets.get(sid)
             if path is None:
                 if m.get("required", "false") == "true":
-                    raise BuildError(run.path, inst.line, f"RUN: secret {sid!r} is required but"
-                                     f" was not given (--secret id={sid},src=FILE)")
+                    raise BuildError(
+                        run.path,
+                        inst.line,
+                        f"RUN: secret {sid!r} is required but"
+                        f" was not given (--secret id={sid},src=FILE)",
+                    )
                 continue
             copy = scratch / f"secret-{len(out)}"
             if isinstance(path, bytes):
@@ -155,8 +196,14 @@ def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
             os.chmod(copy, int(m.get("mode", "400"), 8))
             out.append(Mount(target, "bind", str(copy), ["ro"]))
         elif kind == "bind":
-            out.append(Mount(target, "bind", str(_bind_source(run, inst, m, scratch, readonly)),
-                             ["ro"] if readonly else []))
+            out.append(
+                Mount(
+                    target,
+                    "bind",
+                    str(_bind_source(run, inst, m, scratch, readonly)),
+                    ["ro"] if readonly else [],
+                )
+            )
         elif kind == "tmpfs":
             size = m.get("size")
             out.append(Mount(target, "tmpfs", "tmpfs", [f"size={size}"] if size else []))
@@ -174,15 +221,18 @@ def _mounts(run: BuildRun, state: StageState, inst: Instruction, scratch: Path,
     return out
 
 
-def _bind_source(run: BuildRun, inst: Instruction, m: dict[str, str], scratch: Path,
-                 readonly: bool) -> Path:
+def _bind_source(
+    run: BuildRun, inst: Instruction, m: dict[str, str], scratch: Path, readonly: bool
+) -> Path:
     rel = dockerignore.clean(m.get("source", ""))
     source = m.get("from")
     if source:
         from portside.build.stagefs import StageFS
 
         stage = run.stage_state(source)
-        layers = stage.layers if stage is not None else run.image_layers(run.image_for(inst, source))
+        layers = (
+            stage.layers if stage is not None else run.image_layers(run.image_for(inst, source))
+        )
         top = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-"))
         StageFS(run.store.content, layers).export(rel, top / "src")
         return top / "src"
@@ -197,8 +247,15 @@ def _bind_source(run: BuildRun, inst: Instruction, m: dict[str, str], scratch: P
     return copy  # writes go to a throwaway copy, never to the user's context
 
 
-def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str],
-             script: str | None, env: dict[str, str], network: str) -> LayerResult:
+def _execute(
+    run: BuildRun,
+    state: StageState,
+    inst: Instruction,
+    argv: list[str],
+    script: str | None,
+    env: dict[str, str],
+    network: str,
+) -> LayerResult:
 
     rt = run.runtime()
     scratch = Path(tempfile.mkdtemp(dir=run.tmp, prefix="run-"))
@@ -211,21 +268,35 @@ def _execute(run: BuildRun, state: StageState, inst: Instruction, argv: list[str
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_container(run: BuildRun, state: StageState, inst: Instruction, argv: list[str],
-                   script: str | None, env: dict[str, str], network: str, rt: Any,
-                   scratch: Path, locks: list[int]) -> LayerResult:
+def _run_container(
+    run: BuildRun,
+    state: StageState,
+    inst: Instruction,
+    argv: list[str],
+    script: str | None,
+    env: dict[str, str],
+    network: str,
+    rt: Any,
+    scratch: Path,
+    locks: list[int],
+) -> LayerResult:
     from portside.errors import PortsideError
     from portside.runtime import ContainerSpec, read_logs
     from portside.store.layers import walk, write_entries
 
     lowers = _lowerdirs(run, state, scratch)
     spec = ContainerSpec(
-        id=uuid.uuid4().hex, name=f"build-{inst.line}", lowerdirs=lowers, args=argv,
-        env=[f"{k}={v}" for k, v in env.items()], cwd=state.workdir,
+        id=uuid.uuid4().hex,
+        name=f"build-{inst.line}",
+        lowerdirs=lowers,
+        args=argv,
+        env=[f"{k}={v}" for k, v in env.items()],
+        cwd=state.workdir,
         user=str(state.config.get("User") or ""),
         mounts=_mounts(run, state, inst, scratch, network, script, locks),
         network_namespace="host" if network != "none" else None,
-        hostname="buildkitsandbox", labels={"io.portside.build": run.path},
+        hostname="buildkitsandbox",
+        labels={"io.portside.build": run.path},
     )
     for m in inst.mounts:  # RUN --mount=type=secret,env=NAME: the value in that variable
         value = run.secrets.get(m.get("id", "")) if m["type"] == "secret" else None
@@ -260,8 +331,7 @@ def _run_container(run: BuildRun, state: StageState, inst: Instruction, argv: li
             last = next((t for t in reversed(tail) if t.strip()), "")
             shown = inst.original if len(inst.original) <= 60 else inst.original[:59] + "…"
             detail = f": {last.strip()}" if last else " (no output)"
-            raise BuildError(run.path, inst.line,
-                             f"{shown} failed with exit code {code}{detail}")
+            raise BuildError(run.path, inst.line, f"{shown} failed with exit code {code}{detail}")
         upper = rt.upperdir(spec.id)
         _remove_mount_points(run, state, upper, [m.destination for m in spec.mounts])
         from portside.build.stagefs import remember_index
@@ -310,7 +380,10 @@ def _remove_mount_points(run: BuildRun, state: StageState, upper: Path, targets:
                 elif lower.is_dir and path.is_dir() and not path.is_symlink():
                     st = path.lstat()
                     same = (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (
-                        lower.mode & 0o7777, lower.uid, lower.gid)
+                        lower.mode & 0o7777,
+                        lower.uid,
+                        lower.gid,
+                    )
                     opaque = "trusted.overlay.opaque" in os.listxattr(path, follow_symlinks=False)
                     if same and not opaque and not any(path.iterdir()):
                         path.rmdir()

@@ -19,8 +19,9 @@ class SubstitutionError(ValueError):
 
 
 class _Lexer:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str, split: bool,
-                 depth: int = 0) -> None:
+    def __init__(
+        self, text: str, env: Mapping[str, str], escape: str, split: bool, depth: int = 0
+    ) -> None:
         if depth > MAX_NESTING:
             raise SubstitutionError(f"substitutions nested more than {MAX_NESTING} deep")
         self.depth = depth
@@ -92,7 +93,9 @@ class _Lexer:
     def _single(self) -> str:
         end = self.text.find("'", self.pos)
         if end < 0:
-            raise SubstitutionError("unexpected end of statement while looking for matching single-quote")
+            raise SubstitutionError(
+                "unexpected end of statement while looking for matching single-quote"
+            )
         out = self.text[self.pos : end]
         self.pos = end + 1
         return out
@@ -147,7 +150,9 @@ class _Lexer:
             ch = self.next()
         if ch not in ("-", "+", "?"):
             shown = ch or "end of line"
-            raise SubstitutionError(f"unsupported modifier ({':' if colon else ''}{shown}) in substitution")
+            raise SubstitutionError(
+                f"unsupported modifier ({':' if colon else ''}{shown}) in substitution"
+            )
         sub = _Lexer(self.text, self.env, self.escape, False, self.depth + 1)
         sub.pos = self.pos
         word = sub.words(stop="}")[0]

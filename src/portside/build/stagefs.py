@@ -37,12 +37,18 @@ class LayerRef:
     media_type: str
 
     def to_json(self) -> dict[str, object]:
-        return {"digest": self.digest, "size": self.size, "diff_id": self.diff_id,
-                "media_type": self.media_type}
+        return {
+            "digest": self.digest,
+            "size": self.size,
+            "diff_id": self.diff_id,
+            "media_type": self.media_type,
+        }
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> LayerRef:
-        return cls(str(obj["digest"]), int(str(obj["size"])), str(obj["diff_id"]), str(obj["media_type"]))
+        return cls(
+            str(obj["digest"]), int(str(obj["size"])), str(obj["diff_id"]), str(obj["media_type"])
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ def _add_to_index(index: _Index, m: tarfile.TarInfo) -> None:
     if base == OPAQUE:
         index.opaque.add(parent)
     elif base.startswith(WH):
-        index.whiteouts.add(posixpath.join(parent, base[len(WH):]))
+        index.whiteouts.add(posixpath.join(parent, base[len(WH) :]))
     else:
         link = m.linkname if m.issym() else (_norm(m.linkname) if m.islnk() else "")
         index.entries[name] = Meta(m.type, m.mode, m.uid, m.gid, link)
@@ -125,7 +131,10 @@ class StageFS:
         if found is not None:
             return found
         index = _Index({}, set(), set())
-        with open_layer(self.content, layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        with (
+            open_layer(self.content, layer) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
             for m in tar:
                 _add_to_index(index, m)
         _INDEXES[layer.diff_id] = index
@@ -178,7 +187,10 @@ class StageFS:
         for layer in reversed(self.layers):
             if target not in self._index(layer).entries:
                 continue
-            with open_layer(self.content, layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            with (
+                open_layer(self.content, layer) as stream,
+                tarfile.open(fileobj=stream, mode="r|") as tar,
+            ):
                 for m in tar:
                     if _norm(m.name) == target and m.isreg():
                         f = tar.extractfile(m)
@@ -204,7 +216,10 @@ class StageFS:
                     _remove(target)
             if not any(_relative(n, src) is not None for n in index.entries):
                 continue
-            with open_layer(self.content, layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            with (
+                open_layer(self.content, layer) as stream,
+                tarfile.open(fileobj=stream, mode="r|") as tar,
+            ):
                 for m in tar:
                     name = _norm(m.name)
                     rel = _relative(name, src)
@@ -218,7 +233,7 @@ def _relative(name: str, top: str) -> str | None:
         return name
     if name == top:
         return ""
-    return name[len(top) + 1:] if name.startswith(top + "/") else None
+    return name[len(top) + 1 :] if name.startswith(top + "/") else None
 
 
 def _remove(path: Path) -> None:

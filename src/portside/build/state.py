@@ -65,7 +65,9 @@ def scratch(platform: str = "") -> StageState:
     return StageState(key=key, config={"Env": [f"PATH={DEFAULT_PATH}"]})
 
 
-def from_image(manifest_digest: str, layers: list[LayerRef], config_doc: dict[str, Any]) -> StageState:
+def from_image(
+    manifest_digest: str, layers: list[LayerRef], config_doc: dict[str, Any]
+) -> StageState:
     """A stage starting from a stored image: its layers, config and history carried over."""
     key = "sha256:" + hashlib.sha256(f"image {manifest_digest}".encode()).hexdigest()
     config = dict(config_doc.get("config") or {})

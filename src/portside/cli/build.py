@@ -46,7 +46,9 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
             raise InvalidArgument(f"--secret {item!r}: needs id=<name>")
         if not src and spec.get("env"):
             if spec["env"] not in os.environ:
-                raise InvalidArgument(f"--secret id={sid}: environment variable {spec['env']} is not set")
+                raise InvalidArgument(
+                    f"--secret id={sid}: environment variable {spec['env']} is not set"
+                )
             out[sid] = os.environ[spec["env"]].encode()
             continue
         path = Path(src or sid).expanduser()
@@ -59,28 +61,55 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("context", default=".", type=click.Path(file_okay=False))
 @click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag).")
-@click.option("-f", "--file", "dockerfile",
-              help="The Dockerfile (default: CONTEXT/Dockerfile or Containerfile; - for stdin).")
+@click.option(
+    "-f",
+    "--file",
+    "dockerfile",
+    help="The Dockerfile (default: CONTEXT/Dockerfile or Containerfile; - for stdin).",
+)
 @click.option("--target", help="The stage to build.")
 @click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable.")
 @click.option("--label", "labels", multiple=True, help="Set a label on the image.")
 @click.option("--no-cache", is_flag=True, help="Do not use the cache.")
 @click.option("--pull", is_flag=True, help="Always pull base images, even ones in the store.")
 @click.option("--push", is_flag=True, help="Push every -t name once built.")
-@click.option("--cache-from", "cache_from", multiple=True,
-              help="An image (pulled if needed) whose inline cache steps may be reused.")
-@click.option("--secret", "secrets", multiple=True,
-              help="id=NAME,src=FILE or id=NAME,env=VAR for RUN --mount=type=secret.")
+@click.option(
+    "--cache-from",
+    "cache_from",
+    multiple=True,
+    help="An image (pulled if needed) whose inline cache steps may be reused.",
+)
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    help="id=NAME,src=FILE or id=NAME,env=VAR for RUN --mount=type=secret.",
+)
 @click.option("--output", "-o", "outputs", multiple=True, help="type=oci|docker,dest=FILE.")
 @click.option("--progress", default="auto", show_default=True, help="auto, plain, tty or quiet.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
-@click.option("--reproducible", is_flag=True,
-              help="Clamp timestamps to SOURCE_DATE_EPOCH (or the git commit time) for a stable digest.")
-def build(context: str, tags: tuple[str, ...], dockerfile: str | None, target: str | None,
-          build_args: tuple[str, ...], labels: tuple[str, ...], no_cache: bool, pull: bool,
-          push: bool, cache_from: tuple[str, ...],
-          secrets: tuple[str, ...], outputs: tuple[str, ...], progress: str, quiet: bool,
-          reproducible: bool) -> None:
+@click.option(
+    "--reproducible",
+    is_flag=True,
+    help="Clamp timestamps to SOURCE_DATE_EPOCH (or the git commit time) for a stable digest.",
+)
+def build(
+    context: str,
+    tags: tuple[str, ...],
+    dockerfile: str | None,
+    target: str | None,
+    build_args: tuple[str, ...],
+    labels: tuple[str, ...],
+    no_cache: bool,
+    pull: bool,
+    push: bool,
+    cache_from: tuple[str, ...],
+    secrets: tuple[str, ...],
+    outputs: tuple[str, ...],
+    progress: str,
+    quiet: bool,
+    reproducible: bool,
+) -> None:
     """Build an image from a Dockerfile and a context directory."""
     from portside.build.builder import BuildOptions
     from portside.build.builder import build as run_build

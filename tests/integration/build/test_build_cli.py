@@ -19,12 +19,23 @@ PASSWD = b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
 GROUP = b"root:x:0:\nstaff:x:50:\n"
 
 
-def portside(root: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-             ok: bool = True) -> subprocess.CompletedProcess[str]:
+def portside(
+    root: Path,
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    ok: bool = True,
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PORTSIDE_ROOT": str(root), **(env or {})}
     full_env.pop("SOURCE_DATE_EPOCH", None) if "SOURCE_DATE_EPOCH" not in (env or {}) else None
-    proc = subprocess.run([sys.executable, "-m", "portside", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "portside", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -89,8 +100,12 @@ def ctx(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def base(store: ImageStore) -> str:
-    add_image(store, [{"etc/passwd": PASSWD, "etc/group": GROUP, "bin/sh": b"#!fake\n"}],
-              tags=("base:1",), config={"Cmd": ["sh"], "Env": ["PATH=/usr/bin:/bin"]})
+    add_image(
+        store,
+        [{"etc/passwd": PASSWD, "etc/group": GROUP, "bin/sh": b"#!fake\n"}],
+        tags=("base:1",),
+        config={"Cmd": ["sh"], "Env": ["PATH=/usr/bin:/bin"]},
+    )
     return "base:1"
 
 
@@ -120,8 +135,19 @@ CMD ["python3", "src/app.py"]
 
 def test_build_copies_files_and_sets_config(root: Path, ctx: Path, base: str) -> None:
     (ctx / "Dockerfile").write_text(DOCKERFILE)
-    proc = portside(root, "build", "--progress", "plain", "-t", "app:1", "-t", "app:latest",
-                    "--build-arg", "VERSION=2.5", str(ctx))
+    proc = portside(
+        root,
+        "build",
+        "--progress",
+        "plain",
+        "-t",
+        "app:1",
+        "-t",
+        "app:latest",
+        "--build-arg",
+        "VERSION=2.5",
+        str(ctx),
+    )
     image_id = proc.stdout.strip()
     assert image_id.startswith("sha256:")
     layers = layer_files(root, "app:1")
@@ -149,8 +175,13 @@ def test_build_copies_files_and_sets_config(root: Path, ctx: Path, base: str) ->
     assert c["Cmd"] == ["python3", "src/app.py"]
     # history: which Dockerfile line made each layer
     made = [h for h in cfg["history"] if not h.get("empty_layer")]
-    assert [h["comment"] for h in made[1:]] == ["Dockerfile:8", "Dockerfile:9", "Dockerfile:10",
-                                                 "Dockerfile:11", "Dockerfile:12"]
+    assert [h["comment"] for h in made[1:]] == [
+        "Dockerfile:8",
+        "Dockerfile:9",
+        "Dockerfile:10",
+        "Dockerfile:11",
+        "Dockerfile:12",
+    ]
     assert made[3]["created_by"] == "COPY hello.txt . # buildkit"
     shown = portside(root, "image", "history", "app:1").stdout
     assert "Dockerfile:10" in shown and "COPY hello.txt ." in shown
@@ -231,7 +262,9 @@ COPY --from=base:1 /etc/passwd /app/passwd
 
 def test_multistage_builds_only_what_the_target_needs(root: Path, ctx: Path, base: str) -> None:
     (ctx / "Dockerfile").write_text(MULTI)
-    proc = portside(root, "build", "--progress", "plain", "--target", "app", "-t", "multi", str(ctx))
+    proc = portside(
+        root, "build", "--progress", "plain", "--target", "app", "-t", "multi", str(ctx)
+    )
     assert "[broken" not in proc.stderr  # never built, so its missing file never failed
     assert "[deps 1/1]" in proc.stderr and "[tools 1/1]" in proc.stderr
     layers = layer_files(root, "multi")
@@ -257,8 +290,12 @@ def test_global_args_only_in_from_unless_redeclared(root: Path, ctx: Path, base:
 
 
 def test_onbuild_triggers_run_in_the_child(root: Path, ctx: Path, store: ImageStore) -> None:
-    add_image(store, [{"etc/x": b"x"}], tags=("onbuild:1",),
-              config={"OnBuild": ["COPY hello.txt /from-trigger/"]})
+    add_image(
+        store,
+        [{"etc/x": b"x"}],
+        tags=("onbuild:1",),
+        config={"OnBuild": ["COPY hello.txt /from-trigger/"]},
+    )
     (ctx / "Dockerfile").write_text("FROM onbuild:1\nENV A=1\n")
     proc = portside(root, "build", "--progress", "plain", "-t", "child", str(ctx))
     assert "COPY hello.txt /from-trigger/" in proc.stderr
@@ -267,14 +304,19 @@ def test_onbuild_triggers_run_in_the_child(root: Path, ctx: Path, store: ImageSt
 
 
 def test_reproducible_builds_give_the_same_digest(tmp_path: Path, ctx: Path) -> None:
-    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY . /app/\nCOPY <<EOF /x\nhi\nEOF\nCMD [\"x\"]\n")
+    (ctx / "Dockerfile").write_text(
+        'FROM scratch\nCOPY . /app/\nCOPY <<EOF /x\nhi\nEOF\nCMD ["x"]\n'
+    )
     ids = []
     for n in range(2):
         r = tmp_path / f"root{n}"
         r.mkdir()
         os.utime(ctx / "hello.txt", (1_900_000_000 + n, 1_900_000_000 + n))  # after the epoch
-        ids.append(portside(r, "build", "--reproducible", str(ctx),
-                            env={"SOURCE_DATE_EPOCH": "1700000000"}).stdout)
+        ids.append(
+            portside(
+                r, "build", "--reproducible", str(ctx), env={"SOURCE_DATE_EPOCH": "1700000000"}
+            ).stdout
+        )
         cfg = image_config(r, ids[-1].strip())
         assert cfg["created"] == "2023-11-14T22:13:20Z"
         for files in layer_files(r, ids[-1].strip()):
@@ -285,8 +327,9 @@ def test_reproducible_builds_give_the_same_digest(tmp_path: Path, ctx: Path) -> 
 
 def test_git_checkout_labels(root: Path, ctx: Path) -> None:
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ctx), *args], check=True, capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(ctx), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     git("init", "-q")
     git("-c", "user.email=t@x", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "x")

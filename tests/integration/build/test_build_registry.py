@@ -37,13 +37,16 @@ def test_push_pull_and_cache_from(tmp_path: Path, ctx: Path, registry: RunningRe
     here.mkdir()
     there.mkdir()
     name = f"{registry.host}/team/app:1"
-    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY lib.txt /lib/\nENV A=1\nCOPY app.txt /app/\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM scratch\nCOPY lib.txt /lib/\nENV A=1\nCOPY app.txt /app/\n"
+    )
     built = portside(here, "build", "--progress", "plain", "-t", name, "--push", str(ctx))
     assert f"pushed {name}: digest: sha256:" in built.stderr
 
     # Another machine reuses every pushed step instead of building it again.
-    again = portside(there, "build", "--progress", "plain", "--cache-from", name, "-t", "copy",
-                     str(ctx))
+    again = portside(
+        there, "build", "--progress", "plain", "--cache-from", name, "-t", "copy", str(ctx)
+    )
     assert "cache from" in again.stderr
     assert {v for k, v in statuses(again.stderr).items() if not k.startswith("FROM")} == {"CACHED"}
     assert again.stdout == built.stdout  # the very same image
@@ -58,7 +61,9 @@ def test_push_pull_and_cache_from(tmp_path: Path, ctx: Path, registry: RunningRe
     assert layers[0]["lib/lib.txt#data"] == b"lib\n" and layers[2]["more/app.txt#data"] == b"app\n"
 
 
-def test_missing_base_that_cannot_be_pulled(root: Path, ctx: Path, registry: RunningRegistry) -> None:
+def test_missing_base_that_cannot_be_pulled(
+    root: Path, ctx: Path, registry: RunningRegistry
+) -> None:
     (ctx / "Dockerfile").write_text(f"FROM {registry.host}/nope:1\n")
     proc = portside(root, "build", str(ctx), ok=False)
     last = proc.stderr.strip().splitlines()[-1]

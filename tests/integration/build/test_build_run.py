@@ -40,7 +40,11 @@ def ctx(tmp_path: Path) -> Path:
 
 def no_leftovers(root: Path) -> None:
     containers = root / "build" / "containers"
-    left = [p.name for p in containers.iterdir() if not p.name.startswith(".")] if containers.exists() else []
+    left = (
+        [p.name for p in containers.iterdir() if not p.name.startswith(".")]
+        if containers.exists()
+        else []
+    )
     assert left == []
     with open("/proc/self/mounts") as f:
         assert str(root) not in f.read()
@@ -49,8 +53,8 @@ def no_leftovers(root: Path) -> None:
 def test_run_writes_a_layer_and_rebuilds_cached(root: Path, ctx: Path, busybox: str) -> None:
     (ctx / "Dockerfile").write_text(
         "FROM busybox\nWORKDIR /app\nCOPY input.txt .\n"
-        "RUN cat input.txt > copy.txt && echo \"$GREETING\" > greeting && rm /bin/vi\n"
-        "ENV GREETING=hi\nRUN echo \"$GREETING\" > /app/greeting2\n"
+        'RUN cat input.txt > copy.txt && echo "$GREETING" > greeting && rm /bin/vi\n'
+        'ENV GREETING=hi\nRUN echo "$GREETING" > /app/greeting2\n'
         "RUN <<EOF\nset -e\necho heredoc > /app/heredoc.txt\nEOF\n"
         "RUN cat <<EOF > /app/conf\nhome=$HOME\nEOF\n"
     )
@@ -141,15 +145,24 @@ def test_network_none_and_bind_mount(root: Path, ctx: Path, busybox: str) -> Non
 def test_secret_from_environment(root: Path, ctx: Path, busybox: str) -> None:
     (ctx / "Dockerfile").write_text(
         "FROM busybox\nRUN --mount=type=secret,id=tok,env=X "
-        "test \"$(cat /run/secrets/tok)\" = from-env-77 && test \"$X\" = from-env-77"
+        'test "$(cat /run/secrets/tok)" = from-env-77 && test "$X" = from-env-77'
         " && echo good > /result\n"
     )
-    portside(root, "build", "--secret", "id=tok,env=MY_TOKEN", "-t", "envsec", str(ctx),
-             env={"MY_TOKEN": "from-env-77"})
+    portside(
+        root,
+        "build",
+        "--secret",
+        "id=tok,env=MY_TOKEN",
+        "-t",
+        "envsec",
+        str(ctx),
+        env={"MY_TOKEN": "from-env-77"},
+    )
     layers = layer_files(root, "envsec")
     assert layers[-1]["result#data"] == b"good\n"
-    assert all(b"from-env-77" not in v for layer in layers for v in layer.values()
-               if isinstance(v, bytes))
+    assert all(
+        b"from-env-77" not in v for layer in layers for v in layer.values() if isinstance(v, bytes)
+    )
 
 
 def test_run_as_an_unknown_user_names_the_line(root: Path, ctx: Path, busybox: str) -> None:

@@ -36,8 +36,12 @@ def ctx(tmp_path: Path) -> Path:
 def base(store: ImageStore) -> str:
     tmp = tarfile.TarInfo("tmp")
     tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-    add_image(store, [{"usr/bin/tool": b"t", "tmp": tmp, "etc/passwd": b"root:x:0:0::/:/bin/sh\n"}],
-              tags=("base:1",), config={"Cmd": ["tool"], "Env": ["PATH=/usr/bin"]})
+    add_image(
+        store,
+        [{"usr/bin/tool": b"t", "tmp": tmp, "etc/passwd": b"root:x:0:0::/:/bin/sh\n"}],
+        tags=("base:1",),
+        config={"Cmd": ["tool"], "Env": ["PATH=/usr/bin"]},
+    )
     return "base:1"
 
 
@@ -48,15 +52,19 @@ def build(root: Path, ctx: Path, dockerfile: str, *args: str, ok: bool = True) -
 
 
 def test_copy_destinations_follow_docker_rules(root: Path, ctx: Path, base: str) -> None:
-    image = build(root, ctx, "FROM base:1\n"
-                  "COPY a.txt /usr/bin\n"  # an existing directory: the file goes inside
-                  "COPY a.txt /new/name.txt\n"  # a new path without a slash: that file
-                  "COPY a.txt b.txt /many/\n"
-                  "COPY dir/*.py /py/\n"  # globs match one level
-                  "COPY dir /d\n"  # a directory's contents, not the directory
-                  "COPY alink dir/xlink /links/\n"
-                  "COPY --exclude=*.md --exclude=sub dir /ex/\n"
-                  "COPY --chown=7:8 --chmod=640 a.txt /owned\n")
+    image = build(
+        root,
+        ctx,
+        "FROM base:1\n"
+        "COPY a.txt /usr/bin\n"  # an existing directory: the file goes inside
+        "COPY a.txt /new/name.txt\n"  # a new path without a slash: that file
+        "COPY a.txt b.txt /many/\n"
+        "COPY dir/*.py /py/\n"  # globs match one level
+        "COPY dir /d\n"  # a directory's contents, not the directory
+        "COPY alink dir/xlink /links/\n"
+        "COPY --exclude=*.md --exclude=sub dir /ex/\n"
+        "COPY --chown=7:8 --chmod=640 a.txt /owned\n",
+    )
     bin_, new, many, py, d, links, ex, owned = layer_files(root, image)[1:]
     assert bin_["usr/bin/a.txt#data"] == b"A"
     assert "usr/bin" not in bin_  # the existing directory keeps its metadata
@@ -76,27 +84,36 @@ def test_copy_destinations_follow_docker_rules(root: Path, ctx: Path, base: str)
 def test_copy_errors(root: Path, ctx: Path) -> None:
     assert build(root, ctx, "FROM scratch\nCOPY a.txt b.txt /notadir\n", ok=False) == (
         "Error: Dockerfile:2: COPY: with more than one source the destination must be a"
-        " directory ending in / ('/notadir')")
+        " directory ending in / ('/notadir')"
+    )
     assert build(root, ctx, "FROM scratch\nCOPY *.none /x/\n", ok=False) == (
-        "Error: Dockerfile:2: COPY *.none: not found in the build context")
+        "Error: Dockerfile:2: COPY *.none: not found in the build context"
+    )
     assert build(root, ctx, "FROM scratch\nCOPY --chown=nobody a.txt /x\n", ok=False) == (
-        "Error: Dockerfile:2: COPY --chown=nobody: no 'nobody' in the stage's /etc/passwd")
-    assert build(root, ctx, "FROM scratch\nENV A=\"${B:?needs B}\"\n", ok=False) == (
-        "Error: Dockerfile:2: ENV: B: needs B")
+        "Error: Dockerfile:2: COPY --chown=nobody: no 'nobody' in the stage's /etc/passwd"
+    )
+    assert build(root, ctx, 'FROM scratch\nENV A="${B:?needs B}"\n', ok=False) == (
+        "Error: Dockerfile:2: ENV: B: needs B"
+    )
     assert build(root, ctx, "FROM scratch\nEXPOSE 80/tcpx\n", ok=False) == (
-        "Error: Dockerfile:2: EXPOSE: invalid port '80/tcpx' (e.g. 80 or 53/udp)")
+        "Error: Dockerfile:2: EXPOSE: invalid port '80/tcpx' (e.g. 80 or 53/udp)"
+    )
 
 
 def test_config_instructions(root: Path, ctx: Path, base: str) -> None:
-    image = build(root, ctx, "FROM base:1\n"
-                  "ENTRYPOINT [\"/entry\"]\n"  # resets the CMD inherited from the base
-                  "WORKDIR /srv\nWORKDIR app\nWORKDIR /tmp\n"
-                  "SHELL [\"/bin/bash\", \"-e\", \"-c\"]\n"
-                  "ENV A=1\nENV A=2 B=$A\n"
-                  "STOPSIGNAL 9\nUSER 1000:1000\nEXPOSE 8000-8002/udp\n"
-                  "ONBUILD RUN make\nMAINTAINER someone\n"
-                  "HEALTHCHECK NONE\n"
-                  "CMD run --fast\n")
+    image = build(
+        root,
+        ctx,
+        "FROM base:1\n"
+        'ENTRYPOINT ["/entry"]\n'  # resets the CMD inherited from the base
+        "WORKDIR /srv\nWORKDIR app\nWORKDIR /tmp\n"
+        'SHELL ["/bin/bash", "-e", "-c"]\n'
+        "ENV A=1\nENV A=2 B=$A\n"
+        "STOPSIGNAL 9\nUSER 1000:1000\nEXPOSE 8000-8002/udp\n"
+        "ONBUILD RUN make\nMAINTAINER someone\n"
+        "HEALTHCHECK NONE\n"
+        "CMD run --fast\n",
+    )
     cfg = image_config(root, image)["config"]
     assert cfg["Entrypoint"] == ["/entry"]
     assert cfg["Cmd"] == ["/bin/bash", "-e", "-c", "run --fast"]
@@ -113,8 +130,12 @@ def test_config_instructions(root: Path, ctx: Path, base: str) -> None:
 
 
 def test_backtick_escape_and_heredoc_copy(root: Path, ctx: Path) -> None:
-    image = build(root, ctx, "# escape=`\nFROM scratch\nENV P=c:\\app `\n  Q=2\n"
-                  "COPY <<-EOT <<'RAW' /etc/\n\tvalue $P\n\tEOT\nraw $P\nRAW\n")
+    image = build(
+        root,
+        ctx,
+        "# escape=`\nFROM scratch\nENV P=c:\\app `\n  Q=2\n"
+        "COPY <<-EOT <<'RAW' /etc/\n\tvalue $P\n\tEOT\nraw $P\nRAW\n",
+    )
     cfg = image_config(root, image)["config"]
     assert "P=c:\\app" in cfg["Env"] and "Q=2" in cfg["Env"]
     files = layer_files(root, image)[0]
@@ -146,8 +167,11 @@ def web(tmp_path: Path) -> Iterator[str]:
 
 def test_add_url_with_checksum(root: Path, ctx: Path, web: str) -> None:
     good = "sha256:" + hashlib.sha256(b"binary tool").hexdigest()
-    image = build(root, ctx, f"FROM scratch\nADD --checksum={good} {web}/tool.bin /opt/\n"
-                  f"ADD {web}/tool.bin /renamed\n")
+    image = build(
+        root,
+        ctx,
+        f"FROM scratch\nADD --checksum={good} {web}/tool.bin /opt/\nADD {web}/tool.bin /renamed\n",
+    )
     first, second = layer_files(root, image)
     assert first["opt/tool.bin#data"] == b"binary tool"
     assert first["opt/tool.bin"].mode == 0o600
@@ -164,22 +188,44 @@ def test_dockerfile_from_stdin_and_build_args_from_env(root: Path, ctx: Path) ->
     import sys
 
     env = {**os.environ, "PORTSIDE_ROOT": str(root), "WHO": "env-value"}
-    proc = subprocess.run([sys.executable, "-m", "portside", "build", "-q", "-f", "-",
-                           "--build-arg", "WHO", "-t", "stdin:1", str(ctx)],
-                          input="FROM scratch\nARG WHO\nENV WHO=$WHO\n", env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "portside",
+            "build",
+            "-q",
+            "-f",
+            "-",
+            "--build-arg",
+            "WHO",
+            "-t",
+            "stdin:1",
+            str(ctx),
+        ],
+        input="FROM scratch\nARG WHO\nENV WHO=$WHO\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "WHO=env-value" in image_config(root, "stdin:1")["config"]["Env"]
 
 
 def test_dockerfile_specific_ignore_file_and_platform(root: Path, ctx: Path) -> None:
     (ctx / ".dockerignore").write_text("a.txt\n")
-    (ctx / "prod.Dockerfile").write_text("FROM --platform=$BUILDPLATFORM scratch\nCOPY a.txt b.txt /\n")
+    (ctx / "prod.Dockerfile").write_text(
+        "FROM --platform=$BUILDPLATFORM scratch\nCOPY a.txt b.txt /\n"
+    )
     (ctx / "prod.Dockerfile.dockerignore").write_text("b.txt\n")
     proc = portside(root, "build", "-f", str(ctx / "prod.Dockerfile"), str(ctx), ok=False)
     assert "COPY a.txt b.txt /: the file" not in proc.stderr
     assert proc.stderr.strip().endswith(
         "prod.Dockerfile:2: COPY b.txt: the file is excluded by prod.Dockerfile.dockerignore"
-        " (remove it from there to copy it)")
+        " (remove it from there to copy it)"
+    )
     message = build(root, ctx, "FROM --platform=plan9/mips scratch\n", ok=False)
-    assert message.startswith("Error: Dockerfile:1: FROM --platform=plan9/mips: this host builds only for linux/")
+    assert message.startswith(
+        "Error: Dockerfile:1: FROM --platform=plan9/mips: this host builds only for linux/"
+    )

@@ -51,7 +51,9 @@ def make_context(tmp_path: Path) -> Path:
     return top
 
 
-def test_unchanged_files_are_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unchanged_files_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     top = make_context(tmp_path)
     reads: list[str] = []
     real = context_mod.file_sha256

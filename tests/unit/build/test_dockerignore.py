@@ -61,7 +61,9 @@ def test_clean() -> None:
     assert clean("../../etc") == "etc"
 
 
-_names = st.text(alphabet="abcxyz019_-.", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+_names = st.text(alphabet="abcxyz019_-.", min_size=1, max_size=6).filter(
+    lambda s: s not in (".", "..")
+)
 _paths = st.lists(_names, min_size=1, max_size=4).map("/".join)
 
 

@@ -34,7 +34,9 @@ def test_backtick_escape_continues_lines() -> None:
 
 
 def test_blank_and_comment_lines_inside_continuations() -> None:
-    insts = only_stage("FROM scratch\nRUN apt-get update && \\\n\n# install\n    apt-get install -y x\nUSER me\n")
+    insts = only_stage(
+        "FROM scratch\nRUN apt-get update && \\\n\n# install\n    apt-get install -y x\nUSER me\n"
+    )
     assert insts[0].words == ["apt-get update && apt-get install -y x"]
     assert insts[1].keyword == "USER" and insts[1].line == 6
 
@@ -82,15 +84,22 @@ def test_flags_of_every_kind() -> None:
         "FROM scratch\nCOPY --from=b --chown=1:2 --chmod=0755 --link a* /d/\n"
         "ADD --checksum=sha256:00 https://e.x/f /f\n"
         "RUN --mount=type=cache,target=/c --mount=type=secret,id=tok --network=none make\n"
-        "HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=3 CMD [\"x\"]\n"
+        'HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --retries=3 CMD ["x"]\n'
     )
     assert copy.flags == {"from": "b", "chown": "1:2", "chmod": "0755", "link": True}
     assert add.flags == {"checksum": "sha256:00"}
-    assert run.mounts == [{"type": "cache", "target": "/c"},
-                          {"type": "secret", "id": "tok", "target": "/run/secrets/tok"}]
+    assert run.mounts == [
+        {"type": "cache", "target": "/c"},
+        {"type": "secret", "id": "tok", "target": "/run/secrets/tok"},
+    ]
     assert run.flags["network"] == "none"
-    assert hc.healthcheck == {"Test": ["CMD", "x"], "Interval": 90 * 10**9,
-                              "Timeout": 500 * 10**6, "StartPeriod": 2 * 10**9, "Retries": 3}
+    assert hc.healthcheck == {
+        "Test": ["CMD", "x"],
+        "Interval": 90 * 10**9,
+        "Timeout": 500 * 10**6,
+        "StartPeriod": 2 * 10**9,
+        "Retries": 3,
+    }
 
 
 def test_healthcheck_none_and_shell() -> None:

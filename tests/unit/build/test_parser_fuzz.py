@@ -10,9 +10,40 @@ from portside.build.instructions import KEYWORDS, parse
 from portside.build.shellwords import SubstitutionError, expand, expand_words
 
 _pieces = st.sampled_from(
-    [*KEYWORDS, "\n", " ", "\\", "`", "#", "# escape=`\n", "<<EOF", "<<-'X'", "EOF", "X", "\t",
-     "[", "]", '"', "'", "--from=", "--mount=type=", "=", "AS", "$", "${", "}", ":-", "CMD", "NONE",
-     "--interval=", "a", "1", "{", ",", "\r\n"]
+    [
+        *KEYWORDS,
+        "\n",
+        " ",
+        "\\",
+        "`",
+        "#",
+        "# escape=`\n",
+        "<<EOF",
+        "<<-'X'",
+        "EOF",
+        "X",
+        "\t",
+        "[",
+        "]",
+        '"',
+        "'",
+        "--from=",
+        "--mount=type=",
+        "=",
+        "AS",
+        "$",
+        "${",
+        "}",
+        ":-",
+        "CMD",
+        "NONE",
+        "--interval=",
+        "a",
+        "1",
+        "{",
+        ",",
+        "\r\n",
+    ]
 )
 _text = st.one_of(st.text(max_size=200), st.lists(_pieces, max_size=40).map("".join))
 
