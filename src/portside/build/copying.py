@@ -97,7 +97,10 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
             matched.append((rel, entries))
     if origin == "context":
         all_entries = [e for _, es in matched for e in es]
-        inputs["content"] = run.ctx.content_digest(all_entries)
+        try:
+            inputs["content"] = run.ctx.content_digest(all_entries)
+        except OSError as exc:
+            raise _unreadable(run, inst, exc) from None
     docs = [
         (h.name, run.expand(inst, h.content, env) if h.expand else h.content) for h in inst.heredocs
     ]
@@ -168,7 +171,20 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
         remember_index(result.diff_id, [info for info, _ in ordered])
         return result
 
-    return CopyStep(inputs, execute)
+    def guarded() -> LayerResult:
+        try:
+            return execute()
+        except OSError as exc:  # a source unreadable, or gone since it was hashed
+            raise _unreadable(run, inst, exc) from None
+
+    return CopyStep(inputs, guarded)
+
+
+def _unreadable(run: BuildRun, inst: Instruction, exc: OSError) -> BuildError:
+    where = f" {exc.filename}" if exc.filename else ""
+    return BuildError(
+        run.path, inst.line, f"{inst.keyword}: cannot read{where}: {exc.strerror or exc}"
+    )
 
 
 class _Missing:
