@@ -67,10 +67,17 @@ def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = 
             "timestamps": timestamps})
 
         def pump(resp: Any = resp, out: _Lines = out, err: _Lines = err,
-                 tty: bool = bool(info["Config"]["Tty"])) -> None:
+                 tty: bool = bool(info["Config"]["Tty"]), c: dict[str, Any] = c) -> None:
             demux(_Body(resp), b"", tty, out, err)
             out.close()
             err.close()
+            if until_exit:  # as `docker compose up` reports a container that ended
+                state = runner.client.get(f"/containers/{c['Id']}/json")["State"]
+                if not state["Running"]:
+                    with lock:
+                        sys.stdout.write(f"{_short(runner, c)} exited with code"
+                                         f" {state['ExitCode']}\n")
+                        sys.stdout.flush()
 
         t = threading.Thread(target=pump, daemon=True)
         t.start()

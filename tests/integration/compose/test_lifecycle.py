@@ -181,3 +181,15 @@ def test_run_exec_logs_orphans(project: Project) -> None:
     assert "orphan containers" in warned.stderr
     project.compose("up", "-d", "--remove-orphans")
     assert [r["Service"] for r in project.ps("-a")] == ["tool"]
+
+
+def test_attached_up_follows_logs_until_exit(project: Project) -> None:
+    project.write("services:\n  job:\n    image: busybox\n    network_mode: none\n"
+                  "    command: sh -c 'echo one; echo two >&2; exit 4'\n"
+                  "  other:\n    image: busybox\n    network_mode: none\n"
+                  "    command: echo other\n")
+    out = project.compose("up").stdout
+    lines = out.splitlines()
+    assert "job-1    | one" in lines and "job-1    | two" in lines
+    assert "other-1  | other" in lines
+    assert "job-1 exited with code 4" in lines and "other-1 exited with code 0" in lines

@@ -1,0 +1,126 @@
+"""Services on the project network: names, replicas behind one name, published ports,
+project isolation, and the example application. Needs the daemon's network API."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import Project
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "compose"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def needs_networks(project: Project) -> None:
+    from portside.cli.client import Client
+
+    client = Client(project.daemon.socket, autostart=False)
+    try:
+        client.get("/networks")
+    except Exception as exc:  # noqa: BLE001 - any failure means no network API
+        pytest.skip(f"the daemon has no network API yet ({exc})")
+
+
+def get(url: str, attempts: int = 60) -> str:
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"no answer from {url}")
+
+
+def app(subnet: str, port: int) -> str:
+    return f"""
+services:
+  web:
+    image: busybox
+    command: sh -c "hostname > /www-index; mkdir -p /www; mv /www-index /www/index.html; exec httpd -f -p 80 -h /www"
+    init: true
+    deploy: {{replicas: 2}}
+  front:
+    image: busybox
+    command: sh -c "mkdir -p /www; echo front > /www/index.html; exec httpd -f -p 80 -h /www"
+    init: true
+    ports: ["127.0.0.1:{port}:80"]
+  client:
+    image: busybox
+    command: sleep 1000
+    init: true
+networks:
+  default:
+    ipam:
+      config: [{{subnet: {subnet}}}]
+"""
+
+
+def test_names_replicas_ports_isolation(project: Project) -> None:
+    needs_networks(project)
+    port = free_port()
+    project.write(app("10.230.207.0/24", port))
+    p = project.name
+    project.compose("up", "-d", "--wait")
+    assert get(f"http://127.0.0.1:{port}/") == "front\n"
+    # every replica answers to the service name (DNS round-robin)
+    seen = set()
+    for _ in range(20):
+        out = project.compose("exec", "-T", "client", "wget", "-q", "-O", "-",
+                              "http://web/").stdout.strip()
+        seen.add(out)
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2
+    lookup = project.compose("exec", "-T", "client", "nslookup", "web").stdout
+    assert lookup.count("10.230.207.") >= 2
+    # the containers are also known by their names
+    project.compose("exec", "-T", "client", "wget", "-q", "-O", "/dev/null",
+                    f"http://{p}-web-1/")
+
+    # a second project with the same service names has its own network and names
+    other = Project(project.daemon, project.folder.parent / "other")
+    other.write(app("10.230.208.0/24", free_port()).replace("front\n", "other\n"))
+    try:
+        other.compose("up", "-d", "--wait")
+        mine = project.compose("exec", "-T", "client", "nslookup", "web").stdout
+        assert "10.230.208." not in mine
+    finally:
+        other.compose("down", "-t", "0")
+    nets = project.daemon.cli("network", "ls", check=False).stdout
+    assert f"{other.name}_default" not in nets
+    project.compose("down", "-t", "0")
+    assert f"{p}_default" not in project.daemon.cli("network", "ls", check=False).stdout
+
+
+def test_example_application(project: Project) -> None:
+    needs_networks(project)
+    shutil.copytree(EXAMPLE, project.folder, dirs_exist_ok=True)
+    port = free_port()
+    project.daemon.env.update(WEB_PORT=str(port), TICK_INTERVAL="1")
+    project.compose("up", "-d", "--build", "--wait")
+    body = ""
+    for _ in range(30):
+        body = get(f"http://127.0.0.1:{port}/cgi-bin/status")
+        if "ticks in the store: (none)" not in body and "unreachable" not in body:
+            break
+        time.sleep(1)
+    assert "ticks in the store: " in body and "worker's last note: tick " in body
+    ticks = int(body.split("ticks in the store: ")[1].split()[0])
+    assert ticks >= 1
+    assert "Hello from portside compose" in get(f"http://127.0.0.1:{port}/")
+    rows = {r["Service"]: r for r in project.ps()}
+    assert set(rows) == {"store", "worker", "web"}
+    assert all("(healthy)" in r["Status"] for r in rows.values())
+    project.compose("down", "-v", "-t", "1")
+    assert project.ps("-a") == []
