@@ -193,7 +193,8 @@ class Engine:
         lowerdirs = await asyncio.to_thread(self.lowerdirs, c.image_id)
         spec = spec_mod.runtime_spec(
             c.id, c.name, c.config, c.host_config, lowerdirs,
-            mounts_mod.runtime_mounts(c.mounts), self.log_path(c.id), c.runtime)
+            self._etc_mounts(c) + mounts_mod.runtime_mounts(c.mounts), self.log_path(c.id),
+            c.runtime)
         try:
             await asyncio.to_thread(self._runtime_create, spec)
             try:
@@ -205,6 +206,9 @@ class Engine:
         except (CommandNotFound, CommandNotExecutable, RuntimeFailed, PortsideError) as exc:
             code = 127 if isinstance(exc, CommandNotFound) else 126 if isinstance(
                 exc, CommandNotExecutable) else 128
+            for fut in self.pending_attach.pop(c.id, []):
+                if not fut.done():
+                    fut.set_exception(StartFailed(str(exc)))
             message = self._start_error(c, exc)
             c.state.update(ExitCode=code, Error=message, Running=False, Status=(
                 "created" if c.state["StartedAt"].startswith("0001") else "exited"))
@@ -220,6 +224,32 @@ class Engine:
         self.state.save(c)
         self.event(c, "start")
         self.monitor.watch(c)
+
+    def _etc_mounts(self, c: Container) -> list[Any]:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf, written per container and bind
+        mounted like Docker does (unless the user mounts their own there)."""
+        from portside.runtime import Mount
+
+        d = self.container_dir(c.id)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        hostname = spec_mod.default_hostname(c.id, c.config)
+        network = c.host_config.get("NetworkMode") or "default"
+        files = {"hostname": f"{hostname}\n",
+                 "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                          f"127.0.1.1\t{hostname}\n"}
+        resolv = ""
+        if network != "none":
+            with contextlib.suppress(OSError):
+                resolv = Path("/etc/resolv.conf").read_text()
+        files["resolv.conf"] = resolv
+        taken = {m["Destination"] for m in c.mounts}
+        out = []
+        for name, text in files.items():
+            path = d / name
+            path.write_text(text)
+            if f"/etc/{name}" not in taken:
+                out.append(Mount(f"/etc/{name}", "bind", str(path), ["rbind", "rw"]))
+        return out
 
     def _runtime_create(self, spec: Any) -> None:
         with self._logs_kept(spec.id):
@@ -417,6 +447,8 @@ class Engine:
                         self.volumes.remove(m["Name"], self.volume_users(m["Name"]))
         self.locks.pop(c.id, None)
         self.manual_stop.discard(c.id)
+        for fut in self.pending_attach.pop(c.id, []):
+            fut.cancel()
         self.event(c, "destroy")
         self.notify_waiters(c, removed=True)
 

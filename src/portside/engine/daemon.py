@@ -48,7 +48,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     engine = Engine(root, default_runtime)
     engine.events.loop = asyncio.get_running_loop()
     app = make_app(engine)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     old_umask = os.umask(0o177)  # the socket is root-only (0600)
     try:
@@ -70,6 +70,8 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     finally:
         log.info("portside daemon stopping; containers keep running")
         engine.monitor.close()
+        with contextlib.suppress(Exception):
+            engine.runtime.close()
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 from portside.engine.state import Container, parse_rfc3339, unix_created
@@ -94,7 +95,9 @@ def inspect(c: Container, log_path: str) -> dict[str, Any]:
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "",
         "Args": args[1:], "State": c.state, "Image": c.image_id,
-        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+        "ResolvConfPath": str(Path(log_path).parent / "resolv.conf"),
+        "HostnamePath": str(Path(log_path).parent / "hostname"),
+        "HostsPath": str(Path(log_path).parent / "hosts"), "LogPath": log_path,
         "Name": "/" + c.name, "RestartCount": c.restart_count, "Driver": "overlay",
         "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": None, "HostConfig": host_config, "Mounts": c.mounts,

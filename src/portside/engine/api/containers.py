@@ -14,7 +14,7 @@ from aiohttp import web
 from portside.engine import query
 from portside.engine.api import streams
 from portside.engine.containers import Engine
-from portside.errors import InvalidArgument
+from portside.errors import InvalidArgument, PortsideError
 
 
 def engine_of(request: web.Request) -> Engine:
@@ -225,7 +225,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
             if (stream == streams.STDOUT and want_out) or (stream == streams.STDERR and want_err):
                 await out.write(stream, e.data)
     if flag(request, "stream"):
-        sock = await engine.attach_socket(c.id)
+        try:
+            sock = await engine.attach_socket(c.id)
+        except (PortsideError, OSError, asyncio.CancelledError):
+            await out.close()
+            return out.resp or web.Response(status=200)
         tasks = [asyncio.ensure_future(streams.pump_attach(sock, out, want_out, want_err))]
         if want_in:
             tasks.append(asyncio.ensure_future(streams.pump_stdin(out.stdin, sock)))
