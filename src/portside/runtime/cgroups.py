@@ -85,13 +85,20 @@ def container_dirs(layout: Layout, cgpath: str) -> list[Path]:
     return [Path(h) / rel for h in layout.hierarchies()]
 
 
-def _rmdir_tree(path: Path) -> None:
-    """rmdir a cgroup and its child cgroups, deepest first (cgroup dirs only rmdir)."""
-    if not path.is_dir():
+def _rmdir_tree(path: str) -> None:
+    """rmdir a cgroup and its child cgroups, deepest first. Tries the cgroup itself first:
+    listing a cgroup dir means stat-ing dozens of control files."""
+    try:
+        os.rmdir(path)
         return
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            _rmdir_tree(child)
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+    with os.scandir(path) as entries:
+        children = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    for child in children:
+        _rmdir_tree(child)
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(path)
 
@@ -101,7 +108,7 @@ def remove(layout: Layout, cgpath: str) -> list[Path]:
     left = []
     for d in container_dirs(layout, cgpath):
         try:
-            _rmdir_tree(d)
+            _rmdir_tree(str(d))
         except OSError:
             left.append(d)
     return left

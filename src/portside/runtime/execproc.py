@@ -112,7 +112,19 @@ class ExecProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """Exit code of the process (raises subprocess.TimeoutExpired on timeout)."""
-        rc = self._proc.wait(timeout)
+        if timeout is not None and self._proc.returncode is None:
+            # Popen's timed wait polls with sleeps; a pidfd wakes us when it exits.
+            try:
+                fd = os.pidfd_open(self._proc.pid)
+            except ProcessLookupError:
+                fd = -1
+            if fd >= 0:
+                try:
+                    if not select.select([fd], [], [], timeout)[0]:
+                        raise subprocess.TimeoutExpired(self._proc.args, timeout)
+                finally:
+                    os.close(fd)
+        rc = self._proc.wait()
         self._finish(rc)
         assert self.exit_code is not None
         return self.exit_code
