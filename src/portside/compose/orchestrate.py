@@ -92,15 +92,15 @@ class Compose:
                 for s in services}
 
     def selected(self, names: Iterable[str] = ()) -> list[Service]:
-        """The named services (default: all enabled), plus what they depend on."""
+        """The named services (default: all enabled), plus the enabled services they
+        depend on (a named service is used even when its profiles are off)."""
         wanted = list(names) or list(self.project.services)
         out: dict[str, Service] = {}
         while wanted:
             svc = self.project.service(wanted.pop())
             if svc.name not in out:
                 out[svc.name] = svc
-                wanted.extend(d for d in svc.depends_on
-                              if d in self.project.services or self.project.service(d))
+                wanted.extend(d for d in svc.depends_on if d in self.project.services)
         return [s for n, s in self.project.services.items() if n in out] + \
             [s for n, s in out.items() if n not in self.project.services]
 
