@@ -85,7 +85,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         except OSError as exc:
             raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
     dockerfile = parse(text, shown)
-    git = gitinfo.describe(context)
+    git = gitinfo.describe(context, commit_time=options.reproducible and options.epoch is None)
     epoch = options.epoch
     if epoch is None and options.reproducible:
         epoch = git.commit_time if git else 0

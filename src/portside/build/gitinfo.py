@@ -43,24 +43,30 @@ def strip_credentials(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url)
 
 
-def describe(context: Path) -> GitInfo | None:
-    """What git says of the checkout holding `context`, or None when it is not one."""
+def describe(context: Path, commit_time: bool = False) -> GitInfo | None:
+    """What git says of the checkout holding `context`, or None when it is not one.
+
+    Two `git` calls on the common path (status with the commit, and the remotes), so a
+    cached rebuild stays fast; the commit time (for --reproducible) costs a third.
+    """
     if shutil.which("git") is None:
         return None
-    if _git(context, "rev-parse", "--is-inside-work-tree") != "true":
-        return None
-    revision = _git(context, "rev-parse", "HEAD")
-    if not revision:
+    status = _git(
+        context, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", "."
+    )
+    if status is None:
+        return None  # not a checkout
+    lines = status.splitlines()
+    revision = next((ln.split()[2] for ln in lines if ln.startswith("# branch.oid ")), "")
+    if not revision or revision == "(initial)":
         return None  # a repository without commits
-    remote = _git(context, "config", "--get", "remote.origin.url")
-    if remote is None:
-        first = (_git(context, "remote") or "").split()
-        remote = _git(context, "config", "--get", f"remote.{first[0]}.url") if first else None
-    status = _git(context, "status", "--porcelain", "--", ".")
-    when = _git(context, "log", "-1", "--format=%ct")
+    dirty = any(not ln.startswith("#") for ln in lines)
+    remotes: dict[str, str] = {}
+    for line in (_git(context, "config", "--get-regexp", r"^remote\..*\.url$") or "").splitlines():
+        key, _, url = line.partition(" ")
+        remotes[key[len("remote.") : -len(".url")]] = url
+    remote = remotes.get("origin") or next(iter(remotes.values()), "")
+    when = _git(context, "log", "-1", "--format=%ct") if commit_time else None
     return GitInfo(
-        revision,
-        strip_credentials(remote or ""),
-        bool(status),
-        int(when) if when and when.isdigit() else 0,
+        revision, strip_credentials(remote), dirty, int(when) if when and when.isdigit() else 0
     )

@@ -10,7 +10,6 @@ match across machines.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ class RemoteFailed(PortsideError):
 
 
 def pull(store: ImageStore, reference: str, progress: Progress) -> Image:
+    import asyncio
+
     from portside.registry import transfer
 
     try:
@@ -42,6 +43,8 @@ def pull(store: ImageStore, reference: str, progress: Progress) -> Image:
 
 
 def push(store: ImageStore, reference: str, progress: Progress) -> str:
+    import asyncio
+
     from portside.registry import transfer
 
     try:

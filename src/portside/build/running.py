@@ -48,6 +48,7 @@ DEFAULT_MOUNT_POINTS = (
     "/etc/hosts",
 )
 TAIL = 10
+LAST_LINES = 3  # of output, in the message of a failed RUN
 SCRIPT = "/dev/.portside-run-script"
 
 
@@ -328,9 +329,14 @@ def _run_container(
         waiter.join()
         code = result.get("code", -1)
         if code != 0:
-            last = next((t for t in reversed(tail) if t.strip()), "")
+            # The last lines of output, on the error's one line (they were streamed above,
+            # but a --quiet build or a CI summary shows only this message).
+            last = [t.strip() for t in tail if t.strip()][-LAST_LINES:]
             shown = inst.original if len(inst.original) <= 60 else inst.original[:59] + "…"
-            detail = f": {last.strip()}" if last else " (no output)"
+            detail = " (no output)"
+            if last:
+                text = " | ".join(last)
+                detail = ": " + (text if len(text) <= 300 else "…" + text[-299:])
             raise BuildError(run.path, inst.line, f"{shown} failed with exit code {code}{detail}")
         upper = rt.upperdir(spec.id)
         _remove_mount_points(run, state, upper, [m.destination for m in spec.mounts])

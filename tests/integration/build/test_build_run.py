@@ -82,7 +82,7 @@ def test_run_failure_names_line_exit_code_and_output(root: Path, ctx: Path, busy
     assert "  step one" in proc.stderr  # output streamed
     assert proc.stderr.strip().splitlines()[-1] == (
         "Error: Dockerfile:3: RUN echo step one; echo 'no such package: foo' >&2; exit 3"
-        " failed with exit code 3: no such package: foo"
+        " failed with exit code 3: step one | no such package: foo"
     )
     no_leftovers(root)
 
