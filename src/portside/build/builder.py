@@ -45,6 +45,7 @@ class BuildOptions:
     pull: bool = False  # pull every base image, even one already in the store
     push: bool = False  # push every tag once built
     cache_from: list[str] = field(default_factory=list)
+    network: str = "default"  # for RUN steps without --network
 
 
 @dataclass
@@ -111,6 +112,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
                 epoch=epoch,
                 secrets=options.secrets,
                 pull=options.pull,
+                network=options.network,
             )
             target = target_stage(dockerfile, options.target)
             stages = needed(dockerfile, target, run.meta_args)

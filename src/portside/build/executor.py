@@ -51,6 +51,7 @@ class BuildRun:
         epoch: int | None = None,
         secrets: dict[str, Path | bytes] | None = None,
         pull: bool = False,
+        network: str = "default",
     ) -> None:
         self.store, self.cache, self.ctx, self.dockerfile = store, cache, ctx, dockerfile
         self.progress, self.tmp = progress, tmp
@@ -66,6 +67,7 @@ class BuildRun:
         self.meta_args = self._meta_args()
         self._runtime: Any = None
         self.pull = pull
+        self.network = network  # RUN's network when the step does not say
         self.holder = f"build:{os.getpid()}:{int(self.now * 1000)}"
         self.pulled: dict[str, Image] = {}
 

@@ -48,6 +48,8 @@ DEFAULT_MOUNT_POINTS = (
     "/etc/hosts",
 )
 TAIL = 10
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
+PROXY_ARGS = frozenset((*_PROXIES, *(p.lower() for p in _PROXIES)))
 LAST_LINES = 3  # of output, in the message of a failed RUN
 SCRIPT = "/dev/.portside-run-script"
 
@@ -84,7 +86,7 @@ def plan(
     argv, script = command(state, inst)
     run_env = state.run_env()
     run_env.setdefault("PATH", DEFAULT_PATH)
-    network = str(inst.flags.get("network") or "default")
+    network = str(inst.flags.get("network") or run.network)
     binds: list[dict[str, Any]] = []
     for m in inst.mounts:
         entry: dict[str, Any] = dict(m)
@@ -104,7 +106,10 @@ def plan(
     )
 
     def execute() -> LayerResult | None:
-        return _execute(run, state, inst, argv, script, run_env, network)
+        # Docker's predefined proxy args reach RUN without an ARG, and stay out of the key.
+        proxies = {k: v for k, v in run.build_args.items() if k in PROXY_ARGS}
+        run.used_args.update(proxies)
+        return _execute(run, state, inst, argv, script, {**proxies, **run_env}, network)
 
     return key, execute
 

@@ -72,6 +72,14 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
 @click.option("--label", "labels", multiple=True, help="Set a label on the image.")
 @click.option("--no-cache", is_flag=True, help="Do not use the cache.")
 @click.option("--pull", is_flag=True, help="Always pull base images, even ones in the store.")
+@click.option(
+    "--network",
+    type=click.Choice(["default", "none", "host"]),
+    default="default",
+    show_default=True,
+    help="The network of RUN steps that do not set --network.",
+)
+@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image id to this file.")
 @click.option("--push", is_flag=True, help="Push every -t name once built.")
 @click.option(
     "--cache-from",
@@ -104,6 +112,8 @@ def build(
     pull: bool,
     push: bool,
     cache_from: tuple[str, ...],
+    network: str,
+    iidfile: str | None,
     secrets: tuple[str, ...],
     outputs: tuple[str, ...],
     progress: str,
@@ -135,6 +145,7 @@ def build(
         pull=pull,
         push=push,
         cache_from=list(cache_from),
+        network=network,
     )
     bar = Progress("quiet" if quiet else progress)
     store = ImageStore()
@@ -149,6 +160,8 @@ def build(
             bar.note(f"naming to {name}")
         for out in options.outputs:
             bar.note(f"exported {out.get('type')} archive to {out.get('dest')}")
+    if iidfile:
+        Path(iidfile).write_text(image.id)
     # With an archive on standard output, the id goes to standard error instead.
     click.echo(image.id, err=any(o.get("dest") == "-" for o in options.outputs))
 

@@ -23,7 +23,10 @@ pytestmark = [
 
 
 def test_portside_build_runs_in_podman(
-    root: Path, store: ImageStore, podman: Run, tmp_path: Path  # noqa: F811
+    root: Path,
+    store: ImageStore,
+    podman: Run,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     from portside.store.bootstrap import BootstrapError, bootstrap_busybox
 

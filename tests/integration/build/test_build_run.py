@@ -171,3 +171,30 @@ def test_run_as_an_unknown_user_names_the_line(root: Path, ctx: Path, busybox: s
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: Dockerfile:3: RUN: unable to find user ghost")
     no_leftovers(root)
+
+
+def test_build_wide_network_proxy_args_and_iidfile(
+    root: Path, ctx: Path, busybox: str, tmp_path: Path
+) -> None:
+    (ctx / "Dockerfile").write_text(
+        'FROM busybox\nRUN cat /proc/net/dev | grep -c : > /ifaces; echo "$HTTP_PROXY" > /proxy\n'
+    )
+    iid = tmp_path / "iid"
+    out = portside(
+        root,
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "--iidfile",
+        str(iid),
+        "--build-arg",
+        "HTTP_PROXY=http://proxy:3128",
+        str(ctx),
+    )
+    assert iid.read_text() == out.stdout.strip()
+    layer = layer_files(root, out.stdout.strip())[-1]
+    assert layer["ifaces#data"].strip() == b"1"
+    assert layer["proxy#data"] == b"http://proxy:3128\n"
+    assert "proxy:3128" not in str(image_config(root, out.stdout.strip()))  # not in the image
+    assert "not consumed" not in out.stderr
