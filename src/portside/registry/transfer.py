@@ -155,27 +155,48 @@ async def push(store: ImageStore, reference: str, *, insecure: bool = False,
 
 async def download(client: RegistryClient, repo: str, desc: Descriptor, store: ImageStore,
                    progress: Progress) -> None:
-    """Fetch one blob into the content store, verified; resumes with Range after a drop."""
+    """Fetch one blob into the content store, verified; resumes with Range after a drop.
+
+    Hashing and writing run on a worker thread, a batch of about 1 MiB at a time, while the
+    next batch arrives.
+    """
+    loop = asyncio.get_running_loop()
     with store.content.writer(desc.digest, desc.size) as writer:
         progress.start(desc.digest, desc.size)
         for attempt in range(RETRIES + 1):
+            pending: asyncio.Future[Any] | None = None
             try:
                 async with await client.open_blob(repo, desc.digest, writer.size) as resp:
                     skip = writer.size if resp.status == 200 else 0  # the registry ignored Range
-                    async for chunk in resp.content.iter_chunked(CHUNK):
+                    parts: list[bytes] = []
+                    buffered = 0
+                    async for chunk in resp.content.iter_any():
                         if skip:
                             cut = min(skip, len(chunk))
                             chunk, skip = chunk[cut:], skip - cut
-                        if chunk:
-                            writer.write(chunk)
-                            progress.advance(desc.digest, len(chunk))
+                        parts.append(chunk)
+                        buffered += len(chunk)
+                        if buffered >= CHUNK:
+                            if pending is not None:
+                                await pending
+                            pending = loop.run_in_executor(None, writer.write, b"".join(parts))
+                            progress.advance(desc.digest, buffered)
+                            parts, buffered = [], 0
+                    if pending is not None:
+                        await pending
+                    pending = None
+                    if parts:
+                        writer.write(b"".join(parts))
+                        progress.advance(desc.digest, buffered)
                 if writer.size >= desc.size:
                     break
             except _NET_ERRORS:
+                if pending is not None:
+                    await pending  # what reached the writer stays: resume after it
                 if attempt == RETRIES:
                     raise
                 await sleep_backoff(attempt)
-        writer.commit()
+        await loop.run_in_executor(None, writer.commit)
     progress.done(desc.digest, "Pull complete")
 
 
