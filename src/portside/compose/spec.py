@@ -186,6 +186,9 @@ SERVICE = Struct({
     "cpu_period": Int(), "cpuset": STR, "pids_limit": Int(), "oom_score_adj": Int(-1000),
     "ipc": STR, "pid": STR,
     **{key: AnyValue() for key in IGNORED},
+    # ignored as well, but merged as lists or mappings, so their shape matters
+    "annotations": OPTS, "links": STRS, "external_links": STRS, "volumes_from": STRS,
+    "dns_opt": STRS, "group_add": Seq(Str(numbers=True)), "device_cgroup_rules": STRS,
 })
 
 
