@@ -94,3 +94,23 @@ def test_star_matches_one_component(path: str) -> None:
     m = Matcher(parse("/".join(["*"] * depth)))
     assert m.ignored(path)
     assert not Matcher(parse("/".join(["*"] * (depth + 1)))).ignored(path)
+
+
+_pattern_parts = st.lists(st.text(alphabet="ab*?", min_size=1, max_size=4), min_size=1, max_size=3)
+_path_parts = st.lists(st.text(alphabet="ab", min_size=1, max_size=4), min_size=1, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pattern_parts, _path_parts)
+def test_star_and_question_mark_match_like_filepath_match(
+    pattern: list[str], path: list[str]
+) -> None:
+    """Reference: Go's filepath.Match matches component by component, `*` and `?` never
+    crossing a `/`; for such patterns that is fnmatch applied to each component."""
+    import fnmatch
+
+    compiled = parse("/".join(pattern))[0].regex
+    expected = len(pattern) == len(path) and all(
+        fnmatch.fnmatchcase(c, p) for c, p in zip(path, pattern, strict=True)
+    )
+    assert bool(compiled.match("/".join(path))) == expected
