@@ -1,8 +1,9 @@
 """Unpack one OCI layer into a directory: streaming, in one pass, safe against hostile layers.
 
 The layer (a tar, plain, gzip or zstd) is decompressed and parsed as it is read, never held
-whole in memory; the sha256 of the uncompressed stream (the layer's diff_id) is computed on
-the way. Every entry is created by this module with `*at` system calls relative to a
+whole in memory, by `portside.store.tarstream`, which also computes the sha256 of the
+uncompressed stream (the layer's diff_id); this module decides what each entry becomes on
+disk. Every entry is created by this module with `*at` system calls relative to a
 directory file descriptor opened with O_NOFOLLOW from the target's own descriptor, so no
 symlink (planted by an earlier entry or not) can ever redirect a write outside the target:
 a path that would go through a symlink is refused. `tarfile.extract*` is never used.
@@ -21,36 +22,37 @@ limits of uncompressed bytes, entries and path length. Damaged archives raise
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import stat
-import struct
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, Any, cast
-from urllib.parse import unquote_to_bytes
+from typing import IO, Any
 
 from portside.errors import InvalidArgument, PortsideError, UnsafeLayer
-from portside.oci import mediatypes as mt
+from portside.store.tarstream import (
+    BLOCKDEV,
+    CHAR,
+    DIRECTORY,
+    FIFO,
+    HARDLINK,
+    REGULAR,
+    SYMLINK,
+    Bomb,
+    Entry,
+    Stream,
+    TarFormatError,
+    Truncated,
+    entries,
+    open_stream,
+)
 
-CHUNK = 1 << 20  # bytes read from the decompressor and written to files at a time
-GZIP_INPUT = 1 << 18  # compressed bytes fed to zlib at a time (bounds the unconsumed tail)
-BLOCK = 512
-ZERO_BLOCK = bytes(BLOCK)
-MAX_META = 1 << 20  # largest PAX header or GNU long name accepted
-MAX_TIME = 1 << 34  # seconds; beyond year 2500, and what fits a 64-bit nanosecond count
-_MAX_NS = MAX_TIME * 1_000_000_000
-MAX_ID = (1 << 32) - 2  # (uid_t)-1 means "unchanged" to chown
 DIR_CACHE = 256  # open directory descriptors kept between entries
-
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 WHITEOUT = b".wh."
 OPAQUE = b".wh..wh..opq"
@@ -60,11 +62,6 @@ OVERLAY_XATTRS = (b"trusted.overlay.", b"user.overlay.")
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_CHECKSUM_U = struct.Struct("148B8x356B")
-_CHECKSUM_S = struct.Struct("148b8x356b")
-
-_REGULAR = (b"0", b"\0", b"7")
-_SUPPORTED = frozenset((*_REGULAR, b"1", b"2", b"3", b"4", b"5", b"6"))
 
 
 class LayerError(PortsideError):
@@ -141,283 +138,6 @@ class Unpacked:
     compression: str  # "", "gzip" or "zstd": what the stream turned out to be
 
 
-class _Bomb(Exception):
-    pass
-
-
-class _Truncated(Exception):
-    pass
-
-
-# -- decompression --------------------------------------------------------------------------
-
-
-class _Prefixed:
-    """A file whose first bytes were already read (to sniff the compression)."""
-
-    def __init__(self, head: bytes, source: IO[bytes]) -> None:
-        self._head = head
-        self._source = source
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n < 0 or n >= len(self._head):
-                head, self._head = self._head, b""
-                return head
-            head, self._head = self._head[:n], self._head[n:]
-            return head
-        return self._source.read(n)
-
-
-class _Gunzip:
-    """gzip members (RFC 1952), possibly several and zero-padded, with bounded output per read."""
-
-    def __init__(self, source: _Prefixed) -> None:
-        self._source = source
-        self._zlib = zlib.decompressobj(31)
-        self._pending = b""
-        self._between = True  # before a member's first byte: a clean place to end
-        self._members = 0
-
-    def read(self, n: int) -> bytes:
-        while True:
-            z = self._zlib
-            if z.unconsumed_tail:
-                data = z.unconsumed_tail
-            elif self._pending:
-                data, self._pending = self._pending, b""
-            else:
-                data = self._source.read(GZIP_INPUT)
-                if not data:
-                    if self._between and self._members:
-                        return b""
-                    raise _Truncated("the gzip stream is truncated")
-            if self._between:
-                if self._members:
-                    # Trailing zeros after the last member are allowed, as gzip(1) does.
-                    data = data.lstrip(b"\0")
-                    if not data:
-                        continue
-                self._between = False
-            out = z.decompress(data, n)
-            if z.eof:
-                self._members += 1
-                self._between = True
-                self._pending = z.unused_data
-                self._zlib = zlib.decompressobj(31)
-            if out:
-                return out
-
-
-def _sniff(head: bytes, media_type: str | None) -> str:
-    """The compression: the media type says, unless the magic bytes clearly disagree.
-
-    Mislabelled layers exist (uncompressed tars announced as gzip by older tools), so a
-    known magic number wins; without one, the media type decides, defaulting to plain tar.
-    """
-    if head.startswith(GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(ZSTD_MAGIC):
-        return "zstd"
-    declared = mt.LAYERS.get(media_type or "", "")
-    if declared and len(head) >= BLOCK and _looks_like_tar(head[:BLOCK]):
-        return ""
-    return declared
-
-
-def _looks_like_tar(block: bytes) -> bool:
-    return block[257:262] == b"ustar" or block == ZERO_BLOCK
-
-
-def _reader(source: IO[bytes], media_type: str | None) -> tuple[Callable[[int], bytes], str]:
-    head = source.read(CHUNK)
-    compression = _sniff(head, media_type)
-    prefixed = _Prefixed(head, source)
-    if compression == "gzip":
-        return _Gunzip(prefixed).read, compression
-    if compression == "zstd":
-        import zstandard
-
-        stream = zstandard.ZstdDecompressor().stream_reader(
-            cast(IO[bytes], prefixed), read_size=CHUNK, read_across_frames=True, closefd=False
-        )
-        return stream.read, compression
-    return prefixed.read, compression
-
-
-# -- the uncompressed stream ----------------------------------------------------------------
-
-
-class _Stream:
-    """The uncompressed tar: hashed and counted as it is read, handed out in blocks and spans."""
-
-    __slots__ = ("_read", "_hash", "_limit", "_over", "buf", "pos", "total")
-
-    def __init__(self, read: Callable[[int], bytes], limit: int) -> None:
-        self._read = read
-        self._hash = hashlib.sha256()
-        self._limit = limit
-        self._over = False
-        self.buf = b""
-        self.pos = 0
-        self.total = 0
-
-    def _fill(self) -> bool:
-        # Past the limit, the stream is cut there; the bomb goes off only when the parser
-        # wants the byte beyond it, so the error names the entry that crosses the limit.
-        if self._over:
-            raise _Bomb()
-        chunk = self._read(CHUNK)
-        if not chunk:
-            return False
-        room = self._limit - self.total
-        if len(chunk) > room:
-            self._over = True
-            chunk = chunk[:room]
-            if not chunk:
-                raise _Bomb()
-        self._hash.update(chunk)
-        self.total += len(chunk)
-        self.buf = self.buf[self.pos :] + chunk if self.pos < len(self.buf) else chunk
-        self.pos = 0
-        return True
-
-    def block(self) -> bytes | None:
-        """The next 512-byte block, or None at a clean end of the stream."""
-        end = self.pos + BLOCK
-        if end > len(self.buf):
-            while len(self.buf) - self.pos < BLOCK:
-                if not self._fill():
-                    if self.pos == len(self.buf):
-                        return None
-                    raise _Truncated("the archive ends inside a header")
-            end = self.pos + BLOCK
-        block = self.buf[self.pos : end]
-        self.pos = end
-        return block
-
-    def read(self, n: int) -> bytes:
-        """Exactly n bytes (n is small: extended headers), then skip to the next block."""
-        while len(self.buf) - self.pos < n:
-            if not self._fill():
-                raise _Truncated("the archive ends inside an extended header")
-        data = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        self.skip(-n % BLOCK)
-        return data
-
-    def copy(self, fd: int, n: int) -> None:
-        """Write the next n bytes to fd, straight from the decompressor's chunks."""
-        while n:
-            avail = len(self.buf) - self.pos
-            if not avail:
-                if not self._fill():
-                    raise _Truncated("the archive ends inside the file's data")
-                continue
-            k = min(avail, n)
-            view = memoryview(self.buf)[self.pos : self.pos + k]
-            done = os.write(fd, view)
-            while done < k:
-                done += os.write(fd, view[done:])
-            self.pos += k
-            n -= k
-
-    def skip(self, n: int) -> None:
-        while n:
-            avail = len(self.buf) - self.pos
-            if not avail:
-                if not self._fill():
-                    raise _Truncated("the archive ends inside an entry's data")
-                continue
-            k = min(avail, n)
-            self.pos += k
-            n -= k
-
-    def drain(self) -> None:
-        """Read to the end: the diff_id covers the padding after the end-of-archive marker."""
-        self.pos = len(self.buf)
-        while self._fill():
-            self.pos = len(self.buf)
-
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
-
-
-# -- tar headers ----------------------------------------------------------------------------
-
-
-def _num(field: bytes) -> int:
-    """A numeric header field: octal text, or GNU base-256 when the high bit is set."""
-    if field[0] & 0x80:
-        value = int.from_bytes(field[1:], "big")
-        return value - (1 << (8 * (len(field) - 1))) if field[0] == 0xFF else value
-    try:  # the common case: digits padded with spaces and NULs
-        return int(field.rstrip(b"\0 ") or b"0", 8)
-    except ValueError:
-        pass
-    text = field.split(b"\0", 1)[0].strip(b" ")  # digits, a NUL, then junk
-    if not text:
-        return 0
-    if not text.isdigit():
-        raise ValueError(f"bad number {field!r}")
-    return int(text, 8)  # ValueError for 8 and 9
-
-
-def _cstring(field: bytes) -> bytes:
-    return field.split(b"\0", 1)[0]
-
-
-def _parse_pax(data: bytes, into: dict[bytes, bytes]) -> None:
-    """Records `LEN KEY=VALUE\\n` (POSIX pax), values kept as bytes (xattrs are binary)."""
-    pos, end = 0, len(data)
-    while pos < end:
-        if data[pos] == 0:  # some writers pad with NULs
-            break
-        space = data.find(b" ", pos, pos + 21)
-        digits = data[pos:space]
-        if space < 0 or not digits.isdigit():
-            raise ValueError("bad pax record length")
-        length = int(digits)
-        if length <= len(digits) + 1 or pos + length > end or data[pos + length - 1] != 0x0A:
-            raise ValueError("bad pax record")
-        key, eq, value = data[space + 1 : pos + length - 1].partition(b"=")
-        if not eq or not key:
-            raise ValueError("bad pax record")
-        into[key] = value
-        pos += length
-
-
-def _pax_int(value: bytes) -> int:
-    if not value.isdigit():
-        raise ValueError(f"bad pax number {value!r}")
-    return int(value)
-
-
-def _pax_time_ns(value: bytes) -> int:
-    """A pax time ("1700000000.5", "-12") in nanoseconds."""
-    sign = -1 if value.startswith(b"-") else 1
-    whole, _, frac = value.lstrip(b"-").partition(b".")
-    if not whole.isdigit() or (frac and not frac.isdigit()):
-        raise ValueError(f"bad pax time {value!r}")
-    return sign * (int(whole) * 1_000_000_000 + int((frac[:9] or b"0").ljust(9, b"0")))
-
-
-@dataclass(slots=True)
-class _Entry:
-    name: bytes
-    kind: bytes
-    mode: int
-    uid: int
-    gid: int
-    size: int
-    mtime_ns: int
-    atime_ns: int
-    linkname: bytes
-    major: int
-    minor: int
-    xattrs: dict[bytes, bytes]
-
-
 def _umask() -> int:
     """The process umask, read without changing it (os.umask would, for other threads)."""
     with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
@@ -447,7 +167,7 @@ class _Unpacker:
         self.whiteouts: set[bytes] = set()  # paths turned into whiteout devices here
         self.dir_times: list[tuple[bytes, int, int]] = []
         self.size = 0
-        self.entries = 0
+        self.count = 0
         self.entry = b""
 
     # errors
@@ -460,56 +180,12 @@ class _Unpacker:
     def corrupt(self, reason: str) -> CorruptLayer:
         return CorruptLayer(self.layer, reason, _show(self.entry) if self.entry else None)
 
-    # the header loop
+    # the entry loop
 
-    def run(self, stream: _Stream) -> None:
-        pax: dict[bytes, bytes] = {}
-        long_name = long_link = b""
-        policy = self.policy
-        while True:
-            block = stream.block()
-            if block is None:
-                raise _Truncated("the archive ends without its end-of-archive marker")
-            if block == ZERO_BLOCK:
-                break
-            self.entries += 1
-            if self.entries > policy.max_entries:
-                self.entry = _cstring(block[:100])
-                raise self.unsafe(f"more than {policy.max_entries} entries (limit)")
-            try:
-                stored = _num(block[148:156])
-                if stored != 256 + sum(_CHECKSUM_U.unpack_from(block)) and (
-                    stored != 256 + sum(_CHECKSUM_S.unpack_from(block))  # some old tars
-                ):
-                    raise ValueError("bad header checksum")
-                kind = block[156:157]
-                size = _num(block[124:136])
-                if size < 0:
-                    raise ValueError("negative size")
-            except ValueError as exc:
-                self.entry = _cstring(block[:100])
-                raise self.corrupt(f"not a valid tar header ({exc})") from None
-            if kind in (b"x", b"g", b"L", b"K"):
-                if size > MAX_META:
-                    self.entry = _cstring(block[:100])
-                    raise self.unsafe(f"extended header of {size} bytes (limit {MAX_META})")
-                data = stream.read(size)
-                try:
-                    if kind == b"x":
-                        _parse_pax(data, pax)
-                    elif kind == b"g":
-                        _parse_pax(data, {})  # global headers: checked, then ignored (as Docker)
-                    elif kind == b"L":
-                        long_name = _cstring(data)
-                    else:
-                        long_link = _cstring(data)
-                except ValueError as exc:
-                    self.entry = _cstring(block[:100])
-                    raise self.corrupt(f"bad extended header ({exc})") from None
-                continue
-            entry = self._entry(block, kind, size, pax, long_name, long_link)
-            pax, long_name, long_link = {}, b"", b""
+    def run(self, stream: Stream) -> None:
+        for entry in entries(stream, self.policy.max_entries):
             self.entry = entry.name
+            self.count += 1
             if len(self.dirs) > DIR_CACHE:
                 self._forget_dirs()
             try:
@@ -521,80 +197,6 @@ class _Unpacker:
         self.entry = b"(end of archive)"
         stream.drain()
         self._fix_dir_times()
-
-    def _entry(
-        self,
-        block: bytes,
-        kind: bytes,
-        size: int,
-        pax: dict[bytes, bytes],
-        long_name: bytes,
-        long_link: bytes,
-    ) -> _Entry:
-        name = long_name or _cstring(block[0:100])
-        magic = block[257:263]
-        if not long_name and magic == b"ustar\0":
-            prefix = _cstring(block[345:500])
-            if prefix:
-                name = prefix + b"/" + name
-        self.entry = pax.get(b"path", name)
-        try:
-            mode = _num(block[100:108]) & 0o7777
-            uid = _num(block[108:116])
-            gid = _num(block[116:124])
-            mtime_ns = _num(block[136:148]) * 1_000_000_000
-            major = minor = 0
-            if kind in (b"3", b"4") and magic[:5] == b"ustar":
-                major, minor = _num(block[329:337]), _num(block[337:345])
-            linkname = long_link or (_cstring(block[157:257]) if kind in b"12" else b"")
-            xattrs: dict[bytes, bytes] = {}
-            atime_ns = None
-            for key, value in pax.items():
-                if key == b"path":
-                    name = value
-                elif key == b"linkpath":
-                    linkname = value
-                elif key == b"size":
-                    size = _pax_int(value)
-                elif key == b"uid":
-                    uid = _pax_int(value)
-                elif key == b"gid":
-                    gid = _pax_int(value)
-                elif key == b"mtime":
-                    mtime_ns = _pax_time_ns(value)
-                elif key == b"atime":
-                    atime_ns = _pax_time_ns(value)
-                elif key.startswith(b"SCHILY.xattr."):
-                    xattrs[key[13:]] = value
-                elif key.startswith(b"LIBARCHIVE.xattr."):
-                    xattrs[unquote_to_bytes(key[17:])] = base64.b64decode(value + b"==")
-                elif key.startswith(b"GNU.sparse."):
-                    raise self.corrupt("sparse files are not supported")
-        except (ValueError, TypeError) as exc:
-            raise self.corrupt(f"not a valid tar header ({exc})") from None
-        self.entry = name
-        if kind == b"\0" and name.endswith(b"/"):
-            kind = b"5"  # old tars mark directories with a trailing slash only
-        if kind not in _SUPPORTED:
-            raise self.corrupt(f"unsupported tar entry type {kind!r}")
-        if not (0 <= uid <= MAX_ID and 0 <= gid <= MAX_ID):
-            raise self.corrupt(f"uid/gid {uid}/{gid} out of range")
-        if not (0 <= major < 1 << 32 and 0 <= minor < 1 << 32):
-            raise self.corrupt(f"device {major}:{minor} out of range")
-        if atime_ns is None:
-            atime_ns = mtime_ns
-        if not (-_MAX_NS < mtime_ns < _MAX_NS and -_MAX_NS < atime_ns < _MAX_NS):
-            raise self.corrupt("timestamp out of range")
-        if pax and (b"\0" in name or b"\0" in linkname):  # header fields end at their NUL
-            raise self.corrupt("NUL byte in a name")
-        for xattr in xattrs:
-            if not xattr or b"\0" in xattr:
-                raise self.corrupt("bad xattr name")
-            if xattr.startswith(OVERLAY_XATTRS):
-                raise self.unsafe(f"sets the overlayfs xattr {_show(xattr)!r}")
-        return _Entry(
-            name, kind, mode, uid, gid, size, mtime_ns, atime_ns, linkname, major, minor, xattrs
-        )
 
     # paths
 
@@ -689,11 +291,13 @@ class _Unpacker:
 
     # entries
 
-    def _apply(self, e: _Entry, stream: _Stream) -> None:
+    def _apply(self, e: Entry, stream: Stream) -> None:
         parts = self._parts(e.name)
-        data = e.size if e.kind in _REGULAR else 0
+        for xattr in e.xattrs:
+            if xattr.startswith(OVERLAY_XATTRS):
+                raise self.unsafe(f"sets the overlayfs xattr {_show(xattr)!r}")
         if not parts:
-            if e.kind != b"5":
+            if e.kind != DIRECTORY:
                 raise self.unsafe("the root can only be a directory")
             self._own_and_mode(self.root_fd, None, e)
             self._set_xattrs(self.root_fd, e.xattrs)
@@ -704,29 +308,28 @@ class _Unpacker:
         key = b"/".join(parts)
         if base.startswith(WHITEOUT):
             self._whiteout(parent_key, base)
-            stream.skip(data + (-data % BLOCK))
             return
         kind = e.kind
-        if kind in _REGULAR:
+        if kind in REGULAR:
             self._regular(e, stream, self._dir(parent_key), base, key)
             return
-        if kind == b"1":
+        if kind == HARDLINK:
             self._hardlink(e, self._dir(parent_key), base, key)
             return
-        if kind == b"2":
+        if kind == SYMLINK:
             self._check_symlink(e.linkname, parts)
-        if kind in (b"3", b"4"):
+        if kind in (CHAR, BLOCKDEV):
             if not self.policy.allow_devices:
                 raise self.unsafe("device nodes are not allowed here (policy)")
             if e.mode & (stat.S_ISUID | stat.S_ISGID):
                 raise self.unsafe("setuid/setgid bit on a device file")
         parent = self._dir(parent_key)
-        if kind == b"5":
+        if kind == DIRECTORY:
             self._directory(e, parent, base, key)
             return
         self._special(e, parent, base, key)
 
-    def _regular(self, e: _Entry, stream: _Stream, parent: int, base: bytes, key: bytes) -> None:
+    def _regular(self, e: Entry, stream: Stream, parent: int, base: bytes, key: bytes) -> None:
         mode = e.mode & 0o777  # the descriptor is writable whatever the mode says
         try:
             fd = os.open(base, _O_FILE, mode, dir_fd=parent)
@@ -735,7 +338,7 @@ class _Unpacker:
             fd = os.open(base, _O_FILE, mode, dir_fd=parent)
         try:
             if e.size:
-                stream.copy(fd, e.size)
+                stream.copy(partial(os.write, fd), e.size)
             if self.owners:
                 os.fchown(fd, e.uid, e.gid)
             if e.mode & self.chmod_bits:
@@ -745,11 +348,10 @@ class _Unpacker:
             os.utime(fd, ns=(e.atime_ns, e.mtime_ns))
         finally:
             os.close(fd)
-        stream.skip(-e.size % BLOCK)
         self.size += e.size
         self.files.add(key)
 
-    def _hardlink(self, e: _Entry, parent: int, base: bytes, key: bytes) -> None:
+    def _hardlink(self, e: Entry, parent: int, base: bytes, key: bytes) -> None:
         target = self._parts(e.linkname, "hardlink target")
         target_key = b"/".join(target)
         if target_key not in self.files:
@@ -792,7 +394,7 @@ class _Unpacker:
             elif comp and comp != b".":
                 depth += 1
 
-    def _directory(self, e: _Entry, parent: int, base: bytes, key: bytes) -> None:
+    def _directory(self, e: Entry, parent: int, base: bytes, key: bytes) -> None:
         was_whiteout = key in self.whiteouts
         try:
             os.mkdir(base, 0o700, dir_fd=parent)
@@ -811,16 +413,16 @@ class _Unpacker:
         self.whiteouts.discard(key)
         self.dir_times.append((key, e.atime_ns, e.mtime_ns))
 
-    def _special(self, e: _Entry, parent: int, base: bytes, key: bytes) -> None:
+    def _special(self, e: Entry, parent: int, base: bytes, key: bytes) -> None:
         """Symlinks, devices and fifos: created by name in their parent's descriptor."""
         for attempt in (0, 1):
             try:
-                if e.kind == b"2":
+                if e.kind == SYMLINK:
                     os.symlink(e.linkname, base, dir_fd=parent)
-                elif e.kind == b"6":
+                elif e.kind == FIFO:
                     os.mkfifo(base, 0o600, dir_fd=parent)
                 else:
-                    kind = stat.S_IFCHR if e.kind == b"3" else stat.S_IFBLK
+                    kind = stat.S_IFCHR if e.kind == CHAR else stat.S_IFBLK
                     os.mknod(base, kind | 0o600, os.makedev(e.major, e.minor), dir_fd=parent)
                 break
             except FileExistsError:
@@ -828,7 +430,7 @@ class _Unpacker:
                     raise
                 self._clear(parent, base, key)
         self.whiteouts.discard(key)
-        if e.kind == b"2":
+        if e.kind == SYMLINK:
             if self.owners:
                 os.chown(base, e.uid, e.gid, dir_fd=parent, follow_symlinks=False)
         else:
@@ -866,7 +468,7 @@ class _Unpacker:
 
     # metadata
 
-    def _own_and_mode(self, parent: int, base: bytes | None, e: _Entry) -> None:
+    def _own_and_mode(self, parent: int, base: bytes | None, e: Entry) -> None:
         """chown then chmod (chown clears setuid/setgid); by descriptor when base is None."""
         if base is None:
             if self.owners:
@@ -949,16 +551,20 @@ def unpack(
     unpacker = _Unpacker(root_fd, layer, policy)
     try:
         try:
-            read, compression = _reader(source, media_type)
-            stream = _Stream(read, policy.max_bytes)
+            stream, compression = open_stream(source, media_type, policy.max_bytes)
             unpacker.run(stream)
-        except _Bomb:
+        except TarFormatError as exc:
+            name = _show(exc.name) if exc.name is not None else None
+            if exc.unsafe:
+                raise UnsafeLayer(layer or "(stream)", name or "", exc.reason) from None
+            raise CorruptLayer(layer, exc.reason, name) from None
+        except Bomb:
             raise UnsafeLayer(
                 layer or "(stream)",
                 _show(unpacker.entry or b"(stream)"),
                 f"uncompressed layer larger than {policy.max_bytes} bytes (limit)",
             ) from None
-        except _Truncated as exc:
+        except Truncated as exc:
             raise unpacker.corrupt(f"truncated: {exc}") from None
         except zlib.error as exc:
             raise unpacker.corrupt(f"bad gzip data ({exc})") from None
@@ -972,7 +578,7 @@ def unpack(
         raise
     unpacker.close()
     os.close(root_fd)
-    return Unpacked(stream.digest(), unpacker.size, stream.total, unpacker.entries, compression)
+    return Unpacked(stream.digest(), unpacker.size, stream.total, unpacker.count, compression)
 
 
 def _restore(

@@ -18,13 +18,8 @@ from helpers.imagefactory import compress, tar_bytes
 
 from portside.errors import InvalidArgument
 from portside.oci import mediatypes as mt
-from portside.store.unpack import (
-    CHUNK,
-    CorruptLayer,
-    UnpackPolicy,
-    parse_size,
-    unpack,
-)
+from portside.store.tarstream import CHUNK
+from portside.store.unpack import CorruptLayer, UnpackPolicy, parse_size, unpack
 
 MTIME = 1_600_000_000
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="unpacking layers needs root")
