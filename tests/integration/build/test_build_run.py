@@ -198,3 +198,21 @@ def test_build_wide_network_proxy_args_and_iidfile(
     assert layer["proxy#data"] == b"http://proxy:3128\n"
     assert "proxy:3128" not in str(image_config(root, out.stdout.strip()))  # not in the image
     assert "not consumed" not in out.stderr
+
+
+def test_bind_from_a_stage_rw_copy_and_tmpfs(root: Path, ctx: Path, busybox: str) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox AS tools\nRUN mkdir /out && echo tool-output > /out/result\n"
+        "FROM busybox\n"
+        "RUN --mount=type=bind,from=tools,source=/out,target=/in cp /in/result /from-stage\n"
+        "RUN --mount=type=bind,target=/src,rw echo scribble > /src/input.txt && cat /src/input.txt"
+        " > /rw\n"
+        "RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && ls /scratch > /tmp-listing\n"
+    )
+    portside(root, "build", "-t", "binds", str(ctx))
+    stage_copy, rw, tmp = layer_files(root, "binds")[-3:]
+    assert stage_copy["from-stage#data"] == b"tool-output\n"
+    assert rw["rw#data"] == b"scribble\n"
+    assert (ctx / "input.txt").read_text() == "from the context\n"  # the context is untouched
+    assert tmp["tmp-listing#data"] == b"t\n"
+    assert not any(k.startswith(("in/", "src", "scratch")) for k in [*stage_copy, *rw, *tmp])
