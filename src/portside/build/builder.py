@@ -192,16 +192,35 @@ def _write_image(
 def _export(store: ImageStore, image: Image, out: dict[str, str]) -> None:
     kind = out.get("type", "")
     dest = out.get("dest", "")
-    if kind not in ("oci", "docker"):
-        raise InvalidArgument(f"--output type={kind or '?'}: use type=oci or type=docker")
+    if kind not in ("oci", "docker", "local"):
+        raise InvalidArgument(f"--output type={kind or '?'}: use type=oci, docker or local")
     if not dest:
-        raise InvalidArgument(f"--output type={kind} needs dest=<file>")
+        raise InvalidArgument(f"--output type={kind} needs dest=<file or directory>")
+    if kind == "local":
+        _export_local(store, image, Path(dest))
+        return
     from portside.store import archive
 
     names = list(image.tags) or [image.id]
     archive.save(
         store, names, Path(dest) if dest != "-" else os.fdopen(1, "wb", closefd=False), format=kind
     )
+
+
+def _export_local(store: ImageStore, image: Image, dest: Path) -> None:
+    """`--output type=local,dest=DIR`: the image's merged filesystem, written into DIR."""
+    from portside.build.stagefs import LayerRef, StageFS
+
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InvalidArgument(f"--output type=local: {dest} exists and is not an empty directory")
+    manifest = store.manifest(image)
+    diff_ids = store.config(image).diff_ids
+    layers = [
+        LayerRef(d.digest, d.size, diff, d.media_type)
+        for d, diff in zip(manifest.layers, diff_ids, strict=True)
+    ]
+    dest.mkdir(parents=True, exist_ok=True)
+    StageFS(store.content, layers).export("", dest)
 
 
 __all__ = ["BuildError", "BuildOptions", "BuildResult", "build", "step_key"]

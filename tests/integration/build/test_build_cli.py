@@ -360,3 +360,16 @@ def test_output_oci_archive(root: Path, ctx: Path, tmp_path: Path) -> None:
         assert member is not None
         index = json.loads(member.read())
     assert "oci-layout" in names and index["manifests"]
+
+
+def test_output_local_directory(root: Path, ctx: Path, tmp_path: Path) -> None:
+    (ctx / "Dockerfile").write_text(
+        "FROM scratch\nCOPY src /app/\nCOPY hello.txt /app/\nCOPY --chmod=0600 hello.txt /x\n"
+    )
+    dest = tmp_path / "rootfs"
+    portside(root, "build", "-o", f"type=local,dest={dest}", str(ctx))
+    assert (dest / "app" / "hello.txt").read_text() == "hello\n"
+    assert (dest / "app" / "lib" / "util.py").read_text() == "X = 1\n"
+    assert (dest / "x").stat().st_mode & 0o777 == 0o600
+    again = portside(root, "build", "-o", f"type=local,dest={dest}", str(ctx), ok=False)
+    assert "exists and is not an empty directory" in again.stderr
