@@ -1,0 +1,94 @@
+"""The real docker client (28.x) against portside's daemon: run, ps, logs, exec, stop, rm,
+inspect, version, volumes. The daemon speaks the Docker Engine API; nothing is adapted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers.busybox import busybox_image
+from helpers.daemon import PortsideDaemon
+
+from portside.store.images import ImageStore
+
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(shutil.which("docker") is None, reason="docker client not installed"),
+]
+
+
+@pytest.fixture
+def daemon(root: Path, store: ImageStore) -> Iterator[PortsideDaemon]:
+    busybox_image(store)
+    d = PortsideDaemon(root)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+def test_version_negotiates(daemon: PortsideDaemon) -> None:
+    out = daemon.docker("version", "--format", "{{json .}}").stdout
+    doc = json.loads(out)
+    assert doc["Server"]["ApiVersion"] == "1.43"
+    assert doc["Client"]["ApiVersion"] == "1.43"  # negotiated down to ours
+
+
+def test_run_attached_with_exit_code_and_streams(daemon: PortsideDaemon) -> None:
+    r = daemon.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 5",
+                      check=False)
+    assert r.returncode == 5
+    assert r.stdout == "out\n"
+    assert "err\n" in r.stderr
+    r = daemon.docker("run", "--rm", "busybox", "nosuchcommand", check=False)
+    assert r.returncode == 127
+    assert daemon.docker("ps", "-aq").stdout == ""
+
+
+def test_run_detached_ps_logs_exec_stop_rm_inspect(daemon: PortsideDaemon) -> None:
+    cid = daemon.docker("run", "-d", "--name", "web", "-e", "MODE=prod", "-l", "tier=front",
+                        "busybox", "sh", "-c", "echo ready; sleep 300").stdout.strip()
+    assert len(cid) == 64
+    ps = daemon.docker("ps", "--format", "{{.ID}} {{.Names}} {{.Status}}").stdout
+    assert ps.startswith(f"{cid[:12]} web Up")
+    assert daemon.docker("ps", "--filter", "label=tier=front", "-q").stdout.strip() == cid[:12]
+    daemon.wait_for(lambda: daemon.docker("logs", "web").stdout == "ready\n", what="log line")
+    r = daemon.docker("exec", "web", "sh", "-c", "echo $MODE; exit 2", check=False)
+    assert r.returncode == 2 and r.stdout == "prod\n"
+    r = daemon.docker("exec", "-i", "web", "cat", input="through stdin\n")
+    assert r.stdout == "through stdin\n"
+    doc = json.loads(daemon.docker("inspect", "web").stdout)[0]
+    assert doc["Id"] == cid and doc["State"]["Running"] is True
+    assert "MODE=prod" in doc["Config"]["Env"]
+    assert daemon.docker("inspect", "-f", "{{.Config.Labels.tier}}", "web").stdout == "front\n"
+    daemon.docker("stop", "-t", "1", "web")
+    assert daemon.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}",
+                         "web").stdout == "exited 137\n"
+    daemon.docker("rm", "web")
+    r = daemon.docker("inspect", "web", check=False)
+    assert r.returncode != 0 and "No such" in r.stderr
+    # and portside sees the same state
+    assert daemon.cli("ps", "-aq").stdout == ""
+
+
+def test_errors_are_docker_shaped(daemon: PortsideDaemon) -> None:
+    daemon.docker("create", "--name", "dup", "busybox", "true")
+    r = daemon.docker("create", "--name", "dup", "busybox", "true", check=False)
+    assert r.returncode != 0 and "is already in use" in r.stderr
+    r = daemon.docker("stop", "nope", check=False)
+    assert r.returncode != 0 and "No such container: nope" in r.stderr
+
+
+def test_volumes_and_images(daemon: PortsideDaemon) -> None:
+    daemon.docker("volume", "create", "vol1")
+    assert "vol1" in daemon.docker("volume", "ls", "-q").stdout.split()
+    r = daemon.docker("run", "--rm", "-v", "vol1:/v", "busybox", "sh", "-c",
+                      "echo hi > /v/x && cat /v/x")
+    assert r.stdout == "hi\n"
+    daemon.docker("volume", "rm", "vol1")
+    images = daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    assert "busybox:latest" in images
