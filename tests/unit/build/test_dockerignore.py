@@ -96,7 +96,11 @@ def test_star_matches_one_component(path: str) -> None:
     assert not Matcher(parse("/".join(["*"] * (depth + 1)))).ignored(path)
 
 
-_pattern_parts = st.lists(st.text(alphabet="ab*?", min_size=1, max_size=4), min_size=1, max_size=3)
+_pattern_parts = st.lists(
+    st.text(alphabet="ab*?", min_size=1, max_size=4).filter(lambda p: "**" not in p),  # ** is not
+    min_size=1,  # filepath.Match's: it has its own cases above
+    max_size=3,
+)
 _path_parts = st.lists(st.text(alphabet="ab", min_size=1, max_size=4), min_size=1, max_size=3)
 
 
