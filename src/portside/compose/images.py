@@ -30,7 +30,7 @@ def build(project: Project, services: list[Service], progress: str = "auto",
                 continue
             tag = image_name(project, service)
             say(f"Building {service.name} ({tag})")
-            secrets: dict[str, Path] = {}
+            secrets: dict[str, Path | bytes] = {}
             with tempfile.TemporaryDirectory(prefix="compose-build-") as tmp:
                 for ref in b.secrets:
                     secrets[ref.target.rsplit("/", 1)[-1]] = _secret_file(

@@ -172,7 +172,8 @@ def load_file(path: Path, ctx: Context, origins: dict[str, str] | None = None
             _extends(data, name, path, file, ctx, [])
     finally:
         ctx.stack.pop()
-    return data
+    result: dict[str, Any] = data
+    return result
 
 
 def record_origins(origins: dict[str, str], data: dict[str, Any], file: str) -> None:
@@ -249,8 +250,9 @@ def _extends(data: dict[str, Any], name: str, path: Path, file: str, ctx: Contex
     if base_path.parent != path.parent:
         base = rebase_service(base, base_path.parent)
     local = {k: v for k, v in service.items() if k != "extends"}
-    services[name] = merge_service(merge_service({}, base), local)
-    return services[name]
+    merged = merge_service(merge_service({}, base), local)
+    services[name] = merged
+    return merged
 
 
 def _abs(base: Path, value: str) -> str:

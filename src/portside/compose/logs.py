@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import Any, cast
 
 from portside.compose import naming
 
@@ -68,7 +68,7 @@ def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = 
 
         def pump(resp: Any = resp, out: _Lines = out, err: _Lines = err,
                  tty: bool = bool(info["Config"]["Tty"]), c: dict[str, Any] = c) -> None:
-            demux(_Body(resp), b"", tty, out, err)
+            demux(cast(Any, _Body(resp)), b"", tty, out, err)
             out.close()
             err.close()
             if until_exit:  # as `docker compose up` reports a container that ended

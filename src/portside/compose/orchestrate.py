@@ -19,6 +19,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from portside.compose import containerspec, naming, resources, secretsdir
@@ -85,11 +86,17 @@ class Compose:
         return sorted(found, key=lambda c: (c["Labels"].get(naming.SERVICE, ""), number_of(c)))
 
     def graph(self, services: Iterable[Service]) -> dict[str, set[str]]:
+        """Each service and the services (among these) it needs started first."""
+        services = list(services)
         names = {s.name for s in services}
-        return {s.name: {d for d in s.depends_on if d in names} |
-                ({s.network_mode[8:]} if (s.network_mode or "").startswith("service:")
-                 and s.network_mode[8:] in names else set())
-                for s in services}
+        out: dict[str, set[str]] = {}
+        for s in services:
+            deps = {d for d in s.depends_on if d in names}
+            mode = s.network_mode or ""
+            if mode.startswith("service:") and mode[8:] in names:
+                deps.add(mode[8:])
+            out[s.name] = deps
+        return out
 
     def selected(self, names: Iterable[str] = ()) -> list[Service]:
         """The named services (default: all enabled), plus the enabled services they
@@ -218,21 +225,21 @@ class Compose:
         for c in self.containers(svc.name):
             n = number_of(c)
             if n > replicas or n in numbers:
-                tasks.append(lambda c=c: self.remove(c))
+                tasks.append(partial(self.remove, c))
                 continue
             numbers.add(n)
             stale = c["Labels"].get(naming.CONFIG_HASH) != digest or (
                 image is not None and c.get("ImageID") not in (None, image))
             if (stale or force) and not no_recreate:
-                tasks.append(lambda c=c, n=n: self.recreate(svc, c, n, secrets, start))
+                tasks.append(partial(self.recreate, svc, c, n, secrets, start))
             elif start and c["State"] != "running":
-                tasks.append(lambda c=c: self.start_container(c))
+                tasks.append(partial(self.start_container, c))
             else:
                 self.say(f"Container {name_of(c)}  Running")
         for n in range(1, replicas + 1):
             if n not in numbers:
-                tasks.append(lambda n=n: self.create(svc, n, secrets, start,
-                                                     "Started" if start else "Created"))
+                tasks.append(partial(self.create, svc, n, secrets, start,
+                                     "Started" if start else "Created"))
         run_all(tasks)
 
     def recreate(self, svc: Service, c: dict[str, Any], number: int, secrets: Any,
@@ -324,7 +331,7 @@ class Compose:
         services = [self.project.service(n) for n in by_service if n in known]
         graph = {**self.graph(services), **{n: set() for n in by_service if n not in known}}
         failed = run_ordered(graph, lambda n: run_all([
-            lambda c=c: self.remove(c, volumes, timeout=timeout) for c in by_service[n]]),
+            partial(self.remove, c, volumes, timeout=timeout) for c in by_service[n]]),
             reverse=True)
         self.raise_first(failed)
         resources.remove_networks(self)
@@ -338,7 +345,7 @@ class Compose:
         chosen = {s.name for s in services}
 
         def stop_one(name: str) -> None:
-            run_all([lambda c=c: self.stop_container(c, timeout)
+            run_all([partial(self.stop_container, c, timeout)
                      for c in self.containers(name, stopped=False)])
 
         self.raise_first(run_ordered({n: d & chosen for n, d in self.graph(services).items()},

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from portside.compose import envfile
 from portside.compose.errors import ComposeError
@@ -118,10 +119,10 @@ def load_project(opts: Options) -> Project:
                      opts.warn, origins)
 
 
-def active_services(data: dict[str, object], opts: Options, env: Mapping[str, str],
+def active_services(data: dict[str, Any], opts: Options, env: Mapping[str, str],
                     origins: Mapping[str, str]) -> set[str]:
     """The services the active profiles (and the command line) turn on."""
-    services: dict[str, dict[str, object]] = data.get("services") or {}  # type: ignore[assignment]
+    services: dict[str, dict[str, Any]] = data.get("services") or {}
     profiles = set(opts.profiles) or {p for p in env.get("COMPOSE_PROFILES", "").split(",") if p}
     for name in opts.services:
         if name not in services:
@@ -132,14 +133,14 @@ def active_services(data: dict[str, object], opts: Options, env: Mapping[str, st
     todo = list(enabled)
     while todo:  # a named service brings the services it depends on
         name = todo.pop()
-        for dep, cond in ((services[name] or {}).get("depends_on") or {}).items():  # type: ignore[union-attr]
+        for dep, cond in ((services[name] or {}).get("depends_on") or {}).items():
             if dep in enabled:
                 continue
             if name in opts.services:
                 enabled.add(dep)
                 todo.append(dep)
-            elif cond.get("required", True):  # type: ignore[union-attr]
-                needed = ", ".join((services[dep] or {}).get("profiles") or [])  # type: ignore[arg-type]
+            elif cond.get("required", True):
+                needed = ", ".join((services[dep] or {}).get("profiles") or [])
                 raise ComposeError(origins.get(f"services.{name}", ""),
                                    f"services.{name}.depends_on",
                                    f"service \"{dep}\" is disabled by its profiles; enable one"
