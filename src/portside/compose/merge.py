@@ -57,7 +57,8 @@ def _ports(value: Any) -> list[dict[str, Any]]:
     for p in value or []:
         if isinstance(p, dict):
             out.append({"protocol": "tcp", "mode": "ingress", **p,
-                        **({"published": str(p["published"])} if "published" in p else {}),
+                        **({"published": str(p["published"])}
+                           if p.get("published") is not None else {}),
                         "target": int(p["target"])})
         else:
             out.extend(syntax.parse_port(p))

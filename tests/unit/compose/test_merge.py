@@ -75,3 +75,11 @@ def test_services_and_resources_add_up() -> None:
     assert set(data["volumes"]) == {"v", "w"}
     assert data["networks"]["n"] == {"driver": "bridge", "internal": True}
     assert data["name"] == "p"
+
+
+def test_merging_canonical_data_again_changes_nothing() -> None:
+    once = merged(svc(image="a", ports=["80", "8080:80", {"target": 9, "published": 90}],
+                      volumes=["/x", "d:/d"], secrets=["s"], environment=["A=1", "B"],
+                      depends_on=["db"], networks=["n"], dns="1.1.1.1"))
+    assert merged({"services": {"web": once}}) == once
+    assert merged({"services": {"web": once}}, svc()) == once
