@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -59,7 +60,7 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
     dest_word, sources = words[-1], words[:-1]
     dest = posixpath.normpath(posixpath.join(state.workdir, dest_word))
     many = len(sources) + len(inst.heredocs) > 1 or any(c in s for s in sources for c in "*?[")
-    chmod = int(flags["chmod"], 8) if flags.get("chmod") else None
+    chmod = _mode(run, inst, flags.get("chmod"))
     excludes = dockerignore.Matcher(dockerignore.parse("\n".join(inst.flags.get("exclude", []))))  # type: ignore[arg-type]
     # Only what the instruction says goes in the key: whatever the stage's tree decides
     # (is the destination a directory? who is --chown=name?) follows from the parent's key.
@@ -109,7 +110,11 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
     def execute() -> LayerResult:
         nonlocal context, matched
         fs = run.fs(state)
-        dest_is_dir = dest_word.endswith("/") or (fs.lookup(dest) or _NOT).is_dir
+        dest_is_dir = (
+            dest_word.endswith(("/", "/."))
+            or dest_word in (".", "..")
+            or (fs.lookup(dest) or _NOT).is_dir
+        )
         if many and not dest_is_dir:
             raise BuildError(
                 run.path,
@@ -134,10 +139,9 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
                 else:
                     target = dest
                 if kw == "ADD" and e is top and e.is_file and _is_archive(Path(e.path)):
-                    _unpack(
-                        run, Path(e.path), dest, items, uid if flags.get("chown") else None, chmod
-                    )
-                    continue
+                    owner = (uid, gid) if flags.get("chown") else None
+                    if _unpack(run, Path(e.path), dest, items, owner, chmod):
+                        continue  # else not a readable archive: copied as it is, as Docker does
                 if (
                     target == dest
                     and top.is_dir
@@ -159,7 +163,7 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
         for name, text in docs:
             target = posixpath.join(dest, name) if dest_is_dir else dest
             ti = tarfile.TarInfo(posixpath.normpath(target).lstrip("/"))
-            ti.mode, ti.uid, ti.gid, ti.mtime = chmod or 0o644, uid, gid, now
+            ti.mode, ti.uid, ti.gid, ti.mtime = 0o644 if chmod is None else chmod, uid, gid, now
             data = text.encode("utf-8", "surrogateescape")
             ti.size = len(data)
             items[ti.name] = (ti, data)
@@ -178,6 +182,19 @@ def plan(run: BuildRun, state: StageState, inst: Instruction, env: dict[str, str
             raise _unreadable(run, inst, exc) from None
 
     return CopyStep(inputs, guarded)
+
+
+def _mode(run: BuildRun, inst: Instruction, text: str | None) -> int | None:
+    """--chmod, after substitution: an octal mode."""
+    if not text:
+        return None
+    if not (3 <= len(text) <= 4 and all(c in "01234567" for c in text)):
+        raise BuildError(
+            run.path,
+            inst.line,
+            f"{inst.keyword}: invalid --chmod={text}: use an octal mode like 0755",
+        )
+    return int(text, 8)
 
 
 def _unreadable(run: BuildRun, inst: Instruction, exc: OSError) -> BuildError:
@@ -314,34 +331,31 @@ def _unpack(
     archive: Path,
     dest: str,
     items: dict[str, TarEntry],
-    owner: int | None,
+    owner: tuple[int, int] | None,
     chmod: int | None,
-) -> None:
-    """ADD of a local archive: its entries land under `dest` (a directory)."""
+) -> bool:
+    """ADD of a local archive: its entries land under `dest` (a directory), keeping their
+    owners unless --chown. Unsafe members (absolute, `..`, links out) are refused by
+    tarfile's `tar` filter. False (nothing added) when the file is not a readable archive."""
     from portside.build.stagefs import walk_tree
 
     top = Path(tempfile.mkdtemp(dir=run.tmp, prefix="add-"))
     try:
         with tarfile.open(archive, "r:*") as tar:
             tar.extractall(top, filter="tar")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BuildError(
-            run.path, 0, f"ADD {archive.name}: cannot unpack the archive: {exc}"
-        ) from None
+    except (tarfile.TarError, EOFError, ValueError, OSError):
+        shutil.rmtree(top, ignore_errors=True)
+        return False
+    found: dict[str, TarEntry] = {}
     for rel, path, st in walk_tree(top):
         if not rel:
             continue
-        info = _info(
-            posixpath.join(dest, rel),
-            path,
-            st,
-            st.st_uid if owner is None else owner,
-            st.st_gid if owner is None else owner,
-            chmod,
-            run,
-        )
+        uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
+        info = _info(posixpath.join(dest, rel), path, st, uid, gid, chmod, run)
         if info is not None:
-            items[info[0].name] = info
+            found[info[0].name] = info
+    items.update(found)
+    return True
 
 
 def _url_name(url: str) -> str:

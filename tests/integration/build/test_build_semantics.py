@@ -63,9 +63,11 @@ def test_copy_destinations_follow_docker_rules(root: Path, ctx: Path, base: str)
         "COPY dir /d\n"  # a directory's contents, not the directory
         "COPY alink dir/xlink /links/\n"
         "COPY --exclude=*.md --exclude=sub dir /ex/\n"
-        "COPY --chown=7:8 --chmod=640 a.txt /owned\n",
+        "COPY --chown=7:8 --chmod=640 a.txt /owned\n"
+        "COPY --chmod=0000 a.txt /dotdir/.\n",
     )
-    bin_, new, many, py, d, links, ex, owned = layer_files(root, image)[1:]
+    bin_, new, many, py, d, links, ex, owned, dot = layer_files(root, image)[1:]
+    assert dot["dotdir/a.txt"].mode == 0  # "/dir/." names a directory; --chmod=0000 is 0
     assert bin_["usr/bin/a.txt#data"] == b"A"
     assert "usr/bin" not in bin_  # the existing directory keeps its metadata
     assert new["new/name.txt#data"] == b"A" and new["new"].isdir()
@@ -95,9 +97,18 @@ def test_copy_errors(root: Path, ctx: Path) -> None:
     assert build(root, ctx, 'FROM scratch\nENV A="${B:?needs B}"\n', ok=False) == (
         "Error: Dockerfile:2: ENV: B: needs B"
     )
+    assert build(root, ctx, "FROM scratch\nARG M=rwx\nCOPY --chmod=$M a.txt /\n", ok=False) == (
+        "Error: Dockerfile:3: COPY: invalid --chmod=rwx: use an octal mode like 0755"
+    )
     assert build(root, ctx, "FROM scratch\nEXPOSE 80/tcpx\n", ok=False) == (
         "Error: Dockerfile:2: EXPOSE: invalid port '80/tcpx' (e.g. 80 or 53/udp)"
     )
+
+
+def test_add_of_a_file_that_only_looks_like_an_archive_copies_it(root: Path, ctx: Path) -> None:
+    (ctx / "broken.tar.gz").write_bytes(b"\x1f\x8b" + b"not really gzip")
+    image = build(root, ctx, "FROM scratch\nADD broken.tar.gz /x/\n")
+    assert layer_files(root, image)[0]["x/broken.tar.gz#data"] == b"\x1f\x8bnot really gzip"
 
 
 def test_config_instructions(root: Path, ctx: Path, base: str) -> None:
