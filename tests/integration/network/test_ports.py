@@ -127,3 +127,20 @@ def test_taken_port_is_a_clear_error_and_leaves_nothing(manager: NetworkManager,
     assert manager.attachments("q" * 64) == []
     # a different protocol on the same number is fine
     manager.attach("q" * 64, ns2, "bridge", ports=parse_publish(f"{port}:80/udp"))
+
+
+def test_containers_reach_published_ports_through_the_host(manager: NetworkManager,
+                                                           netns: Callable[[], Path]) -> None:
+    manager.create("pst-hairpin", subnet="10.210.21.0/24")
+    web_ns, other_ns = netns(), netns()
+    port = _free_port()
+    manager.attach("h" * 64, web_ns, "pst-hairpin", ports=parse_publish(f"{port}:80"))
+    manager.attach("o" * 64, other_ns, "pst-hairpin")
+    for client in (other_ns, web_ns):  # a neighbour, and the container itself (hairpin)
+        server = serve_once(web_ns, 80, "through the host")
+        try:
+            got = run_in(client, "nc", "-w", "3", host_address(), str(port))
+            assert "through the host" in got.stdout, got.stderr
+        finally:
+            server.kill()
+            server.wait()
