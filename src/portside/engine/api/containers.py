@@ -286,6 +286,37 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def changes(request: web.Request) -> web.Response:
+    from portside.engine import commit as commit_mod
+
+    engine = engine_of(request)
+    c = engine.get(request.match_info["id"])
+    return web.json_response(await asyncio.to_thread(commit_mod.changes, engine, c) or None)
+
+
+async def commit(request: web.Request) -> web.Response:
+    from portside.engine import commit as commit_mod
+
+    engine = engine_of(request)
+    c = engine.get(request.query.get("container", ""))
+    repo, tag = request.query.get("repo") or "", request.query.get("tag") or ""
+    name = f"{repo}:{tag}" if repo and tag else repo or None
+    body = await body_json(request)
+    paused = False
+    if c.running and flag(request, "pause", True) and not c.state["Paused"]:
+        await engine.pause(c.id)
+        paused = True
+    try:
+        image_id = await asyncio.to_thread(
+            commit_mod.commit, engine, c, name, request.query.get("comment") or "",
+            request.query.get("author") or "", body or None)
+    finally:
+        if paused:
+            await engine.unpause(c.id)
+    engine.event(c, "commit")
+    return web.json_response({"Id": image_id}, status=201)
+
+
 def routes() -> list[tuple[str, str, Any]]:
     return [
         ("POST", "/containers/create", create),
@@ -305,4 +336,6 @@ def routes() -> list[tuple[str, str, Any]]:
         ("POST", "/containers/{id}/resize", resize),
         ("GET", "/containers/{id}/top", top),
         ("GET", "/containers/{id}/stats", stats),
+        ("GET", "/containers/{id}/changes", changes),
+        ("POST", "/commit", commit),
     ]
