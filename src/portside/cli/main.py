@@ -53,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "rm": "portside.cli.ps:rm",
     "events": "portside.cli.ps:events",
     "volume": "portside.cli.volumes:volume",
+    "diff": "portside.cli.commit:diff",
+    "commit": "portside.cli.commit:commit",
     "network": "portside.cli.network:network",
     "port": "portside.cli.network:port",
     "compose": "portside.cli.compose:compose",
