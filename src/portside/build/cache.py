@@ -2,7 +2,7 @@
 
 Two tables: `steps` maps a step's cache key (its parent's key, the instruction after
 substitution, the build args and env it sees, the digest of the content it reads) to what it
-produced (a layer, or none, and when); `file_hashes` remembers the sha256 of context files
+produced (a layer, or none, and when); `file_hashes_v2` remembers the sha256 of context files
 by (path, device, inode, size, mtime, ctime), so a rebuild never re-reads unchanged files.
 Cached layers are the blobs already in the content store: a hit reuses them as they are.
 """
@@ -24,8 +24,8 @@ CREATE TABLE IF NOT EXISTS steps (
     created REAL NOT NULL,
     used REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS file_hashes (
-    path TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS file_hashes_v2 (
+    path BLOB PRIMARY KEY,  -- os.fsencode(path): any file name, even one that is not UTF-8
     dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
     digest TEXT NOT NULL
 );
@@ -82,7 +82,7 @@ class BuildCache:
         """Drop every cached step and file hash (`builder prune`); returns the steps dropped."""
         n = self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
         self.db.execute("DELETE FROM steps")
-        self.db.execute("DELETE FROM file_hashes")
+        self.db.execute("DELETE FROM file_hashes_v2")
         self._hashes, self._new_hashes = None, {}
         return int(n)
 
@@ -102,12 +102,12 @@ class BuildCache:
 
     def scope(self, directory: str) -> None:
         """Load the recorded hashes of files under `directory` (the build context)."""
-        low = directory.rstrip("/") + "/"
-        high = low[:-1] + "0"  # "0" sorts right after "/": the range is the subtree
+        low = os.fsencode(directory.rstrip("/") + "/")
+        high = low[:-1] + b"0"  # "0" sorts right after "/": the range is the subtree
         self._hashes = {
-            r[0]: ((r[1], r[2], r[3], r[4], r[5]), r[6])
+            os.fsdecode(r[0]): ((r[1], r[2], r[3], r[4], r[5]), r[6])
             for r in self.db.execute(
-                "SELECT * FROM file_hashes WHERE path >= ? AND path < ?", (low, high)
+                "SELECT * FROM file_hashes_v2 WHERE path >= ? AND path < ?", (low, high)
             )
         }
 
@@ -119,9 +119,11 @@ class BuildCache:
     def flush(self) -> None:
         if not self._new_hashes:
             return
-        rows = [(p, *s, d) for p, (s, d) in self._new_hashes.items()]
+        rows = [(os.fsencode(p), *s, d) for p, (s, d) in self._new_hashes.items()]
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.executemany(
+            "INSERT OR REPLACE INTO file_hashes_v2 VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
         self.db.execute("COMMIT")
         if self._hashes is not None:
             self._hashes.update(self._new_hashes)

@@ -240,3 +240,25 @@ def test_dockerfile_specific_ignore_file_and_platform(root: Path, ctx: Path) -> 
     assert message.startswith(
         "Error: Dockerfile:1: FROM --platform=plan9/mips: this host builds only for linux/"
     )
+
+
+def test_file_names_that_are_not_utf8(root: Path, ctx: Path) -> None:
+    name = os.path.join(os.fsencode(ctx), b"caf\xe9.txt")  # Latin-1, as old trees have
+    with open(name, "wb") as f:
+        f.write(b"latin")
+    os.utime(name, (1_600_000_000, 1_600_000_000))
+    first = build(root, ctx, "FROM scratch\nCOPY . /d/\n")
+    assert build(root, ctx, "FROM scratch\nCOPY . /d/\n") == first  # hash cache and all
+    store = ImageStore(root)
+    try:
+        blob = store.content.read(store.manifest(store.get(first)).layers[0].digest)
+    finally:
+        store.db.close()
+    import gzip
+    import io
+
+    with tarfile.open(
+        fileobj=io.BytesIO(gzip.decompress(blob)), encoding="utf-8", errors="surrogateescape"
+    ) as t:
+        names = [os.fsencode(m.name) for m in t]
+    assert b"d/caf\xe9.txt" in names
