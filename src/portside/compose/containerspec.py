@@ -105,7 +105,7 @@ def create_body(project: Project, service: Service, number: int, image: str,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in service.tmpfs},
         "PortBindings": {},
         "NetworkMode": network_mode(project, service, containers or {}),
-        "RestartPolicy": _restart(service.restart),
+        "RestartPolicy": _restart(service),
         "ReadonlyRootfs": service.read_only, "CapAdd": service.cap_add,
         "CapDrop": service.cap_drop, "SecurityOpt": service.security_opt,
         "ExtraHosts": [f"{h}:{ip}" for h, ips in service.extra_hosts.items()
@@ -170,6 +170,13 @@ def extra_networks(service: Service) -> list[str]:
     return [] if service.network_mode else ordered_networks(service)[1:]
 
 
-def _restart(policy: str | None) -> dict[str, Any]:
-    name, _, count = (policy or "no").partition(":")
-    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+def _restart(service: Service) -> dict[str, Any]:
+    """`restart:`, else `deploy.restart_policy` (any -> always, on-failure, none -> no)."""
+    policy = service.deploy.restart_policy
+    if service.restart is None and policy:
+        condition = policy.get("condition", "any")
+        name = {"any": "always", "on-failure": "on-failure"}.get(condition, "no")
+        count = int(policy.get("max_attempts", 0)) if name == "on-failure" else 0
+        return {"Name": name, "MaximumRetryCount": count}
+    name, _, retries = (service.restart or "no").partition(":")
+    return {"Name": name, "MaximumRetryCount": int(retries or 0)}

@@ -103,3 +103,16 @@ def test_network_mode_services(project: object) -> None:
     assert body["HostConfig"]["NetworkMode"] == "none"
     assert "NetworkingConfig" not in body
     assert naming.container_name(project, db, 1) == "shop-db-1"  # type: ignore[arg-type]
+
+
+def test_deploy_restart_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  a:\n    image: busybox\n    deploy:\n      restart_policy:\n"
+        "        condition: on-failure\n        max_attempts: 2\n"
+        "  b:\n    image: busybox\n    deploy: {restart_policy: {condition: any}}\n")
+    monkeypatch.chdir(tmp_path)
+    p = load_project(Options(environ={}))
+    policies = [containerspec.create_body(p, s, 1, "busybox")["HostConfig"]["RestartPolicy"]
+                for s in p.services.values()]
+    assert policies == [{"Name": "on-failure", "MaximumRetryCount": 2},
+                        {"Name": "always", "MaximumRetryCount": 0}]
