@@ -128,7 +128,13 @@ class Normaliser:
         s = Service(name=name, image=d.get("image"))
         if "build" in d:
             s.build = self.build(d["build"])
-        s.command, s.entrypoint = _command(d.get("command")), _command(d.get("entrypoint"))
+        for key in ("command", "entrypoint"):
+            try:
+                setattr(s, key, _command(d.get(key)))
+            except ValueError as exc:
+                raise ComposeError(self.origins.get(f"services.{name}.{key}", ""),
+                                   f"services.{name}.{key}",
+                                   f"invalid {key} \"{d[key]}\": {str(exc).lower()}") from None
         s.environment = self.environment(name, d)
         s.ports = [Port(**p) for p in d.get("ports", [])]
         s.expose = [_str(e) for e in d.get("expose", [])]
@@ -294,4 +300,7 @@ def normalise(data: dict[str, Any], name: str, project_dir: Path, env: Mapping[s
         return Normaliser(data, name, project_dir, env, warn, origins or {}).project(
             files, enabled)
     except ValueError as exc:  # a value the schema let through but cannot be used
-        raise ComposeError(files[0] if files else "", "", str(exc)) from None
+        from portside.compose.loader import display_path
+
+        raise ComposeError(display_path(Path(files[0])) if files else "", "", str(exc)
+                           ) from None

@@ -193,3 +193,53 @@ def test_attached_up_follows_logs_until_exit(project: Project) -> None:
     assert "job-1    | one" in lines and "job-1    | two" in lines
     assert "other-1  | other" in lines
     assert "job-1 exited with code 4" in lines and "other-1 exited with code 0" in lines
+
+
+def test_unhealthy_dependency_stops_up(project: Project) -> None:
+    project.write("""
+services:
+  db:
+    image: busybox
+    network_mode: none
+    command: sleep 1000
+    stop_grace_period: 0s
+    healthcheck: {test: ["CMD", "false"], interval: 1s, retries: 1}
+  web:
+    image: busybox
+    network_mode: none
+    command: sleep 1000
+    depends_on: {db: {condition: service_healthy}}
+""")
+    r = project.compose("up", "-d", check=False)
+    assert r.returncode != 0
+    assert f"dependency failed to start: container {project.name}-db-1 is unhealthy" in r.stderr
+    assert [row["Service"] for row in project.ps("-a")] == ["db"]
+
+
+def test_restart_true_follows_a_recreated_dependency(project: Project) -> None:
+    text = """
+services:
+  db:
+    image: busybox
+    network_mode: none
+    command: ["sh", "-c", "sleep 1000 # v1"]
+    stop_grace_period: 0s
+  app:
+    image: busybox
+    network_mode: none
+    command: sh -c "echo start >> /count/starts; exec sleep 1000"
+    volumes: ["count:/count"]
+    stop_grace_period: 0s
+    depends_on: {db: {condition: service_started, restart: true}}
+volumes:
+  count:
+"""
+    project.write(text)
+    project.compose("up", "-d")
+    app_id = project.ids()[f"{project.name}-app-1"]
+    project.write(text.replace("# v1", "# v2"))
+    out = project.compose("up", "-d")
+    assert f"Container {project.name}-app-1  Restarted" in out.stderr
+    assert project.ids()[f"{project.name}-app-1"] == app_id  # restarted, not recreated
+    starts = project.compose("exec", "-T", "app", "cat", "/count/starts").stdout.split()
+    assert starts == ["start", "start"]
