@@ -115,27 +115,41 @@ class BuildContext:
         path = self.root / rel if rel else self.root
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
-            target = path.resolve()
-            if target.is_relative_to(self.root) and target.exists():
+            try:
+                target = path.resolve()
+            except (RuntimeError, OSError):  # a symlink loop: copied as the link it is
+                target = path
+            if target != path and target.is_relative_to(self.root) and target.exists():
                 path, st = target, os.stat(target)
         yield Entry(rel, str(path), st)
         if stat.S_ISDIR(st.st_mode):
             yield from self._walk(str(path), f"{rel}/" if rel else "")
 
     def _walk(self, directory: str, prefix: str) -> Iterator[Entry]:
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: os.fsencode(e.name))
-        for e in entries:
-            rel = prefix + e.name
+        """Everything below `directory`, depth first and sorted, with an explicit stack
+        (a context may nest deeper than Python's recursion limit)."""
+
+        def listing(path: str, at: str) -> Iterator[tuple[os.DirEntry[str], str]]:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+            return iter([(e, at + e.name) for e in entries])
+
+        stack = [listing(directory, prefix)]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            e, rel = item
             st = e.stat(follow_symlinks=False)
             is_dir = stat.S_ISDIR(st.st_mode)
             if self.ignored(rel):
                 if is_dir and self.matcher.may_reinclude_below(rel):
-                    yield from self._walk(e.path, rel + "/")
+                    stack.append(listing(e.path, rel + "/"))
                 continue
             yield Entry(rel, e.path, st)
             if is_dir:
-                yield from self._walk(e.path, rel + "/")
+                stack.append(listing(e.path, rel + "/"))
 
     def digests(self, entries: list[Entry]) -> dict[str, str]:
         """sha256 of every regular file in `entries`, from the stat cache when unchanged."""

@@ -262,3 +262,27 @@ def test_file_names_that_are_not_utf8(root: Path, ctx: Path) -> None:
     ) as t:
         names = [os.fsencode(m.name) for m in t]
     assert b"d/caf\xe9.txt" in names
+
+
+def test_symlink_loops_and_very_deep_trees(root: Path, ctx: Path) -> None:
+    os.symlink("loop2", ctx / "loop1")
+    os.symlink("loop1", ctx / "loop2")
+    deep = ctx / "deep"
+    deep.mkdir()
+    relative = "/".join(["d"] * 1200)  # deeper than Python's recursion limit
+    level = str(deep)
+    for _ in range(1200):  # os.makedirs itself recurses
+        level = os.path.join(level, "d")
+        os.mkdir(level)
+    with open(os.path.join(deep, relative, "leaf"), "w") as f:
+        f.write("bottom")
+    try:
+        image = build(root, ctx, "FROM scratch\nCOPY loop1 /l\nCOPY deep /deep\n")
+        loop, tree = layer_files(root, image)
+        assert loop["l"].issym() and loop["l"].linkname == "loop2"
+        assert tree[f"deep/{relative}/leaf#data"] == b"bottom"
+    finally:  # bottom up, by hand: shutil.rmtree would recurse as deep as the tree
+        os.unlink(os.path.join(level, "leaf"))
+        while level != str(deep):
+            os.rmdir(level)
+            level = os.path.dirname(level)
