@@ -291,3 +291,54 @@ def manifest_gets(ctx: Context) -> Result:
 @register("registry blob HEADs/s (32 connections)", goal=2.0, higher_is_better=True, order=61)
 def blob_heads(ctx: Context) -> Result:
     return _requests(ctx, head=True)
+
+
+def _curl(ctx: Context, server: Any, root: Path, blob: Path, digest: str) -> tuple[float, float]:
+    """Seconds for a plain curl upload (POST, then PUT with the body) and a plain GET."""
+    with server(root) as host:
+        head = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "-X", "POST",
+                               f"http://{host}/v2/bench/curl/blobs/uploads/"],
+                              capture_output=True, text=True, check=True).stdout
+        location = next(line.split(":", 1)[1].strip() for line in head.splitlines()
+                        if line.lower().startswith("location:"))
+        if location.startswith("/"):
+            location = f"http://{host}{location}"
+        url = f"{location}{'&' if '?' in location else '?'}digest={digest}"
+        start = time.perf_counter()
+        run_quiet(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", "-T", str(blob),
+                   "-H", "Content-Type: application/octet-stream", url])
+        put = time.perf_counter() - start
+        get = best_of(3, lambda: run_quiet(
+            ["curl", "-sf", "-o", "/dev/null", f"http://{host}/v2/bench/curl/blobs/{digest}"]))
+    subprocess.run(["rm", "-rf", str(root)])
+    return put, get
+
+
+def _measure_curl(ctx: Context) -> None:
+    if _figures.get("curl dist put"):
+        return
+    blob = ctx.workdir / "blob.bin"
+    with open(blob, "wb") as f:
+        for _ in range(LAYER_MB):
+            f.write(os.urandom(1 << 20))
+    digest = "sha256:" + subprocess.run(["sha256sum", str(blob)], capture_output=True, text=True,
+                                        check=True).stdout.split()[0]
+    mb = (LAYER_MB << 20) / 1e6
+    for key, server in (("dist", lambda root: distribution_server(ctx, root)),
+                        ("ours", portside_server)):
+        put, get = min(_curl(ctx, server, ctx.workdir / f"curl-{key}-{i}", blob, digest)
+                       for i in range(RUNS))
+        _figures[f"curl {key} put"], _figures[f"curl {key} get"] = mb / put, mb / get
+        ctx.log(f"curl ↔ {key}: PUT {mb / put:.0f} MB/s, GET {mb / get:.0f} MB/s")
+
+
+@register("registry ingest 512 MB: curl PUT → portside", goal=2.0, higher_is_better=True, order=60)
+def curl_put(ctx: Context) -> Result:
+    _measure_curl(ctx)
+    return Result(_figures["curl ours put"], _figures["curl dist put"], "MB/s", "curl → distribution")
+
+
+@register("registry stream 512 MB: curl GET ← portside", goal=2.0, higher_is_better=True, order=60)
+def curl_get(ctx: Context) -> Result:
+    _measure_curl(ctx)
+    return Result(_figures["curl ours get"], _figures["curl dist get"], "MB/s", "curl ← distribution")
