@@ -10,7 +10,9 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from portside.registry import protocol
 from portside.registry.errors import RegistryError
@@ -88,6 +90,14 @@ async def _stream_body(request: web.Request, registry: Registry,
                 pending = loop.run_in_executor(None, sink, parts)
                 parts = []
                 buffered = 0
+    except (ConnectionError, aiohttp.ClientPayloadError, HttpProcessingError):
+        # The client went away: keep what arrived whole, so the upload can resume from it.
+        if pending is not None:
+            await asyncio.shield(pending)
+            pending = None
+        if parts:
+            await asyncio.shield(loop.run_in_executor(None, sink, parts))
+        raise
     finally:
         if pending is not None:
             await asyncio.shield(pending)  # never leave a write running behind an error

@@ -287,3 +287,49 @@ def test_wrong_content_length_is_refused(reg: RunningRegistry) -> None:
 def test_unsupported_methods(reg: RunningRegistry) -> None:
     status, _, body = http(reg, "PATCH", "/v2/a/manifests/x")
     assert (status, error_code(body)) == (405, "UNSUPPORTED")
+
+
+def test_concurrent_uploads_of_one_blob(reg: RunningRegistry) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = bytes(range(256)) * 4096
+
+    def chunked(_: int) -> int:
+        _, headers, _ = http(reg, "POST", "/v2/same/blobs/uploads/")
+        loc = headers["Location"]
+        half = len(data) // 2
+        http(reg, "PATCH", loc, data[:half], {"Content-Range": f"0-{half - 1}"})
+        http(reg, "PATCH", loc, data[half:], {"Content-Range": f"{half}-{len(data) - 1}"})
+        return http(reg, "PUT", f"{loc}?digest={sha(data)}")[0]
+
+    def monolithic(_: int) -> int:
+        return http(reg, "POST", f"/v2/same/blobs/uploads/?digest={sha(data)}", data)[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(chunked, range(4))) + list(pool.map(monolithic, range(4)))
+    assert results == [201] * 8
+    assert http(reg, "GET", f"/v2/same/blobs/{sha(data)}")[2] == data
+    assert list(reg.registry.storage.uploads()) == []
+
+
+def test_interrupted_chunk_leaves_nothing_visible_and_resumes(reg: RunningRegistry) -> None:
+    import socket
+    import time
+
+    data = b"z" * 100_000
+    _, headers, _ = http(reg, "POST", "/v2/a/blobs/uploads/")
+    loc = headers["Location"]
+    with socket.create_connection(("127.0.0.1", reg.port)) as s:
+        s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                  + data[:40_000])
+        time.sleep(0.5)  # let the server take in what was sent before the connection drops
+    assert http(reg, "HEAD", f"/v2/a/blobs/{sha(data)}")[0] == 404
+    for _ in range(100):  # the server notices the drop asynchronously
+        status, headers, _ = http(reg, "GET", loc)
+        if headers.get("Range") == "0-39999":
+            break
+        time.sleep(0.05)
+    assert (status, headers["Range"]) == (204, "0-39999")
+    assert http(reg, "PATCH", loc, data[40_000:], {"Content-Range": f"40000-{len(data) - 1}"})[0] == 202
+    assert http(reg, "PUT", f"{loc}?digest={sha(data)}")[0] == 201
+    assert http(reg, "GET", f"/v2/a/blobs/{sha(data)}")[2] == data
