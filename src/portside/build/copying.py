@@ -367,25 +367,50 @@ def _url_name(url: str) -> str:
 def _owner(
     run: BuildRun, state: StageState, inst: Instruction, chown: str | None
 ) -> tuple[int, int]:
+    """--chown=user[:group]: names from the stage's /etc/passwd and /etc/group; a user
+    without a group gives the same number for both, as Docker documents."""
     if not chown:
         return 0, 0
-    user, _, group = chown.partition(":")
+    return user_ids(run, state, inst, chown, f"--chown={chown}", primary_group=False)
+
+
+def user_ids(
+    run: BuildRun,
+    state: StageState,
+    inst: Instruction,
+    spec: str,
+    what: str,
+    primary_group: bool = True,
+) -> tuple[int, int]:
+    """uid and gid of `user[:group]` in the stage. With `primary_group`, a user without a
+    group gets its passwd entry's group (0 when it has none), as a process started as that
+    USER would."""
+    user, _, group = spec.partition(":")
     fs = run.fs(state)
+    tables: dict[str, list[list[str]]] = {}
+
+    def rows(table: str) -> list[list[str]]:
+        if table not in tables:
+            data = (fs.read_file(table) or b"").decode("utf-8", "replace")
+            tables[table] = [ln.split(":") for ln in data.splitlines() if ln.count(":") >= 2]
+        return tables[table]
 
     def look(name: str, table: str) -> int:
         if name.isdigit():
             return int(name)
-        data = (fs.read_file(table) or b"").decode("utf-8", "replace")
-        for line in data.splitlines():
-            fields = line.split(":")
-            if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
+        for fields in rows(table):
+            if fields[0] == name and fields[2].isdigit():
                 return int(fields[2])
         raise BuildError(
-            run.path,
-            inst.line,
-            f"{inst.keyword} --chown={chown}: no {name!r} in the stage's {table}",
+            run.path, inst.line, f"{inst.keyword} {what}: no {name!r} in the stage's {table}"
         )
 
     uid = look(user, "/etc/passwd")
-    gid = look(group, "/etc/group") if group else uid
-    return uid, gid
+    if group:
+        return uid, look(group, "/etc/group")
+    if not primary_group:
+        return uid, uid
+    for fields in rows("/etc/passwd"):
+        if len(fields) > 3 and fields[2] == str(uid) and fields[3].isdigit():
+            return uid, int(fields[3])
+    return uid, 0

@@ -288,10 +288,16 @@ class BuildRun:
                 p = posixpath.dirname(p)
             if not missing:
                 return None
+            # As BuildKit: the directories belong to the USER in effect, if any.
+            user = str(state.config.get("User") or "")
+            uid, gid = (
+                copying.user_ids(self, state, inst, user, f"(USER {user})") if user else (0, 0)
+            )
             entries = []
             for d in reversed(missing):
                 ti = tarfile.TarInfo(d.lstrip("/"))
                 ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, self.mtime(None)
+                ti.uid, ti.gid = uid, gid
                 entries.append((ti, None))
             result = write_entries(self.store.content, entries, self.compression)
             remember_index(result.diff_id, [info for info, _ in entries])

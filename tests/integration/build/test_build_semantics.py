@@ -286,3 +286,33 @@ def test_symlink_loops_and_very_deep_trees(root: Path, ctx: Path) -> None:
         while level != str(deep):
             os.rmdir(level)
             level = os.path.dirname(level)
+
+
+def test_workdir_belongs_to_the_user(root: Path, ctx: Path, store: ImageStore) -> None:
+    add_image(
+        store,
+        [{"etc/passwd": b"root:x:0:0::/:/bin/sh\napp:x:1000:1001::/:/bin/sh\n"}],
+        tags=("users:1",),
+    )
+    image = build(
+        root,
+        ctx,
+        "FROM users:1\nUSER app\nWORKDIR /home/app/src\nUSER 7:8\n"
+        "WORKDIR /seven\nUSER 9\nWORKDIR /nine\nUSER ghost\nWORKDIR /ghost\n",
+        ok=False,
+    )
+    assert (
+        image == "Error: Dockerfile:9: WORKDIR (USER ghost): no 'ghost' in the stage's /etc/passwd"
+    )
+    image = build(
+        root,
+        ctx,
+        "FROM users:1\nUSER app\nWORKDIR /home/app/src\nUSER 7:8\n"
+        "WORKDIR /seven\nUSER 9\nWORKDIR /nine\n",
+    )
+    app, seven, nine = layer_files(root, image)[1:]
+    assert [(app[n].uid, app[n].gid) for n in ("home", "home/app", "home/app/src")] == [
+        (1000, 1001)
+    ] * 3
+    assert (seven["seven"].uid, seven["seven"].gid) == (7, 8)
+    assert (nine["nine"].uid, nine["nine"].gid) == (9, 0)
