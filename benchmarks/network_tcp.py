@@ -47,8 +47,8 @@ def _endpoint(ctx: Context, port: int) -> Iterator[tuple[Path, str, int]]:
         att = m.attach(cid, ns, "bridge", ports=[PortMapping("", 0, port)])
         yield ns, att.ip, att.ports[0].host_port
     finally:
-        m.release_all(cid)
         delete_netns(ns)
+        m.purge()
         m.close()
 
 
@@ -107,13 +107,22 @@ def _rtt(ns: Path, host: str, port: int, server_port: int) -> float:
         server.wait()
 
 
-@register("TCP round trip: published port vs container address", goal=1.11,
+def _host_address() -> str:
+    out = subprocess.run(["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True,
+                         text=True).stdout.split()
+    return out[out.index("src") + 1] if "src" in out else "127.0.0.1"
+
+
+@register("TCP round trip: published port (127.0.0.1) vs container address", goal=1.11,
           higher_is_better=False, order=72)
 def tcp_latency(ctx: Context) -> Result:
+    host = _host_address()
     with _endpoint(ctx, 7777) as (ns, ip, host_port):
-        published, direct = [], []
+        published, via_host, direct = [], [], []
         for _ in range(3):
             published.append(_rtt(ns, "127.0.0.1", host_port, 7777))
+            via_host.append(_rtt(ns, host, host_port, 7777))
             direct.append(_rtt(ns, ip, 7777, 7777))
-    ctx.log(f"published {min(published):.0f} µs, direct {min(direct):.0f} µs")
+    ctx.log(f"published via 127.0.0.1 {min(published):.1f} µs, via {host}"
+            f" {min(via_host):.1f} µs, direct {min(direct):.1f} µs")
     return Result(min(published), min(direct), "µs", "same stream to the container IP")

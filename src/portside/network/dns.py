@@ -55,9 +55,30 @@ class DnsServer:
         os.replace(tmp, self.dir / "hosts")
         pid = self.pid()
         if pid:
-            os.kill(pid, signal.SIGHUP)
+            self._reload(pid)
         else:
             self._start()
+
+    def _reload(self, pid: int, timeout: float = 2.0) -> None:
+        """SIGHUP, then wait until dnsmasq logs that it re-read the hosts file, so a name
+        removed here no longer resolves when this returns."""
+        log = self.dir / "log"
+        try:
+            offset = log.stat().st_size
+        except OSError:
+            offset = 0
+        os.kill(pid, signal.SIGHUP)
+        marker = f"read {self.dir / 'hosts'}".encode()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    if marker in f.read():
+                        return
+            except OSError:
+                return
+            time.sleep(0.002)
 
     def _start(self) -> None:
         d = self.dir

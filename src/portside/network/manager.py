@@ -347,6 +347,18 @@ class NetworkManager:
             self.release_all(cid)
         return gone
 
+    def purge(self) -> None:
+        """Remove every endpoint, network and bridge of this root, the default one too
+        (for tests, benchmarks and uninstalling; the host is left as it was)."""
+        for cid in sorted({a.container_id for a in self.store.attachments()}):
+            self.release_all(cid)
+        for net in self.store.networks():
+            if net.name != DEFAULT_NETWORK:
+                self.remove(net.id)
+            else:
+                _delete_link(net.bridge)
+        self.dns.stop()
+
     def attachments(self, container_id: str) -> list[Attachment]:
         return self.store.attachments(container_id=container_id)
 

@@ -61,13 +61,7 @@ def manager(root: Path, netns: Callable[[], Path]) -> Iterator[NetworkManager]:
 
 
 def cleanup_manager(m: NetworkManager) -> None:
-    for cid in sorted({a.container_id for a in m.store.attachments()}):
-        m.release_all(cid)
-    for net in m.store.networks():
-        if net.name != "bridge":
-            m.remove(net.id)
-        else:
-            subprocess.run(["ip", "link", "del", net.bridge], capture_output=True)
+    m.purge()
     for pid in m.dns.running():
         os.kill(pid, signal.SIGTERM)
     m.close()
