@@ -87,6 +87,7 @@ class RegistryClient:
         self._session: aiohttp.ClientSession | None = None
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._pinged = False
+        self._flipped = False
         self._tokens: dict[str, str] = {}
         self._ping_lock = asyncio.Lock()
 
@@ -122,8 +123,14 @@ class RegistryClient:
         try:
             resp = await self.session.get(self.base / "v2/")
         except (aiohttp.ClientConnectorError, aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            if self.base.scheme == "https" and self.insecure:
-                self.base = self.base.with_scheme("http")
+            # An insecure registry may speak plain http; a local one may speak https (TLS
+            # still verified unless insecure). Each gets one try with the other scheme.
+            if not self._flipped and (
+                (self.base.scheme == "https" and self.insecure)
+                or (self.base.scheme == "http" and is_local(self.host))
+            ):
+                self._flipped = True
+                self.base = self.base.with_scheme("https" if self.base.scheme == "http" else "http")
                 return await self._ping()
             raise ConnectError(self.host, str(exc)) from None
         async with resp:
@@ -180,8 +187,10 @@ class RegistryClient:
                       ok: tuple[int, ...] = (200,), allow_redirects: bool = True,
                       ) -> aiohttp.ClientResponse:
         """Send a request with auth; `body()` makes a fresh body for each attempt."""
-        target = url if isinstance(url, URL) else (self.base.join(URL(url)))
-        auth = await self._auth_header(scope)
+        auth = await self._auth_header(scope)  # pings first: the scheme is known after it
+        target = url if isinstance(url, URL) else self.base.join(URL(url))
+        if target.host == self.base.host and target.scheme != self.base.scheme:
+            target = target.with_scheme(self.base.scheme)  # built before the ping settled it
         challenge = None
         for attempt in range(2):
             hdrs = dict(headers or {})

@@ -141,3 +141,18 @@ def test_gc_retention_from_a_config_file(serve: Serve, store: ImageStore, tmp_pa
     other = {"PORTSIDE_ROOT": str(tmp_path / "other")}
     portside("pull", "-q", f"{host}/team/app:v3", env=other)
     assert portside("pull", f"{host}/team/app:v1", env=other, check=False).returncode != 0
+
+
+def test_tls_serving(serve: Serve, store: ImageStore, tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "registry"))
+    from regserver import self_signed
+
+    cert, key = self_signed(tmp_path)
+    host = serve("--tls-cert", str(cert), "--tls-key", str(key))
+    ref = f"{host}/secure/app:1"
+    add_image(store, [{"a": b"a"}], tags=(ref,))
+    refused = portside("push", ref, check=False)  # a self-signed certificate is not trusted
+    assert refused.returncode != 0 and "certificate" in refused.stderr
+    portside("push", "-q", "--insecure", ref)
+    trusted = {"SSL_CERT_FILE": str(cert), "PORTSIDE_ROOT": str(tmp_path / "other")}
+    assert "Digest:" in portside("pull", ref, env=trusted).stdout
