@@ -74,6 +74,11 @@ class Checker:
                 if ref["source"] not in declared_refs:
                     self.fail(f"{key}.{kind}", f"[{i}]",
                               f"undefined {kind[:-1]} \"{ref['source']}\"")
+        build = svc.get("build") or {}
+        for i, ref in enumerate(build.get("secrets") or []):
+            source = ref if isinstance(ref, str) else ref["source"]
+            if source not in (self.data.get("secrets") or {}):
+                self.fail(f"{key}.build.secrets", f"[{i}]", f"undefined secret \"{source}\"")
         replicas = svc.get("scale", (svc.get("deploy") or {}).get("replicas", 1))
         if "container_name" in svc and int(replicas) > 1:
             self.fail(f"{key}.container_name", "", "a fixed container name cannot be used"

@@ -105,7 +105,7 @@ def test_mutated_valid_file(mutations: list[tuple[tuple[object, ...], object]]) 
         try:
             for part in path[:-1]:
                 node = node[part]  # type: ignore[index]
-            node[path[-1]] = value  # type: ignore[index]
+            node[path[-1]] = copy.deepcopy(value)  # type: ignore[index]
         except (KeyError, IndexError, TypeError):
             continue
     test_loading_never_crashes.hypothesis.inner_test(doc, {"services": {"web": {}}})

@@ -34,6 +34,8 @@ def test_merge_tags() -> None:
     ("[1]\n", "f.yaml: the top level must be a mapping"),
     ("", "f.yaml: the file is empty"),
     ("a: [\n", "f.yaml: line 2 column 1: invalid YAML: did not find expected node content"),
+    ("a: &x [1, *x]\n",
+     "f.yaml: line 1 column 4: invalid YAML: found unconstructable recursive node"),
 ])
 def test_read_errors(text: str, message: str) -> None:
     with pytest.raises(ComposeError) as err:
