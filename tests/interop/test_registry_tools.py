@@ -194,9 +194,9 @@ def podman(tmp_path: Path) -> Iterator[Run]:
     runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
     flags = ["--root", str(base / "storage"), "--runroot", str(runroot), "--storage-driver", "vfs"]
 
-    def call(*args: str) -> subprocess.CompletedProcess[str]:
+    def call(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([binary, *flags, *args], env=env, capture_output=True, text=True,
-                                timeout=300)
+                                timeout=300, input=input)
         assert result.returncode == 0, f"podman {' '.join(args)}: {result.stderr}"
         return result
 
@@ -258,3 +258,70 @@ def test_portside_login_against_the_distribution_registry(
     portside("login", host, "-u", "alice", "--password-stdin", stdin="wonder\n", env=env)
     portside("push", "-q", ref, env=env)
     portside("logout", host, env=env)
+
+
+def test_skopeo_copies_a_multi_arch_index_and_portside_pulls_the_host_platform(
+        portside_registry: Callable[..., str], store: ImageStore, tmp_path: Path) -> None:
+    from portside.oci import mediatypes as mt
+    from portside.oci.model import canonical_json, host_platform
+
+    skopeo = _need("skopeo")
+    host = portside_registry()
+    ours = add_image(store, [{"arch": b"host"}])
+    other = add_image(store, [{"arch": b"s390x"}])
+    config = json.loads(other.config)
+    config["architecture"] = "s390x"
+    other_config = canonical_json(config)
+    manifest = json.loads(other.manifest)
+    manifest["config"] = {"mediaType": mt.OCI_CONFIG, "digest": sha(other_config),
+                          "size": len(other_config)}
+    other_manifest = canonical_json(manifest)
+    plat = host_platform()
+    index = canonical_json({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
+        {"mediaType": mt.OCI_MANIFEST, "digest": sha(other_manifest), "size": len(other_manifest),
+         "platform": {"os": "linux", "architecture": "s390x"}},
+        {"mediaType": mt.OCI_MANIFEST, "digest": sha(ours.manifest), "size": len(ours.manifest),
+         "platform": {"os": plat.os, "architecture": plat.architecture}}]})
+    layout = tmp_path / "layout"
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for blob in (index, ours.manifest, ours.config, *ours.layers, other_manifest, other_config,
+                 *other.layers):
+        (blobs / sha(blob)[7:]).write_bytes(blob)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": mt.OCI_INDEX, "digest": sha(index), "size": len(index),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}))
+    run(skopeo, "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+        f"oci:{layout}:multi", f"docker://{host}/team/multi:1")
+    raw = json.loads(run(skopeo, "inspect", "--raw", "--tls-verify=false",
+                         f"docker://{host}/team/multi:1").stdout)
+    assert raw["mediaType"] == mt.OCI_INDEX and len(raw["manifests"]) == 2
+    env = {"PORTSIDE_ROOT": str(tmp_path / "pulled")}
+    assert sha(index) in portside("pull", f"{host}/team/multi:1", env=env).stdout
+    pulled = ImageStore(tmp_path / "pulled")
+    image = pulled.get(f"{host}/team/multi:1")
+    assert (image.manifest_digest, image.index_digest) == (sha(ours.manifest), sha(index))
+    pulled.db.close()
+
+
+def test_podman_login_push_pull_through_the_token_flow(
+        portside_registry: Callable[..., str], podman: Run, store: ImageStore,
+        tmp_path: Path) -> None:
+    htpasswd = tmp_path / "users"
+    htpasswd.write_text(f"alice:{bcrypt.hashpw(b'wonder', bcrypt.gensalt(4)).decode()}\n")
+    config = tmp_path / "auth.yaml"
+    config.write_text(f"htpasswd: {htpasswd}\ntoken: {{}}\nanonymous_pull: true\n"
+                      "access:\n  - {repository: 'team/*', users: [alice], actions: [pull, push]}\n")
+    host = portside_registry("--auth-config", str(config))
+    ref = f"{host}/team/app:1"
+    add_image(store, [{"etc/hello": b"hello\n"}], tags=(ref,))
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker")}
+    portside("login", host, "-u", "alice", "--password-stdin", stdin="wonder\n", env=env)
+    portside("push", "-q", ref, env=env)
+    authfile = str(tmp_path / "auth.json")
+    podman("pull", "--tls-verify=false", ref)  # anonymous pull is allowed
+    podman("login", "--tls-verify=false", "--authfile", authfile, "-u", "alice",
+           "--password-stdin", host, input="wonder\n")
+    podman("push", "--tls-verify=false", "--authfile", authfile, ref, f"{host}/team/copy:2")
+    assert portside("registry", "tags", f"{host}/team/copy", env=env).stdout.split() == ["2"]
