@@ -126,9 +126,26 @@ def parse_yaml(text: str, file: str) -> dict[str, Any]:
         raise ComposeError(file, "", f"invalid YAML: {exc}") from None
     if data is None:
         raise ComposeError(file, "", "the file is empty")
+    if _expanded_size(data, {}) > MAX_VALUES:
+        raise ComposeError(file, "", f"the file expands to more than {MAX_VALUES} values"
+                           " through YAML aliases")
     if not isinstance(data, dict):
         raise ComposeError(file, "", "the top level must be a mapping")
     return data
+
+
+MAX_VALUES = 1_000_000
+
+
+def _expanded_size(node: Any, seen: dict[int, int]) -> int:
+    """How many values the tree holds once aliases are expanded (shared nodes counted
+    once per use, computed once each): guards against alias bombs."""
+    if not isinstance(node, dict | list):
+        return 1
+    if id(node) not in seen:
+        children = node.values() if isinstance(node, dict) else node
+        seen[id(node)] = 1 + sum(_expanded_size(c, seen) for c in children)
+    return seen[id(node)]
 
 
 def read_file(path: Path, file: str) -> dict[str, Any]:

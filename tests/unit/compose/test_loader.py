@@ -43,6 +43,13 @@ def test_read_errors(text: str, message: str) -> None:
     assert str(err.value) == message
 
 
+def test_alias_bomb() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    with pytest.raises(ComposeError, match="expands to more than 1000000 values"):
+        parse_yaml("\n".join(lines) + "\n", "f.yaml")
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
