@@ -156,3 +156,17 @@ def test_tls_serving(serve: Serve, store: ImageStore, tmp_path: Path) -> None:
     portside("push", "-q", "--insecure", ref)
     trusted = {"SSL_CERT_FILE": str(cert), "PORTSIDE_ROOT": str(tmp_path / "other")}
     assert "Digest:" in portside("pull", ref, env=trusted).stdout
+
+
+def test_pull_through_cache_via_the_cli(serve: Serve, store: ImageStore, tmp_path: Path) -> None:
+    upstream = serve(name="upstream")
+    ref = f"{upstream}/library/app:1"
+    built = add_image(store, [{"a": b"from upstream"}], tags=(ref,))
+    portside("push", "-q", ref)
+    cache = serve("--proxy", f"http://{upstream}", "--proxy-allow", "library/*", name="cache")
+    env = {"PORTSIDE_ROOT": str(tmp_path / "other")}
+    assert built.image.manifest_digest in portside("pull", f"{cache}/library/app:1", env=env).stdout
+    assert (tmp_path / "cache" / "blobs" / "sha256" / built.image.config_digest[7:]).exists()
+    store.tag(ref, f"{cache}/library/app:2")
+    refused = portside("push", f"{cache}/library/app:2", check=False)
+    assert refused.returncode != 0 and "UNSUPPORTED" in refused.stderr
