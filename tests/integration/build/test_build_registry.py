@@ -47,16 +47,17 @@ def test_push_pull_and_cache_from(tmp_path: Path, ctx: Path, registry: RunningRe
     again = portside(
         there, "build", "--progress", "plain", "--cache-from", name, "-t", "copy", str(ctx)
     )
-    assert "cache from" in again.stderr
-    assert {v for k, v in statuses(again.stderr).items() if not k.startswith("FROM")} == {"CACHED"}
-    assert again.stdout == built.stdout  # the very same image
+    assert "cache from" in again.stderr, again.stderr
+    steps = {k: v for k, v in statuses(again.stderr).items() if not k.startswith("FROM")}
+    assert set(steps.values()) == {"CACHED"}, again.stderr
+    assert again.stdout == built.stdout, (built.stderr, again.stderr)  # the very same image
 
     # A base that is not in the store is pulled.
     (ctx / "Dockerfile").write_text(f"FROM {name}\nCOPY app.txt /more/\n")
     third = tmp_path / "third"
     third.mkdir()
     child = portside(third, "build", "--progress", "plain", "-t", "child", str(ctx))
-    assert f"pulled {name}" in child.stderr
+    assert f"pulled {name}" in child.stderr, child.stderr
     layers = layer_files(third, "child")
     assert layers[0]["lib/lib.txt#data"] == b"lib\n" and layers[2]["more/app.txt#data"] == b"app\n"
 
