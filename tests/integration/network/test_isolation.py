@@ -87,7 +87,8 @@ def test_default_bridge_and_outbound_nat(manager: NetworkManager,
     files = write_container_files(tmp_path / "c", "outbound", [att])
     request = f"HEAD / HTTP/1.0\\r\\nHost: {mirror}\\r\\n\\r\\n"
     out = run_as_container(ns, files, "sh", "-c",
-                           f"printf '{request}' | /bin/busybox nc {mirror} 80", timeout=30)
+                           f"(printf '{request}'; sleep 2) | /bin/busybox nc {mirror} 80",
+                           timeout=30)  # stdin stays open until the server has answered
     assert out.stdout.startswith("HTTP/"), out.stdout + out.stderr
 
 
