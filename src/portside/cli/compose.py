@@ -19,8 +19,8 @@ CTX = {"help_option_names": ["-h", "--help"]}
 def _options(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
     from portside.compose.project import Options
 
-    obj = ctx.find_root().obj if ctx.find_root().obj else ctx.obj
-    base: Options = ctx.obj if isinstance(ctx.obj, Options) else obj
+    base = ctx.find_object(Options)
+    assert base is not None  # set by the `compose` group
     return Options(files=base.files, project_name=base.project_name,
                    project_directory=base.project_directory, env_files=base.env_files,
                    profiles=base.profiles, services=services, environ=base.environ)
@@ -130,25 +130,10 @@ def _scale(values: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _images(runner: Any, services: list[Any], build: bool, no_build: bool, pull: str,
-            quiet: bool = False) -> None:
-    """Build what needs building and pull what is missing, before anything starts."""
+def _images(runner: Any, services: list[Any], build: bool, no_build: bool, pull: str) -> None:
     from portside.compose import images
-    from portside.compose.naming import image_name
 
-    to_build, to_pull = [], []
-    for s in services:
-        ref = image_name(runner.project, s)
-        exists = runner.image_id(ref) is not None
-        policy = pull if pull != "policy" else (s.pull_policy or "missing")
-        if s.build is not None and not no_build and (build or not exists or policy == "build"):
-            to_build.append(s)
-        elif s.build is None and (policy == "always" or (not exists and policy != "never")):
-            to_pull.append(ref)
-    if to_pull:
-        images.pull(sorted(set(to_pull)), quiet=quiet)
-    if to_build:
-        images.build(runner.project, to_build, say=_say)
+    images.prepare(runner, services, build, no_build, pull, say=_say)
 
 
 @compose.command(context_settings=CTX)

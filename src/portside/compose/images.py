@@ -7,6 +7,7 @@ import asyncio
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from portside.compose.errors import ComposeError
 from portside.compose.model import Project, Service
@@ -83,3 +84,23 @@ def push(references: list[str], quiet: bool = False, insecure: bool = False) -> 
                                       progress=progress.for_terminal(quiet)))
     finally:
         store.db.close()
+
+
+def prepare(runner: Any, services: list[Service], build_: bool, no_build: bool, pull_: str,
+            quiet: bool = False, say: Callable[[str], None] = lambda m: None) -> None:
+    """Before anything starts: build what needs building (missing, `--build`, or
+    `pull_policy: build`) and pull what is missing (or everything with `--pull always`;
+    `pull_` "policy" follows each service's pull_policy)."""
+    to_build, to_pull = [], []
+    for s in services:
+        ref = image_name(runner.project, s)
+        exists = runner.image_id(ref) is not None
+        policy = pull_ if pull_ != "policy" else (s.pull_policy or "missing")
+        if s.build is not None and not no_build and (build_ or not exists or policy == "build"):
+            to_build.append(s)
+        elif s.build is None and (policy == "always" or (not exists and policy != "never")):
+            to_pull.append(ref)
+    if to_pull:
+        pull(sorted(set(to_pull)), quiet=quiet)
+    if to_build:
+        build(runner.project, to_build, say=say)
