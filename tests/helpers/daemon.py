@@ -119,4 +119,11 @@ class PortsideDaemon:
                     rt.delete(cid, force=True)
             with contextlib.suppress(Exception):
                 rt.close()  # type: ignore[attr-defined]
+        if (self.root / "network").exists():
+            from portside.engine.networking import Networking
+
+            net = Networking(self.root)
+            with contextlib.suppress(Exception):
+                net.manager.purge()  # endpoints, the bridge, firewall rules, dns
+            net.close()
         shutil.rmtree(self.sockdir, ignore_errors=True)

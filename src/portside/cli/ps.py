@@ -49,9 +49,16 @@ def ps(show_all: bool, quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc
     for c in items:
         command = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
         rows.append([c["Id"] if no_trunc else c["Id"][:12], c["Image"], f'"{command}"',
-                     since(c["Created"]), c["Status"], "", ",".join(n.lstrip("/")
+                     since(c["Created"]), c["Status"], _ports(c), ",".join(n.lstrip("/")
                                                                    for n in c["Names"])])
     table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+
+
+def _ports(c: dict[str, Any]) -> str:
+    """`0.0.0.0:8080->80/tcp`, as Docker's PORTS column."""
+    return ", ".join(f"{p.get('IP', '0.0.0.0')}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
+                     if p.get("PublicPort") else f"{p['PrivatePort']}/{p['Type']}"
+                     for p in c.get("Ports") or [])
 
 
 def _row_json(c: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +66,7 @@ def _row_json(c: dict[str, Any]) -> dict[str, Any]:
     return {"Command": f'"{c["Command"]}"', "CreatedAt": c["Created"], "ID": c["Id"][:12],
             "Image": c["Image"], "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c["Mounts"]),
-            "Names": ",".join(n.lstrip("/") for n in c["Names"]), "Ports": "",
+            "Names": ",".join(n.lstrip("/") for n in c["Names"]), "Ports": _ports(c),
             "RunningFor": since(c["Created"]).removesuffix(" ago"), "State": c["State"],
             "Status": c["Status"]}
 

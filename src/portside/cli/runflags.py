@@ -49,7 +49,10 @@ _FLAGS: list[Callable[[Any], Any]] = [
     click.option("--security-opt", multiple=True, help="no-new-privileges, seccomp=..."),
     click.option("--runtime", default=None, type=click.Choice(["crun", "runc"]),
                  help="OCI runtime."),
-    click.option("--network", "--net", "network", default="default", help="none, host or default."),
+    click.option("--network", "--net", "network", default="default",
+                 help="bridge (default), none, host or a network's name."),
+    click.option("-p", "--publish", multiple=True,
+                 help="Publish a port: [ip:][hostPort:]containerPort[/proto]."),
     click.option("-l", "--label", "labels", multiple=True, help="Set metadata (K=V)."),
     click.option("--log-opt", multiple=True, help="max-size=SIZE, max-file=N."),
     click.option("--stop-signal", default=None, help="Signal to stop the container."),
@@ -109,8 +112,12 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
         host["CpuShares"] = kw["cpu_shares"]
     if kw.get("pids_limit") is not None:
         host["PidsLimit"] = kw["pids_limit"]
-    if kw.get("network") not in ("default", "none", "host", "bridge"):
-        raise InvalidArgument(f"network {kw.get('network')!r} not found (use none or host)")
+    if kw.get("publish"):
+        from portside.network.containers import port_bindings
+        from portside.network.ports import parse_publish
+
+        exposed, bindings = port_bindings([m for p in kw["publish"] for m in parse_publish(p)])
+        host["PortBindings"] = bindings
     body: dict[str, Any] = {
         "Image": image, "Cmd": list(command) or None, "Env": env or None,
         "WorkingDir": kw.get("workdir") or "", "User": kw.get("user") or "",
@@ -120,6 +127,8 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
         "AttachStdout": True, "AttachStderr": True, "Hostname": kw.get("hostname") or "",
         "HostConfig": host,
     }
+    if kw.get("publish"):
+        body["ExposedPorts"] = exposed
     if kw.get("entrypoint") is not None:
         body["Entrypoint"] = [kw["entrypoint"]]
     if kw.get("stop_signal"):

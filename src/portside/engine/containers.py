@@ -78,6 +78,9 @@ class Engine:
         from portside.engine.monitor import Monitor
 
         self.monitor = Monitor(self)
+        from portside.engine.networking import Networking
+
+        self.networks = Networking(self.root)
 
     def lock(self, cid: str) -> asyncio.Lock:
         return self.locks.setdefault(cid, asyncio.Lock())
@@ -188,13 +191,24 @@ class Engine:
         return True
 
     async def _start(self, c: Container) -> None:
+        from portside.engine.networking import uses_bridge
         from portside.runtime import CommandNotExecutable, CommandNotFound, RuntimeFailed
 
         lowerdirs = await asyncio.to_thread(self.lowerdirs, c.image_id)
-        spec = spec_mod.runtime_spec(
-            c.id, c.name, c.config, c.host_config, lowerdirs,
-            self._etc_mounts(c) + mounts_mod.runtime_mounts(c.mounts), self.log_path(c.id),
-            c.runtime)
+        netns, files = None, {}
+        mode = c.host_config.get("NetworkMode") or "default"
+        try:
+            if uses_bridge(c) or mode == "host":
+                self.container_dir(c.id).mkdir(parents=True, exist_ok=True, mode=0o700)
+                netns, files = await asyncio.to_thread(self.networks.setup, c,
+                                                       self.container_dir(c.id))
+            spec = spec_mod.runtime_spec(
+                c.id, c.name, c.config, c.host_config, lowerdirs,
+                self._etc_mounts(c, files) + mounts_mod.runtime_mounts(c.mounts),
+                self.log_path(c.id), c.runtime, network_namespace=netns)
+        except BaseException:
+            await asyncio.to_thread(self.networks.teardown, c)
+            raise
         try:
             await asyncio.to_thread(self._runtime_create, spec)
             try:
@@ -214,6 +228,7 @@ class Engine:
                 "created" if c.state["StartedAt"].startswith("0001") else "exited"))
             self.state.save(c)
             await asyncio.to_thread(self._runtime_delete, c.id)
+            await asyncio.to_thread(self.networks.teardown, c)
             err = StartFailed(message)
             err.exit_code = code if code != 128 else 125
             raise err from None
@@ -225,26 +240,30 @@ class Engine:
         self.event(c, "start")
         self.monitor.watch(c)
 
-    def _etc_mounts(self, c: Container) -> list[Any]:
-        """/etc/hostname, /etc/hosts and /etc/resolv.conf, written per container and bind
-        mounted like Docker does (unless the user mounts their own there)."""
+    def _etc_mounts(self, c: Container, files: dict[str, str]) -> list[Any]:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf, written per container (by the
+        network layer when it set up the network) and bind mounted like Docker does,
+        unless the user mounts their own there."""
         from portside.runtime import Mount
 
+        taken = {m["Destination"] for m in c.mounts}
+        if files:
+            return [Mount(dest, "bind", src, ["rbind", "rw"]) for dest, src in files.items()
+                    if dest not in taken]
         d = self.container_dir(c.id)
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         hostname = spec_mod.default_hostname(c.id, c.config)
         network = c.host_config.get("NetworkMode") or "default"
-        files = {"hostname": f"{hostname}\n",
-                 "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        own = {"hostname": f"{hostname}\n",
+               "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                           f"127.0.1.1\t{hostname}\n"}
         resolv = ""
         if network != "none":
             with contextlib.suppress(OSError):
                 resolv = Path("/etc/resolv.conf").read_text()
-        files["resolv.conf"] = resolv
-        taken = {m["Destination"] for m in c.mounts}
+        own["resolv.conf"] = resolv
         out = []
-        for name, text in files.items():
+        for name, text in own.items():
             path = d / name
             path.write_text(text)
             if f"/etc/{name}" not in taken:
@@ -432,11 +451,16 @@ class Engine:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(exited), 30)
         async with self.lock(c.id):
-            await self._remove(self.get(c.id), volumes)
+            try:
+                current = self.get(c.id)
+            except NoSuchContainer:
+                return  # removed meanwhile (its --rm, a concurrent rm)
+            await self._remove(current, volumes)
 
     async def _remove(self, c: Container, volumes: bool) -> None:
         self.monitor.forget(c.id)
         await asyncio.to_thread(self._runtime_delete, c.id)
+        await asyncio.to_thread(self.networks.teardown, c)
         shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
         self.images.release(c.id)
         self.state.remove(c.id)
@@ -487,6 +511,7 @@ class Engine:
                 self.state.save(c)
                 self.monitor.watch(c)
                 continue
+            await asyncio.to_thread(self.networks.teardown, c)
             was_running = c.running or c.state["Restarting"]
             if c.running:
                 code = st.exit_code if st is not None and st.exit_code is not None else 255

@@ -98,6 +98,7 @@ class Monitor:
         if c.state.get("Health"):
             c.state["Health"]["Status"] = "unhealthy"
         engine.state.save(c)
+        await asyncio.to_thread(engine.networks.teardown, c)
         if oom:
             engine.event(c, "oom")
         engine.event(c, "die", exitCode=str(code))

@@ -76,18 +76,19 @@ def command_text(c: Container) -> str:
     return " ".join(shlex.quote(a) if " " in a else a for a in args)
 
 
-def summary(c: Container) -> dict[str, Any]:
+def summary(c: Container, ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     network = c.host_config.get("NetworkMode") or "default"
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
-        "Command": command_text(c), "Created": unix_created(c), "Ports": [],
+        "Command": command_text(c), "Created": unix_created(c), "Ports": ports or [],
         "Labels": c.config.get("Labels") or {}, "State": c.state["Status"],
         "Status": status_text(c), "HostConfig": {"NetworkMode": network},
         "NetworkSettings": {"Networks": {}}, "Mounts": c.mounts,
     }
 
 
-def inspect(c: Container, log_path: str) -> dict[str, Any]:
+def inspect(c: Container, log_path: str,
+            network_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
     host_config = {"NetworkMode": "default", "RestartPolicy": {"Name": "no",
                    "MaximumRetryCount": 0}, "LogConfig": {"Type": "k8s-file", "Config": {}},
@@ -102,8 +103,9 @@ def inspect(c: Container, log_path: str) -> dict[str, Any]:
         "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": None, "HostConfig": host_config, "Mounts": c.mounts,
         "Config": {**c.config, "Hostname": c.config.get("Hostname") or c.id[:12]},
-        "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
-                            "MacAddress": "", "SandboxKey": ""},
+        "NetworkSettings": network_settings or {"Networks": {}, "Ports": {}, "IPAddress": "",
+                                                "Gateway": "", "MacAddress": "",
+                                                "SandboxKey": ""},
         "GraphDriver": {"Name": "overlay", "Data": None},
     }
 

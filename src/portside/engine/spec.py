@@ -116,7 +116,8 @@ def default_hostname(container_id: str, config: dict[str, Any]) -> str:
 
 def runtime_spec(container_id: str, name: str, config: dict[str, Any],
                  host_config: dict[str, Any], lowerdirs: list[Any], mounts: list[Any],
-                 log_path: Any, default_runtime: str = "crun") -> Any:
+                 log_path: Any, default_runtime: str = "crun",
+                 network_namespace: str | None = None) -> Any:
     """The runtime's ContainerSpec for a container's Config and HostConfig."""
     from portside.engine.options import parse_bytes
     from portside.runtime import ContainerSpec, Resources
@@ -137,8 +138,10 @@ def runtime_spec(container_id: str, name: str, config: dict[str, Any],
         if key == "seccomp" and value:
             seccomp = value
     network = hc.get("NetworkMode") or "default"
-    if network not in ("default", "none", "host", "bridge"):
-        raise InvalidArgument(f"network {network!r} is not supported yet (use none or host)")
+    if network.startswith("container:"):
+        raise InvalidArgument("--network container:<name> is not supported yet")
+    if network == "host":
+        network_namespace = "host"
     log_opts = (hc.get("LogConfig") or {}).get("Config") or {}
     return ContainerSpec(
         id=container_id, name=name, lowerdirs=list(lowerdirs), args=process_args(config),
@@ -151,7 +154,7 @@ def runtime_spec(container_id: str, name: str, config: dict[str, Any],
         privileged=bool(hc.get("Privileged")),
         no_new_privileges=any(o.split(":")[0].split("=")[0] == "no-new-privileges"
                               and not o.endswith(("false", "=0")) for o in security),
-        seccomp=seccomp, network_namespace="host" if network == "host" else None,
+        seccomp=seccomp, network_namespace=network_namespace,
         init=bool(hc.get("Init")), stop_signal=config.get("StopSignal") or "SIGTERM",
         labels=dict(config.get("Labels") or {}), log_path=log_path,
         log_max_size=parse_bytes(log_opts["max-size"]) if log_opts.get("max-size") else None,

@@ -86,7 +86,10 @@ def test_runtime_spec_translation() -> None:
     assert unlimited.resources.pids_limit is None and unlimited.network_namespace is None
 
 
-def test_runtime_spec_rejects_unknown_network() -> None:
+def test_runtime_spec_network_namespace() -> None:
     cfg = spec.merge_config({"Cmd": ["x"]}, {})
     with pytest.raises(InvalidArgument, match="network"):
-        spec.runtime_spec("b" * 64, "x", cfg, {"NetworkMode": "mynet"}, [], [], None)
+        spec.runtime_spec("b" * 64, "x", cfg, {"NetworkMode": "container:a"}, [], [], None)
+    s = spec.runtime_spec("b" * 64, "x", cfg, {"NetworkMode": "mynet"}, [], [], None,
+                          network_namespace="/run/netns/x")
+    assert s.network_namespace == "/run/netns/x"

@@ -60,7 +60,7 @@ async def list_containers(request: web.Request) -> web.Response:
         if not show_all and not c.running and "status" not in filters:
             continue
         if query.matches(c, filters):
-            out.append(query.summary(c))
+            out.append(query.summary(c, engine.networks.ports(c)))
     limit = int(request.query.get("limit") or -1)
     if limit > 0:
         out = out[:limit]
@@ -70,7 +70,8 @@ async def list_containers(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     engine = engine_of(request)
     c = engine.get(request.match_info["id"])
-    doc = query.inspect(c, str(engine.log_path(c.id)))
+    settings = await asyncio.to_thread(engine.networks.settings, c)
+    doc = query.inspect(c, str(engine.log_path(c.id)), settings)
     if flag(request, "size"):
         doc["SizeRw"] = 0
         doc["SizeRootFs"] = 0
@@ -127,8 +128,9 @@ async def wait(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     result = await fut
-    await resp.write(json.dumps(result).encode() + b"\n")
-    await resp.write_eof()
+    with contextlib.suppress(ConnectionError):
+        await resp.write(json.dumps(result).encode() + b"\n")
+        await resp.write_eof()
     return resp
 
 
