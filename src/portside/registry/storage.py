@@ -283,12 +283,17 @@ class RegistryStorage:
             repo, digest, doc.media_type, len(body), subject, artifact_type, dict(doc.annotations)
         )
         with self.transaction() as db:
-            for target, is_manifest in targets if require_blobs else []:
-                present = (
-                    self._manifest_row(repo, target) is not None
-                    if is_manifest
-                    else self.has_blob(repo, target)
-                )
+            for target, is_manifest, size in targets if require_blobs else []:
+                row = self._manifest_row(repo, target) if is_manifest else None
+                present = row is not None if is_manifest else self.has_blob(repo, target)
+                actual = (row[2] if row else -1) if is_manifest else (
+                    self.content.size(target) if present else -1)
+                if present and actual != size:
+                    raise RegistryError(
+                        "MANIFEST_INVALID",
+                        f"manifest {digest} says {target} is {size} bytes, it is {actual}",
+                        {"digest": target},
+                    )
                 if not present:
                     raise RegistryError(
                         "MANIFEST_BLOB_UNKNOWN",
@@ -304,7 +309,7 @@ class RegistryStorage:
             )
             db.executemany(
                 "INSERT OR IGNORE INTO manifest_refs VALUES (?, ?, ?)",
-                [(repo, digest, t) for t, _ in targets],
+                [(repo, digest, t) for t, _, _ in targets],
             )
             if ":" not in reference:
                 db.execute(
@@ -314,13 +319,14 @@ class RegistryStorage:
         return digest, record
 
     @staticmethod
-    def _targets(doc: Manifest | Index) -> list[tuple[str, bool]]:
-        """(digest, is_manifest) of everything a document needs present in its repository."""
+    def _targets(doc: Manifest | Index) -> list[tuple[str, bool, int]]:
+        """(digest, is_manifest, size) of what a document needs present in its repository."""
         if isinstance(doc, Index):
-            return [(m.digest, True) for m in doc.manifests]
+            return [(m.digest, True, m.size) for m in doc.manifests]
         blobs = [doc.config, *doc.layers]
         # Foreign layers (with `urls`) are fetched from elsewhere: not required here.
-        return [(d.digest, False) for d in blobs if not d.urls or d.media_type in mt.MANIFESTS]
+        return [(d.digest, False, d.size) for d in blobs
+                if not d.urls or d.media_type in mt.MANIFESTS]
 
     def _manifest_row(self, repo: str, digest: str) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.db.execute(

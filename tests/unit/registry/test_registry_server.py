@@ -333,3 +333,11 @@ def test_interrupted_chunk_leaves_nothing_visible_and_resumes(reg: RunningRegist
     assert http(reg, "PATCH", loc, data[40_000:], {"Content-Range": f"40000-{len(data) - 1}"})[0] == 202
     assert http(reg, "PUT", f"{loc}?digest={sha(data)}")[0] == 201
     assert http(reg, "GET", f"/v2/a/blobs/{sha(data)}")[2] == data
+
+
+def test_manifest_with_wrong_blob_sizes_is_refused(reg: RunningRegistry) -> None:
+    doc = json.loads(image_manifest(reg, "a", [b"layer"]))
+    doc["layers"][0]["size"] = 999
+    status, _, body = put_manifest(reg, "a", "t", json.dumps(doc).encode())
+    assert (status, error_code(body)) == (400, "MANIFEST_INVALID")
+    assert http(reg, "GET", "/v2/a/manifests/t")[0] == 404
