@@ -86,6 +86,7 @@ class DnsServer:
         args = [
             binary, "--conf-file=/dev/null", "--no-hosts", f"--addn-hosts={d / 'hosts'}",
             f"--pid-file={d / 'pid'}", f"--interface={self.bridge_prefix}*", "--bind-dynamic",
+            "--except-interface=lo",  # --interface alone would add loopback
             "--localise-queries", "--port=53", "--user=root", "--group=root",
             f"--log-facility={d / 'log'}", "--domain-needed", "--no-negcache", "--local-ttl=0",
         ]
