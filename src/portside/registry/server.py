@@ -94,13 +94,16 @@ async def identify(registry: Registry, request: web.Request) -> Caller | None:
     return Caller(creds[0]) if ok else None
 
 
-def challenge(registry: Registry, request: web.Request, scope: str = "") -> dict[str, str]:
+def challenge(registry: Registry, request: web.Request, scope: str = "",
+              insufficient: bool = False) -> dict[str, str]:
     if registry.issuer is None:
         return {"WWW-Authenticate": 'Basic realm="portside-registry"'}
     realm = f"{request.scheme}://{request.host}/token"
     value = f'Bearer realm="{realm}",service="{service_name(registry, request)}"'
     if scope:
         value += f',scope="{scope}"'
+    if insufficient:  # RFC 6750: a token was sent, it does not cover this scope
+        value += ',error="insufficient_scope"'
     return {"WWW-Authenticate": value}
 
 
@@ -134,7 +137,8 @@ def authorize(registry: Registry, request: web.Request, caller: Caller | None,
     scope = f"repository:{route.name}:{actions}"
     if registry.issuer is not None or caller.user is None:
         raise RegistryError("UNAUTHORIZED", f"{need} access to {route.name} needs authorization",
-                            {"scope": scope}, headers=challenge(registry, request, scope))
+                            {"scope": scope},
+                            headers=challenge(registry, request, scope, caller.token is not None))
     raise RegistryError("DENIED", f"{caller.user} may not {need} {route.name}")
 
 
