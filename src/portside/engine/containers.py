@@ -145,6 +145,10 @@ class Engine:
         image_config = self.images.config(image).config
         config = spec_mod.merge_config(body, image_config)
         host_config = dict(body.get("HostConfig") or {})
+        if host_config.get("NetworkMode") == "host" and not config.get("Hostname"):
+            import socket
+
+            config["Hostname"] = socket.gethostname()  # Docker: the host's name with its stack
         spec_mod.process_args(config)
         spec_mod.cpu_quota(host_config)
         restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
