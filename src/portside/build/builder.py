@@ -128,6 +128,8 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     finally:
         if run is not None:
             store.release(run.holder)
+            if run.used_runtime:
+                _remove_cgroup_parent(run.cgroup_parent)
         cache.close()
         shutil.rmtree(tmp, ignore_errors=True)
     for out in options.outputs:
@@ -138,6 +140,18 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     done = progress.statuses.get("DONE", 0)
     cached = progress.statuses.get("CACHED", 0)
     return BuildResult(image, [s.display for s in stages], done + cached, cached)
+
+
+def _remove_cgroup_parent(parent: str) -> None:
+    """Leave no cgroup behind: the parent of RUN containers goes when no build uses it
+    (rmdir fails on a cgroup that still has children, so a concurrent build keeps it)."""
+    import contextlib
+
+    from portside.runtime import cgroups
+
+    for hierarchy in cgroups.detect().hierarchies():
+        with contextlib.suppress(OSError):
+            os.rmdir(Path(hierarchy) / parent)
 
 
 def _ignore_rules(context: Path, dockerfile: Path | None) -> dockerignore.Matcher:

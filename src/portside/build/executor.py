@@ -135,12 +135,18 @@ class BuildRun:
             for d, diff in zip(manifest.layers, diff_ids, strict=True)
         ]
 
+    cgroup_parent = "portside-build"
+
+    @property
+    def used_runtime(self) -> bool:
+        return self._runtime is not None
+
     def runtime(self) -> Any:
         """The container runtime RUN steps use (created on first use)."""
         if self._runtime is None:
             from portside.runtime import Runtime
 
-            self._runtime = Runtime(self.store.root / "build" / "containers", "portside-build")
+            self._runtime = Runtime(self.store.root / "build" / "containers", self.cgroup_parent)
         return self._runtime
 
     def download(self, inst: Instruction, url: str, checksum: str | None) -> tuple[Path, str]:

@@ -48,6 +48,9 @@ def no_leftovers(root: Path) -> None:
     assert left == []
     with open("/proc/self/mounts") as f:
         assert str(root) not in f.read()
+    from portside.runtime import cgroups
+
+    assert not [h for h in cgroups.detect().hierarchies() if (Path(h) / "portside-build").exists()]
 
 
 def test_run_writes_a_layer_and_rebuilds_cached(root: Path, ctx: Path, busybox: str) -> None:
