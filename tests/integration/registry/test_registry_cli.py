@@ -143,8 +143,9 @@ def test_gc_retention_from_a_config_file(serve: Serve, store: ImageStore, tmp_pa
     assert portside("pull", f"{host}/team/app:v1", env=other, check=False).returncode != 0
 
 
-def test_tls_serving(serve: Serve, store: ImageStore, tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "registry"))
+def test_tls_serving(serve: Serve, store: ImageStore, tmp_path: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "unit" / "registry"))
     from regserver import self_signed
 
     cert, key = self_signed(tmp_path)
