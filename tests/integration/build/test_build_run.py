@@ -219,3 +219,29 @@ def test_bind_from_a_stage_rw_copy_and_tmpfs(root: Path, ctx: Path, busybox: str
     assert (ctx / "input.txt").read_text() == "from the context\n"  # the context is untouched
     assert tmp["tmp-listing#data"] == b"t\n"
     assert not any(k.startswith(("in/", "src", "scratch")) for k in [*stage_copy, *rw, *tmp])
+
+
+def test_reproducible_run_steps(tmp_path: Path, ctx: Path) -> None:
+    from portside.store.bootstrap import BootstrapError, bootstrap_busybox
+
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nRUN mkdir -p /opt/app && echo built > /opt/app/out && rm /bin/vi\n"
+        "COPY input.txt /opt/app/\n"
+    )
+    ids = []
+    for n in range(2):
+        r = tmp_path / f"root{n}"
+        r.mkdir()
+        store = ImageStore(r)
+        try:
+            bootstrap_busybox(store, ("busybox:latest",))
+        except BootstrapError as exc:
+            pytest.skip(str(exc))
+        finally:
+            store.db.close()
+        out = portside(
+            r, "build", "-q", "--reproducible", str(ctx), env={"SOURCE_DATE_EPOCH": "1700000000"}
+        )
+        ids.append(out.stdout.strip())
+        no_leftovers(r)
+    assert ids[0] == ids[1]
