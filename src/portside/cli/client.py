@@ -217,7 +217,7 @@ class Client:
         return sock, rest
 
 
-def demux(sock: socket.socket, first: bytes, tty: bool, out: Any, err: Any) -> None:
+def demux(sock: Any, first: bytes, tty: bool, out: Any, err: Any) -> None:
     """Copy a (multiplexed unless tty) stream to the binary files `out`/`err` until EOF."""
     buf = bytearray(first)
     while True:

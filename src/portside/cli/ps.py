@@ -179,7 +179,7 @@ def stats(no_stream: bool, show_all: bool, fmt: str, containers: tuple[str, ...]
             return
 
 
-def _each(containers: tuple[str, ...], action: Callable[[Client, str], None]) -> None:
+def _each(containers: tuple[str, ...], action: Callable[[Client, str], object]) -> None:
     client = Client()
     failed = False
     for name in containers:

@@ -199,7 +199,8 @@ class Engine:
         from portside.runtime import CommandNotExecutable, CommandNotFound, RuntimeFailed
 
         lowerdirs = await asyncio.to_thread(self.lowerdirs, c.image_id)
-        netns, files = None, {}
+        netns: str | None = None
+        files: dict[str, str] = {}
         mode = c.host_config.get("NetworkMode") or "default"
         try:
             if uses_bridge(c) or mode == "host":

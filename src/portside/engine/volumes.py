@@ -7,6 +7,7 @@ that has content in the image, that content is copied in first (Docker's copy-up
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -91,12 +92,12 @@ class VolumeStore:
             row = self.db.execute("SELECT anonymous FROM volumes WHERE name = ?", (name,)).fetchone()
         return bool(row and row[0])
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self.lock:
             rows = self.db.execute("SELECT * FROM volumes ORDER BY name").fetchall()
         return [self._doc(r) for r in rows]
 
-    def remove(self, name: str, users: list[str], force: bool = False) -> None:
+    def remove(self, name: str, users: builtins.list[str], force: bool = False) -> None:
         self.get(name)
         if users:
             raise VolumeInUse(name, users)

@@ -60,10 +60,10 @@ def _keep_half_open() -> None:
         if isinstance(parser, _StdinParser):
             parser.feed_eof()
             return True
-        return original(self)  # type: ignore[func-returns-value]
+        return original(self)
 
     eof_received._portside = True  # type: ignore[attr-defined]
-    RequestHandler.eof_received = eof_received  # type: ignore[method-assign]
+    RequestHandler.eof_received = eof_received  # type: ignore[method-assign,assignment]
 
 
 _keep_half_open()
