@@ -191,23 +191,28 @@ def _client_gone(exc: BaseException) -> bool:
                       | ClientPayloadError)
 
 
-def _handler(route: protocol.Route, method: str) -> Handler | None:
-    from portside.registry import blobs, manifests
+_TABLE: dict[tuple[str, str], Handler] = {}
 
-    table: dict[tuple[str, str], Handler] = {
-        ("base", "GET"): base, ("base", "HEAD"): base,
-        ("catalog", "GET"): catalog, ("tags", "GET"): tags_list,
-        ("manifest", "GET"): manifests.get, ("manifest", "HEAD"): manifests.get,
-        ("manifest", "PUT"): manifests.put, ("manifest", "DELETE"): manifests.delete,
-        ("referrers", "GET"): manifests.referrers,
-        ("blob", "GET"): blobs.get, ("blob", "HEAD"): blobs.get, ("blob", "DELETE"): blobs.delete,
-        ("uploads", "POST"): blobs.start_upload, ("uploads", "GET"): blobs.upload_status,
-        ("uploads", "PATCH"): blobs.patch_upload, ("uploads", "PUT"): blobs.put_upload,
-        ("uploads", "DELETE"): blobs.cancel_upload,
-    }
+
+def _handler(route: protocol.Route, method: str) -> Handler | None:
+    if not _TABLE:
+        from portside.registry import blobs, manifests
+
+        _TABLE.update({
+            ("base", "GET"): base, ("base", "HEAD"): base,
+            ("catalog", "GET"): catalog, ("tags", "GET"): tags_list,
+            ("manifest", "GET"): manifests.get, ("manifest", "HEAD"): manifests.get,
+            ("manifest", "PUT"): manifests.put, ("manifest", "DELETE"): manifests.delete,
+            ("referrers", "GET"): manifests.referrers,
+            ("blob", "GET"): blobs.get, ("blob", "HEAD"): blobs.get,
+            ("blob", "DELETE"): blobs.delete,
+            ("uploads", "POST"): blobs.start_upload, ("uploads", "GET"): blobs.upload_status,
+            ("uploads", "PATCH"): blobs.patch_upload, ("uploads", "PUT"): blobs.put_upload,
+            ("uploads", "DELETE"): blobs.cancel_upload,
+        })
     if route.kind == "uploads" and bool(route.id) != (method != "POST"):
         return None
-    return table.get((route.kind, method))
+    return _TABLE.get((route.kind, method))
 
 
 async def base(request: web.Request, registry: Registry, route: protocol.Route) -> web.Response:
