@@ -143,3 +143,25 @@ def test_delete_after_conmon_was_killed(harness: Harness) -> None:
     rt.delete(spec.id, force=True)
     assert rt.list() == []
     assert leftover_cgroups(rt.cgroup_parent) == []
+
+
+def test_concurrent_create_start_delete(harness: Harness) -> None:
+    """The engine calls the runtime from a thread pool: parallel lifecycles must not
+    trip over each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rt = harness.rt
+    specs = [harness.spec("sleep", "100") for _ in range(12)]
+
+    def up(spec: object) -> str:
+        rt.create(spec)  # type: ignore[arg-type]
+        rt.start(spec.id)  # type: ignore[attr-defined]
+        return rt.state(spec.id).status  # type: ignore[attr-defined]
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(up, specs)) == ["running"] * len(specs)
+        assert sorted(rt.list()) == sorted(s.id for s in specs)
+        list(pool.map(lambda s: rt.delete(s.id, force=True), specs))
+    assert rt.list() == []
+    assert _conmons(rt.root) == set()
+    assert leftover_cgroups(rt.cgroup_parent) == []
