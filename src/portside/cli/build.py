@@ -93,7 +93,13 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
     multiple=True,
     help="id=NAME,src=FILE or id=NAME,env=VAR for RUN --mount=type=secret.",
 )
-@click.option("--output", "-o", "outputs", multiple=True, help="type=oci|docker,dest=FILE.")
+@click.option(
+    "--output",
+    "-o",
+    "outputs",
+    multiple=True,
+    help="type=oci|docker,dest=FILE (dest=- for stdout) or type=local,dest=DIR.",
+)
 @click.option("--progress", default="auto", show_default=True, help="auto, plain, tty or quiet.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
 @click.option(
