@@ -45,6 +45,7 @@ class ConmonConfig:
     log_max_size: int | None = None
     tty: bool = False
     stdin: bool = False
+    stdin_once: bool = False
     name: str = ""
 
     def argv(self) -> list[str]:
@@ -69,7 +70,7 @@ class ConmonConfig:
         if self.tty:
             a.append("-t")
         if self.stdin:
-            a += ["-i", "--leave-stdin-open"]
+            a += ["-i"] if self.stdin_once else ["-i", "--leave-stdin-open"]
         return a
 
 

@@ -170,7 +170,7 @@ class Runtime:
             cid=spec.id, bundle=d, runtime=rt.create_path, runtime_args=rt.global_args,
             pid_file=d / "pidfile", conmon_pid_file=d / "conmon.pid", persist_dir=d,
             log_path=log_path, socket_dir=self.socket_dir, log_max_size=spec.log_max_size,
-            tty=spec.tty, stdin=spec.open_stdin, name=spec.name,
+            tty=spec.tty, stdin=spec.open_stdin, stdin_once=spec.stdin_once, name=spec.name,
         )
         if spec.log_max_size and spec.log_max_file > 1:
             log_path.touch()

@@ -56,6 +56,9 @@ class ContainerSpec:
     hostname: str = ""
     tty: bool = False
     open_stdin: bool = False
+    # Docker's StdinOnce: the container's stdin closes when the first attached client
+    # closes its side (`run -i` piping into the container); otherwise it stays open.
+    stdin_once: bool = False
     mounts: list[Mount] = field(default_factory=list)
     read_only: bool = False
     resources: Resources = field(default_factory=Resources)

@@ -148,3 +148,21 @@ def test_attach_stdin_without_tty(harness: Harness) -> None:
         sock.close()
     assert harness.output(spec.id) == ("got hello\n", "err\n")
     rt.delete(spec.id)
+
+
+def test_attach_stdin_once_closes_stdin_on_client_eof(harness: Harness) -> None:
+    spec = harness.spec("sh", "-c", "cat; echo done", open_stdin=True, stdin_once=True)
+    rt = harness.rt
+    rt.create(spec)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(str(rt.attach_socket(spec.id)))
+    rt.start(spec.id)
+    try:
+        sock.sendall(b"piped\n")
+        sock.shutdown(socket.SHUT_WR)
+        out = _attach_read(sock, b"done")
+        assert rt.wait(spec.id, 30) == 0
+    finally:
+        sock.close()
+    assert b"piped\ndone" in out.replace(b"\r", b"")
+    rt.delete(spec.id)
