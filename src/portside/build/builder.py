@@ -198,6 +198,9 @@ def _write_image(
     layers = [LayerResult(lr.digest, lr.size, lr.diff_id, lr.media_type, 0) for lr in state.layers]
     annotations = {k: v for k, v in extra.items() if k != gitinfo.DIRTY}
     annotations[remote.CACHE_ANNOTATION] = remote.cache_annotation(state.steps)
+    if state.base_image:  # image-spec annotations.md: the image this one is built on
+        annotations["org.opencontainers.image.base.name"] = state.base_image[0]
+        annotations["org.opencontainers.image.base.digest"] = state.base_image[1]
     return new_image(
         store, layers, config, state.history, annotations=annotations, tags=tags, created=created
     )

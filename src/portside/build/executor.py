@@ -190,6 +190,7 @@ class BuildRun:
             doc = self.store.config(image).raw
             state = from_image(image.manifest_digest, self.image_layers(image), doc)
             triggers = [str(t) for t in state.config.pop("OnBuild", None) or []]
+            state.base_image = (base, image.manifest_digest)
             how = f"FROM {base}@{image.manifest_digest[:19]}"
         state.args = {}
         if self.epoch is not None:  # clamped timestamps make different layers: key them apart

@@ -25,6 +25,7 @@ class StageState:
     args: dict[str, str] = field(default_factory=dict)  # ARGs declared in this stage
     cmd_from_base: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)  # the inline cache records
+    base_image: tuple[str, str] | None = None  # (name as written, manifest digest)
 
     def clone(self) -> StageState:
         return copy.deepcopy(self)

@@ -188,6 +188,9 @@ def test_build_copies_files_and_sets_config(root: Path, ctx: Path, base: str) ->
     store = ImageStore(root)
     try:
         assert store.holders(store.get(base)) == []  # the build's lease on its base is gone
+        notes = store.manifest(store.get("app:1")).annotations
+        assert notes["org.opencontainers.image.base.name"] == "base:1"
+        assert notes["org.opencontainers.image.base.digest"] == store.get(base).manifest_digest
     finally:
         store.db.close()
 
