@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.regserver import RunningRegistry, run_registry
 
 from portside.registry import server as srv
 
 from .test_build_cli import layer_files, portside, statuses
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "registry"))
-from regserver import RunningRegistry, run_registry  # noqa: E402
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ def test_gc_retention_from_a_config_file(serve: Serve, store: ImageStore, tmp_pa
 def test_tls_serving(serve: Serve, store: ImageStore, tmp_path: Path,
                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "unit" / "registry"))
-    from regserver import self_signed
+    from helpers.regserver import self_signed
 
     cert, key = self_signed(tmp_path)
     host = serve("--tls-cert", str(cert), "--tls-key", str(key))

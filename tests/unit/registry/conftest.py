@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from regserver import RunningRegistry, run_registry
+from helpers.regserver import RunningRegistry, run_registry
 
 from portside.registry import server as srv
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 from helpers.imagefactory import add_image
-from regserver import RunningRegistry, error_code, http
+from helpers.regserver import RunningRegistry, error_code, http
 
 from portside.registry import credentials, transfer
 from portside.registry.client import RegistryClient
@@ -180,7 +180,7 @@ def test_client_push_and_pull_through_the_token_flow(make_registry: MakeRegistry
 
 
 def test_tls(make_registry: MakeRegistry, tmp_path: Path, store: ImageStore) -> None:
-    from regserver import self_signed
+    from helpers.regserver import self_signed
 
     cert, key = self_signed(tmp_path)
     from portside.registry.server import tls_context

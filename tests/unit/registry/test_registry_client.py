@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers.imagefactory import add_image, sha
-from regserver import CuttingProxy, RunningRegistry, http
+from helpers.regserver import CuttingProxy, RunningRegistry, http
 
 from portside.oci import mediatypes as mt
 from portside.oci.model import canonical_json, host_platform

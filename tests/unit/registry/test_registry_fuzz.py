@@ -8,9 +8,9 @@ import socket
 from urllib.parse import quote
 
 import pytest
+from helpers.regserver import RunningRegistry, http
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from regserver import RunningRegistry, http
 
 from portside.registry import protocol
 from portside.registry.errors import CODES, RegistryError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.imagefactory import Built, add_image, sha
-from regserver import RunningRegistry, http
+from helpers.regserver import RunningRegistry, http
 
 from portside.errors import InvalidArgument
 from portside.registry import gc, transfer

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from helpers.imagefactory import add_image, sha
-from regserver import RunningRegistry, error_code, http
+from helpers.regserver import RunningRegistry, error_code, http
 
 from portside.registry import transfer
 from portside.registry.proxy import Proxy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from regserver import RunningRegistry, error_code, http
+from helpers.regserver import RunningRegistry, error_code, http
 
 from portside.oci import mediatypes as mt
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.regserver import RunningRegistry, http, run_registry
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
-from regserver import RunningRegistry, http, run_registry
 
 from portside.registry import server as srv
 

@@ -16,7 +16,7 @@ import pytest
 from helpers.imagefactory import add_image, sha, tar_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_archive import desc, image_blobs, oci_layout
+from .test_archive import desc, image_blobs, oci_layout
 
 from portside.errors import PortsideError
 from portside.oci import mediatypes as mt
