@@ -1,12 +1,13 @@
 """The Runtime: create/start/stop/delete containers with conmon + crun/runc, and adopt
 containers started by an earlier process (live-restore).
 
-Layout of `root/<id>/` (also the OCI bundle and conmon's persist dir): `config.json`,
-`rootfs/` (overlay mount point), `diff/` + `work/` (overlay upper/work, unless the spec
-puts them in its own `rw_dir`), `meta.json`
-(what we need later: runtime, cgroup, pids), `pidfile`, `conmon.pid`, `exit` and `oom`
-(written by conmon), `started`, `ctr.log`, conmon's `ctl`/`winsz` fifos and `attach`
-socket. `root/.state/<runtime>` is the runtime's own state root. Nothing else.
+`root/<id>/` is the OCI bundle and conmon's persist dir: `config.json`, `meta.json`
+(what later calls need: runtime, pids and start times, log path), `rootfs/` (overlay
+mount point), `diff/` + `work/` (overlay upper/work, unless the spec has its own
+`rw_dir`), `pidfile`, `conmon.pid`, `exit` and `oom` (conmon's), `started`, `ctr.log`,
+conmon's `ctl`/`winsz` fifos and `attach` socket. Shared: `.state/<runtime>` (the
+runtime's state root), `.bin` (the hybrid-cgroup wrapper), `.cache` (seccomp BPF),
+`.s` (conmon's short links for attach sockets).
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ class Runtime:
         for cid in self.list():
             with contextlib.suppress(ContainerUnknown):
                 meta = self._meta(cid)
-                if int(meta.get("log_max_file") or 1) > 1 and not (self.root / cid / "exit").exists():
-                    self._keep_logs(Path(meta["log_path"]), int(meta["log_max_file"]))
+                keep = int(meta.get("log_max_file") or 1)
+                if keep > 1 and not (self.root / cid / "exit").exists():
+                    self._keep_logs(Path(meta["log_path"]), keep)
 
     def close(self) -> None:
         """Stop the log keeper thread; containers keep running (conmon is theirs)."""
@@ -95,10 +97,18 @@ class Runtime:
         return self.root / cid
 
     def _meta(self, cid: str) -> dict[str, Any]:
+        d = self._dir(cid)
         try:
-            return dict(json.loads((self._dir(cid) / "meta.json").read_text()))
+            meta = dict(json.loads((d / "meta.json").read_text()))
         except (OSError, ValueError):
             raise ContainerUnknown(cid) from None
+        if not meta.get("pid"):
+            # A creator that died between conmon's answer and recording it: conmon's own
+            # pid files still say who is who (without start times to check them by).
+            pid = read_int(d / "pidfile")
+            if pid:
+                meta.update(pid=pid, conmon_pid=read_int(d / "conmon.pid") or 0)
+        return meta
 
     def _cgpath(self, cid: str) -> str:
         return f"/{self.cgroup_parent}/{cid}"
