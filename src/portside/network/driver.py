@@ -16,7 +16,7 @@ from portside.network.store import Network
 
 @dataclass
 class Endpoint:
-    """What one netavark call configures: a container on one network."""
+    """What one driver call configures: a container on one network."""
 
     container_id: str
     container_name: str
@@ -25,39 +25,11 @@ class Endpoint:
     interface: str = "eth0"
     ports: tuple[PortMapping, ...] = ()
 
-    def document(self) -> dict[str, Any]:
-        """netavark's network-options document (podman's `types.NetworkOptions`)."""
-        net = self.network
-        options = {"isolate": "true", **{k: v for k, v in net.options.items()
-                                         if k in ("mtu", "metric")}}
-        return {
-            "container_id": self.container_id,
-            "container_name": self.container_name,
-            "port_mappings": [
-                {"host_ip": p.host_ip, "container_port": p.container_port,
-                 "host_port": p.host_port, "range": 1, "protocol": p.proto}
-                for p in self.ports] or None,
-            "networks": {net.name: {
-                "static_ips": [self.ip],
-                "interface_name": self.interface,
-            }},
-            "network_info": {net.name: {
-                "name": net.name,
-                "id": net.id,
-                "driver": "bridge",
-                "network_interface": net.bridge,
-                "subnets": [{"subnet": net.subnet, "gateway": net.gateway}],
-                "ipv6_enabled": False,
-                "internal": net.internal,
-                "dns_enabled": False,  # names are served by our dnsmasq (dns.py)
-                "ipam_options": {"driver": "host-local"},
-                "options": options,
-            }},
-        }
-
-
 
 class Driver(Protocol):
+    """Wires endpoints; `manages_firewall` False means the manager's nftables table does
+    NAT, ports and isolation (firewall.py)."""
+
     manages_firewall: bool
 
     def setup(self, netns: str, ep: Endpoint) -> dict[str, Any]: ...

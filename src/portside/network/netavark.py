@@ -37,6 +37,37 @@ def find_binary(name: str) -> str:
     raise NetworkSetupFailed("find", name, f"{name} is not installed (Debian package {name})")
 
 
+def document(ep: Endpoint) -> dict[str, Any]:
+    """netavark's network-options document (podman's `types.NetworkOptions`)."""
+    net = ep.network
+    options = {"isolate": "true", **{k: v for k, v in net.options.items()
+                                     if k in ("mtu", "metric")}}
+    return {
+        "container_id": ep.container_id,
+        "container_name": ep.container_name,
+        "port_mappings": [
+            {"host_ip": p.host_ip, "container_port": p.container_port,
+             "host_port": p.host_port, "range": 1, "protocol": p.proto}
+            for p in ep.ports] or None,
+        "networks": {net.name: {
+            "static_ips": [ep.ip],
+            "interface_name": ep.interface,
+        }},
+        "network_info": {net.name: {
+            "name": net.name,
+            "id": net.id,
+            "driver": "bridge",
+            "network_interface": net.bridge,
+            "subnets": [{"subnet": net.subnet, "gateway": net.gateway}],
+            "ipv6_enabled": False,
+            "internal": net.internal,
+            "dns_enabled": False,  # names are served by our dnsmasq (dns.py)
+            "ipam_options": {"driver": "host-local"},
+            "options": options,
+        }},
+    }
+
+
 class Netavark:
     """Runs `netavark setup|teardown` (its lock and state files live under `config_dir`)."""
 
@@ -52,7 +83,7 @@ class Netavark:
         (self.config_dir / "aardvark-dns").mkdir(parents=True, exist_ok=True)
         res = subprocess.run(
             [self.binary, "--config", str(self.config_dir), action, netns],
-            input=json.dumps(ep.document()), capture_output=True, text=True)
+            input=json.dumps(document(ep)), capture_output=True, text=True)
         out: dict[str, Any] = {}
         if res.stdout.strip():
             try:

@@ -27,10 +27,13 @@ BUSYBOX = "/bin/busybox"
 def _available() -> str | None:
     if os.geteuid() != 0:
         return "needs root"
-    try:
-        find_binary("netavark")
-    except Exception as exc:
-        return str(exc)
+    if not os.access("/usr/lib/cni/bridge", os.X_OK):
+        return "needs the CNI plugins (Debian containernetworking-plugins)"
+    if os.environ.get("PORTSIDE_NETWORK_DRIVER") == "netavark":
+        try:
+            find_binary("netavark")
+        except Exception as exc:
+            return str(exc)
     if not shutil.which("dnsmasq"):
         return "needs dnsmasq (Debian dnsmasq-base)"
     if not os.access(BUSYBOX, os.X_OK):
