@@ -1,8 +1,9 @@
 """A service's replica as a Docker Engine API `POST /containers/create` body.
 
 Pure: the project model in, the request body out (what Docker Compose would send), so it
-is testable without a daemon. Networks beyond the first are joined after create
-(`extra_networks`), as Docker Compose does.
+is testable without a daemon. Every network the service joins is in
+`NetworkingConfig.EndpointsConfig` (API 1.44+), the first one also in `NetworkMode`, so
+a container is attached to all of them, with its aliases, when it starts.
 """
 
 from __future__ import annotations
@@ -159,15 +160,10 @@ def create_body(project: Project, service: Service, number: int, image: str,
     if (check := healthcheck(service)) is not None:
         body["Healthcheck"] = check
     if not service.network_mode and service.networks:
-        first = ordered_networks(service)[0]
         body["NetworkingConfig"] = {"EndpointsConfig": {
-            project.networks[first].name: endpoint(project, service, first, name)}}
+            project.networks[key].name: endpoint(project, service, key, name)
+            for key in ordered_networks(service)}}
     return body
-
-
-def extra_networks(service: Service) -> list[str]:
-    """The networks (keys) joined after create: all but the first."""
-    return [] if service.network_mode else ordered_networks(service)[1:]
 
 
 def _restart(service: Service) -> dict[str, Any]:

@@ -267,11 +267,6 @@ class Compose:
         name = naming.container_name(self.project, svc, number)
         cid = self.client.post("/containers/create", body, name=name)["Id"]
         try:
-            for key in containerspec.extra_networks(svc):
-                net = self.project.networks[key]
-                self.client.post(f"/networks/{net.name}/connect", {
-                    "Container": cid,
-                    "EndpointConfig": containerspec.endpoint(self.project, svc, key, name)})
             if start:
                 self.client.request("POST", f"/containers/{cid}/start").read()
         except PortsideError:
@@ -410,9 +405,4 @@ class Compose:
             import shlex
 
             body["Entrypoint"] = shlex.split(entrypoint)
-        cid = str(self.client.post("/containers/create", body, name=name)["Id"])
-        for key in containerspec.extra_networks(svc):
-            self.client.post(f"/networks/{self.project.networks[key].name}/connect", {
-                "Container": cid,
-                "EndpointConfig": containerspec.endpoint(self.project, svc, key, name)})
-        return cid
+        return str(self.client.post("/containers/create", body, name=name)["Id"])

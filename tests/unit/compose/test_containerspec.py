@@ -83,10 +83,8 @@ def test_create_body(project: object, tmp_path: Path) -> None:
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert host["NetworkMode"] == "shop_front"  # the highest priority network first
     assert body["NetworkingConfig"] == {"EndpointsConfig": {
-        "shop_front": {"Aliases": ["web"]}}}
-    assert containerspec.extra_networks(web) == ["back"]
-    assert containerspec.endpoint(project, web, "back", "x") == {  # type: ignore[arg-type]
-        "Aliases": ["web", "api"], "IPAMConfig": {"IPv4Address": "10.230.9.10"}}
+        "shop_front": {"Aliases": ["web"]},
+        "shop_back": {"Aliases": ["web", "api"], "IPAMConfig": {"IPv4Address": "10.230.9.10"}}}}
     assert (host["Init"], host["ReadonlyRootfs"], host["CapDrop"]) == (True, True, ["ALL"])
     assert host["ExtraHosts"] == ["gw:10.0.0.1"]
     assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024}]
