@@ -7,7 +7,8 @@ through `RegistryStorage.complete_upload` or `ContentStore` commit, both of whic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -194,9 +195,24 @@ async def _append(request: web.Request, registry: Registry, route: Route, upload
     return size + count
 
 
+@contextlib.contextmanager
+def _claim(registry: Registry, route: Route, upload_id: str) -> Iterator[None]:
+    """One request at a time per upload: two writers would interleave the file and its hash."""
+    storage = registry.storage
+    storage.upload_dir(route.name, upload_id)  # BLOB_UPLOAD_UNKNOWN first
+    if upload_id in storage.busy:
+        raise RegistryError("BLOB_UPLOAD_INVALID", f"upload {upload_id} is in use by another request")
+    storage.busy.add(upload_id)
+    try:
+        yield
+    finally:
+        storage.busy.discard(upload_id)
+
+
 async def patch_upload(request: web.Request, registry: Registry, route: Route) -> web.Response:
     upload_id = protocol.validate_upload_id(route.id)
-    size = await _append(request, registry, route, upload_id)
+    with _claim(registry, route, upload_id):
+        size = await _append(request, registry, route, upload_id)
     return web.Response(status=202, headers=_upload_headers(route, upload_id, size))
 
 
@@ -205,20 +221,20 @@ async def put_upload(request: web.Request, registry: Registry, route: Route) -> 
     if "digest" not in request.query:
         raise RegistryError("DIGEST_INVALID", "the digest query parameter is required")
     digest = protocol.validate_digest(request.query["digest"])
-    registry.storage.upload_dir(route.name, upload_id)
-    if request.content_length or request.headers.get("Transfer-Encoding"):
-        await _append(request, registry, route, upload_id)
     storage = registry.storage
-    await asyncio.get_running_loop().run_in_executor(
-        None, storage.verify_upload, route.name, upload_id, digest)
-    storage.link_blob(route.name, digest)
-    storage.cancel_upload(route.name, upload_id)
+    with _claim(registry, route, upload_id):
+        if request.content_length or request.headers.get("Transfer-Encoding"):
+            await _append(request, registry, route, upload_id)
+        await asyncio.get_running_loop().run_in_executor(
+            None, storage.verify_upload, route.name, upload_id, digest)
+        storage.link_blob(route.name, digest)
+        storage.cancel_upload(route.name, upload_id)
     return _created(route, digest)
 
 
 async def cancel_upload(request: web.Request, registry: Registry, route: Route) -> web.Response:
     upload_id = protocol.validate_upload_id(route.id)
-    registry.storage.upload_dir(route.name, upload_id)
-    registry.storage.cancel_upload(route.name, upload_id)
+    with _claim(registry, route, upload_id):
+        registry.storage.cancel_upload(route.name, upload_id)
     return web.Response(status=204)
 

@@ -92,6 +92,7 @@ class RegistryStorage:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._hashing: dict[str, _Hashing] = {}
+        self.busy: set[str] = set()  # uploads a request is writing to right now
 
     def close(self) -> None:
         self.db.close()

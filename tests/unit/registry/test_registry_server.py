@@ -341,3 +341,26 @@ def test_manifest_with_wrong_blob_sizes_is_refused(reg: RunningRegistry) -> None
     status, _, body = put_manifest(reg, "a", "t", json.dumps(doc).encode())
     assert (status, error_code(body)) == (400, "MANIFEST_INVALID")
     assert http(reg, "GET", "/v2/a/manifests/t")[0] == 404
+
+
+def test_an_upload_takes_one_writer_at_a_time(reg: RunningRegistry) -> None:
+    import socket
+    import time
+
+    data = b"q" * 1000
+    _, headers, _ = http(reg, "POST", "/v2/a/blobs/uploads/")
+    loc = headers["Location"]
+    with socket.create_connection(("127.0.0.1", reg.port)) as s:
+        s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                  + data[:500])
+        for _ in range(200):  # wait until the server is inside the first PATCH
+            if reg.registry.storage.busy:
+                break
+            time.sleep(0.02)
+        status, _, body = http(reg, "PATCH", loc, b"intruder")
+        assert (status, error_code(body)) == (400, "BLOB_UPLOAD_INVALID")
+        assert http(reg, "DELETE", loc)[0] == 400
+        s.sendall(data[500:])
+        assert s.recv(100).startswith(b"HTTP/1.1 202")
+    assert http(reg, "PUT", f"{loc}?digest={sha(data)}")[0] == 201
+    assert http(reg, "GET", f"/v2/a/blobs/{sha(data)}")[2] == data
