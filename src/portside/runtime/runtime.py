@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import re
+import select
 import signal as signals
 import threading
 import time
@@ -204,8 +205,11 @@ class Runtime:
         d = self._dir(cid)
         (d / "started").write_text(repr(time.time()))
         rt = self._runtime(meta["runtime"])
+        fifo = rt.state_root / cid / "exec.fifo"
         try:
-            if not (rt.name == "crun" and _release_crun(rt.state_root / cid / "exec.fifo")):
+            released = (_release_crun(fifo) if rt.name == "crun"
+                        else _release_runc(fifo, int(meta.get("pid") or 0)))
+            if not released:
                 rt.run(cid, "start", "start", cid)
         except RuntimeFailed:
             (d / "started").unlink(missing_ok=True)
@@ -464,6 +468,35 @@ def _release_crun(fifo: Path) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _release_runc(fifo: Path, pid: int) -> bool:
+    """What `runc start` does, minus starting Go: runc's created init blocks opening
+    `exec.fifo` for writing; once we open it for reading it writes one byte and execs.
+    We read that byte and remove the fifo. False if the init is gone first (then
+    `runc start` runs and reports)."""
+    try:
+        # The pidfd first: once the fifo is open, a short command may run, exit and be
+        # reaped before we get to look at it.
+        pidfd = os.pidfd_open(pid)
+    except (OSError, ValueError):
+        return False
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        os.close(pidfd)
+        return False
+    try:
+        # A FIFO that never had a writer does not report hang-up: we wake on the byte
+        # (which stays readable after the writer is gone), or on the init's exit.
+        ready, _, _ = select.select([fd, pidfd], [], [], 60)
+        if fd not in ready or not os.read(fd, 16):
+            return False
+        os.unlink(fifo)
+        return True
+    finally:
+        os.close(fd)
+        os.close(pidfd)
 
 
 def _init_binary() -> str:
