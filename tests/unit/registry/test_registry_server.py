@@ -324,7 +324,7 @@ def test_interrupted_chunk_leaves_nothing_visible_and_resumes(reg: RunningRegist
                   + data[:40_000])
         time.sleep(0.5)  # let the server take in what was sent before the connection drops
     assert http(reg, "HEAD", f"/v2/a/blobs/{sha(data)}")[0] == 404
-    for _ in range(100):  # the server notices the drop asynchronously
+    for _ in range(600):  # the server notices the drop asynchronously
         status, headers, _ = http(reg, "GET", loc)
         if headers.get("Range") == "0-39999":
             break
@@ -353,7 +353,7 @@ def test_an_upload_takes_one_writer_at_a_time(reg: RunningRegistry) -> None:
     with socket.create_connection(("127.0.0.1", reg.port)) as s:
         s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
                   + data[:500])
-        for _ in range(200):  # wait until the server is inside the first PATCH
+        for _ in range(1500):  # wait until the server is inside the first PATCH
             if reg.registry.storage.busy:
                 break
             time.sleep(0.02)
