@@ -49,6 +49,11 @@ class Proxy:
         self._client: RegistryClient | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def upstream_repo(self, repo: str) -> str:
+        """Docker Hub keeps official images under `library/`; a mirror of it adds that."""
+        hub = self.host in ("docker.io", "registry-1.docker.io", "index.docker.io")
+        return f"library/{repo}" if hub and "/" not in repo else repo
+
     def allowed(self, repo: str) -> bool:
         return not self.allow or any(fnmatch.fnmatchcase(repo, rule) for rule in self.allow)
 
@@ -79,7 +84,8 @@ class Proxy:
         async with self._lock(f"m {repo} {reference}"):
             client = await self.client()
             try:
-                body, media_type, digest = await client.get_manifest(repo, reference)
+                body, media_type, digest = await client.get_manifest(
+                    self.upstream_repo(repo), reference)
             except RemoteError as exc:
                 if exc.status == 404 or exc.code == "MANIFEST_UNKNOWN":
                     return
@@ -108,7 +114,7 @@ class Proxy:
                 return
             client = await self.client()
             try:
-                resp = await client.open_blob(repo, digest)
+                resp = await client.open_blob(self.upstream_repo(repo), digest)
             except RemoteError as exc:
                 if exc.status == 404:
                     return
