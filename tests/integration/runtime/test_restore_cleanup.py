@@ -169,3 +169,21 @@ def test_concurrent_create_start_delete(harness: Harness) -> None:
     assert rt.list() == []
     assert _conmons(rt.root) == set()
     assert leftover_cgroups(rt.cgroup_parent) == []
+
+
+def test_host_cgroup_mounts_untouched(harness: Harness) -> None:
+    """On a hybrid host crun runs in a private mount namespace without the unified
+    hierarchy; the host keeps every cgroup mount it had."""
+    from portside.runtime import cgroups
+
+    def cgroup_mounts() -> list[str]:
+        with open("/proc/self/mountinfo") as f:
+            return sorted(line.split()[4] for line in f if " - cgroup" in line)
+
+    before = cgroup_mounts()
+    code, _, _ = harness.run("true")
+    assert code == 0
+    assert cgroup_mounts() == before
+    layout = cgroups.detect()
+    wrapper = harness.rt.root / ".bin" / "crun-private-cgroupns"
+    assert wrapper.exists() == (layout.mode == "hybrid" and harness.runtime == "crun")
