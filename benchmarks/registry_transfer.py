@@ -342,3 +342,86 @@ def curl_put(ctx: Context) -> Result:
 def curl_get(ctx: Context) -> Result:
     _measure_curl(ctx)
     return Result(_figures["curl ours get"], _figures["curl dist get"], "MB/s", "curl ← distribution")
+
+
+@contextmanager
+def counting_proxy(target: str) -> Iterator[tuple[str, dict[str, int]]]:
+    """A TCP forwarder to `target` counting the bytes clients send (request lines, headers
+    and bodies): what a push really puts on the wire."""
+    import threading
+
+    counted = {"up": 0}
+    loop = asyncio.new_event_loop()
+    host, port = target.rsplit(":", 1)
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
+            try:
+                while data := await src.read(1 << 16):
+                    if up:
+                        counted["up"] += len(data)
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+        box["port"] = server.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+        server.close()
+        loop.close()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    ready.wait(30)
+    try:
+        yield f"127.0.0.1:{box['port']}", counted
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+
+
+@register("registry re-push, all layers present: bytes sent", goal=1.0, higher_is_better=False,
+          order=62)
+def repush(ctx: Context) -> Result:
+    """`portside push` of an image the registry has, beside skopeo doing the same against
+    the distribution registry: both should send requests and the manifest, no layer."""
+    from portside.registry import transfer
+    from portside.store.images import ImageStore
+
+    ctx.ensure_debs("skopeo")
+    global LAYER_MB
+    saved, LAYER_MB = LAYER_MB, 64
+    try:
+        store_dir, layout, _ = _image(ctx)
+    finally:
+        LAYER_MB = saved
+    figures = []
+    with distribution_server(ctx, ctx.workdir / "dist") as host, counting_proxy(host) as (via, n):
+        _skopeo_copy(f"oci:{layout}:v1", f"docker://{via}/bench/app:1")
+        first = n["up"]
+        _skopeo_copy(f"oci:{layout}:v1", f"docker://{via}/bench/app:1")
+        figures.append((n["up"] - first) / 1e3)
+    with portside_server(ctx.workdir / "ours") as host, counting_proxy(host) as (via, n):
+        store = ImageStore(store_dir)
+        try:
+            store.tag("bench/app:1", f"{via}/bench/app:1")
+            asyncio.run(transfer.push(store, f"{via}/bench/app:1"))
+            first = n["up"]
+            asyncio.run(transfer.push(store, f"{via}/bench/app:1"))
+            figures.append((n["up"] - first) / 1e3)
+        finally:
+            store.db.close()
+    ctx.log(f"re-push: skopeo → distribution {figures[0]:.1f} kB, portside {figures[1]:.1f} kB")
+    return Result(figures[1], figures[0], "kB", "skopeo → distribution")
