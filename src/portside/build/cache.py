@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS file_hashes_v2 (
 """
 
 
+# The store lease holder under which cached step layers are kept from image GC.
+CACHE_HOLDER = "build-cache"
+
+
 def step_key(parent: str, instruction: str, **inputs: Any) -> str:
     """The cache key of a step: a digest over everything that decides its result."""
     doc = json.dumps({"parent": parent, "instruction": instruction, **inputs}, sort_keys=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portside.build import copying
-from portside.build.cache import BuildCache, step_key
+from portside.build.cache import CACHE_HOLDER, BuildCache, step_key
 from portside.build.configsteps import apply_config
 from portside.build.context import BuildContext
 from portside.build.errors import BuildError
@@ -253,6 +253,8 @@ class BuildRun:
                 "layer": _layer_json(result) if result is not None else None,
             }
             self.cache.store(key, hit)
+            if hit["layer"]:
+                self.store.lease_content(CACHE_HOLDER, hit["layer"]["digest"])
             status = "DONE"
         else:
             status = "CACHED"

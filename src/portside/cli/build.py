@@ -182,19 +182,25 @@ def builder() -> None:
 def prune(force: bool) -> None:
     """Remove the build cache: cached steps, file hashes and RUN cache mounts.
 
-    Layers no image uses are then removed by the next garbage collection (`image prune`).
+    Layers kept only for the cache are removed with it; `image prune` never touches them.
     """
     import shutil
 
-    from portside.build.cache import BuildCache
+    from portside.build.cache import CACHE_HOLDER, BuildCache
+    from portside.cli.output import human_size
     from portside.config import root
+    from portside.store.images import ImageStore
 
     cache = BuildCache(root())
     try:
         steps = cache.prune()
     finally:
         cache.close()
+    store = ImageStore(root())
+    store.release_content(CACHE_HOLDER)
+    reclaimed = store.collect_garbage()
     mounts = root() / "build" / "cache-mounts"
     count = sum(1 for _ in mounts.iterdir()) if mounts.is_dir() else 0
     shutil.rmtree(mounts, ignore_errors=True)
     click.echo(f"Deleted {steps} cached steps and {count} cache mounts")
+    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS leases (
     manifest_digest TEXT NOT NULL,
     PRIMARY KEY (holder, manifest_digest)
 );
+-- Blobs kept for something other than an image (the build cache's step layers).
+CREATE TABLE IF NOT EXISTS content_leases (
+    holder TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (holder, digest)
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     diff_id TEXT PRIMARY KEY,
     size    INTEGER NOT NULL,

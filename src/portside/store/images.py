@@ -258,6 +258,13 @@ class ImageStore:
     def release(self, holder: str) -> None:
         self.db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
 
+    def lease_content(self, holder: str, digest: str) -> None:
+        """Keep a blob that no image references (a cached build step's layer) from GC."""
+        self.db.execute("INSERT OR IGNORE INTO content_leases VALUES (?, ?)", (holder, digest))
+
+    def release_content(self, holder: str) -> None:
+        self.db.execute("DELETE FROM content_leases WHERE holder = ?", (holder,))
+
     def holders(self, image: Image) -> list[str]:
         rows = self.db.execute(
             "SELECT holder FROM leases WHERE manifest_digest IN"
@@ -343,7 +350,7 @@ class ImageStore:
     # -- garbage collection --
 
     def referenced_blobs(self) -> set[str]:
-        keep: set[str] = set()
+        keep = {r[0] for r in self.db.execute("SELECT digest FROM content_leases")}
         for row in self.db.execute("SELECT manifest_digest, index_digest FROM images"):
             keep.add(row["manifest_digest"])
             if row["index_digest"]:

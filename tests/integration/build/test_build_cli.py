@@ -376,3 +376,22 @@ def test_output_local_directory(root: Path, ctx: Path, tmp_path: Path) -> None:
     assert (dest / "x").stat().st_mode & 0o777 == 0o600
     again = portside(root, "build", "-o", f"type=local,dest={dest}", str(ctx), ok=False)
     assert "exists and is not an empty directory" in again.stderr
+
+
+def test_image_prune_keeps_the_build_cache_and_builder_prune_drops_it(tmp_path: Path, root: Path) -> None:
+    """Like Docker: removing the image leaves cached steps; `builder prune` removes them."""
+    from portside.store.images import ImageStore
+
+    ctx_dir = tmp_path / "ctx"
+    ctx_dir.mkdir()
+    (ctx_dir / "app.txt").write_text("hello")
+    (ctx_dir / "Dockerfile").write_text("FROM scratch\nCOPY app.txt /app.txt\n")
+    portside(root, "build", "-t", "cached:1", str(ctx_dir))
+    portside(root, "rmi", "cached:1")
+    store = ImageStore(root)
+    assert list(store.content.digests()), "the cached step's layer went with the image"
+    again = portside(root, "build", "--progress", "plain", "-t", "cached:1", str(ctx_dir))
+    assert "CACHED" in statuses(again.stderr).values()
+    portside(root, "rmi", "cached:1")
+    portside(root, "builder", "prune", "-f")
+    assert list(store.content.digests()) == []
