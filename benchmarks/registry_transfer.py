@@ -13,75 +13,23 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmarks import Context, NotAvailable, Result, best_of, register, run_quiet
+from benchmarks.registry_servers import (
+    counting_proxy,
+    distribution_server,
+    portside_server,
+    skopeo_copy,
+)
 
 LAYER_MB = 512
 RUNS = 2
 REQUESTS = 20000
 _figures: dict[str, float] = {}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@contextmanager
-def portside_server(root: Path) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portside", "registry", "serve", "--addr", "127.0.0.1:0",
-         "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("listening on "):
-            raise NotAvailable("portside registry serve did not start")
-        yield line.split("://", 1)[1].strip()
-    finally:
-        _stop(proc)
-
-
-@contextmanager
-def distribution_server(ctx: Context, root: Path) -> Iterator[str]:
-    ctx.ensure_debs("docker-registry")
-    port = _free_port()
-    config = root.with_suffix(".yml")
-    config.write_text(json.dumps({
-        "version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": str(root)}},
-        "http": {"addr": f"127.0.0.1:{port}"}}))
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(400):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None:
-                raise NotAvailable("docker-registry did not start")
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        _stop(proc)
 
 
 def _image(ctx: Context) -> tuple[Path, Path, str]:
@@ -123,12 +71,6 @@ def _image(ctx: Context) -> tuple[Path, Path, str]:
         store.db.close()
 
 
-def _skopeo_copy(source: str, dest: str) -> None:
-    # --preserve-digests: skopeo sends the layer as it is (it would gzip an uncompressed one)
-    run_quiet(["skopeo", "copy", "--preserve-digests", "--src-tls-verify=false",
-               "--dest-tls-verify=false", source, dest])
-
-
 def _skopeo(ctx: Context, server: Any, layout: Path) -> tuple[float, float]:
     """Seconds for skopeo to push the layout and to pull it back (best of RUNS), each push
     into a fresh server so the layer really travels."""
@@ -139,10 +81,10 @@ def _skopeo(ctx: Context, server: Any, layout: Path) -> tuple[float, float]:
         with server(root) as host:
             dest = f"docker://{host}/bench/skopeo:1"
             start = time.perf_counter()
-            _skopeo_copy(f"oci:{layout}:v1", dest)
+            skopeo_copy(f"oci:{layout}:v1", dest)
             pushes.append(time.perf_counter() - start)
             if run == RUNS - 1:
-                pulled = best_of(RUNS, lambda d=dest: _skopeo_copy(d, f"oci:{out}:x"),
+                pulled = best_of(RUNS, lambda d=dest: skopeo_copy(d, f"oci:{out}:x"),
                                  before=lambda: subprocess.run(["rm", "-rf", str(out)]))
         subprocess.run(["rm", "-rf", str(root), str(out)])
     return min(pushes), pulled
@@ -252,7 +194,7 @@ def _small_image(host: str, ctx: Context) -> tuple[str, str]:
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
         "mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(manifest),
         "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}))
-    _skopeo_copy(f"oci:{layout}:v1", f"docker://{host}/bench/small:1")
+    skopeo_copy(f"oci:{layout}:v1", f"docker://{host}/bench/small:1")
     layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
     return "/v2/bench/small/manifests/1", f"/v2/bench/small/blobs/{layer_digest}"
 
@@ -344,54 +286,6 @@ def curl_get(ctx: Context) -> Result:
     return Result(_figures["curl ours get"], _figures["curl dist get"], "MB/s", "curl ← distribution")
 
 
-@contextmanager
-def counting_proxy(target: str) -> Iterator[tuple[str, dict[str, int]]]:
-    """A TCP forwarder to `target` counting the bytes clients send (request lines, headers
-    and bodies): what a push really puts on the wire."""
-    import threading
-
-    counted = {"up": 0}
-    loop = asyncio.new_event_loop()
-    host, port = target.rsplit(":", 1)
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(host, int(port))
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, up: bool) -> None:
-            try:
-                while data := await src.read(1 << 16):
-                    if up:
-                        counted["up"] += len(data)
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
-
-    def main() -> None:
-        asyncio.set_event_loop(loop)
-        server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
-        box["port"] = server.sockets[0].getsockname()[1]
-        ready.set()
-        loop.run_forever()
-        server.close()
-        loop.close()
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    ready.wait(30)
-    try:
-        yield f"127.0.0.1:{box['port']}", counted
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-
-
 @register("registry re-push, all layers present: bytes sent", goal=1.0, higher_is_better=False,
           order=62)
 def repush(ctx: Context) -> Result:
@@ -409,9 +303,9 @@ def repush(ctx: Context) -> Result:
         LAYER_MB = saved
     figures = []
     with distribution_server(ctx, ctx.workdir / "dist") as host, counting_proxy(host) as (via, n):
-        _skopeo_copy(f"oci:{layout}:v1", f"docker://{via}/bench/app:1")
+        skopeo_copy(f"oci:{layout}:v1", f"docker://{via}/bench/app:1")
         first = n["up"]
-        _skopeo_copy(f"oci:{layout}:v1", f"docker://{via}/bench/app:1")
+        skopeo_copy(f"oci:{layout}:v1", f"docker://{via}/bench/app:1")
         figures.append((n["up"] - first) / 1e3)
     with portside_server(ctx.workdir / "ours") as host, counting_proxy(host) as (via, n):
         store = ImageStore(store_dir)
