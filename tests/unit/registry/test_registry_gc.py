@@ -102,3 +102,42 @@ def test_bad_arguments(tmp_path: Path) -> None:
         gc.collect(tmp_path)
     with pytest.raises(InvalidArgument, match="tag-pattern"):
         gc.collect(tmp_path, tag_pattern="(")
+
+
+def test_gc_beside_concurrent_pushes(reg: RunningRegistry, store: ImageStore, tmp_path: Path) -> None:
+    import threading
+
+    garbage = []
+    for i in range(5):
+        data = f"garbage {i}".encode()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        assert http(reg, "POST", f"/v2/old/blobs/uploads/?digest={digest}", data)[0] == 201
+        age(reg, digest)
+        garbage.append(digest)
+    refs = []
+    for i in range(6):
+        ref = f"{reg.host}/team/app:{i}"
+        add_image(store, [{"f": os.urandom(20_000)}, {"g": f"{i}".encode()}], tags=(ref,))
+        refs.append(ref)
+    errors: list[BaseException] = []
+
+    def pushes() -> None:
+        try:
+            for ref in refs:
+                asyncio.run(transfer.push(store, ref))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    pusher = threading.Thread(target=pushes)
+    pusher.start()
+    swept: set[str] = set()
+    while pusher.is_alive():
+        swept.update(gc.collect(root(reg)).blobs)
+    pusher.join()
+    swept.update(gc.collect(root(reg)).blobs)
+    assert errors == []
+    assert swept == set(garbage)
+    other = ImageStore(tmp_path / "other")
+    for ref in refs:
+        assert asyncio.run(transfer.pull(other, ref)).image is not None
+    other.db.close()
