@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from portside.errors import DigestMismatch, SizeMismatch
+from portside.oci import digest as digests
+from portside.store.content import ContentStore, fsync_dir
 
 WRITEBACK_EVERY = 8 << 20
 _SYNC_FILE_RANGE_WRITE = 2
@@ -67,3 +74,67 @@ class AppendFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def publish(content: ContentStore, data: Path, digest: str) -> None:
+    """Move a verified file into the content store's blob path (fsynced, atomic rename)."""
+    fd = os.open(data, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    target = content.path(digest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o444)
+    os.rename(data, target)
+    fsync_dir(target.parent)
+
+
+@dataclass
+class _Running:
+    hasher: Any
+    offset: int = 0
+
+
+class BlobSink:
+    """A download into the content store: written to a private file under `ingest/` with
+    early writeback, verified against its digest and size, then published. Nothing is
+    visible before `commit`; leaving the `with` block without it removes the file."""
+
+    def __init__(self, content: ContentStore, digest: str, size: int) -> None:
+        self.content = content
+        self.digest = digests.validate(digest)
+        self.expected_size = size
+        fd, name = tempfile.mkstemp(dir=content.ingest_dir, prefix="pull-")
+        os.close(fd)
+        self.path = Path(name)
+        self.state = _Running(digests.hasher(digest))
+        self.file = AppendFile(self.path, self.state)
+        self.committed = False
+
+    @property
+    def size(self) -> int:
+        return int(self.state.offset)
+
+    def write(self, data: bytes) -> None:
+        if self.size + len(data) > self.expected_size:
+            raise SizeMismatch(self.expected_size, self.size + len(data), self.digest)
+        self.file.write_parts([data])
+
+    def commit(self) -> None:
+        self.file.close()
+        actual = f"{self.digest.partition(':')[0]}:{self.state.hasher.hexdigest()}"
+        if actual != self.digest:
+            raise DigestMismatch(self.digest, actual)
+        if self.size != self.expected_size:
+            raise SizeMismatch(self.expected_size, self.size, self.digest)
+        publish(self.content, self.path, self.digest)
+        self.committed = True
+
+    def __enter__(self) -> BlobSink:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.file.close()
+        if not self.committed:
+            self.path.unlink(missing_ok=True)

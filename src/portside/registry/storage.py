@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sqlite3
 import time
@@ -31,8 +30,8 @@ from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci.model import MAX_MANIFEST_BYTES, Index, Manifest, parse_document
 from portside.registry.errors import RegistryError
-from portside.registry.fileio import AppendFile
-from portside.store.content import ContentStore, fsync_dir
+from portside.registry.fileio import AppendFile, publish
+from portside.store.content import ContentStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blob_links (
@@ -226,16 +225,7 @@ class RegistryStorage:
 
     def publish_file(self, data: Path, digest: str) -> None:
         """Move a verified file into the content store's blob path (atomic, durable)."""
-        fd = os.open(data, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        target = self.content.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(data, 0o444)
-        os.rename(data, target)
-        fsync_dir(target.parent)
+        publish(self.content, data, digest)
 
     def cancel_upload(self, repo: str, upload_id: str) -> None:
         path = self.upload_dir(repo, upload_id)

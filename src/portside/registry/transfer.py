@@ -25,6 +25,7 @@ from portside.oci import mediatypes as mt
 from portside.oci import reference as refs
 from portside.oci.model import Descriptor, Index, Manifest, parse_document
 from portside.registry.client import RETRIES, ConnectError, RegistryClient, sleep_backoff
+from portside.registry.fileio import BlobSink
 from portside.registry.progress import Progress, Quiet
 from portside.store.images import Image, ImageStore
 
@@ -161,7 +162,7 @@ async def download(client: RegistryClient, repo: str, desc: Descriptor, store: I
     next batch arrives.
     """
     loop = asyncio.get_running_loop()
-    with store.content.writer(desc.digest, desc.size) as writer:
+    with BlobSink(store.content, desc.digest, desc.size) as writer:
         progress.start(desc.digest, desc.size)
         for attempt in range(RETRIES + 1):
             pending: asyncio.Future[Any] | None = None
