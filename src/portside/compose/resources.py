@@ -78,16 +78,21 @@ def ensure_volumes(runner: Any, services: Iterable[Service]) -> None:
 
 
 def remove_networks(runner: Any) -> None:
-    for net in runner.project.networks.values():
-        if net.external:
-            continue
+    """Remove the networks this project created: those of the model and any other that
+    carries its label (a network dropped from the file since `up`)."""
+    names = {n.name for n in runner.project.networks.values() if not n.external}
+    with contextlib.suppress(NotFound):
+        for net in runner.client.get("/networks") or []:
+            if (net.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
+                names.add(net["Name"])
+    for name in sorted(names):
         try:
-            found = runner.client.get(f"/networks/{net.name}")
+            found = runner.client.get(f"/networks/{name}")
         except NotFound:
             continue
         if (found.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
-            runner.client.request("DELETE", f"/networks/{net.name}").read()
-            runner.say(f"Network {net.name}  Removed")
+            runner.client.request("DELETE", f"/networks/{name}").read()
+            runner.say(f"Network {name}  Removed")
 
 
 def remove_volumes(runner: Any) -> None:

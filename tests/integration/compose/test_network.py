@@ -157,3 +157,20 @@ def test_example_application(project: Project) -> None:
     assert all("(healthy)" in r["Status"] for r in rows.values())
     project.compose("down", "-v", "-t", "1")
     assert project.ps("-a") == []
+
+
+def test_down_removes_networks_dropped_from_the_file(project: Project) -> None:
+    needs_networks(project)
+    project.write("services:\n  app:\n    image: busybox\n    command: sleep 1000\n"
+                  "    init: true\n    networks: [extra]\n"
+                  "networks:\n  extra:\n    ipam:\n      config: [{subnet: 10.230.210.0/24}]\n")
+    project.compose("up", "-d")
+    client = api(project)
+    assert client.get(f"/networks/{project.name}_extra")  # type: ignore[attr-defined]
+    project.write("services:\n  app:\n    image: busybox\n    command: sleep 1000\n")
+    project.compose("down", "-t", "0")
+    from portside.errors import NotFound
+
+    with pytest.raises(NotFound):
+        client.get(f"/networks/{project.name}_extra")  # type: ignore[attr-defined]
+    assert project.ps("-a") == []
