@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ PSEUDO = {  # Docker's built-in networks besides `bridge`; a container joins the
     "host": {"Driver": "host", "Scope": "local"},
     "none": {"Driver": "null", "Scope": "local"},
 }
-PSEUDO_IDS = {name: ("0" * 63 + str(i)) for i, name in enumerate(PSEUDO, start=1)}
+PSEUDO_IDS = {name: hashlib.sha256(f"portside-{name}".encode()).hexdigest() for name in PSEUDO}
 
 
 def network_doc(net: Network, endpoints: Sequence[Attachment] = (), *,
@@ -49,7 +50,6 @@ def pseudo_doc(name: str) -> dict[str, Any]:
 
 
 def endpoint_id(att: Attachment) -> str:
-    import hashlib
     return hashlib.sha256(f"{att.container_id}/{att.network_id}".encode()).hexdigest()
 
 
