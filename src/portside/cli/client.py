@@ -1,6 +1,7 @@
 """A small client of the daemon's Docker Engine API over its unix socket.
 
-Built on http.client (no aiohttp on the CLI's hot path). Error bodies (`{"message"}`)
+A minimal HTTP/1.1 over a unix socket (no aiohttp, not even http.client and the email
+package it drags in, on the CLI's hot path). Error bodies (`{"message"}`)
 become PortsideError subclasses by status, so the CLI prints them as one line. When the
 socket is absent, the daemon is started detached (logging to $ROOT/daemon.log), like
 `portside run` expects. `hijack` opens an upgraded connection for attach/exec streams.
@@ -9,7 +10,6 @@ socket is absent, the daemon is started detached (logging to $ROOT/daemon.log), 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import socket
@@ -51,17 +51,105 @@ def socket_path() -> Path:
     return DEFAULT_SOCKET
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = str(path)
+class Response:
+    """A response read from a socket: status, headers, and the body (Content-Length,
+    chunked, or until close) by `read`, `read1` or `readline`."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        sock.connect(self.unix_path)
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("connection closed before the response headers")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            self.headers[key.strip().lower()] = value.strip()
+        self._raw = bytearray(rest)  # undecoded bytes received
+        self._body = bytearray()  # decoded body bytes not yet returned
+        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        length = self.headers.get("content-length")
+        self._left = int(length) if length is not None and not self._chunked else None
+        self._chunk_left = 0
+        self._eof = self.status in (204, 304) or self._left == 0
+
+    def _recv(self) -> bool:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self._raw += chunk
+        return True
+
+    def _fill(self) -> bool:
+        """Decode more of the body into `_body`; False at the end of it."""
+        if self._eof:
+            return False
+        if not self._chunked:
+            if not self._raw and not self._recv():
+                self._eof = True
+                return False
+            take = len(self._raw) if self._left is None else min(self._left, len(self._raw))
+            self._body += self._raw[:take]
+            del self._raw[:take]
+            if self._left is not None:
+                self._left -= take
+                self._eof = self._left == 0
+            return True
+        while True:
+            if self._chunk_left > 0:
+                if not self._raw and not self._recv():
+                    self._eof = True
+                    return False
+                take = min(self._chunk_left, len(self._raw))
+                self._body += self._raw[:take]
+                del self._raw[:take]
+                self._chunk_left -= take
+                if self._chunk_left == 0:
+                    self._chunk_left = -2  # the CRLF after the chunk
+                return True
+            need = 2 if self._chunk_left == -2 else 0
+            while b"\r\n" not in self._raw[need:]:
+                if not self._recv():
+                    self._eof = True
+                    return False
+            if need:
+                del self._raw[:2]
+                self._chunk_left = 0
+                continue
+            line, _, _ = bytes(self._raw).partition(b"\r\n")
+            del self._raw[:len(line) + 2]
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self._eof = True
+                return False
+            self._chunk_left = size
+
+    def read1(self, n: int = 65536) -> bytes:
+        if not self._body:
+            self._fill()
+        out = bytes(self._body[:n])
+        del self._body[:n]
+        return out
+
+    def read(self) -> bytes:
+        while self._fill():
+            pass
+        out = bytes(self._body)
+        self._body.clear()
+        self.sock.close()
+        return out
+
+    def readline(self) -> bytes:
+        while b"\n" not in self._body and self._fill():
+            pass
+        line, sep, _ = bytes(self._body).partition(b"\n")
+        del self._body[:len(line) + len(sep)]
+        return line + sep
 
 
 def error_for(status: int, message: str) -> PortsideError:
@@ -134,20 +222,23 @@ class Client:
     # -- plain requests --
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                body: Any = None, timeout: float | None = None
-                ) -> http.client.HTTPResponse:
-        """Send a request; returns the (unread) response, or raises on an error status."""
+                body: Any = None, timeout: float | None = None) -> Response:
+        """Send a request; returns the response (body unread), or raises on an error."""
         self.ensure_daemon()
-        conn = _UnixConnection(self.path, timeout=timeout)
-        headers = {"Host": "portside"}
-        data = None
+        data = json.dumps(body).encode() if body is not None else b""
+        head = (f"{method} {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
+                f"Connection: close\r\nContent-Length: {len(data)}\r\n")
         if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            head += "Content-Type: application/json\r\n"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if timeout is not None:
+            sock.settimeout(timeout)
         try:
-            conn.request(method, API + path + _query(params), body=data, headers=headers)
-            resp = conn.getresponse()
+            sock.connect(str(self.path))
+            sock.sendall(head.encode() + b"\r\n" + data)
+            resp = Response(sock)
         except OSError as exc:
+            sock.close()
             raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
                                     ) from None
         if resp.status >= 400:

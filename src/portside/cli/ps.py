@@ -13,7 +13,7 @@ import click
 
 from portside.cli.client import Client
 from portside.cli.main import LazyGroup
-from portside.cli.output import dump_json, since, table
+from portside.cli.output import dump_json, table
 from portside.errors import PortsideError
 
 
@@ -49,9 +49,18 @@ def ps(show_all: bool, quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc
     for c in items:
         command = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
         rows.append([c["Id"] if no_trunc else c["Id"][:12], c["Image"], f'"{command}"',
-                     since(c["Created"]), c["Status"], _ports(c), ",".join(n.lstrip("/")
+                     _ago(c["Created"]), c["Status"], _ports(c), ",".join(n.lstrip("/")
                                                                    for n in c["Names"])])
     table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+
+
+def _ago(ts: float) -> str:
+    """Docker's CREATED column: `5 seconds ago`, `About a minute ago`."""
+    import time
+
+    from portside.engine.query import human_duration
+
+    return human_duration(time.time() - ts) + " ago"
 
 
 def _ports(c: dict[str, Any]) -> str:
@@ -67,7 +76,7 @@ def _row_json(c: dict[str, Any]) -> dict[str, Any]:
             "Image": c["Image"], "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c["Mounts"]),
             "Names": ",".join(n.lstrip("/") for n in c["Names"]), "Ports": _ports(c),
-            "RunningFor": since(c["Created"]).removesuffix(" ago"), "State": c["State"],
+            "RunningFor": _ago(c["Created"]).removesuffix(" ago"), "State": c["State"],
             "Status": c["Status"]}
 
 
