@@ -373,12 +373,14 @@ class Runtime:
             # delete would just remove the state dir and cgroup, which we do below anyway.
             rt.run(cid, "delete", "delete", "--force", cid, check=False)
         left = mounts.unmount_all(d)
-        cgroups.remove(cgroups.detect(), self._cgpath(cid))
+        busy = _remove_cgroup(self._cgpath(cid))
         (self.socket_dir / cid).unlink(missing_ok=True)
         if rt is not None and (rt.state_root / cid).exists():
             mounts.clear_dir(rt.state_root / cid)
-        if left:
-            raise RuntimeFailed(cid, "delete", f"mounts still busy: {', '.join(left)}")
+        if left or busy:
+            # Keep the container dir so that a later delete can finish the job.
+            what = ", ".join([*left, *map(str, busy)])
+            raise RuntimeFailed(cid, "delete", f"still busy: {what}")
         # A log_path outside the container dir belongs to the caller (it may outlive
         # this runtime container, as Docker keeps logs across restarts until `rm`).
         mounts.clear_dir(d)
@@ -450,6 +452,20 @@ class Runtime:
 
     def log_path(self, cid: str) -> Path:
         return Path(self._meta(cid)["log_path"])
+
+
+def _remove_cgroup(cgpath: str, patience: float = 5.0) -> builtins.list[Path]:
+    """Remove the container's cgroup everywhere. A process that has just been killed
+    may still be leaving it (EBUSY): retry for a moment before giving up."""
+    layout = cgroups.detect()
+    busy = cgroups.remove(layout, cgpath)
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while busy and time.monotonic() < deadline:
+        time.sleep(delay)  # rare: only when a dying process still holds the cgroup
+        delay = min(delay * 2, 0.2)
+        busy = cgroups.remove(layout, cgpath)
+    return busy
 
 
 def _release_crun(fifo: Path) -> bool:

@@ -116,9 +116,15 @@ def harness(request: pytest.FixtureRequest, root: Path,
     parent = f"portside-test-{uuid.uuid4().hex[:8]}"
     rt = Runtime(root / "containers", cgroup_parent=parent)
     h = Harness(rt, request.param, busybox_layers)
-    yield h
-    for cid in rt.list():
-        rt.delete(cid, force=True)
-    assert leftover_mounts(root) == []
-    assert leftover_cgroups(parent) == []
-    remove_cgroup_parent(parent)
+    try:
+        yield h
+    finally:
+        for cid in h.rt.list():
+            h.rt.delete(cid, force=True)
+        h.rt.close()
+        mounts, cgs = leftover_mounts(root), leftover_cgroups(parent)
+        for d in cgs:  # never leave the host worse off, even when the test failed
+            os.rmdir(d)
+        remove_cgroup_parent(parent)
+    assert mounts == []
+    assert cgs == []
