@@ -132,6 +132,9 @@ class Engine:
 
     def create(self, body: dict[str, Any], name: str = "") -> Container:
         """POST /containers/create: record a container (nothing runs until start)."""
+        from portside.engine.validate import check_create
+
+        check_create(body)
         name = self._name(name)
         if not body.get("Image"):
             raise InvalidArgument("config error: an image is required")
