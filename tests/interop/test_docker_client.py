@@ -92,3 +92,43 @@ def test_volumes_and_images(daemon: PortsideDaemon) -> None:
     daemon.docker("volume", "rm", "vol1")
     images = daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
     assert "busybox:latest" in images
+
+
+def test_run_it_in_a_terminal(daemon: PortsideDaemon) -> None:
+    import fcntl
+    import os
+    import select
+    import struct
+    import subprocess
+    import termios
+    import time
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 31, 91, 0, 0))
+    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_CONFIG"] = str(daemon.sockdir / "docker-config")
+    proc = subprocess.Popen(["docker", "-H", f"unix://{daemon.socket}", "run", "-it", "--rm",
+                             "busybox", "sh"], env=env, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    out, script = bytearray(), [b"stty size; echo $((7*6))\r", b"exit 4\r"]
+    deadline, last = time.monotonic() + 60, 0.0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    break
+            elif script and b"#" in out and time.monotonic() - last > 0.5:
+                os.write(master, script.pop(0))
+                last = time.monotonic()
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert code == 4, bytes(out)
+    assert b"31 91" in out and b"42" in out
