@@ -22,13 +22,22 @@ def _ruleset() -> Counter[str]:
                    if ln.strip() and not ln.startswith("#"))
 
 
-def _links() -> list[str]:
+def _links() -> dict[str, str]:
+    """{link name: its bridge ("" when it has none)}."""
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    return sorted(ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines())
+    links = {}
+    for ln in out.splitlines():
+        name = ln.split(":")[1].strip().split("@")[0]
+        fields = ln.split()
+        links[name] = fields[fields.index("master") + 1] if "master" in fields else ""
+    return links
 
 
 def _netns() -> list[str]:
-    return sorted(p.name for p in NETNS_DIR.iterdir()) if NETNS_DIR.is_dir() else []
+    """Namespaces of this suite (the engine's containers share the directory)."""
+    if not NETNS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(("pst-", "teardown-")))
 
 
 def _cycles(m: NetworkManager, n: int) -> None:
@@ -55,7 +64,15 @@ def _check_cycles(manager: NetworkManager, n: int) -> None:
     _cycles(manager, 1)  # warm-up: netavark's shared chains (see docs/network.md)
     links, spaces, rules = _links(), _netns(), _ruleset()
     _cycles(manager, n)
-    assert _links() == links
+    after_links = _links()
+    ours = {manager.default_bridge}
+
+    def mine(name: str, master: str) -> bool:
+        return name.startswith(manager.bridge_prefix) or name in ours or master in ours or \
+            master.startswith(manager.bridge_prefix)
+    assert [n for n, m in after_links.items() if mine(n, m)] == [manager.default_bridge]
+    if {n for n in after_links} - set(links) == set() and set(links) - set(after_links) == set():
+        assert after_links == links  # nobody else changed links meanwhile: exactly as before
     assert _netns() == spaces
     after = _ruleset()
     added, removed = after - rules, rules - after
