@@ -19,7 +19,7 @@ from portside.runtime.errors import (
 from portside.runtime.execproc import ExecProcess
 from portside.runtime.logs import LogEntry, read_logs
 from portside.runtime.runtime import Runtime
-from portside.runtime.types import ContainerSpec, ContainerState, Mount, Resources
+from portside.runtime.types import ContainerSpec, ContainerState, Device, Mount, Resources
 
 __all__ = [
     "CommandNotExecutable",
@@ -28,6 +28,7 @@ __all__ = [
     "ContainerSpec",
     "ContainerState",
     "ContainerUnknown",
+    "Device",
     "ExecProcess",
     "InvalidState",
     "LogEntry",

@@ -210,8 +210,6 @@ def resources(spec: ContainerSpec) -> dict[str, Any]:
             if r.memory_swap < r.memory:
                 raise InvalidArgument("memory-swap must be at least as large as memory")
             mem["swap"] = r.memory_swap
-    if mem:
-        out["memory"] = mem
     cpu: dict[str, Any] = {}
     if r.cpu_shares:
         cpu["shares"] = r.cpu_shares
@@ -220,11 +218,55 @@ def resources(spec: ContainerSpec) -> dict[str, Any]:
         cpu["period"] = r.cpu_period or 100000
     elif r.cpu_period:
         cpu["period"] = r.cpu_period
+    if r.memory_reservation:
+        mem["reservation"] = r.memory_reservation
+    if r.oom_kill_disable:
+        mem["disableOOMKiller"] = True
+    if mem:
+        out["memory"] = mem
+    if r.cpuset_cpus:
+        cpu["cpus"] = r.cpuset_cpus
+    if r.cpuset_mems:
+        cpu["mems"] = r.cpuset_mems
     if cpu:
         out["cpu"] = cpu
     if r.pids_limit and r.pids_limit > 0:
         out["pids"] = {"limit": r.pids_limit}
-    out["devices"] = [{"allow": True, "access": "rwm"}] if spec.privileged else _DEVICE_RULES
+    if r.blkio_weight:
+        if not 10 <= r.blkio_weight <= 1000:
+            raise InvalidArgument("blkio-weight must be between 10 and 1000")
+        out["blockIO"] = {"weight": r.blkio_weight}
+    rules = [{"allow": True, "access": "rwm"}] if spec.privileged else list(_DEVICE_RULES)
+    for dev in _devices(spec):
+        rules.append({"allow": True, "type": dev["type"], "major": dev["major"],
+                      "minor": dev["minor"], "access": dev.pop("_access")})
+    out["devices"] = rules
+    return out
+
+
+def _devices(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """linux.devices entries for `--device` (with their cgroup access in `_access`)."""
+    import stat
+
+    out = []
+    for d in spec.devices:
+        try:
+            st = os.stat(d.path_on_host)
+        except OSError:
+            raise InvalidArgument(f"device {d.path_on_host!r} does not exist") from None
+        if stat.S_ISCHR(st.st_mode):
+            kind = "c"
+        elif stat.S_ISBLK(st.st_mode):
+            kind = "b"
+        else:
+            raise InvalidArgument(f"{d.path_on_host!r} is not a device")
+        if not d.permissions or set(d.permissions) - set("rwm"):
+            raise InvalidArgument(f"bad device permissions {d.permissions!r} for "
+                                  f"{d.path_on_host}")
+        out.append({"path": d.path_in_container or d.path_on_host, "type": kind,
+                    "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                    "fileMode": st.st_mode & 0o777, "uid": 0, "gid": 0,
+                    "_access": d.permissions})
     return out
 
 
@@ -300,8 +342,12 @@ def build(spec: ContainerSpec, user: ExecUser, layout: Layout, cgroups_path: str
                           else [] if spec.privileged else READONLY_PATHS),
         "rootfsPropagation": "rprivate",
     }
-    if spec.privileged:
-        linux["devices"] = _host_devices()
+    devices = _host_devices() if spec.privileged else []
+    for dev in _devices(spec):
+        dev.pop("_access")
+        devices = [d for d in devices if d["path"] != dev["path"]] + [dev]
+    if devices:
+        linux["devices"] = devices
     if spec.sysctls:
         linux["sysctl"] = dict(spec.sysctls)
     profile = seccomp_mod.load(spec.seccomp, caps, spec.privileged)

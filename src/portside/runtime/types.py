@@ -34,6 +34,20 @@ class Resources:
     cpu_period: int | None = None  # microseconds
     cpu_shares: int | None = None
     pids_limit: int | None = None  # <=0 or None: unlimited
+    cpuset_cpus: str | None = None  # "0-2,4"
+    cpuset_mems: str | None = None
+    memory_reservation: int | None = None  # soft limit, bytes
+    oom_kill_disable: bool = False
+    blkio_weight: int | None = None  # 10..1000
+
+
+@dataclass
+class Device:
+    """A host device made available in the container (`--device`)."""
+
+    path_on_host: str
+    path_in_container: str = ""  # default: the host path
+    permissions: str = "rwm"
 
 
 @dataclass
@@ -60,6 +74,7 @@ class ContainerSpec:
     # closes its side (`run -i` piping into the container); otherwise it stays open.
     stdin_once: bool = False
     mounts: list[Mount] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
     read_only: bool = False
     resources: Resources = field(default_factory=Resources)
     cap_add: list[str] = field(default_factory=list)

@@ -182,3 +182,32 @@ def test_host_network_and_joined_netns(harness: Harness) -> None:
         assert code == 0 and out.split() == ["br7", "lo"]
     finally:
         subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def test_device_and_cpuset(harness: Harness) -> None:
+    from portside.runtime import Device
+
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse on this host")
+    code, out, err = harness.run(
+        "sh", "-c", "ls -l /dev/myfuse; head -c 0 /dev/myfuse && echo opened; "
+        "grep Cpus_allowed_list /proc/self/status",
+        devices=[Device("/dev/fuse", "/dev/myfuse", "rw")],
+        resources=Resources(cpuset_cpus="0", memory=64 << 20, memory_reservation=32 << 20))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("c") and "10," in lines[0]
+    assert "opened" in lines
+    assert lines[-1].split() == ["Cpus_allowed_list:", "0"]
+    # without --device the node is neither there nor allowed by the device cgroup
+    code, _, err = harness.run("sh", "-c", "mknod /tmp/f c 10 229 && head -c 0 /tmp/f")
+    assert code != 0 and "not permitted" in err
+
+
+def test_missing_device_is_rejected(harness: Harness) -> None:
+    from portside.errors import InvalidArgument
+    from portside.runtime import Device
+
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        harness.rt.create(harness.spec("true", devices=[Device("/dev/nonexistent0")]))
+    assert harness.rt.list() == []

@@ -158,3 +158,25 @@ def test_devices_cgroup_defaults() -> None:
     devs = build()["linux"]["resources"]["devices"]
     assert devs[0] == {"allow": False, "access": "rwm"}
     assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"} in devs
+
+
+def test_extra_resources_and_devices() -> None:
+    from portside.runtime import Device
+
+    cfg = build(resources=Resources(memory=64 << 20, memory_reservation=32 << 20,
+                                    oom_kill_disable=True, cpuset_cpus="0-1",
+                                    cpuset_mems="0", blkio_weight=500),
+                devices=[Device("/dev/null", "/dev/mynull", "r")])
+    r = cfg["linux"]["resources"]
+    assert r["memory"]["reservation"] == 32 << 20 and r["memory"]["disableOOMKiller"]
+    assert r["cpu"] == {"cpus": "0-1", "mems": "0"}
+    assert r["blockIO"] == {"weight": 500}
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"} in r["devices"]
+    dev = cfg["linux"]["devices"][0]
+    assert dev["path"] == "/dev/mynull" and (dev["major"], dev["minor"]) == (1, 3)
+    with pytest.raises(InvalidArgument, match="blkio"):
+        build(resources=Resources(blkio_weight=5))
+    with pytest.raises(InvalidArgument, match="not a device"):
+        build(devices=[Device("/etc/passwd")])
+    with pytest.raises(InvalidArgument, match="permissions"):
+        build(devices=[Device("/dev/null", permissions="x")])
