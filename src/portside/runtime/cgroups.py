@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -112,6 +113,19 @@ def remove(layout: Layout, cgpath: str) -> list[Path]:
         except OSError:
             left.append(d)
     return left
+
+
+def remove_patiently(layout: Layout, cgpath: str, patience: float = 5.0) -> list[Path]:
+    """`remove`, retried for a moment: a process that has just been killed may still be
+    leaving the cgroup (EBUSY). Returns the dirs that stayed."""
+    busy = remove(layout, cgpath)
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while busy and time.monotonic() < deadline:
+        time.sleep(delay)  # rare: only while a dying process still holds the cgroup
+        delay = min(delay * 2, 0.2)
+        busy = remove(layout, cgpath)
+    return busy
 
 
 def _read(path: Path) -> str:

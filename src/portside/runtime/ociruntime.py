@@ -8,11 +8,15 @@ crun sees a pure-v1 host and puts the container in v1 cgroups only. The other co
 (start, kill, pause, resume, exec, delete) act on the cgroups recorded in crun's state and
 run fine on the host view, so they skip the wrapper's extra processes. runc handles hybrid
 hosts itself; pure v1/v2 hosts need no wrapper.
+
+`release` starts a created container through the runtime's exec fifo, as `start` does,
+without the runtime process (the most frequent call after create).
 """
 
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,3 +90,57 @@ class OCIRuntime:
             msg = _clean(proc.stderr.decode(errors="replace")) or f"exit status {proc.returncode}"
             raise RuntimeFailed(cid, action, msg)
         return proc
+
+    def release(self, cid: str, pid: int) -> bool:
+        """Let a created container's process run, as `<runtime> start` would, without
+        starting that process; False when the fifo is not as expected (the caller then
+        runs `<runtime> start`, which reports properly)."""
+        fifo = self.state_root / cid / "exec.fifo"
+        return _release_crun(fifo) if self.name == "crun" else _release_runc(fifo, pid)
+
+
+def _release_crun(fifo: Path) -> bool:
+    """Do what `crun start` does for a container without hooks, minus a process: the
+    created init blocks reading `exec.fifo` in crun's state dir; opening it for writing,
+    unlinking it and writing one byte lets it exec the command. False when there is no
+    reader (the init is gone, or a crun that works differently): `crun start` then runs
+    and reports properly."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.unlink(fifo)
+        os.write(fd, b"\0")
+    finally:
+        os.close(fd)
+    return True
+
+
+def _release_runc(fifo: Path, pid: int) -> bool:
+    """What `runc start` does, minus starting Go: runc's created init blocks opening
+    `exec.fifo` for writing; once we open it for reading it writes one byte and execs.
+    We read that byte and remove the fifo. False if the init is gone first (then
+    `runc start` runs and reports)."""
+    try:
+        # The pidfd first: once the fifo is open, a short command may run, exit and be
+        # reaped before we get to look at it.
+        pidfd = os.pidfd_open(pid)
+    except (OSError, ValueError):
+        return False
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        os.close(pidfd)
+        return False
+    try:
+        # A FIFO that never had a writer does not report hang-up: we wake on the byte
+        # (which stays readable after the writer is gone), or on the init's exit.
+        ready, _, _ = select.select([fd, pidfd], [], [], 60)
+        if fd not in ready or not os.read(fd, 16):
+            return False
+        os.unlink(fifo)
+        return True
+    finally:
+        os.close(fd)
+        os.close(pidfd)

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import re
-import select
 import signal as signals
 import threading
 import time
@@ -157,7 +156,7 @@ class Runtime:
 
             raise InvalidArgument("container has neither image layers nor a rootfs path")
         user = resolve_user(rootfs, spec.user, spec.group_add)
-        init = _init_binary() if spec.init else None
+        init = specgen.init_binary() if spec.init else None
         config = specgen.build(spec, user, layout, self._cgpath(spec.id), str(rootfs), init)
         if rt.name == "crun" and "seccomp" in config["linux"]:
             from portside.runtime.seccomp_bpf import annotation
@@ -205,11 +204,8 @@ class Runtime:
         d = self._dir(cid)
         (d / "started").write_text(repr(time.time()))
         rt = self._runtime(meta["runtime"])
-        fifo = rt.state_root / cid / "exec.fifo"
         try:
-            released = (_release_crun(fifo) if rt.name == "crun"
-                        else _release_runc(fifo, int(meta.get("pid") or 0)))
-            if not released:
+            if not rt.release(cid, int(meta.get("pid") or 0)):
                 rt.run(cid, "start", "start", cid)
         except RuntimeFailed:
             (d / "started").unlink(missing_ok=True)
@@ -373,7 +369,7 @@ class Runtime:
             # delete would just remove the state dir and cgroup, which we do below anyway.
             rt.run(cid, "delete", "delete", "--force", cid, check=False)
         left = mounts.unmount_all(d)
-        busy = _remove_cgroup(self._cgpath(cid))
+        busy = cgroups.remove_patiently(cgroups.detect(), self._cgpath(cid))
         (self.socket_dir / cid).unlink(missing_ok=True)
         if rt is not None and (rt.state_root / cid).exists():
             mounts.clear_dir(rt.state_root / cid)
@@ -452,73 +448,3 @@ class Runtime:
 
     def log_path(self, cid: str) -> Path:
         return Path(self._meta(cid)["log_path"])
-
-
-def _remove_cgroup(cgpath: str, patience: float = 5.0) -> builtins.list[Path]:
-    """Remove the container's cgroup everywhere. A process that has just been killed
-    may still be leaving it (EBUSY): retry for a moment before giving up."""
-    layout = cgroups.detect()
-    busy = cgroups.remove(layout, cgpath)
-    deadline = time.monotonic() + patience
-    delay = 0.005
-    while busy and time.monotonic() < deadline:
-        time.sleep(delay)  # rare: only when a dying process still holds the cgroup
-        delay = min(delay * 2, 0.2)
-        busy = cgroups.remove(layout, cgpath)
-    return busy
-
-
-def _release_crun(fifo: Path) -> bool:
-    """Do what `crun start` does for a container without hooks, minus a process: the
-    created init blocks reading `exec.fifo` in crun's state dir; opening it for writing,
-    unlinking it and writing one byte lets it exec the command. False when there is no
-    reader (the init is gone, or a crun that works differently): `crun start` then runs
-    and reports properly."""
-    try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        os.unlink(fifo)
-        os.write(fd, b"\0")
-    finally:
-        os.close(fd)
-    return True
-
-
-def _release_runc(fifo: Path, pid: int) -> bool:
-    """What `runc start` does, minus starting Go: runc's created init blocks opening
-    `exec.fifo` for writing; once we open it for reading it writes one byte and execs.
-    We read that byte and remove the fifo. False if the init is gone first (then
-    `runc start` runs and reports)."""
-    try:
-        # The pidfd first: once the fifo is open, a short command may run, exit and be
-        # reaped before we get to look at it.
-        pidfd = os.pidfd_open(pid)
-    except (OSError, ValueError):
-        return False
-    try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        os.close(pidfd)
-        return False
-    try:
-        # A FIFO that never had a writer does not report hang-up: we wake on the byte
-        # (which stays readable after the writer is gone), or on the init's exit.
-        ready, _, _ = select.select([fd, pidfd], [], [], 60)
-        if fd not in ready or not os.read(fd, 16):
-            return False
-        os.unlink(fifo)
-        return True
-    finally:
-        os.close(fd)
-        os.close(pidfd)
-
-
-def _init_binary() -> str:
-    # Statically linked ones only: the image may have no libc.
-    for path in ("/usr/bin/tini-static", "/usr/bin/catatonit",
-                 "/usr/libexec/podman/catatonit"):
-        if os.access(path, os.X_OK):
-            return path
-    raise RuntimeFailed("-", "create", "--init needs tini or catatonit (apt-get install tini)")

@@ -14,6 +14,7 @@ from typing import Any
 from portside.errors import InvalidArgument
 from portside.runtime import seccomp as seccomp_mod
 from portside.runtime.cgroups import Layout
+from portside.runtime.errors import RuntimeFailed
 from portside.runtime.types import ContainerSpec, Mount
 from portside.runtime.users import ExecUser
 
@@ -366,3 +367,13 @@ def build(spec: ContainerSpec, user: ExecUser, layout: Layout, cgroups_path: str
         "linux": linux,
         "annotations": annotations,
     }
+
+
+def init_binary() -> str:
+    """The init to bind at /sbin/docker-init: a static tini or catatonit."""
+    # Statically linked ones only: the image may have no libc.
+    for path in ("/usr/bin/tini-static", "/usr/bin/catatonit",
+                 "/usr/libexec/podman/catatonit"):
+        if os.access(path, os.X_OK):
+            return path
+    raise RuntimeFailed("-", "create", "--init needs tini or catatonit (apt-get install tini)")
