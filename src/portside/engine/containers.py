@@ -14,10 +14,12 @@ import logging
 import re
 import secrets
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
 from portside.engine.events import EventBus
@@ -75,6 +77,7 @@ class Engine:
         self.manual_stop: set[str] = set()
         self.pending_attach: dict[str, list[asyncio.Future[Any]]] = {}
         self.execs: dict[str, dict[str, Any]] = {}
+        self.image_lock = threading.RLock()
         from portside.engine.monitor import Monitor
 
         self.monitor = Monitor(self)
@@ -110,11 +113,9 @@ class Engine:
         """The image's layer snapshots, top-most first (unpacked on first use)."""
         from portside.store import snapshots
 
-        image = self._image(image_ref)
-        prepare = getattr(snapshots, "prepare_image", None)
-        if prepare is None:
-            raise PortsideError("layer unpacking (store.snapshots.prepare_image) is missing")
-        return [Path(p) for p in prepare(self.images, image)]
+        with self.image_lock:
+            image = self._image(image_ref)
+            return [Path(p) for p in snapshots.prepare_image(self.images, image)]
 
     # -- create --
 
@@ -131,7 +132,14 @@ class Engine:
                 return candidate
 
     def create(self, body: dict[str, Any], name: str = "") -> Container:
-        """POST /containers/create: record a container (nothing runs until start)."""
+        """POST /containers/create: record a container (nothing runs until start).
+
+        Runs in a worker thread; the image store's connection is shared, so its use is
+        serialised (a layer unpack holds a transaction)."""
+        with self.image_lock:
+            return self._create(body, name)
+
+    def _create(self, body: dict[str, Any], name: str) -> Container:
         from portside.engine.validate import check_create
 
         check_create(body)
@@ -212,7 +220,7 @@ class Engine:
                                                        self.container_dir(c.id))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, c.config, c.host_config, lowerdirs,
-                self._etc_mounts(c, files) + mounts_mod.runtime_mounts(c.mounts),
+                files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
                 self.log_path(c.id), c.runtime, network_namespace=netns)
         except BaseException:
             await asyncio.to_thread(self.networks.teardown, c)
@@ -248,56 +256,10 @@ class Engine:
         self.event(c, "start")
         self.monitor.watch(c)
 
-    def _etc_mounts(self, c: Container, files: dict[str, str]) -> list[Any]:
-        """/etc/hostname, /etc/hosts and /etc/resolv.conf, written per container (by the
-        network layer when it set up the network) and bind mounted like Docker does,
-        unless the user mounts their own there."""
-        from portside.runtime import Mount
-
-        taken = {m["Destination"] for m in c.mounts}
-        if files:
-            return [Mount(dest, "bind", src, ["rbind", "rw"]) for dest, src in files.items()
-                    if dest not in taken]
-        d = self.container_dir(c.id)
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        hostname = spec_mod.default_hostname(c.id, c.config)
-        network = c.host_config.get("NetworkMode") or "default"
-        own = {"hostname": f"{hostname}\n",
-               "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                          f"127.0.1.1\t{hostname}\n"}
-        resolv = ""
-        if network != "none":
-            with contextlib.suppress(OSError):
-                resolv = Path("/etc/resolv.conf").read_text()
-        own["resolv.conf"] = resolv
-        out = []
-        for name, text in own.items():
-            path = d / name
-            path.write_text(text)
-            if f"/etc/{name}" not in taken:
-                out.append(Mount(f"/etc/{name}", "bind", str(path), ["rbind", "rw"]))
-        return out
-
     def _runtime_create(self, spec: Any) -> None:
-        with self._logs_kept(spec.id):
+        with files_mod.logs_kept(self.log_path(spec.id)):
             self._runtime_delete(spec.id)
         self.runtime.create(spec)
-
-    @contextlib.contextmanager
-    def _logs_kept(self, cid: str) -> Any:
-        """The runtime's delete removes the log files; a restarted container keeps its
-        logs (like Docker), so they step aside while the old runtime container goes."""
-        log = self.log_path(cid)
-        aside = []
-        for p in sorted(log.parent.glob(log.name + "*")):
-            dest = p.with_name("kept-" + p.name)
-            p.rename(dest)
-            aside.append((dest, p))
-        try:
-            yield
-        finally:
-            for dest, p in aside:
-                dest.rename(p)
 
     async def _connect_pending_attach(self, cid: str) -> None:
         """Attach clients waiting for a start connect after create, before the process runs,
@@ -470,7 +432,8 @@ class Engine:
         await asyncio.to_thread(self._runtime_delete, c.id)
         await asyncio.to_thread(self.networks.teardown, c)
         shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
-        self.images.release(c.id)
+        with self.image_lock:
+            self.images.release(c.id)
         self.state.remove(c.id)
         if volumes:
             for m in c.mounts:
@@ -503,38 +466,6 @@ class Engine:
                 if any(m["Type"] == "volume" and m.get("Name") == name for m in c.mounts)]
 
     # -- the daemon's start and stop --
-
-    async def recover(self) -> None:
-        """Daemon start: re-adopt containers still running (live-restore), record those that
-        exited while the daemon was away, and start those with restart policy always (and
-        unless-stopped unless they were stopped by hand)."""
-        for c in self.state.all():
-            try:
-                st = await asyncio.to_thread(self.runtime.state, c.id)
-            except PortsideError:
-                st = None
-            if st is not None and st.status in ("running", "paused"):
-                c.state.update(Running=True, Paused=st.status == "paused", Pid=st.pid,
-                               Status=st.status, Restarting=False)
-                self.state.save(c)
-                self.monitor.watch(c)
-                continue
-            await asyncio.to_thread(self.networks.teardown, c)
-            was_running = c.running or c.state["Restarting"]
-            if c.running:
-                code = st.exit_code if st is not None and st.exit_code is not None else 255
-                c.state.update(Running=False, Paused=False, Restarting=False, Status="exited",
-                               ExitCode=code, Pid=0, FinishedAt=now_rfc3339(),
-                               OOMKilled=bool(st and st.oom_killed))
-                self.state.save(c)
-            policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
-            if policy == "always" or (policy == "unless-stopped" and was_running) or (
-                    policy == "on-failure" and was_running and c.state["ExitCode"] != 0):
-                try:
-                    async with self.lock(c.id):
-                        await self._start(c)
-                except PortsideError as exc:
-                    log.warning("restart of %s failed: %s", c.name, exc)
 
     def uptime_of(self, c: Container) -> float:
         from portside.engine.state import parse_rfc3339

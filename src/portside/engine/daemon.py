@@ -60,7 +60,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     with open(root / "daemon.pid", "w") as f:
         f.write(str(os.getpid()))
     log.info("portside daemon listening on %s (root %s)", socket_path, root)
-    await engine.recover()
+    await engine.monitor.recover()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

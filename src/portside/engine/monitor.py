@@ -164,6 +164,39 @@ class Monitor:
 
         stop_health(cid)
 
+    async def recover(self) -> None:
+        """Daemon start: re-adopt containers still running (live-restore), record those that
+        exited while the daemon was away, and start those with restart policy always (and
+        unless-stopped unless they were stopped by hand)."""
+        engine = self.engine
+        for c in engine.state.all():
+            try:
+                st = await asyncio.to_thread(engine.runtime.state, c.id)
+            except PortsideError:
+                st = None
+            if st is not None and st.status in ("running", "paused"):
+                c.state.update(Running=True, Paused=st.status == "paused", Pid=st.pid,
+                               Status=st.status, Restarting=False)
+                engine.state.save(c)
+                self.watch(c)
+                continue
+            await asyncio.to_thread(engine.networks.teardown, c)
+            was_running = c.running or c.state["Restarting"]
+            if c.running:
+                code = st.exit_code if st is not None and st.exit_code is not None else 255
+                c.state.update(Running=False, Paused=False, Restarting=False, Status="exited",
+                               ExitCode=code, Pid=0, FinishedAt=now_rfc3339(),
+                               OOMKilled=bool(st and st.oom_killed))
+                engine.state.save(c)
+            policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+            if policy == "always" or (policy == "unless-stopped" and was_running) or (
+                    policy == "on-failure" and was_running and c.state["ExitCode"] != 0):
+                try:
+                    async with engine.lock(c.id):
+                        await engine._start(c)  # noqa: SLF001
+                except PortsideError as exc:
+                    log.warning("restart of %s failed: %s", c.name, exc)
+
     def close(self) -> None:
         for cid in list(self.fds):
             self._unwatch(cid)
