@@ -43,8 +43,13 @@ def ps(show_all: bool, quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc
         for c in items:
             click.echo(json.dumps(_row_json(c)))
         return
+    if "{{" in fmt:
+        for c in items:
+            click.echo(render(fmt.removeprefix("table "), _row_json(c)))
+        return
     if fmt != "table":
-        raise click.BadParameter("use table or json", param_hint="--format")
+        raise click.BadParameter("use table, json or a {{.Field}} template",
+                                 param_hint="--format")
     rows = []
     for c in items:
         command = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
@@ -135,9 +140,33 @@ def inspect(fmt: str | None, kind: str, names: tuple[str, ...]) -> None:
         except PortsideError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed = True
-    dump_json(docs)
+    if fmt and fmt != "json":
+        for doc in docs:
+            click.echo(render(fmt, doc))
+    else:
+        dump_json(docs)
     if failed:
         sys.exit(1)
+
+
+def render(template: str, doc: dict[str, Any]) -> str:
+    """The subset of Go templates scripts use: `{{.A.B}}` and `{{json .A}}`."""
+    import re
+
+    def sub(m: re.Match[str]) -> str:
+        v: Any = doc
+        for part in filter(None, m.group(2).split(".")):
+            v = v.get(part) if isinstance(v, dict) else None
+        if m.group(1):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if v is None:
+            return "<no value>"
+        return json.dumps(v) if isinstance(v, dict | list) else str(v)
+
+    out = re.sub(r"{{\s*(json\s+)?(\.[\w.]*)\s*}}", sub, template)
+    return out.replace("\\t", "\t").replace("\\n", "\n")
 
 
 @click.command("top")

@@ -109,3 +109,14 @@ def test_copy_up_applies_layers_and_whiteouts(tmp_path: Path) -> None:
     dest2.mkdir()
     copy_up([upper, lower], "/escape", dest2)  # a symlink to a host dir: nothing copied
     assert list(dest2.iterdir()) == []
+
+
+def test_format_templates() -> None:
+    from portside.cli.ps import render
+
+    doc = {"State": {"Status": "running", "Running": True, "ExitCode": 0},
+           "Config": {"Labels": {"a": "b"}}, "Names": "web"}
+    assert render("{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}", doc) == \
+        "running true 0"
+    assert render("{{json .Config.Labels}}", doc) == '{"a": "b"}'
+    assert render("{{.Names}}\\t{{.Missing}}", doc) == "web\t<no value>"
