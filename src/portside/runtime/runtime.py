@@ -177,7 +177,8 @@ class Runtime:
         (d / "config.json").write_text(json.dumps(config))
         (d / "meta.json").write_text(json.dumps(meta))
         cfg = ConmonConfig(
-            cid=spec.id, bundle=d, runtime=rt.create_path, runtime_args=rt.global_args,
+            cid=spec.id, bundle=d, runtime=rt.create_path,
+            runtime_args=rt.create_args + rt.global_args,
             pid_file=d / "pidfile", conmon_pid_file=d / "conmon.pid", persist_dir=d,
             log_path=log_path, socket_dir=self.socket_dir, log_max_size=spec.log_max_size,
             tty=spec.tty, stdin=spec.open_stdin, stdin_once=spec.stdin_once, name=spec.name,
