@@ -6,7 +6,7 @@ containers started by an earlier process (live-restore).
 mount point), `diff/` + `work/` (overlay upper/work, unless the spec has its own
 `rw_dir`), `pidfile`, `conmon.pid`, `exit` and `oom` (conmon's), `started`, `ctr.log`,
 conmon's `ctl`/`winsz` fifos and `attach` socket. Shared: `.state/<runtime>` (the
-runtime's state root), `.bin` (the hybrid-cgroup wrapper), `.cache` (seccomp BPF),
+runtime's state root), `.bin` (fallback hybrid-cgroup wrapper), `.cache` (seccomp BPF),
 `.s` (conmon's short links for attach sockets).
 """
 
