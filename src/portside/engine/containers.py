@@ -31,6 +31,7 @@ from portside.engine.state import (
     now_rfc3339,
 )
 from portside.engine.volumes import VolumeStore
+from portside.engine.waits import Waiters
 from portside.errors import Conflict, ImageUnknown, InvalidArgument, PortsideError
 from portside.store.images import ImageStore
 
@@ -73,7 +74,7 @@ class Engine:
         self.runtime = Runtime(self.root / "runtime")
         self.events = EventBus()
         self.locks: dict[str, asyncio.Lock] = {}
-        self.waiters: dict[str, list[tuple[str, asyncio.Future[dict[str, Any]]]]] = {}
+        self.waits = Waiters()
         self.manual_stop: set[str] = set()
         self.pending_attach: dict[str, list[asyncio.Future[Any]]] = {}
         self.execs: dict[str, dict[str, Any]] = {}
@@ -374,33 +375,10 @@ class Engine:
 
     def register_wait(self, ref: str, condition: str = "not-running"
                       ) -> asyncio.Future[dict[str, Any]]:
-        """A future resolved with {StatusCode, Error} when the condition is met."""
-        if condition not in ("not-running", "next-exit", "removed", ""):
-            raise InvalidArgument(f"invalid condition: {condition!r}")
-        c = self.get(ref)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        if condition in ("not-running", "") and not c.running and not c.state["Restarting"]:
-            fut.set_result(self._wait_result(c))
-            return fut
-        self.waiters.setdefault(c.id, []).append((condition or "not-running", fut))
-        return fut
-
-    @staticmethod
-    def _wait_result(c: Container) -> dict[str, Any]:
-        err = {"Message": c.state["Error"]} if c.state.get("Error") else None
-        return {"StatusCode": int(c.state["ExitCode"]), "Error": err}
+        return self.waits.register(self.get(ref), condition)
 
     def notify_waiters(self, c: Container, removed: bool = False) -> None:
-        keep = []
-        for condition, fut in self.waiters.pop(c.id, []):
-            if fut.done():
-                continue
-            if condition == "removed" and not removed:
-                keep.append((condition, fut))
-            else:
-                fut.set_result(self._wait_result(c))
-        if keep and not removed:
-            self.waiters[c.id] = keep
+        self.waits.notify(c, removed)
 
     # -- remove --
 

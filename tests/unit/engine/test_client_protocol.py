@@ -17,8 +17,11 @@ def _serve(pieces: list[bytes]) -> socket.socket:
     a, b = socket.socketpair()
 
     def send() -> None:
-        for p in pieces:
-            b.sendall(p)
+        try:
+            for p in pieces:
+                b.sendall(p)
+        except BrokenPipeError:
+            pass  # the reader stops at the end of the body and closes
         b.close()
 
     threading.Thread(target=send, daemon=True).start()
