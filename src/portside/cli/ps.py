@@ -357,7 +357,8 @@ CONTAINER_COMMANDS = {
     "kill": "portside.cli.ps:kill", "restart": "portside.cli.ps:restart",
     "pause": "portside.cli.ps:pause", "unpause": "portside.cli.ps:unpause",
     "wait": "portside.cli.ps:wait", "rm": "portside.cli.ps:rm",
-    "prune": "portside.cli.ps:prune",
+    "prune": "portside.cli.ps:prune", "diff": "portside.cli.commit:diff",
+    "commit": "portside.cli.commit:commit",
 }
 
 
