@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portside.engine.state import Container
-from portside.errors import Conflict
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
@@ -27,13 +26,12 @@ _KEEP = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPor
 
 
 def _upper(engine: Engine, c: Container) -> Path:
-    from portside.runtime import ContainerUnknown
-
-    try:
-        return Path(engine.runtime.upperdir(c.id))
-    except ContainerUnknown:
-        raise Conflict(f"container {c.name} has no filesystem changes to show: it has not run"
-                       " since it was created or restarted") from None
+    """The container's overlay upper dir (kept by the engine across stop/start); an empty
+    one for a container that never ran."""
+    upper = engine.rw_dir(c.id) / "diff"
+    if not upper.is_dir():
+        upper.mkdir(parents=True, mode=0o755)
+    return upper
 
 
 def changes(engine: Engine, c: Container) -> list[dict[str, Any]]:

@@ -95,6 +95,11 @@ class Engine:
     def log_path(self, cid: str) -> Path:
         return self.container_dir(cid) / "ctr.log"
 
+    def rw_dir(self, cid: str) -> Path:
+        """The container's writable layer (`diff/`, `work/`): kept across stop/start and
+        restart like Docker's, removed with the container."""
+        return self.container_dir(cid) / "rw"
+
     def event(self, c: Container, action: str, **extra: str) -> None:
         attrs = {**(c.config.get("Labels") or {}), "image": c.image, "name": c.name, **extra}
         self.events.publish("container", action, c.id, attrs)
@@ -223,6 +228,7 @@ class Engine:
                 c.id, c.name, c.config, c.host_config, lowerdirs,
                 files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
                 self.log_path(c.id), c.runtime, network_namespace=netns)
+            spec.rw_dir = self.rw_dir(c.id)
         except BaseException:
             await asyncio.to_thread(self.networks.teardown, c)
             raise
