@@ -31,8 +31,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# The image store tour, then the journey (build, push, pull, run, answer a request), then
+# a multi-container application with compose.
 demo: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo-journey.sh
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo-compose.sh
 
 test: setup
 	$(PYTEST) -q
