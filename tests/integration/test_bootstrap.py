@@ -156,7 +156,6 @@ def test_unknown_suite_is_a_clear_error(root: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.slow
 @needs_debootstrap
 def test_bootstrap_debian_minbase_is_cached(root: Path) -> None:
     """About 35 s here (debootstrap minbase from the local mirror), then a cache hit."""
