@@ -264,8 +264,7 @@ class Engine:
         self.monitor.watch(c)
 
     def _runtime_create(self, spec: Any) -> None:
-        with files_mod.logs_kept(self.log_path(spec.id)):
-            self._runtime_delete(spec.id)
+        self._runtime_delete(spec.id)  # the last run's; its log and rw layer stay
         self.runtime.create(spec)
 
     async def _connect_pending_attach(self, cid: str) -> None:

@@ -1,10 +1,8 @@
-"""Per-container files the engine owns: /etc/hostname, /etc/hosts, /etc/resolv.conf, and
-the log kept across restarts."""
+"""Per-container files the engine owns: /etc/hostname, /etc/hosts, /etc/resolv.conf."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,19 +42,3 @@ def etc_mounts(engine: Engine, c: Container, files: dict[str, str]) -> list[Any]
         if f"/etc/{name}" not in taken:
             out.append(Mount(f"/etc/{name}", "bind", str(path), ["rbind", "rw"]))
     return out
-
-
-@contextlib.contextmanager
-def logs_kept(log: Path) -> Iterator[None]:
-    """The runtime's delete removes the log files; a restarted container keeps its logs
-    (like Docker), so they step aside while the old runtime container goes."""
-    aside = []
-    for p in sorted(log.parent.glob(log.name + "*")):
-        dest = p.with_name("kept-" + p.name)
-        p.rename(dest)
-        aside.append((dest, p))
-    try:
-        yield
-    finally:
-        for dest, p in aside:
-            dest.rename(p)

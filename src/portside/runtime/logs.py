@@ -1,9 +1,9 @@
 """Read conmon's k8s-file logs: `<RFC3339Nano> stdout|stderr F|P <bytes>` per line.
 
 conmon writes one record per chunk; `P` marks a partial line continued by the next record,
-`F` a full one. When the file passes `--log-size-max` conmon starts it afresh; portside
-keeps earlier generations as `<path>.1`, `<path>.2`... (see `keep_generation`), and the
-reader reads them oldest first.
+`F` a full one. When the file passes the container's max-size, the log keeper renames it
+to `<path>.1` (older ones shift to `.2`...) and conmon starts a new one (logkeeper.py);
+the reader reads the generations oldest first.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def read_logs(
     for gen in generations(path)[:-1]:
         try:
             if os.stat(gen).st_ino == live_ino:
-                continue  # the link keep_generation holds to the live file
+                continue  # a link to the live file (logs of an older portside)
             with open(gen, "rb") as f:
                 for line in _lines(f, bytearray()):
                     e = joiner.feed(line)
@@ -161,6 +161,9 @@ def read_logs(
         cur = open(path, "rb")  # noqa: SIM115 - kept open while following
     except FileNotFoundError:
         if not follow:
+            if backlog is not None:
+                yield from backlog
+            yield from (e for e in joiner.flush() if wanted(e))
             return
         cur = None
     carry = bytearray()
@@ -255,32 +258,3 @@ class _Waiter:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-def keep_generation(path: Path, max_file: int) -> None:
-    """Keep the current log file's content when conmon rotates it (docker's max-file).
-
-    conmon rotates by writing a new file and renaming it over `path`; a hard link made
-    now to the current inode survives that. Shifts path.1..path.N-1 and links path.1 to
-    the current file, dropping generations beyond max_file - 1.
-    """
-    if max_file <= 1 or not path.exists():
-        return
-    try:
-        cur_ino = os.stat(path).st_ino
-        first = Path(f"{path}.1")
-        if first.exists() and os.stat(first).st_ino == cur_ino:
-            return  # already kept
-    except FileNotFoundError:
-        return
-    # path.1 is always the live link, so older generations go up to path.<max_file>.
-    for n in range(max_file, 0, -1):
-        src = Path(f"{path}.{n}")
-        if not src.exists():
-            continue
-        if n + 1 > max_file:
-            src.unlink(missing_ok=True)
-        else:
-            os.replace(src, f"{path}.{n + 1}")
-    with contextlib.suppress(FileExistsError):
-        os.link(path, f"{path}.1")

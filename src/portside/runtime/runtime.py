@@ -64,9 +64,10 @@ class Runtime:
         for cid in self.list():
             with contextlib.suppress(ContainerUnknown):
                 meta = self._meta(cid)
-                keep = int(meta.get("log_max_file") or 1)
-                if keep > 1 and not (self.root / cid / "exit").exists():
-                    self._keep_logs(Path(meta["log_path"]), keep)
+                size = int(meta.get("log_max_size") or 0)
+                if size and not (self.root / cid / "exit").exists():
+                    self._keep_logs(Path(meta["log_path"]), size,
+                                    int(meta.get("log_max_file") or 1), self.root / cid / "ctl")
 
     def close(self) -> None:
         """Stop the log keeper thread; containers keep running (conmon is theirs)."""
@@ -75,11 +76,11 @@ class Runtime:
         if keeper is not None:
             keeper.close()
 
-    def _keep_logs(self, log: Path, max_file: int) -> None:
+    def _keep_logs(self, log: Path, max_size: int, max_file: int, ctl: Path) -> None:
         with self._lock:
             if self._keeper is None:
                 self._keeper = LogKeeper()
-        self._keeper.watch(log, max_file)
+        self._keeper.watch(log, max_size, max_file, ctl)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -171,6 +172,7 @@ class Runtime:
             "id": spec.id, "name": spec.name, "runtime": spec.runtime,
             "rootfs": str(rootfs), "upper": str(upper) if upper else None,
             "log_path": str(log_path), "log_max_file": spec.log_max_file,
+            "log_max_size": spec.log_max_size,
             "stop_signal": spec.stop_signal, "tty": spec.tty, "open_stdin": spec.open_stdin,
             "created_at": time.time(),
         }
@@ -180,13 +182,12 @@ class Runtime:
             cid=spec.id, bundle=d, runtime=rt.create_path,
             runtime_args=rt.create_args + rt.global_args,
             pid_file=d / "pidfile", conmon_pid_file=d / "conmon.pid", persist_dir=d,
-            log_path=log_path, socket_dir=self.socket_dir, log_max_size=spec.log_max_size,
+            log_path=log_path, socket_dir=self.socket_dir,
             tty=spec.tty, stdin=spec.open_stdin, stdin_once=spec.stdin_once, name=spec.name,
         )
-        if spec.log_max_size and spec.log_max_file > 1:
-            log_path.touch()
-            self._keep_logs(log_path, spec.log_max_file)
         pid = spawn(cfg)
+        if spec.log_max_size:
+            self._keep_logs(log_path, spec.log_max_size, spec.log_max_file, d / "ctl")
         meta["pid"] = pid
         meta["pid_start"] = start_time(pid)
         conmon_pid = read_int(d / "conmon.pid") or 0

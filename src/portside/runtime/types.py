@@ -87,7 +87,7 @@ class ContainerSpec:
     stop_signal: str = "SIGTERM"
     labels: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None  # default: <container dir>/ctr.log
-    log_max_size: int | None = None  # bytes; conmon rotates at this size
+    log_max_size: int | None = None  # bytes; rotated at this size (logkeeper.py)
     log_max_file: int = 1  # rotated files kept besides the current one is log_max_file - 1
     runtime: str = "crun"  # "crun" | "runc"
     rootfs_path: Path | None = None

@@ -272,9 +272,10 @@ def test_log_rotation_keeps_max_file_generations(harness: Harness) -> None:
     assert rt.wait(spec.id, 60) == 0
     log = rt.log_path(spec.id)
     rotated = sorted(p.name for p in log.parent.glob(log.name + ".*"))
-    assert rotated, "conmon never rotated the log"
+    assert rotated, "the log was never rotated"
     sizes = [p.stat().st_size for p in log.parent.glob(log.name + "*")]
-    assert max(sizes) <= 4096 + 200
+    assert len(sizes) <= 3
+    assert max(sizes) <= 4096 + 4096 // 4  # rotated at max-size, cut when a burst passes it
     lines = harness.output(spec.id)[0].splitlines()
     # The newest lines survive, in order, up to the last one; the oldest are gone.
     assert lines[-1].startswith("line-299-")

@@ -10,7 +10,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portside.runtime.logs import keep_generation, parse_record, parse_timestamp, read_logs
+from portside.runtime.logkeeper import rotate
+from portside.runtime.logs import parse_record, parse_timestamp, read_logs
 
 
 def rec(ns: int, stream: str, data: bytes, full: bool = True) -> bytes:
@@ -55,23 +56,19 @@ def test_missing_file_is_empty(tmp_path: Path) -> None:
 
 def test_rotated_generations_read_oldest_first(tmp_path: Path) -> None:
     log = tmp_path / "ctr.log"
+
+    def generation(ns: int, text: bytes) -> None:
+        rotate(log, 3)  # the keeper's step; then conmon reopens: a new file at the name
+        log.write_bytes(rec(ns, "stdout", text))
+
     log.write_bytes(rec(T0, "stdout", b"one"))
-    keep_generation(log, 3)
-    keep_generation(log, 3)  # idempotent while the file is the same
-    # conmon's rotation: a new file renamed over the old name
-    new = tmp_path / "ctr.log.tmp"
-    new.write_bytes(rec(T0 + 1, "stdout", b"two"))
-    os.replace(new, log)
-    keep_generation(log, 3)
-    new.write_bytes(rec(T0 + 2, "stdout", b"three"))
-    os.replace(new, log)
+    generation(T0 + 1, b"two")
+    generation(T0 + 2, b"three")
     assert [e.data for e in read_logs(log)] == [b"one\n", b"two\n", b"three\n"]
-    keep_generation(log, 3)
-    new.write_bytes(rec(T0 + 3, "stdout", b"four"))
-    os.replace(new, log)
-    keep_generation(log, 3)
+    generation(T0 + 3, b"four")
     # max-file 3: the current file plus two older ones
     assert [e.data for e in read_logs(log)] == [b"two\n", b"three\n", b"four\n"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctr.log", "ctr.log.1", "ctr.log.2"]
 
 
 def test_follow_until_stopped(tmp_path: Path) -> None:
@@ -118,3 +115,30 @@ def test_partials_reassemble(tmp_path_factory: object, chunks: list[tuple[str, b
         for stream in ("stdout", "stderr"):
             want = b"".join(b + (b"\n" if f else b"") for s, b, f in chunks if s == stream)
             assert b"".join(e.data for e in out if e.stream == stream) == want
+
+
+def test_a_burst_past_max_size_is_cut_into_generations(tmp_path: Path) -> None:
+    from portside.runtime.logkeeper import split
+
+    log = tmp_path / "ctr.log"
+    lines = [rec(T0 + i, "stdout", b"%04d" % i) for i in range(200)]
+    per_line = len(lines[0])
+    Path(f"{log}.2").write_bytes(b"older")
+    Path(f"{log}.1").write_bytes(b"".join(lines))  # finished, far past max-size
+    log.write_bytes(rec(T0 + 500, "stdout", b"live"))
+    split(log, 1, 10 * per_line, 3)
+    # .1 and .2 hold the newest 20 lines of the burst; "older" and the rest are gone
+    assert [e.data for e in read_logs(log)] == [b"%04d\n" % i for i in range(180, 200)] + [
+        b"live\n"]
+    assert all(p.stat().st_size <= 10 * per_line for p in tmp_path.iterdir())
+
+
+def test_a_small_overshoot_stays_one_generation(tmp_path: Path) -> None:
+    from portside.runtime.logkeeper import split
+
+    log = tmp_path / "ctr.log"
+    Path(f"{log}.2").write_bytes(rec(T0, "stdout", b"old"))
+    Path(f"{log}.1").write_bytes(rec(T0 + 1, "stdout", b"x" * 100))
+    log.write_bytes(b"")
+    split(log, 1, 100, 3)
+    assert [len(e.data) for e in read_logs(log)] == [4, 101]
