@@ -132,3 +132,26 @@ def test_run_it_in_a_terminal(daemon: PortsideDaemon) -> None:
         os.close(master)
     assert code == 4, bytes(out)
     assert b"31 91" in out and b"42" in out
+
+
+def test_networks_connect_disconnect_and_aliases(daemon: PortsideDaemon) -> None:
+    daemon.docker("network", "create", "--subnet", "10.241.10.0/24", "dk-a")
+    daemon.docker("network", "create", "--subnet", "10.241.11.0/24", "dk-b")
+    daemon.docker("run", "-d", "--name", "svc", "--network", "dk-a", "--network-alias", "api",
+                  "--ip", "10.241.10.9", "busybox", "sleep", "300")
+    r = daemon.docker("run", "--rm", "--network", "dk-a", "busybox", "nslookup", "api")
+    assert "10.241.10.9" in r.stdout
+    daemon.docker("network", "connect", "dk-b", "svc")
+    addrs = daemon.docker("exec", "svc", "ip", "-4", "-o", "addr").stdout
+    assert "10.241.10.9/" in addrs and "10.241.11." in addrs
+    nets = json.loads(daemon.docker("inspect", "svc", "--format",
+                                    "{{json .NetworkSettings.Networks}}").stdout)
+    assert set(nets) == {"dk-a", "dk-b"}
+    r = daemon.docker("run", "--rm", "--network", "dk-b", "busybox", "ping", "-c1", "-W5", "svc")
+    assert "1 packets received" in r.stdout
+    daemon.docker("network", "disconnect", "dk-b", "svc")
+    assert "10.241.11." not in daemon.docker("exec", "svc", "ip", "-4", "-o", "addr").stdout
+    r = daemon.docker("network", "rm", "dk-a", check=False)
+    assert r.returncode != 0 and "active endpoints" in r.stderr
+    daemon.docker("rm", "-f", "svc")
+    daemon.docker("network", "rm", "dk-a", "dk-b")

@@ -50,9 +50,19 @@ _FLAGS: list[Callable[[Any], Any]] = [
     click.option("--runtime", default=None, type=click.Choice(["crun", "runc"]),
                  help="OCI runtime."),
     click.option("--network", "--net", "network", default="default",
-                 help="bridge (default), none, host or a network's name."),
+                 help="bridge (default), none, host, container:<name|id> or a network."),
+    click.option("--network-alias", "network_aliases", multiple=True,
+                 help="Another name of the container on its network."),
+    click.option("--ip", default=None, help="IPv4 address on the network (e.g. 10.89.5.7)."),
+    click.option("--dns", multiple=True, help="A DNS server for the container."),
+    click.option("--dns-search", multiple=True, help="A DNS search domain."),
+    click.option("--dns-option", multiple=True, help="A resolv.conf option (e.g. ndots:2)."),
+    click.option("--add-host", multiple=True, help="Add a host to /etc/hosts (host:ip)."),
     click.option("-p", "--publish", multiple=True,
                  help="Publish a port: [ip:][hostPort:]containerPort[/proto]."),
+    click.option("--expose", multiple=True, help="Expose a port or range (80, 8000-8010/udp)."),
+    click.option("-P", "--publish-all", is_flag=True,
+                 help="Publish every EXPOSEd port on a random host port."),
     click.option("-l", "--label", "labels", multiple=True, help="Set metadata (K=V)."),
     click.option("--log-opt", multiple=True, help="max-size=SIZE, max-file=N."),
     click.option("--stop-signal", default=None, help="Signal to stop the container."),
@@ -118,6 +128,7 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
 
         exposed, bindings = port_bindings([m for p in kw["publish"] for m in parse_publish(p)])
         host["PortBindings"] = bindings
+    _network_options(host, kw)
     body: dict[str, Any] = {
         "Image": image, "Cmd": list(command) or None, "Env": env or None,
         "WorkingDir": kw.get("workdir") or "", "User": kw.get("user") or "",
@@ -129,6 +140,17 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
     }
     if kw.get("publish"):
         body["ExposedPorts"] = exposed
+    if kw.get("expose"):
+        body["ExposedPorts"] = {**(body.get("ExposedPorts") or {}), **_exposed(kw["expose"])}
+    if kw.get("network_aliases") or kw.get("ip"):
+        network = kw.get("network") or "default"
+        if network in ("default", "bridge", "host", "none") or network.startswith("container:"):
+            raise InvalidArgument("network-scoped aliases and addresses are only supported for"
+                                  " user-defined networks")
+        endpoint: dict[str, Any] = {"Aliases": list(kw.get("network_aliases") or ()) or None}
+        if kw.get("ip"):
+            endpoint["IPAMConfig"] = {"IPv4Address": kw["ip"]}
+        body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
     if kw.get("entrypoint") is not None:
         body["Entrypoint"] = [kw["entrypoint"]]
     if kw.get("stop_signal"):
@@ -140,6 +162,43 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
     if health is not None:
         body["Healthcheck"] = health
     return body
+
+
+def _exposed(values: tuple[str, ...]) -> dict[str, Any]:
+    from portside.network.ports import parse_port_key
+
+    out: dict[str, Any] = {}
+    for value in values:
+        key = value if "/" in value else value + "/tcp"
+        lo, hi, proto = parse_port_key(key)
+        out.update({f"{p}/{proto}": {} for p in range(lo, hi + 1)})
+    return out
+
+
+def _network_options(host: dict[str, Any], kw: dict[str, Any]) -> None:
+    """--dns, --dns-search, --dns-option, --add-host, -P into the HostConfig."""
+    import ipaddress
+
+    for server in kw.get("dns") or ():
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidArgument(f"{server} is not an ip address") from None
+    for entry in kw.get("add_host") or ():
+        name, sep, addr = entry.partition(":")
+        if not sep or not name or not addr:
+            raise InvalidArgument(f"bad format for add-host: {entry!r}")
+    if kw.get("ip"):
+        try:
+            ipaddress.IPv4Address(kw["ip"])
+        except ValueError:
+            raise InvalidArgument(f"invalid IPv4 address: {kw['ip']}") from None
+    for key, flag in (("Dns", "dns"), ("DnsSearch", "dns_search"),
+                      ("DnsOptions", "dns_option"), ("ExtraHosts", "add_host")):
+        if kw.get(flag):
+            host[key] = list(kw[flag])
+    if kw.get("publish_all"):
+        host["PublishAllPorts"] = True
 
 
 def _healthcheck(kw: dict[str, Any]) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
 from portside.engine.events import EventBus
+from portside.engine.networking import NETWORKING_KEY
 from portside.engine.state import (
     Container,
     NoSuchContainer,
@@ -168,6 +169,11 @@ class Engine:
             config["Hostname"] = socket.gethostname()  # Docker: the host's name with its stack
         spec_mod.process_args(config)
         spec_mod.cpu_quota(host_config)
+        if body.get("NetworkingConfig"):
+            host_config[NETWORKING_KEY] = body["NetworkingConfig"]  # endpoints of start
+        mode = str(host_config.get("NetworkMode") or "")
+        if mode.startswith("container:"):  # Docker keeps the other container's full id
+            host_config["NetworkMode"] = "container:" + self.get(mode.partition(":")[2]).id
         restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
         if host_config.get("AutoRemove") and restart not in ("", "no"):
             raise Conflict("conflicting options: cannot combine --restart and --rm")
@@ -218,14 +224,18 @@ class Engine:
         lowerdirs = await asyncio.to_thread(self.lowerdirs, c.image_id)
         netns: str | None = None
         files: dict[str, str] = {}
+        config = c.config
         mode = c.host_config.get("NetworkMode") or "default"
         try:
-            if uses_bridge(c) or mode == "host":
+            if mode.startswith("container:"):
+                netns, files, hostname = self.networks.joined(self, mode.partition(":")[2])
+                config = {**config, "Hostname": config.get("Hostname") or hostname}
+            elif uses_bridge(c) or mode == "host":
                 self.container_dir(c.id).mkdir(parents=True, exist_ok=True, mode=0o700)
                 netns, files = await asyncio.to_thread(self.networks.setup, c,
                                                        self.container_dir(c.id))
             spec = spec_mod.runtime_spec(
-                c.id, c.name, c.config, c.host_config, lowerdirs,
+                c.id, c.name, config, c.host_config, lowerdirs,
                 files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
                 self.log_path(c.id), c.runtime, network_namespace=netns)
             spec.rw_dir = self.rw_dir(c.id)

@@ -73,6 +73,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
         with contextlib.suppress(Exception):
             engine.runtime.close()
         await runner.cleanup()
+        await asyncio.to_thread(engine.networks.close)  # idle bridges go
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
         with contextlib.suppress(FileNotFoundError):

@@ -169,11 +169,18 @@ class Monitor:
         exited while the daemon was away, and start those with restart policy always (and
         unless-stopped unless they were stopped by hand)."""
         engine = self.engine
+        states = {}
         for c in engine.state.all():
             try:
-                st = await asyncio.to_thread(engine.runtime.state, c.id)
+                states[c.id] = await asyncio.to_thread(engine.runtime.state, c.id)
             except PortsideError:
-                st = None
+                states[c.id] = None
+        live = [cid for cid, st in states.items()
+                if st is not None and st.status in ("running", "paused")]
+        # Endpoints of containers that died (or were removed) while no daemon ran.
+        await asyncio.to_thread(engine.networks.recover, live)
+        for c in engine.state.all():
+            st = states.get(c.id)
             if st is not None and st.status in ("running", "paused"):
                 c.state.update(Running=True, Paused=st.status == "paused", Pid=st.pid,
                                Status=st.status, Restarting=False)

@@ -17,6 +17,11 @@ from typing import Any
 
 from portside import config as portside_config
 from portside.engine.state import Container
+from portside.errors import Conflict
+
+# Where a container's create-time NetworkingConfig is kept (in its HostConfig record;
+# inspect leaves it out).
+NETWORKING_KEY = "_NetworkingConfig"
 
 
 def uses_bridge(c: Container) -> bool:
@@ -50,8 +55,32 @@ class Networking:
         """(network namespace for the runtime, {container path: host file} to bind)."""
         from portside.network import containers as glue
 
-        done = glue.setup(self.manager, c.id, c.name, c.config, c.host_config, container_dir)
+        done = glue.setup(self.manager, c.id, c.name, c.config, c.host_config, container_dir,
+                          networking_config=c.host_config.get(NETWORKING_KEY))
         return done.namespace, done.files
+
+    @staticmethod
+    def joined(engine: Any, ref: str) -> tuple[str, dict[str, str], str]:
+        """`--network container:<ref>`: the other container's network namespace, its
+        /etc/hosts, resolv.conf and hostname files, and its hostname (Docker shares them)."""
+        from portside.engine.spec import default_hostname
+        from portside.network import containers as glue
+
+        other = engine.get(ref)
+        if not other.running:
+            raise Conflict(f"cannot join network namespace of a non running container:"
+                           f" {other.name}")
+        mode = other.host_config.get("NetworkMode") or "default"
+        if mode == "host":
+            netns = "host"
+        elif uses_bridge(other):
+            netns = str(glue.netns_path(other.id))
+        else:  # none (its runtime's own namespace) or itself joined to another one
+            netns = f"/proc/{other.state['Pid']}/ns/net"
+        d = engine.container_dir(other.id)
+        files = {f"/etc/{n}": str(d / n) for n in ("hosts", "resolv.conf", "hostname")
+                 if (d / n).exists()}
+        return netns, files, default_hostname(other.id, other.config)
 
     def teardown(self, c: Container) -> None:
         if not uses_bridge(c):
@@ -82,7 +111,15 @@ class Networking:
         return [{"IP": m.host_ip or "0.0.0.0", "PrivatePort": m.container_port,
                  "PublicPort": m.host_port, "Type": m.proto} for m in mappings]
 
+    def recover(self, live: list[str]) -> None:
+        """Daemon start: release the endpoints of containers that are gone."""
+        if self._manager is None and not (self.root / "network").exists():
+            return
+        with contextlib.suppress(Exception):
+            self.manager.recover(live)
+
     def close(self) -> None:
+        """Daemon stop: idle bridges go (they come back with the next container)."""
         if self._manager is not None:
             with contextlib.suppress(Exception):
                 self._manager.close()

@@ -92,7 +92,7 @@ def inspect(c: Container, log_path: str,
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
     host_config = {"NetworkMode": "default", "RestartPolicy": {"Name": "no",
                    "MaximumRetryCount": 0}, "LogConfig": {"Type": "k8s-file", "Config": {}},
-                   **c.host_config}
+                   **{k: v for k, v in c.host_config.items() if not k.startswith("_")}}
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "",
         "Args": args[1:], "State": c.state, "Image": c.image_id,

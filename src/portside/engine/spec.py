@@ -138,8 +138,6 @@ def runtime_spec(container_id: str, name: str, config: dict[str, Any],
         if key == "seccomp" and value:
             seccomp = value
     network = hc.get("NetworkMode") or "default"
-    if network.startswith("container:"):
-        raise InvalidArgument("--network container:<name> is not supported yet")
     if network == "host":
         network_namespace = "host"
     log_opts = (hc.get("LogConfig") or {}).get("Config") or {}

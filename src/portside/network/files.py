@@ -1,10 +1,10 @@
 """The files a container sees for names: /etc/hosts, /etc/resolv.conf, /etc/hostname.
 
 Written as Docker writes them, into the container's directory; the engine bind-mounts
-them. On user-defined networks the nameserver is the network's aardvark-dns (on its
+them. On user-defined networks the first nameserver is the network's DNS (dnsmasq on its
 gateway address), which answers container names and aliases and forwards other names to
-the host's resolvers (or `--dns`); on the default bridge, as in Docker, the container
-uses the host's resolvers directly.
+the host's resolvers; `--dns` servers follow it. On the default bridge, as in Docker, the
+container uses the host's resolvers (or `--dns`) directly.
 """
 
 from __future__ import annotations
@@ -83,8 +83,11 @@ def resolv_conf(attachments: Sequence[Attachment], dns: Sequence[str] = (),
                 host_resolv: Path | None = None) -> str:
     _, host_search, host_options = read_host_resolv(host_resolv)
     own = [s for a in attachments if not _default_like(a) for s in (a.dns_servers or [a.gateway])]
-    if own:  # user-defined networks: the network's DNS, which forwards to --dns or the host
-        servers = list(dict.fromkeys(own))
+    if own:
+        # user-defined networks: the network's DNS first (container names; other names
+        # forwarded to the host's resolvers), then the container's --dns servers, which
+        # resolvers use when the network's DNS does not answer (at most 3 are read).
+        servers = list(dict.fromkeys([*own, *dns]))
         options = list(dns_options) or ["ndots:0", *[o for o in host_options
                                                     if not o.startswith("ndots")]]
     else:

@@ -88,8 +88,12 @@ def test_runtime_spec_translation() -> None:
 
 def test_runtime_spec_network_namespace() -> None:
     cfg = spec.merge_config({"Cmd": ["x"]}, {})
-    with pytest.raises(InvalidArgument, match="network"):
-        spec.runtime_spec("b" * 64, "x", cfg, {"NetworkMode": "container:a"}, [], [], None)
+    joined = spec.runtime_spec("b" * 64, "x", cfg, {"NetworkMode": "container:" + "a" * 64},
+                               [], [], None, network_namespace="/proc/7/ns/net")
+    assert joined.network_namespace == "/proc/7/ns/net"
+    assert not joined.stdin_once
+    once = spec.merge_config({"Cmd": ["x"], "OpenStdin": True, "StdinOnce": True}, {})
+    assert spec.runtime_spec("b" * 64, "x", once, {}, [], [], None).stdin_once
     s = spec.runtime_spec("b" * 64, "x", cfg, {"NetworkMode": "mynet"}, [], [], None,
                           network_namespace="/run/netns/x")
     assert s.network_namespace == "/run/netns/x"

@@ -60,3 +60,11 @@ def test_domainname_and_bad_add_host(tmp_path: Path, host_resolv: Path) -> None:
             files.parse_add_host(bad)
     with pytest.raises(InvalidNetworkArgument, match="gateway"):
         files.hosts_file("web", [], ["gw:host-gateway"])
+
+
+def test_dns_on_a_user_network_follows_the_network_dns(tmp_path: Path,
+                                                      host_resolv: Path) -> None:
+    text = files.resolv_conf([_att("10.210.0.2", "10.210.0.1", True)], dns=["9.9.9.9"],
+                             dns_search=["a.example"])
+    assert text == ("nameserver 10.210.0.1\nnameserver 9.9.9.9\nsearch a.example\n"
+                    "options ndots:0 edns0\n")
