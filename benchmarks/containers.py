@@ -1,0 +1,304 @@
+"""Issue 3's container figures, end to end from the shell, beside crun and podman.
+
+One daemon on a private root and socket serves every figure; they are measured together
+the first time any of these entries runs (about a minute) and the daemon, its containers
+and podman's are removed before that entry returns.
+
+- `portside run --rm --network none busybox true` against bare `crun run` of the same
+  bundle (the config.json portside's runtime generated for that image, `true` as the
+  process; crun runs in a private mount namespace without the hybrid cgroup2 mount, as the
+  runtime does) and against `podman run --rm --network none` (private --root/--runroot,
+  `--runtime runc`, the rlimit containers.conf of DESIGN.md, the image given to podman with
+  `podman load` of `portside save`).
+- 50 detached `sleep` containers (`run -d --network none`, one command after the other),
+  against podman doing the same.
+- Memory per running container: conmon RSS plus the daemon's RSS growth over the 50,
+  against podman's conmon RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import Context, NotAvailable, Result, register
+
+RUNS = 9
+DETACHED = 50
+_CACHE: dict[str, Any] = {}
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _pids_of(exe_name: str, marker: str) -> list[int]:
+    """pids of processes named `exe_name` whose command line mentions `marker`."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if (d / "comm").read_text().strip() != exe_name:
+                continue
+            if marker in (d / "cmdline").read_bytes().decode(errors="replace"):
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+class _Portside:
+    """A daemon on a private root, driven through the `portside` command."""
+
+    def __init__(self, work: Path) -> None:
+        self.root = work / "root"
+        self.socket = work / "d.sock"
+        self.exe = str(Path(sys.executable).with_name("portside"))
+        self.env = {**os.environ, "PORTSIDE_ROOT": str(self.root),
+                    "PORTSIDE_SOCKET": str(self.socket)}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __call__(self, *args: str) -> str:
+        r = subprocess.run([self.exe, *args], env=self.env, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise NotAvailable(f"portside {args[0]} failed: {r.stderr.strip()[-160:]}")
+        return r.stdout
+
+    def start(self) -> None:
+        self("image", "bootstrap", "busybox")
+        log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - the daemon's
+        self.proc = subprocess.Popen([self.exe, "daemon", "--socket", str(self.socket)],
+                                     env=self.env, stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 30
+        while True:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(str(self.socket))
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise NotAvailable("the portside daemon did not start") from None
+                time.sleep(0.05)
+            finally:
+                s.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            ids = self("ps", "-aq", "--no-trunc").split()
+            if ids:
+                self("rm", "-f", *ids)
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if (self.root / "network").exists():
+            from portside.engine.networking import Networking
+
+            net = Networking(self.root)
+            with contextlib.suppress(Exception):
+                net.manager.purge()
+            net.close()
+
+
+def _floor_bundle(ps: _Portside, work: Path) -> tuple[Path, str]:
+    """A bundle for bare crun: the config.json portside generated for a busybox `true`,
+    over that container's mounted root (it stays mounted until the container is removed)."""
+    ps("run", "--name", "floor", "--network", "none", "busybox", "true")
+    cid = ps("inspect", "-f", "{{.Id}}", "floor").strip()
+    src = ps.root / "runtime" / cid
+    config = json.loads((src / "config.json").read_text())
+    config["process"]["args"] = ["/bin/true"]
+    config["process"]["terminal"] = False
+    config["linux"].pop("cgroupsPath", None)
+    bundle = work / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(config))
+    return bundle, cid
+
+
+_FLOOR = """
+import subprocess, sys, time
+crun, bundle, state, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+times = []
+for i in range(runs):
+    t = time.perf_counter()
+    r = subprocess.run([crun, "--root", state, "run", "-b", bundle, f"floor{i}"],
+                       stdin=subprocess.DEVNULL, capture_output=True)
+    times.append(time.perf_counter() - t)
+    if r.returncode:
+        sys.exit(r.stderr.decode()[-200:])
+print(min(times))
+"""
+
+
+def _crun_floor(bundle: Path, work: Path) -> float:
+    """Seconds of the fastest `crun run`, timed inside a mount namespace where the hybrid
+    cgroup2 hierarchy is not mounted (crun refuses it; DESIGN.md), so only crun is timed."""
+    crun = shutil.which("crun")
+    if crun is None:
+        raise NotAvailable("crun is not installed")
+    state = work / "crun-state"
+    script = ("umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"")
+    r = subprocess.run(["unshare", "-m", "--propagation", "slave", "sh", "-c", script, "sh",
+                        sys.executable, "-c", _FLOOR, crun, str(bundle), str(state),
+                        str(RUNS)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NotAvailable(f"crun run failed: {r.stderr.strip()[-160:]}")
+    return float(r.stdout.strip())
+
+
+class _Podman:
+    def __init__(self, work: Path, archive: Path) -> None:
+        if not shutil.which("podman"):
+            raise NotAvailable("podman is not installed")
+        conf = work / "containers.conf"
+        conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000",'
+                        ' "nproc=32768:32768"]\n')
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+        self.base = ["podman", "--root", str(work / "podman-root"), "--runroot",
+                     str(work / "podman-run"), "--runtime", "runc",
+                     "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+        self.marker = str(work / "podman-run")
+        self("load", "-i", str(archive))
+
+    def __call__(self, *args: str) -> str:
+        r = subprocess.run([*self.base, *args], env=self.env, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise NotAvailable(f"podman {args[0]} failed: {r.stderr.strip()[-160:]}")
+        return r.stdout
+
+    def clean(self) -> None:
+        with contextlib.suppress(NotAvailable):
+            self("rm", "-f", "-a", "-t", "0")
+        with contextlib.suppress(NotAvailable):
+            self("system", "reset", "-f")
+
+
+def _timed_min(fn: Any, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _measure(ctx: Context) -> dict[str, Any]:
+    if os.geteuid() != 0:
+        raise NotAvailable("needs root")
+    work = Path(tempfile.mkdtemp(prefix="ps-ctr-bench-", dir="/var/tmp"))
+    out: dict[str, Any] = {}
+    ps = _Portside(work)
+    pm: _Podman | None = None
+    try:
+        ps.start()
+        bundle, _ = _floor_bundle(ps, work)
+        out["crun"] = _crun_floor(bundle, work) * 1000
+        ps("run", "--rm", "--network", "none", "busybox", "true")  # warm
+        out["portside_run"] = _timed_min(
+            lambda: ps("run", "--rm", "--network", "none", "busybox", "true"), RUNS) * 1000
+        ctx.log(f"run --rm: portside {out['portside_run']:.0f} ms, crun run {out['crun']:.1f} ms")
+        daemon_before = _rss_kib(ps.proc.pid) if ps.proc else 0
+        t = time.perf_counter()
+        for _ in range(DETACHED):
+            ps("run", "-d", "--network", "none", "busybox", "sleep", "600")
+        out["portside_50"] = time.perf_counter() - t
+        conmons = _pids_of("conmon", str(ps.root))
+        conmon_kib = statistics.mean(_rss_kib(p) for p in conmons) if conmons else 0.0
+        growth = (_rss_kib(ps.proc.pid) - daemon_before) / DETACHED if ps.proc else 0.0
+        out["portside_mem"] = (conmon_kib + max(growth, 0.0)) / 1024
+        ctx.log(f"{DETACHED} detached: portside {out['portside_50']:.2f} s; per container "
+                f"{out['portside_mem']:.2f} MiB (conmon {conmon_kib / 1024:.2f} MiB + daemon "
+                f"{growth / 1024:.2f} MiB)")
+        ps("rm", "-f", *ps("ps", "-aq", "--no-trunc").split())
+        archive = work / "busybox.tar"
+        ps("save", "--format", "docker", "-o", str(archive), "busybox")
+        try:
+            pm = _Podman(work, archive)
+            pm("run", "--rm", "--network", "none", "busybox", "true")  # warm
+            out["podman_run"] = _timed_min(
+                lambda: pm("run", "--rm", "--network", "none", "busybox", "true"), 5) * 1000
+            t = time.perf_counter()
+            for _ in range(DETACHED):
+                pm("run", "-d", "--network", "none", "busybox", "sleep", "600")
+            out["podman_50"] = time.perf_counter() - t
+            conmons = _pids_of("conmon", pm.marker)
+            out["podman_mem"] = (statistics.mean(_rss_kib(p) for p in conmons) / 1024
+                                 if conmons else None)
+            ctx.log(f"podman: run --rm {out['podman_run']:.0f} ms, {DETACHED} detached "
+                    f"{out['podman_50']:.2f} s, conmon {out['podman_mem'] or 0:.2f} MiB")
+        except NotAvailable as exc:
+            out["podman_error"] = str(exc)
+    finally:
+        if pm is not None:
+            pm.clean()
+        ps.stop()
+        subprocess.run(["umount", "-R", str(work)], capture_output=True, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _figures(ctx: Context) -> dict[str, Any]:
+    if not _CACHE:
+        _CACHE.update(_measure(ctx))
+    return _CACHE
+
+
+@register("`portside run --rm busybox true` (--network none) vs bare `crun run`", goal=3,
+          higher_is_better=False, order=20)
+def run_vs_crun(ctx: Context) -> Result:
+    f = _figures(ctx)
+    return Result(f["portside_run"], f["crun"], "ms", "`crun run` of the same bundle")
+
+
+@register("`portside run --rm busybox true` (--network none) vs podman", goal=0.33,
+          higher_is_better=False, order=21)
+def run_vs_podman(ctx: Context) -> Result:
+    f = _figures(ctx)
+    if "podman_run" not in f:
+        return Result(f["portside_run"], None, "ms", "podman run --rm",
+                      f"n/a ({f.get('podman_error', 'not measured')})")
+    return Result(f["portside_run"], f["podman_run"], "ms", "podman run --rm")
+
+
+@register(f"start {DETACHED} detached `sleep` containers", goal=0.33, higher_is_better=False,
+          order=22)
+def detached(ctx: Context) -> Result:
+    f = _figures(ctx)
+    if "podman_50" not in f:
+        return Result(f["portside_50"], None, "s", "podman run -d",
+                      f"n/a ({f.get('podman_error', 'not measured')})")
+    return Result(f["portside_50"], f["podman_50"], "s", "podman run -d")
+
+
+@register("memory per running container (conmon RSS + daemon growth)", goal=1.05,
+          higher_is_better=False, order=23)
+def memory(ctx: Context) -> Result:
+    f = _figures(ctx)
+    if not f.get("podman_mem"):
+        return Result(f["portside_mem"], None, "MiB", "podman's conmon",
+                      f"n/a ({f.get('podman_error', 'not measured')})")
+    return Result(f["portside_mem"], f["podman_mem"], "MiB", "podman's conmon RSS")
