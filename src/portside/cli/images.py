@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from portside.cli.main import LazyGroup
 from portside.cli.output import dump_json, human_size, parse_time, since, table
 
+if TYPE_CHECKING:
+    from portside.store.images import ImageStore
 
-def _store():  # type: ignore[no-untyped-def]
+
+def _store() -> ImageStore:
     from portside.store.images import ImageStore
 
     return ImageStore()
@@ -40,7 +45,7 @@ def images(
             raise InvalidArgument(f"invalid filter {f!r} (use dangling=true|false or reference=PATTERN)")
         wanted[key] = value
     for image in _store().list():
-        names = [refs.parse(t) for t in image.tags] or [None]
+        names: list[refs.Reference | None] = [refs.parse(t) for t in image.tags] or [None]
         if "dangling" in wanted and (wanted["dangling"] == "true") != (not image.tags):
             continue
         for ref in names:

@@ -192,7 +192,8 @@ class Index:
             and (m.platform.os, m.platform.architecture) == (want.os, want.architecture)
         ]
         exact = [m for m in candidates if m.platform and m.platform.variant == want.variant]
-        return (exact or candidates or [None])[0]
+        best = exact or candidates
+        return best[0] if best else None
 
 
 def parse_document(data: bytes, where: str, media_type: str | None = None) -> Manifest | Index:

@@ -134,7 +134,7 @@ class ContentStore:
             reader: Any = source
             chunks = iter(lambda: reader.read(CHUNK), b"")
         else:
-            chunks = source  # type: ignore[assignment]
+            chunks = source
         with self.writer(expected, size) as w:
             for chunk in chunks:
                 w.write(chunk)

@@ -7,6 +7,7 @@ garbage collection never touch anything an image, a tag or a lease still referen
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import os
@@ -265,7 +266,7 @@ class ImageStore:
     def release_content(self, holder: str) -> None:
         self.db.execute("DELETE FROM content_leases WHERE holder = ?", (holder,))
 
-    def holders(self, image: Image) -> list[str]:
+    def holders(self, image: Image) -> builtins.list[str]:
         rows = self.db.execute(
             "SELECT holder FROM leases WHERE manifest_digest IN"
             " (SELECT manifest_digest FROM images WHERE config_digest = ?)",
