@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from portside import sqlitedb
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -51,10 +52,7 @@ class BuildCache:
 
     def __init__(self, root: Path) -> None:
         Path(root).mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(Path(root) / "build-cache.db", isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = sqlitedb.connect(Path(root) / "build-cache.db", SCHEMA)
         self._hashes: dict[str, tuple[tuple[int, int, int, int, int], str]] | None = None
         self._new_hashes: dict[str, tuple[tuple[int, int, int, int, int], str]] = {}
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from portside import sqlitedb
 from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci.model import MAX_MANIFEST_BYTES, Index, Manifest, parse_document
@@ -84,28 +85,16 @@ class RegistryStorage:
         self.content = ContentStore(self.root)
         self.uploads_dir = self.root / "uploads"
         self.uploads_dir.mkdir(exist_ok=True)
-        self.db = sqlite3.connect(
-            self.root / "registry.db", timeout=60, isolation_level=None, check_same_thread=False
-        )
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = sqlitedb.connect(self.root / "registry.db", SCHEMA, timeout=60)
         self._hashing: dict[str, _Hashing] = {}
         self.busy: set[str] = set()  # uploads a request is writing to right now
 
     def close(self) -> None:
         self.db.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """A write transaction; GC takes the same lock, so it never sweeps under a commit."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return sqlitedb.transaction(self.db)
 
     # -- repositories --
 

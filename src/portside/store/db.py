@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from portside import sqlitedb
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     manifest_digest TEXT PRIMARY KEY,
@@ -42,11 +44,5 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create) the metadata database; autocommit, with explicit transactions."""
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.executescript(SCHEMA)
-    return conn
+    """Open (and create) the metadata database."""
+    return sqlitedb.connect(path, SCHEMA)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from portside import config as portside_config
+from portside import sqlitedb
 from portside.errors import Conflict, ImageUnknown, InvalidArgument
 from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
@@ -151,15 +152,8 @@ class ImageStore:
             if self.content.size(desc.digest) != desc.size:
                 raise InvalidDocument(where, f"blob {desc.digest} is not {desc.size} bytes")
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return sqlitedb.transaction(self.db)
 
     # -- reading --
 
