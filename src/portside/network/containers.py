@@ -98,7 +98,7 @@ def plan(config: dict[str, Any], host_config: dict[str, Any],
     if mode.startswith("container:"):
         return NetworkPlan("container", container=mode.partition(":")[2])
     first = DEFAULT_NETWORK if mode in ("default", "bridge") else mode
-    names = [first, *[n for n in endpoints_cfg if n != first]]
+    names = [first, *[n for n in endpoints_cfg if n not in (first, mode)]]  # docker: "default"
     endpoints = []
     for name in names:
         cfg = endpoints_cfg.get(name)

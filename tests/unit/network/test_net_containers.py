@@ -16,6 +16,8 @@ from portside.network.store import Attachment
 def test_modes() -> None:
     assert plan({}, {}).mode == "bridge"
     assert [e.network for e in plan({}, {"NetworkMode": "default"}).endpoints] == ["bridge"]
+    docker_run = plan({}, {"NetworkMode": "default"}, {"EndpointsConfig": {"default": {}}})
+    assert [e.network for e in docker_run.endpoints] == ["bridge"]  # what `docker run` sends
     assert plan({}, {"NetworkMode": "host", "PortBindings": {"80/tcp": None}}).mode == "host"
     assert plan({}, {"NetworkMode": "none"}).endpoints == []
     p = plan({}, {"NetworkMode": "container:web"})
