@@ -13,75 +13,19 @@ from typing import Any
 import click
 
 from portside.cli.client import Client
-from portside.cli.runflags import build_body, run_flags
+from portside.cli.runcore import (
+    _daemon_error,
+    attach_and_start,
+    create_container,
+    run_container,
+    start_container,
+)
+from portside.cli.runflags import run_flags
 from portside.errors import PortsideError
 
+__all__ = ["attach_and_start", "create_container", "start_container"]
+
 NO_INTERSPERSED = {"allow_interspersed_args": False}
-
-
-def start_exit_code(message: str) -> int:
-    """Docker CLI's mapping of a start error to the exit code of `run`."""
-    if "executable file not found" in message or "no such file or directory" in message:
-        return 127
-    if "permission denied" in message or "is a directory" in message:
-        return 126
-    return 125
-
-
-def _daemon_error(exc: PortsideError, code: int = 125) -> PortsideError:
-    exc.exit_code = code
-    return exc
-
-
-def create_container(client: Client, image: str, command: tuple[str, ...],
-                     kw: dict[str, Any]) -> str:
-    body = build_body(image, command, kw)
-    try:
-        created = client.post("/containers/create", body, name=kw.get("name") or None)
-    except PortsideError as exc:
-        raise _daemon_error(exc) from None
-    for warning in created.get("Warnings") or []:
-        click.echo(f"WARNING: {warning}", err=True)
-    return str(created["Id"])
-
-
-def start_container(client: Client, cid: str) -> None:
-    try:
-        client.request("POST", f"/containers/{cid}/start").read()
-    except PortsideError as exc:
-        raise _daemon_error(exc, start_exit_code(str(exc))) from None
-
-
-def attach_and_start(client: Client, cid: str, tty: bool, interactive: bool,
-                     auto_remove: bool, start: bool = True) -> int:
-    """Attach, register a wait, start; stream until the output ends; the exit status."""
-    import json
-
-    from portside.cli.streaming import Session
-
-    sock, first = client.hijack(f"/containers/{cid}/attach",
-                                {"stream": 1, "stdout": 1, "stderr": 1,
-                                 "stdin": 1 if interactive else 0})
-    waiter = client.request("POST", f"/containers/{cid}/wait",
-                            {"condition": "removed" if auto_remove else "next-exit"})
-    if start:
-        try:
-            start_container(client, cid)
-        except PortsideError:
-            sock.close()
-            raise
-
-    def resize(rows: int, cols: int) -> None:
-        client.request("POST", f"/containers/{cid}/resize", {"h": rows, "w": cols}).read()
-
-    session = Session(sock, first, tty, interactive, resize)
-    session.run()
-    if session.detached:
-        return 0
-    result = json.loads(waiter.read() or b"{}")
-    if result.get("Error") and result["Error"].get("Message"):
-        click.echo(f"Error: {result['Error']['Message']}", err=True)
-    return int(result.get("StatusCode", 0))
 
 
 @click.command("run", context_settings=NO_INTERSPERSED)
@@ -91,14 +35,7 @@ def attach_and_start(client: Client, cid: str, tty: bool, interactive: bool,
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach: bool, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create and start a container (attached unless -d)."""
-    client = Client()
-    cid = create_container(client, image, command, kw)
-    if detach:
-        start_container(client, cid)
-        click.echo(cid)
-        return
-    code = attach_and_start(client, cid, kw["tty"], kw["interactive"], kw["auto_remove"])
-    sys.exit(code)
+    sys.exit(run_container(detach, image, list(command), kw))
 
 
 @click.command("create", context_settings=NO_INTERSPERSED)

@@ -10,6 +10,7 @@ import importlib
 import sys
 from typing import Any
 
+import portside.cli.fastrun  # noqa: F401  # isort: skip  (`run` without click; exits when it ran)
 import click
 
 from portside import __version__
