@@ -86,6 +86,24 @@ class Engine:
         from portside.engine.networking import Networking
 
         self.networks = Networking(self.root)
+        for trash in (self.root / "containers").glob(".removed-*"):
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def _discard_dir(self, path: Path) -> None:
+        """Remove a container's dir (log, rw layer, files): renamed aside at once, deleted
+        in a worker thread (an overlay work dir takes milliseconds per rmdir), so `rm` and
+        `run --rm` do not wait for it. Leftovers of a crash go at the next daemon start."""
+        trash = path.with_name(".removed-" + secrets.token_hex(8))
+        try:
+            path.rename(trash)
+        except FileNotFoundError:
+            return
+        except OSError:
+            trash = path
+        try:
+            asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, trash, True)
+        except RuntimeError:  # no loop (called from a thread): remove it here
+            shutil.rmtree(trash, ignore_errors=True)
 
     def lock(self, cid: str) -> asyncio.Lock:
         return self.locks.setdefault(cid, asyncio.Lock())
@@ -424,7 +442,7 @@ class Engine:
         self.monitor.forget(c.id)
         await asyncio.to_thread(self._runtime_delete, c.id)
         await asyncio.to_thread(self.networks.teardown, c)
-        shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
+        self._discard_dir(self.container_dir(c.id))
         with self.image_lock:
             self.images.release(c.id)
         self.state.remove(c.id)
