@@ -8,27 +8,14 @@
 #   PORTSIDE_DEMO_PORT=18080   the host port the web service is published on
 set -euo pipefail
 
-if [[ -t 1 ]]; then bold=$'\033[1m'; dim=$'\033[2m'; off=$'\033[0m'; else bold= dim= off=; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+source "$(dirname "$0")/demo-lib.sh"
 
-if [[ $EUID -ne 0 && -z "${PORTSIDE_ROOT:-}" ]]; then
-    echo "demo-compose: run as root (the store lives in /var/lib/portside), or set PORTSIDE_ROOT" >&2
-    exit 1
-fi
-command -v portside >/dev/null || { echo "demo-compose: portside is not on PATH (make demo)" >&2; exit 1; }
+demo_preconditions demo-compose
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here/examples/compose"
 export WEB_PORT=${PORTSIDE_DEMO_PORT:-18080}
 trap 'portside compose down -v -t 1 >/dev/null 2>&1 || true' EXIT
-
-fetch() {  # the body of an HTTP GET, with whichever client the host has
-    if command -v curl >/dev/null; then curl -fsS "$1"
-    elif command -v wget >/dev/null; then wget -qO- "$1"
-    else python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
-    fi
-}
 
 step "compose: the base image the example's Dockerfiles start FROM"
 run portside image bootstrap busybox -q

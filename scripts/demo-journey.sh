@@ -7,11 +7,9 @@
 #   PORTSIDE_DEMO_APP_PORT=18081        the host port the app is published on
 set -euo pipefail
 
-if [[ -t 1 ]]; then bold=$'\033[1m'; dim=$'\033[2m'; off=$'\033[0m'; else bold= dim= off=; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+source "$(dirname "$0")/demo-lib.sh"
 
-command -v portside >/dev/null || { echo "demo-journey: portside is not on PATH (make demo)" >&2; exit 1; }
+demo_preconditions demo-journey
 here=$(cd "$(dirname "$0")/.." && pwd)
 reg_port=${PORTSIDE_DEMO_REGISTRY_PORT:-15000}
 app_port=${PORTSIDE_DEMO_APP_PORT:-18081}
@@ -40,8 +38,7 @@ printf '%s$ portside registry serve --addr %s --root <tmp> &%s\n' "$dim" "$regis
 portside registry serve --addr "$registry" --root "$work/registry" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 1 50); do
-    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-        "http://$registry/v2/" 2>/dev/null && break
+    fetch "http://$registry/v2/" >/dev/null 2>&1 && break
     sleep 0.1
 done
 
@@ -60,7 +57,7 @@ run portside run -d --name demo-hello -p "$app_port:8080" --memory 64m --pids-li
 url="http://127.0.0.1:$app_port/"
 body=""
 for _ in $(seq 1 50); do
-    body=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$url" 2>/dev/null) && break
+    body=$(fetch "$url" 2>/dev/null) && break
     sleep 0.2
 done
 printf '%s$ GET %s%s\n%s\n' "$dim" "$url" "$off" "$body"

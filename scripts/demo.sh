@@ -8,15 +8,9 @@
 #   PORTSIDE_DEMO_DEBIAN=0   skip the debootstrap step (about 40 s the first time, cached after)
 set -euo pipefail
 
-if [[ -t 1 ]]; then bold=$'\033[1m'; dim=$'\033[2m'; off=$'\033[0m'; else bold= dim= off=; fi
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+source "$(dirname "$0")/demo-lib.sh"
 
-if [[ $EUID -ne 0 && -z "${PORTSIDE_ROOT:-}" ]]; then
-    echo "demo: run as root (the store lives in /var/lib/portside), or set PORTSIDE_ROOT" >&2
-    exit 1
-fi
-command -v portside >/dev/null || { echo "demo: portside is not on PATH (make demo)" >&2; exit 1; }
+demo_preconditions demo
 
 work=$(mktemp -d /var/tmp/portside-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -10,6 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from helpers.podman import Run, private_podman  # noqa: E402
+
 from portside.store.images import ImageStore  # noqa: E402
 
 
@@ -20,6 +22,13 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("PORTSIDE_ROOT", str(path))
     return path
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Iterator[Run]:
+    """A real podman in a private store under the test's tmp_path (see helpers/podman.py)."""
+    with private_podman(tmp_path / "podman") as run:
+        yield run
 
 
 @pytest.fixture

@@ -10,60 +10,22 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.imagefactory import add_image
+from helpers.podman import Run, need
 
 from portside.store.images import ImageStore
 
 pytestmark = pytest.mark.interop
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.skip(f"{tool} is not installed (make setup installs it)")
-    return path
-
-
-@pytest.fixture
-def podman(tmp_path: Path) -> Run:
-    binary = _need("podman")
-    base = tmp_path / "podman"
-    base.mkdir()
-    conf = base / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
-    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))  # podman wants < 50 characters
-    flags = ["--root", str(base / "storage"), "--runroot", str(runroot), "--storage-driver", "vfs"]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [binary, *flags, *args], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, f"podman {' '.join(args)}: {result.stderr}"
-        return result
-
-    yield run  # type: ignore[misc]
-    # vfs leaves plain directories, some of them read-only: let podman remove its own state.
-    subprocess.run(
-        [binary, *flags, "system", "reset", "--force"], env=env, capture_output=True, timeout=300
-    )
-    shutil.rmtree(runroot, ignore_errors=True)
-
-
 def skopeo(*args: str) -> Any:
-    result = subprocess.run([_need("skopeo"), *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([need("skopeo"), *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"skopeo {' '.join(args)}: {result.stderr}"
     return json.loads(result.stdout)
 

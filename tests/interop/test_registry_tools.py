@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,20 +19,11 @@ from pathlib import Path
 import bcrypt
 import pytest
 from helpers.imagefactory import Built, add_image, sha
+from helpers.podman import Run, need
 
 from portside.store.images import ImageStore
 
 pytestmark = pytest.mark.interop
-
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.skip(f"{tool} is not installed (make setup installs it)")
-    return path
-
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
         check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -87,7 +76,7 @@ def free_port() -> int:
 @pytest.fixture
 def distribution(tmp_path: Path) -> Iterator[Callable[..., str]]:
     """Start Debian's distribution registry (not its systemd service) on a free port."""
-    binary = _need("docker-registry")
+    binary = need("docker-registry")
     procs: list[subprocess.Popen[str]] = []
 
     def start(htpasswd: Path | None = None) -> str:
@@ -134,7 +123,7 @@ def write_oci_layout(built: Built, directory: Path, tag: str) -> Path:
 
 def test_skopeo_copy_to_and_from_portside(portside_registry: Callable[..., str], store: ImageStore,
                                           tmp_path: Path) -> None:
-    skopeo = _need("skopeo")
+    skopeo = need("skopeo")
     host = portside_registry()
     built = add_image(store, [{"etc/hello": b"hello\n"}, {"bin/tool": os.urandom(300_000)}])
     layout = write_oci_layout(built, tmp_path / "layout", "v1")
@@ -161,7 +150,7 @@ def test_skopeo_copy_to_and_from_portside(portside_registry: Callable[..., str],
 
 def test_skopeo_with_the_token_flow(portside_registry: Callable[..., str], store: ImageStore,
                                     tmp_path: Path) -> None:
-    skopeo = _need("skopeo")
+    skopeo = need("skopeo")
     htpasswd = tmp_path / "users"
     htpasswd.write_text(f"alice:{bcrypt.hashpw(b'wonder', bcrypt.gensalt(4)).decode()}\n")
     config = tmp_path / "auth.yaml"
@@ -178,32 +167,6 @@ def test_skopeo_with_the_token_flow(portside_registry: Callable[..., str], store
     info = json.loads(run(skopeo, "inspect", "--tls-verify=false", "--creds", "alice:wonder",
                           f"docker://{host}/team/app:1").stdout)
     assert info["Digest"] == sha(built.manifest)
-
-
-@pytest.fixture
-def podman(tmp_path: Path) -> Iterator[Run]:
-    binary = _need("podman")
-    base = tmp_path / "podman"
-    base.mkdir()
-    conf = base / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
-                    '[engine]\nruntime = "runc"\nevents_logger = "none"\n')
-    registries = base / "registries.conf"
-    registries.write_text("unqualified-search-registries = []\n")
-    env = {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_REGISTRIES_CONF": str(registries)}
-    runroot = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))
-    flags = ["--root", str(base / "storage"), "--runroot", str(runroot), "--storage-driver", "vfs"]
-
-    def call(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([binary, *flags, *args], env=env, capture_output=True, text=True,
-                                timeout=300, input=input)
-        assert result.returncode == 0, f"podman {' '.join(args)}: {result.stderr}"
-        return result
-
-    yield call
-    subprocess.run([binary, *flags, "system", "reset", "--force"], env=env, capture_output=True,
-                   timeout=300)
-    shutil.rmtree(runroot, ignore_errors=True)
 
 
 def test_podman_pull_and_push(portside_registry: Callable[..., str], podman: Run,
@@ -265,7 +228,7 @@ def test_skopeo_copies_a_multi_arch_index_and_portside_pulls_the_host_platform(
     from portside.oci import mediatypes as mt
     from portside.oci.model import canonical_json, host_platform
 
-    skopeo = _need("skopeo")
+    skopeo = need("skopeo")
     host = portside_registry()
     ours = add_image(store, [{"arch": b"host"}])
     other = add_image(store, [{"arch": b"s390x"}])

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from interop.test_archive_podman_skopeo import Run, podman  # noqa: F401  (the fixture)
+from helpers.podman import Run
 
 from portside.store.images import ImageStore
 
@@ -25,7 +25,7 @@ pytestmark = [
 def test_portside_build_runs_in_podman(
     root: Path,
     store: ImageStore,
-    podman: Run,  # noqa: F811  (the fixture imported above)
+    podman: Run,
     tmp_path: Path,
 ) -> None:
     from portside.store.bootstrap import BootstrapError, bootstrap_busybox
