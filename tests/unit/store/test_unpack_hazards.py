@@ -20,29 +20,9 @@ from portside.errors import PortsideError, UnsafeLayer
 from portside.oci import mediatypes as mt
 from portside.store.unpack import CorruptLayer, LayerError, UnpackPolicy, unpack
 
+from .test_unpack import info, layer
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="unpacking layers needs root")
-
-
-def info(name: str, kind: bytes = tarfile.REGTYPE, **fields: Any) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.type = kind
-    ti.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    for key, value in fields.items():
-        setattr(ti, key, value)
-    return ti
-
-
-def layer(*items: tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for item in items:
-            if isinstance(item, tuple):
-                ti, data = item
-                ti.size = len(data)
-                tar.addfile(ti, io.BytesIO(data))
-            else:
-                tar.addfile(item)
-    return buf.getvalue()
 
 
 def state(top: Path) -> dict[str, tuple[Any, ...]]:
