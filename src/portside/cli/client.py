@@ -16,10 +16,13 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from portside import config
 from portside.errors import Conflict, InvalidArgument, NotFound, PortsideError
+
+TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
+if TYPE_CHECKING:
+    from typing import Any
 
 API = "/v1.43"
 DEFAULT_SOCKET = Path("/run/portside/portside.sock")

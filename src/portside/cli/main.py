@@ -6,11 +6,11 @@ Sub-commands live in their own modules and are imported only when used, so
 
 from __future__ import annotations
 
+import portside.cli.fastrun  # noqa: F401  # isort: skip  (first: `run` without click or typing; exits)
 import importlib
 import sys
 from typing import Any
 
-import portside.cli.fastrun  # noqa: F401  # isort: skip  (`run` without click; exits when it ran)
 import click
 
 from portside import __version__

@@ -9,11 +9,14 @@ is not found.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from portside.cli.client import Client
 from portside.cli.runspec import build_body
 from portside.errors import PortsideError
+
+TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def start_exit_code(message: str) -> int:

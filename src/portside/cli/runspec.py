@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from portside.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Options:
@@ -28,13 +31,16 @@ class _Options:
 opt = _Options()
 
 
-class Flag(NamedTuple):
-    decls: tuple[str, ...]  # "-e", "--env"
-    dest: str
-    kind: str  # "flag" | "str" | "int" | "multi"
-    default: Any = None
-    help: str = ""
-    choices: tuple[str, ...] = ()
+class Flag:
+    """One flag: its names ("-e", "--env"), the keyword it fills, and its kind: "flag",
+    "str", "int" or "multi" (repeatable)."""
+
+    __slots__ = ("choices", "decls", "default", "dest", "help", "kind")
+
+    def __init__(self, decls: tuple[str, ...], dest: str, kind: str, default: Any = None,
+                 help: str = "", choices: tuple[str, ...] = ()) -> None:
+        self.decls, self.dest, self.kind = decls, dest, kind
+        self.default, self.help, self.choices = default, help, choices
 
 
 def _f(decls: str, dest: str, kind: str, default: Any, help: str,

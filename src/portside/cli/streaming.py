@@ -14,9 +14,12 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from portside.cli.client import demux
+
+TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
+if TYPE_CHECKING:
+    from typing import Any
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
