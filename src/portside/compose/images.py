@@ -61,27 +61,24 @@ def _secret_file(project: Project, name: str, tmp: Path) -> Path:
 
 
 def pull(references: list[str], quiet: bool = False, insecure: bool = False) -> None:
-    from portside.registry import progress, transfer
-    from portside.store.images import ImageStore
-
-    store = ImageStore()
-    try:
-        for ref in references:
-            asyncio.run(transfer.pull(store, ref, insecure=insecure,
-                                      progress=progress.for_terminal(quiet)))
-    finally:
-        store.db.close()
+    _transfer("pull", references, quiet, insecure)
 
 
 def push(references: list[str], quiet: bool = False, insecure: bool = False) -> None:
+    _transfer("push", references, quiet, insecure)
+
+
+def _transfer(direction: str, references: list[str], quiet: bool, insecure: bool) -> None:
+    """Pull or push each reference with the registry client, one after the other."""
     from portside.registry import progress, transfer
     from portside.store.images import ImageStore
 
+    send = transfer.pull if direction == "pull" else transfer.push
     store = ImageStore()
     try:
         for ref in references:
-            asyncio.run(transfer.push(store, ref, insecure=insecure,
-                                      progress=progress.for_terminal(quiet)))
+            asyncio.run(send(store, ref, insecure=insecure,
+                             progress=progress.for_terminal(quiet)))
     finally:
         store.db.close()
 

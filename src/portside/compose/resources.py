@@ -17,17 +17,25 @@ def networks_used(services: Iterable[Service]) -> list[str]:
     return sorted({n for s in services if not s.network_mode for n in s.networks})
 
 
+def _lookup(runner: Any, kind: str, key: str, name: str, external: bool
+            ) -> dict[str, Any] | None:
+    """The daemon's record of a network or volume (`kind`), None when there is none; an
+    external one must exist."""
+    try:
+        found: dict[str, Any] = runner.client.get(f"/{kind}s/{name}")
+    except NotFound:
+        if external:
+            raise ComposeError("", f"{kind}s.{key}",
+                               f"external {kind} \"{name}\" not found") from None
+        return None
+    return found
+
+
 def ensure_networks(runner: Any, services: Iterable[Service]) -> None:
     for key in networks_used(services):
         net = runner.project.networks[key]
-        try:
-            found = runner.client.get(f"/networks/{net.name}")
-        except NotFound:
-            found = None
+        found = _lookup(runner, "network", key, net.name, net.external)
         if net.external:
-            if found is None:
-                raise ComposeError("", f"networks.{key}", f"external network"
-                                   f" \"{net.name}\" not found")
             continue
         if found is not None:
             owner = (found.get("Labels") or {}).get(naming.PROJECT)
@@ -59,14 +67,8 @@ def ensure_volumes(runner: Any, services: Iterable[Service]) -> None:
                    if m.type == "volume" and m.source})
     for key in used:
         vol = runner.project.volumes[key]
-        try:
-            found = runner.client.get(f"/volumes/{vol.name}")
-        except NotFound:
-            found = None
+        found = _lookup(runner, "volume", key, vol.name, vol.external)
         if vol.external:
-            if found is None:
-                raise ComposeError("", f"volumes.{key}", f"external volume"
-                                   f" \"{vol.name}\" not found")
             continue
         if found is None:
             runner.client.post("/volumes/create", {
