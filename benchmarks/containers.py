@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import Context, NotAvailable, Result, register
+from benchmarks._podman import Podman
 
 RUNS = 9
 DETACHED = 50
@@ -169,34 +170,6 @@ def _crun_floor(bundle: Path, work: Path) -> float:
     return float(r.stdout.strip())
 
 
-class _Podman:
-    def __init__(self, work: Path, archive: Path) -> None:
-        if not shutil.which("podman"):
-            raise NotAvailable("podman is not installed")
-        conf = work / "containers.conf"
-        conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000",'
-                        ' "nproc=32768:32768"]\n')
-        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-        self.base = ["podman", "--root", str(work / "podman-root"), "--runroot",
-                     str(work / "podman-run"), "--runtime", "runc",
-                     "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
-        self.marker = str(work / "podman-run")
-        self("load", "-i", str(archive))
-
-    def __call__(self, *args: str) -> str:
-        r = subprocess.run([*self.base, *args], env=self.env, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL)
-        if r.returncode != 0:
-            raise NotAvailable(f"podman {args[0]} failed: {r.stderr.strip()[-160:]}")
-        return r.stdout
-
-    def clean(self) -> None:
-        with contextlib.suppress(NotAvailable):
-            self("rm", "-f", "-a", "-t", "0")
-        with contextlib.suppress(NotAvailable):
-            self("system", "reset", "-f")
-
-
 def _timed_min(fn: Any, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -212,7 +185,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="ps-ctr-bench-", dir="/var/tmp"))
     out: dict[str, Any] = {}
     ps = _Portside(work)
-    pm: _Podman | None = None
+    pm: Podman | None = None
     try:
         ps.start()
         bundle, _ = _floor_bundle(ps, work)
@@ -237,7 +210,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
         archive = work / "busybox.tar"
         ps("save", "--format", "docker", "-o", str(archive), "busybox")
         try:
-            pm = _Podman(work, archive)
+            pm = Podman(work, archive)
             pm("run", "--rm", "--network", "none", "busybox", "true")  # warm
             out["podman_run"] = _timed_min(
                 lambda: pm("run", "--rm", "--network", "none", "busybox", "true"), 5) * 1000
