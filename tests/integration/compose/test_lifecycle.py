@@ -241,3 +241,26 @@ services:
     # restarted in place: its writable layer, with the first start's line, is kept
     starts = project.compose("exec", "-T", "app", "cat", "/starts").stdout.split()
     assert starts == ["start", "start"]
+
+
+def test_missing_external_network_or_volume_starts_nothing(project: Project) -> None:
+    for kind in ("volume", "network"):
+        use = ("volumes: [\"outside:/data\"]" if kind == "volume"
+               else "networks: [outside]")
+        project.write(f"""
+services:
+  app:
+    image: busybox
+    command: sleep 1000
+    {use}
+{kind}s:
+  outside:
+    external: true
+    name: {project.name}-nowhere
+""")
+        r = project.compose("up", "-d", check=False)
+        assert r.returncode != 0
+        assert (f'{kind}s.outside: external {kind} "{project.name}-nowhere" not found'
+                in r.stderr)
+        assert "Traceback" not in r.stderr
+        assert project.ps("-a") == []

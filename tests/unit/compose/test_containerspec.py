@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from portside.compose import containerspec, naming
+from portside.compose.model import Project
 from portside.compose.project import Options, load_project
 
 APP = """
@@ -50,16 +51,16 @@ secrets: {pw: {content: x}}
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     (tmp_path / "compose.yaml").write_text(APP.replace("secrets: {pw: {content: x}}",
                                                        "secrets: {pw: {environment: PW}}"))
     monkeypatch.chdir(tmp_path)
     return load_project(Options(environ={"PW": "x"}))
 
 
-def test_create_body(project: object, tmp_path: Path) -> None:
-    web = project.services["web"]  # type: ignore[attr-defined]
-    body = containerspec.create_body(project, web, 2, "busybox",  # type: ignore[arg-type]
+def test_create_body(project: Project, tmp_path: Path) -> None:
+    web = project.services["web"]
+    body = containerspec.create_body(project, web, 2, "busybox",
                                      tmp_path / "run", image_id="sha256:abc")
     assert body["Cmd"] == ["httpd", "-f"] and body["Entrypoint"] == ["/bin/sh", "-c"]
     assert body["Env"] == ["A=1"]
@@ -95,12 +96,12 @@ def test_create_body(project: object, tmp_path: Path) -> None:
                                    "Interval": 2_000_000_000, "Retries": 3}
 
 
-def test_network_mode_services(project: object) -> None:
-    db = project.services["db"]  # type: ignore[attr-defined]
-    body = containerspec.create_body(project, db, 1, "busybox")  # type: ignore[arg-type]
+def test_network_mode_services(project: Project) -> None:
+    db = project.services["db"]
+    body = containerspec.create_body(project, db, 1, "busybox")
     assert body["HostConfig"]["NetworkMode"] == "none"
     assert "NetworkingConfig" not in body
-    assert naming.container_name(project, db, 1) == "shop-db-1"  # type: ignore[arg-type]
+    assert naming.container_name(project, db, 1) == "shop-db-1"
 
 
 def test_deploy_restart_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,7 +108,8 @@ def test_mutated_valid_file(mutations: list[tuple[tuple[object, ...], object]]) 
             node[path[-1]] = copy.deepcopy(value)  # type: ignore[index]
         except (KeyError, IndexError, TypeError):
             continue
-    test_loading_never_crashes.hypothesis.inner_test(doc, {"services": {"web": {}}})
+    test_loading_never_crashes.hypothesis.inner_test(  # type: ignore[attr-defined]
+        doc, {"services": {"web": {}}})
 
 
 def test_base_loads() -> None:

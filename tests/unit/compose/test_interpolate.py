@@ -14,7 +14,7 @@ from portside.compose.tags import Override
 
 ENV = {"SET": "value", "EMPTY": ""}
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
-plain = st.text(st.characters(blacklist_characters="${}", blacklist_categories=("Cs",)),
+plain = st.text(st.characters(exclude_characters="${}", exclude_categories=["Cs"]),
                 max_size=20)
 
 

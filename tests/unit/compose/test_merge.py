@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from portside.compose.merge import merge
 from portside.compose.tags import Override, Reset
 
@@ -10,8 +12,9 @@ def svc(**body: object) -> dict[str, object]:
     return {"services": {"web": body}}
 
 
-def merged(*files: dict[str, object]) -> dict[str, object]:
-    return merge(list(files))["services"]["web"]  # type: ignore[index, return-value]
+def merged(*files: dict[str, object]) -> dict[str, Any]:
+    out: dict[str, Any] = merge(list(files))["services"]["web"]
+    return out
 
 
 def test_scalars_and_mappings() -> None:

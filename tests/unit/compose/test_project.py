@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from portside.compose.errors import ComposeError
-from portside.compose.model import to_dict
+from portside.compose.model import Project, to_dict
 from portside.compose.project import Options, load_project
 
 BASE = """
@@ -67,9 +68,9 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return d
 
 
-def load(**kw: object) -> object:
+def load(**kw: Any) -> Project:
     kw.setdefault("environ", {})
-    return load_project(Options(**kw))  # type: ignore[arg-type]
+    return load_project(Options(**kw))
 
 
 def test_normalised_model(folder: Path) -> None:
