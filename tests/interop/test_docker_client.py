@@ -149,8 +149,19 @@ def test_networks_connect_disconnect_and_aliases(daemon: PortsideDaemon) -> None
     assert set(nets) == {"dk-a", "dk-b"}
     r = daemon.docker("run", "--rm", "--network", "dk-b", "busybox", "ping", "-c1", "-W5", "svc")
     assert "1 packets received" in r.stdout
+    daemon.docker("restart", "-t", "0", "svc")  # Docker keeps connected networks
+    addrs = daemon.docker("exec", "svc", "ip", "-4", "-o", "addr").stdout
+    assert "10.241.10.9/" in addrs and "10.241.11." in addrs
     daemon.docker("network", "disconnect", "dk-b", "svc")
     assert "10.241.11." not in daemon.docker("exec", "svc", "ip", "-4", "-o", "addr").stdout
+    daemon.docker("restart", "-t", "0", "svc")
+    assert "10.241.11." not in daemon.docker("exec", "svc", "ip", "-4", "-o", "addr").stdout
+    daemon.docker("create", "--name", "later", "--network", "dk-a", "busybox", "sleep", "300")
+    daemon.docker("network", "connect", "--alias", "lb", "dk-b", "later")  # not running
+    daemon.docker("start", "later")
+    r = daemon.docker("run", "--rm", "--network", "dk-b", "busybox", "nslookup", "lb")
+    assert "10.241.11." in r.stdout
+    daemon.docker("rm", "-f", "later")
     r = daemon.docker("network", "rm", "dk-a", check=False)
     assert r.returncode != 0 and "active endpoints" in r.stderr
     daemon.docker("rm", "-f", "svc")

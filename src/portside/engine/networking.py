@@ -60,6 +60,31 @@ class Networking:
         return done.namespace, done.files
 
     @staticmethod
+    def remember(engine: Any, cid: str, network: str, endpoint: dict[str, Any] | None) -> None:
+        """`network connect` (endpoint config) or `disconnect` (None): kept in the
+        container's NetworkingConfig for its next start, as Docker keeps them."""
+        c = engine.get(cid)
+        mode = c.host_config.get("NetworkMode") or "default"
+        if mode == "host" or mode.startswith("container:"):
+            raise Conflict(f"container {c.name} uses network mode {mode}: it cannot be"
+                           " connected to networks")
+        kept = dict(c.host_config.get(NETWORKING_KEY) or {})
+        endpoints = dict(kept.get("EndpointsConfig") or {})
+        primary = "bridge" if mode == "default" else mode
+        if endpoint is None:
+            endpoints.pop(network, None)
+            if network == primary:  # the next start attaches what is left, if anything
+                endpoints.pop(mode, None)  # docker run's "default" entry
+                c.host_config["NetworkMode"] = next(iter(endpoints), "none")
+        else:
+            endpoints[network] = endpoint
+            if mode == "none":
+                c.host_config["NetworkMode"] = network
+        kept["EndpointsConfig"] = endpoints
+        c.host_config[NETWORKING_KEY] = kept
+        engine.state.save(c)
+
+    @staticmethod
     def joined(engine: Any, ref: str) -> tuple[str, dict[str, str], str]:
         """`--network container:<ref>`: the other container's network namespace, its
         /etc/hosts, resolv.conf and hostname files, and its hostname (Docker shares them)."""

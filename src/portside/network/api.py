@@ -33,6 +33,10 @@ class ContainerRef:
     hostname: str
     netns: str | None  # the namespace path while it runs; None when it does not
     files_dir: Path | None = None  # where its hosts/resolv.conf live, to refresh them
+    # Records a connect (the endpoint config) or a disconnect (None) with the container,
+    # so its next start has the same networks, as in Docker; with it, a container that is
+    # not running can be connected (recorded only).
+    remember: Callable[[str, dict[str, Any] | None], None] | None = None
 
 
 Lookup = Callable[[str], ContainerRef]
@@ -188,13 +192,18 @@ async def connect(request: web.Request) -> web.Response:
     if isinstance(net, str):
         raise InvalidNetworkArgument(f"container cannot be connected to network {net}")
     ref = await asyncio.to_thread(_lookup, request, str(body.get("Container") or ""))
-    if not ref.netns:
-        raise Conflict(f"container {ref.name} is not running: give --network at create")
     cfg = body.get("EndpointConfig") or {}
+    if not ref.netns:
+        if ref.remember is None:
+            raise Conflict(f"container {ref.name} is not running: give --network at create")
+        ref.remember(net.name, cfg)
+        return web.Response(status=200)
     ip = (cfg.get("IPAMConfig") or {}).get("IPv4Address") or None
     await asyncio.to_thread(
         m.attach, ref.id, ref.netns, net.name, aliases=list(cfg.get("Aliases") or []), ip=ip,
         hostname=ref.hostname, container_name=ref.name)
+    if ref.remember is not None:
+        ref.remember(net.name, cfg)
     if ref.files_dir is not None:
         await asyncio.to_thread(_refresh_files, m, ref)
     return web.Response(status=200)
@@ -207,7 +216,10 @@ async def disconnect(request: web.Request) -> web.Response:
     if isinstance(net, str):
         raise NetworkNotFound(net)
     ref = await asyncio.to_thread(_lookup, request, str(body.get("Container") or ""))
-    await asyncio.to_thread(m.detach, ref.id, ref.netns, net.name)
+    if ref.netns or ref.remember is None:
+        await asyncio.to_thread(m.detach, ref.id, ref.netns, net.name)
+    if ref.remember is not None:
+        ref.remember(net.name, None)
     if ref.files_dir is not None:
         await asyncio.to_thread(_refresh_files, m, ref)
     return web.Response(status=200)

@@ -65,6 +65,7 @@ def _add_network_routes(app: web.Application, engine: Any) -> None:
             path = glue.netns_path(c.id)
             netns = str(path) if path.exists() else None
         return ContainerRef(c.id, c.name, default_hostname(c.id, c.config), netns,
-                            engine.container_dir(c.id))
+                            engine.container_dir(c.id),
+                            lambda net, cfg: engine.networks.remember(engine, c.id, net, cfg))
 
     add_routes(app, engine.networks.manager, lookup)
