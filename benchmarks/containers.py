@@ -13,7 +13,8 @@ and podman's are removed before that entry returns.
 - 50 detached `sleep` containers (`run -d --network none`, one command after the other),
   against podman doing the same.
 - Memory per running container: conmon RSS plus the daemon's RSS growth over the 50,
-  against podman's conmon RSS.
+  against podman's conmon RSS (the PSS of both, shared libraries divided among the
+  conmons, is logged beside it).
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ from benchmarks._podman import Podman
 RUNS = 9
 DETACHED = 50
 _CACHE: dict[str, Any] = {}
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared library pages divided among their users (what a
+    container really adds, beside RSS, which counts libc once per conmon)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _rss_kib(pid: int) -> int:
@@ -73,6 +87,9 @@ class _Portside:
         self.exe = str(Path(sys.executable).with_name("portside"))
         self.env = {**os.environ, "PORTSIDE_ROOT": str(self.root),
                     "PORTSIDE_SOCKET": str(self.socket)}
+        # As a user runs it: with Python's bytecode cache (a session may turn it off,
+        # which recompiles the CLI's modules on every command, ~10 ms).
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __call__(self, *args: str) -> str:
@@ -201,11 +218,12 @@ def _measure(ctx: Context) -> dict[str, Any]:
         out["portside_50"] = time.perf_counter() - t
         conmons = _pids_of("conmon", str(ps.root))
         conmon_kib = statistics.mean(_rss_kib(p) for p in conmons) if conmons else 0.0
+        pss_kib = statistics.mean(_pss_kib(p) for p in conmons) if conmons else 0.0
         growth = (_rss_kib(ps.proc.pid) - daemon_before) / DETACHED if ps.proc else 0.0
         out["portside_mem"] = (conmon_kib + max(growth, 0.0)) / 1024
         ctx.log(f"{DETACHED} detached: portside {out['portside_50']:.2f} s; per container "
                 f"{out['portside_mem']:.2f} MiB (conmon {conmon_kib / 1024:.2f} MiB + daemon "
-                f"{growth / 1024:.2f} MiB)")
+                f"{growth / 1024:.2f} MiB); conmon PSS {pss_kib / 1024:.2f} MiB")
         ps("rm", "-f", *ps("ps", "-aq", "--no-trunc").split())
         archive = work / "busybox.tar"
         ps("save", "--format", "docker", "-o", str(archive), "busybox")
@@ -221,8 +239,10 @@ def _measure(ctx: Context) -> dict[str, Any]:
             conmons = _pids_of("conmon", pm.marker)
             out["podman_mem"] = (statistics.mean(_rss_kib(p) for p in conmons) / 1024
                                  if conmons else None)
+            pss = statistics.mean(_pss_kib(p) for p in conmons) / 1024 if conmons else 0.0
             ctx.log(f"podman: run --rm {out['podman_run']:.0f} ms, {DETACHED} detached "
-                    f"{out['podman_50']:.2f} s, conmon {out['podman_mem'] or 0:.2f} MiB")
+                    f"{out['podman_50']:.2f} s, conmon {out['podman_mem'] or 0:.2f} MiB "
+                    f"(PSS {pss:.2f} MiB)")
         except NotAvailable as exc:
             out["podman_error"] = str(exc)
     finally:
