@@ -21,6 +21,7 @@ from portside.errors import PortsideError
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
+    from portside.runtime import ContainerState
 
 log = logging.getLogger("portside.monitor")
 
@@ -169,7 +170,7 @@ class Monitor:
         exited while the daemon was away, and start those with restart policy always (and
         unless-stopped unless they were stopped by hand)."""
         engine = self.engine
-        states = {}
+        states: dict[str, ContainerState | None] = {}
         for c in engine.state.all():
             try:
                 states[c.id] = await asyncio.to_thread(engine.runtime.state, c.id)

@@ -16,7 +16,6 @@ import pytest
 from helpers.imagefactory import add_image, sha, tar_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from .test_archive import desc, image_blobs, oci_layout
 
 from portside.errors import PortsideError
 from portside.oci import mediatypes as mt
@@ -24,6 +23,8 @@ from portside.oci.model import canonical_json
 from portside.store import archive
 from portside.store.archive import DiffHasher, InvalidArchive
 from portside.store.images import ImageStore
+
+from .test_archive import desc, image_blobs, oci_layout
 
 
 def snapshot(store: ImageStore) -> tuple[list[str], list[str], list[str]]:
