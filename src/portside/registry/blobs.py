@@ -27,6 +27,20 @@ Route = protocol.Route
 async def get(request: web.Request, registry: Registry, route: Route) -> web.StreamResponse:
     digest = protocol.validate_digest(route.id)
     storage = registry.storage
+    if request.method == "HEAD" and registry.proxy is None:
+        # HEAD answers from one query and one stat, on the loop: FileResponse would hop to
+        # the thread pool twice (stat, open) for a file it then does not send.
+        size = storage.blob_size(route.name, digest)
+        if size is None:
+            raise RegistryError("BLOB_UNKNOWN", f"blob {digest} unknown to {route.name}",
+                                {"digest": digest})
+        return web.Response(headers={
+            "Docker-Content-Digest": digest,
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+            "Accept-Ranges": "bytes",
+            "ETag": f'"{digest}"',
+        })
     if not storage.has_blob(route.name, digest) and registry.proxy is not None:
         await registry.proxy.fetch_blob(route.name, digest)
     path = storage.blob_path(route.name, digest)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -83,6 +85,7 @@ class RegistryStorage:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.content = ContentStore(self.root)
+        self._blobs = str(self.content.blobs_dir)
         self.uploads_dir = self.root / "uploads"
         self.uploads_dir.mkdir(exist_ok=True)
         self.db = sqlitedb.connect(self.root / "registry.db", SCHEMA, timeout=60)
@@ -121,6 +124,20 @@ class RegistryStorage:
             "SELECT 1 FROM blob_links WHERE repo = ? AND digest = ?", (repo, digest)
         ).fetchone()
         return row is not None and self.content.exists(digest)
+
+    def blob_size(self, repo: str, digest: str) -> int | None:
+        """The size of a blob linked to `repo`, None when it is not (or its file is gone):
+        one indexed query and one stat, for HEAD (`digest` already validated)."""
+        if self.db.execute(
+            "SELECT 1 FROM blob_links WHERE repo = ? AND digest = ?", (repo, digest)
+        ).fetchone() is None:
+            return None
+        algorithm, _, hexpart = digest.partition(":")
+        try:
+            st = os.stat(f"{self._blobs}/{algorithm}/{hexpart}")
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def blob_path(self, repo: str, digest: str) -> Path:
         """The file of a blob linked to `repo`; BLOB_UNKNOWN otherwise."""

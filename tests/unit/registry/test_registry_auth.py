@@ -96,6 +96,8 @@ def test_denied_push_changes_nothing(make_registry: MakeRegistry, htpasswd: Path
     # bob may pull it, anonymous may not (only public/*)
     assert http(reg, "GET", f"/v2/team/app/blobs/{digest}", None, bob)[0] == 200
     assert http(reg, "GET", f"/v2/team/app/blobs/{digest}")[0] == 401
+    assert http(reg, "HEAD", f"/v2/team/app/blobs/{digest}", None, bob)[0] == 200
+    assert http(reg, "HEAD", f"/v2/team/app/blobs/{digest}")[0] == 401
     # bob may not delete
     assert http(reg, "DELETE", f"/v2/team/app/blobs/{digest}", None, bob)[0] == 403
     assert http(reg, "GET", f"/v2/team/app/blobs/{digest}", None, bob)[0] == 200

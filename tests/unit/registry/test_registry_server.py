@@ -64,6 +64,27 @@ def test_monolithic_blob_push_then_get_head_and_range(reg: RunningRegistry) -> N
     assert (status, error_code(body)) == (404, "BLOB_UNKNOWN")
 
 
+def test_blob_head_answers_the_get_headers_without_a_body(reg: RunningRegistry) -> None:
+    data = b"head me" * 1000
+    digest = push_blob(reg, "team/app", data)
+    _, got, _ = http(reg, "GET", f"/v2/team/app/blobs/{digest}")
+    status, headers, body = http(reg, "HEAD", f"/v2/team/app/blobs/{digest}")
+    assert (status, body) == (200, b"")
+    for name in ("Docker-Content-Digest", "Content-Length", "Content-Type", "Accept-Ranges",
+                 "Docker-Distribution-API-Version"):
+        assert headers[name] == got[name], name
+    assert headers["Content-Length"] == str(len(data))
+    # not linked to this repository: BLOB_UNKNOWN, status only (a HEAD has no body)
+    status, headers, body = http(reg, "HEAD", f"/v2/other/blobs/{digest}")
+    assert (status, body) == (404, b"")
+    assert headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert http(reg, "HEAD", "/v2/team/app/blobs/sha256:abc")[0] == 400  # DIGEST_INVALID
+    assert http(reg, "HEAD", f"/v2/team/app/blobs/{sha(b'never pushed')}")[0] == 404
+    # linked, but the file is gone (swept underneath): unknown, not a 500
+    reg.registry.storage.content.path(digest).unlink()
+    assert http(reg, "HEAD", f"/v2/team/app/blobs/{digest}")[0] == 404
+
+
 def test_monolithic_push_with_wrong_digest_leaves_nothing(reg: RunningRegistry) -> None:
     wrong = sha(b"something else")
     status, _, body = http(reg, "POST", f"/v2/a/blobs/uploads/?digest={wrong}", b"data")
