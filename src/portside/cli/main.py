@@ -70,19 +70,12 @@ class LazyGroup(click.Group):
         self.lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = {*super().list_commands(ctx), *self.lazy}
-        return sorted(n for n in names if self.get_command(ctx, n) is not None)
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy:
             module, _, attr = self.lazy[name].partition(":")
-            try:
-                loaded = importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
-                return None  # a command whose module this build does not have
-            command: click.Command = getattr(loaded, attr)
+            command: click.Command = getattr(importlib.import_module(module), attr)
             return command
         return super().get_command(ctx, name)
 
