@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from portside import sqlitedb
 from portside.errors import Conflict, InvalidArgument, NotFound
 
 SCHEMA = """
@@ -102,11 +103,7 @@ class StateStore:
     """The containers table; one connection shared by the daemon's threads under a lock."""
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.db = sqlitedb.connect(path, SCHEMA)
         self.lock = threading.RLock()
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portside import sqlitedb
 from portside.network.errors import (
     AddressInUse,
     AddressPoolExhausted,
@@ -114,13 +115,7 @@ class NetworkStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                  check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.db = sqlitedb.connect(path, SCHEMA)
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -129,14 +124,8 @@ class NetworkStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One writer at a time, across processes too (BEGIN IMMEDIATE)."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+        with self._lock, sqlitedb.transaction(self.db) as db:
+            yield db
 
     # -- networks ---------------------------------------------------------------------
 
