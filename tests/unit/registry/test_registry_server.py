@@ -316,7 +316,7 @@ def test_concurrent_uploads_of_one_blob(reg: RunningRegistry) -> None:
     data = bytes(range(256)) * 4096
 
     def chunked(_: int) -> int:
-        _, headers, _ = http(reg, "POST", "/v2/same/blobs/uploads/")
+        headers = http(reg, "POST", "/v2/same/blobs/uploads/")[1]
         loc = headers["Location"]
         half = len(data) // 2
         http(reg, "PATCH", loc, data[:half], {"Content-Range": f"0-{half - 1}"})
