@@ -15,6 +15,30 @@ from helpers.podman import Run, private_podman  # noqa: E402
 from portside.store.images import ImageStore  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_defaults() -> Iterator[None]:
+    """No test may touch the machine's own portside: the default root and daemon socket
+    point at a private directory for the whole session; a daemon a test auto-started
+    there is stopped at the end."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ps-test-", dir="/tmp"))
+    socket = base / "d.sock"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PORTSIDE_ROOT", str(base / "root"))
+        mp.setenv("PORTSIDE_SOCKET", str(socket))
+        yield
+    found = subprocess.run(["pgrep", "-f", f"portside daemon --socket {socket}"],
+                           capture_output=True, text=True)
+    for pid in found.stdout.split():
+        os.kill(int(pid), signal.SIGTERM)
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private portside root; `PORTSIDE_ROOT` points at it for CLI calls in the test."""

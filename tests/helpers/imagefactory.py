@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from portside.oci.model import canonical_json, host_platform
 from portside.store.images import Image, ImageStore
 
 # path -> content (bytes), or a TarInfo to add as is (links, dirs, devices, whiteouts).
-Files = dict[str, "bytes | tarfile.TarInfo"]
+Files = Mapping[str, "bytes | tarfile.TarInfo"]
 
 
 def tar_bytes(files: Files) -> bytes:
@@ -57,7 +58,7 @@ class Built:
 
 def add_image(
     store: ImageStore,
-    layers: list[Files] | list[bytes],
+    layers: Sequence[Files | bytes],
     tags: tuple[str, ...] = (),
     compression: str = "gzip",
     config: dict[str, Any] | None = None,
