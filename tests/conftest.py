@@ -10,6 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from helpers.busybox import busybox_image  # noqa: E402
+from helpers.daemon import PortsideDaemon  # noqa: E402
 from helpers.podman import Run, private_podman  # noqa: E402
 
 from portside.store.images import ImageStore  # noqa: E402
@@ -53,6 +55,19 @@ def podman(tmp_path: Path) -> Iterator[Run]:
     """A real podman in a private store under the test's tmp_path (see helpers/podman.py)."""
     with private_podman(tmp_path / "podman") as run:
         yield run
+
+
+@pytest.fixture
+def daemon(root: Path, store: ImageStore) -> Iterator[PortsideDaemon]:
+    """A portside daemon on the test's root and its own socket, with a busybox image;
+    its containers, networks and the daemon itself are gone after the test."""
+    busybox_image(store)
+    d = PortsideDaemon(root)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.cleanup()
 
 
 @pytest.fixture

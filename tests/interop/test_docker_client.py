@@ -5,30 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers.busybox import busybox_image
 from helpers.daemon import PortsideDaemon
-
-from portside.store.images import ImageStore
 
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("docker") is None, reason="docker client not installed"),
 ]
-
-
-@pytest.fixture
-def daemon(root: Path, store: ImageStore) -> Iterator[PortsideDaemon]:
-    busybox_image(store)
-    d = PortsideDaemon(root)
-    d.start()
-    try:
-        yield d
-    finally:
-        d.cleanup()
 
 
 def test_version_negotiates(daemon: PortsideDaemon) -> None:
