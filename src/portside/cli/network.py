@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
+from portside.cli.batch import for_each, inspect_each
 from portside.cli.client import Client
-from portside.cli.output import dump_json, table
-from portside.errors import InvalidArgument, PortsideError
+from portside.cli.output import table
+from portside.errors import InvalidArgument
 
 
 def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
@@ -90,34 +91,14 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc: bool) -> None:
 @click.argument("names", nargs=-1, required=True)
 def inspect(names: tuple[str, ...]) -> None:
     """Details of networks as JSON."""
-    client = Client()
-    docs, failed = [], False
-    for name in names:
-        try:
-            docs.append(client.get(f"/networks/{name}"))
-        except PortsideError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            failed = True
-    dump_json(docs)
-    if failed:
-        sys.exit(1)
+    inspect_each(names, lambda name: f"/networks/{name}")
 
 
 @network.command("rm")
 @click.argument("names", nargs=-1, required=True)
 def rm(names: tuple[str, ...]) -> None:
     """Remove networks (refused while a container is attached)."""
-    client = Client()
-    failed = False
-    for name in names:
-        try:
-            client.request("DELETE", f"/networks/{name}").read()
-            click.echo(name)
-        except PortsideError as exc:
-            click.echo(f"Error response from daemon: {exc}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    for_each(names, lambda client, name: client.request("DELETE", f"/networks/{name}").read())
 
 
 @network.command("prune")

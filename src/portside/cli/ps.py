@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from portside.cli.batch import for_each
 from portside.cli.client import Client
 from portside.cli.main import LazyGroup
 from portside.cli.output import dump_json, table
@@ -217,27 +217,13 @@ def stats(no_stream: bool, show_all: bool, fmt: str, containers: tuple[str, ...]
             return
 
 
-def _each(containers: tuple[str, ...], action: Callable[[Client, str], object]) -> None:
-    client = Client()
-    failed = False
-    for name in containers:
-        try:
-            action(client, name)
-            click.echo(name)
-        except PortsideError as exc:
-            click.echo(f"Error response from daemon: {exc}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
-
-
 @click.command("stop")
 @click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds before SIGKILL.")
 @click.option("-s", "--signal", "sig", default=None, help="Signal to send.")
 @click.argument("containers", nargs=-1, required=True)
 def stop(timeout: int | None, sig: str | None, containers: tuple[str, ...]) -> None:
     """Stop containers: the stop signal, then SIGKILL after the timeout."""
-    _each(containers, lambda c, n: c.request("POST", f"/containers/{n}/stop",
+    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/stop",
                                              {"t": timeout, "signal": sig}).read())
 
 
@@ -249,7 +235,7 @@ def kill(sig: str, containers: tuple[str, ...]) -> None:
     from portside.engine.options import parse_signal
 
     parse_signal(sig)
-    _each(containers, lambda c, n: c.request("POST", f"/containers/{n}/kill",
+    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/kill",
                                              {"signal": sig}).read())
 
 
@@ -258,7 +244,7 @@ def kill(sig: str, containers: tuple[str, ...]) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def restart(timeout: int | None, containers: tuple[str, ...]) -> None:
     """Restart containers."""
-    _each(containers, lambda c, n: c.request("POST", f"/containers/{n}/restart",
+    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/restart",
                                              {"t": timeout}).read())
 
 
@@ -266,14 +252,14 @@ def restart(timeout: int | None, containers: tuple[str, ...]) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def pause(containers: tuple[str, ...]) -> None:
     """Freeze all processes of containers."""
-    _each(containers, lambda c, n: c.request("POST", f"/containers/{n}/pause").read())
+    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/pause").read())
 
 
 @click.command("unpause")
 @click.argument("containers", nargs=-1, required=True)
 def unpause(containers: tuple[str, ...]) -> None:
     """Thaw paused containers."""
-    _each(containers, lambda c, n: c.request("POST", f"/containers/{n}/unpause").read())
+    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/unpause").read())
 
 
 @click.command("wait")
@@ -291,7 +277,7 @@ def wait(containers: tuple[str, ...]) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def rm(force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
     """Remove containers."""
-    _each(containers, lambda c, n: c.request("DELETE", f"/containers/{n}",
+    for_each(containers, lambda c, n: c.request("DELETE", f"/containers/{n}",
                                              {"force": force, "v": volumes}).read())
 
 

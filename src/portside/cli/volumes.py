@@ -7,9 +7,9 @@ import sys
 
 import click
 
+from portside.cli.batch import for_each, inspect_each
 from portside.cli.client import Client
-from portside.cli.output import dump_json, table
-from portside.errors import PortsideError
+from portside.cli.output import table
 
 
 @click.group("volume")
@@ -55,17 +55,7 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str) -> None:
 @click.argument("names", nargs=-1, required=True)
 def inspect(names: tuple[str, ...]) -> None:
     """Details of volumes as JSON."""
-    client = Client()
-    docs, failed = [], False
-    for name in names:
-        try:
-            docs.append(client.get(f"/volumes/{name}"))
-        except PortsideError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            failed = True
-    dump_json(docs)
-    if failed:
-        sys.exit(1)
+    inspect_each(names, lambda name: f"/volumes/{name}")
 
 
 @volume.command("rm")
@@ -73,17 +63,8 @@ def inspect(names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, required=True)
 def rm(force: bool, names: tuple[str, ...]) -> None:
     """Remove volumes (refused while a container uses one)."""
-    client = Client()
-    failed = False
-    for name in names:
-        try:
-            client.request("DELETE", f"/volumes/{name}", {"force": force}).read()
-            click.echo(name)
-        except PortsideError as exc:
-            click.echo(f"Error response from daemon: {exc}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    for_each(names, lambda client, name: client.request(
+        "DELETE", f"/volumes/{name}", {"force": force}).read())
 
 
 @volume.command("prune")
