@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from portside.cli.client import socket_answers
 
 
 class PortsideDaemon:
@@ -32,14 +33,7 @@ class PortsideDaemon:
         self.env.pop("DOCKER_HOST", None)
 
     def _reachable(self) -> bool:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(str(self.socket))
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return socket_answers(self.socket)
 
     def start(self) -> None:
         log = open(self.root / "daemon-test.log", "ab")  # noqa: SIM115 - closed with the process

@@ -29,6 +29,18 @@ DEFAULT_SOCKET = Path("/run/portside/portside.sock")
 STARTUP_TIMEOUT = 20.0
 
 
+
+def socket_answers(path: str | os.PathLike[str]) -> bool:
+    """Whether something accepts connections on the unix socket at `path`."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(os.fspath(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
 class DaemonError(PortsideError):
     """The daemon failed (5xx); Docker's client exits 125 for these on `run`."""
 
@@ -197,14 +209,7 @@ class Client:
     # -- the daemon --
 
     def _reachable(self) -> bool:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(str(self.path))
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        return socket_answers(self.path)
 
     def ensure_daemon(self) -> None:
         """Start `portside daemon` in the background when nothing answers on the socket."""
