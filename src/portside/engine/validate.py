@@ -63,6 +63,9 @@ def check_create(body: dict[str, Any]) -> None:
     if not isinstance(hc, dict):
         raise _bad("HostConfig", "expected an object")
     check_host_config(hc)
+    if str(hc.get("NetworkMode") or "").startswith("container:") and body.get("Hostname"):
+        # the other container's UTS name and /etc/hostname are shared (Docker's message)
+        raise InvalidArgument("conflicting options: hostname and the network mode")
 
 
 def check_healthcheck(h: Any) -> None:
