@@ -1,7 +1,8 @@
 """Container networking on one host: bridge networks, IPAM, published ports, names.
 
 `NetworkManager` is the surface the engine calls (create/remove networks, attach/detach
-a container's network namespace); netavark does the kernel work, aardvark-dns the names.
+a container's network namespace); the CNI plugins or netavark do the kernel work,
+dnsmasq the names (dns.py, resolver.py).
 """
 
 from __future__ import annotations

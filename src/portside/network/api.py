@@ -226,15 +226,18 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 def _refresh_files(m: NetworkManager, ref: ContainerRef) -> None:
-    """Rewrite resolv.conf in place (it is bind-mounted: the inode must stay)."""
+    """Rewrite resolv.conf in place (it is bind-mounted: the inode must stay), with the
+    container's --dns, --dns-search and --dns-option as given at its start."""
     from portside.network.files import resolv_conf
 
     assert ref.files_dir is not None
     path = ref.files_dir / "resolv.conf"
+    asked = m.resolvers.settings(ref.id)
     if path.exists():
         with open(path, "r+") as f:
             f.truncate(0)
-            f.write(resolv_conf(m.attachments(ref.id)))
+            f.write(resolv_conf(m.attachments(ref.id), asked.servers, asked.search,
+                                asked.options))
 
 
 async def prune(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from portside.network.files import write_container_files
 from portside.network.manager import DEFAULT_NETWORK, NetworkManager
 from portside.network.netns import NETNS_DIR, create_netns, delete_netns
 from portside.network.ports import PortMapping, parse_port_key
+from portside.network.resolver import DnsSettings
 from portside.network.store import Attachment
 
 
@@ -144,6 +145,11 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
     teardown(manager, container_id)  # a restart after a crash: start from clean
     ns = create_netns(container_id, NETNS_DIR)  # --network none: this, with only lo
     try:
+        # before the attachments: the first DNS network starts the container's own DNS
+        # server when it has --dns servers (see resolver.py); kept for connect/disconnect
+        manager.resolvers.configure(container_id, DnsSettings(
+            tuple(dns_args["dns"]), tuple(dns_args["dns_search"]),
+            tuple(dns_args["dns_options"])))
         attachments = []
         for i, ep in enumerate(p.endpoints):
             attachments.append(manager.attach(
@@ -160,9 +166,11 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
 def teardown(manager: NetworkManager, container_id: str) -> None:
     """Detach the container everywhere and drop its namespace; idempotent.
 
-    The namespace goes first: the kernel then destroys the container's veths with it in
-    the background, and the drivers only remove rules, names and leases (a stopped
-    container has no process left that could hold the namespace)."""
+    The namespace goes first (after the container's own DNS server, the one process of
+    ours in it): the kernel then destroys the container's veths with it in the background,
+    and the drivers only remove rules, names and leases (a stopped container has no
+    process left that could hold the namespace)."""
+    manager.forget_resolver(container_id)
     delete_netns(netns_path(container_id))
     manager.release_all(container_id)
 

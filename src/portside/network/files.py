@@ -1,10 +1,12 @@
 """The files a container sees for names: /etc/hosts, /etc/resolv.conf, /etc/hostname.
 
 Written as Docker writes them, into the container's directory; the engine bind-mounts
-them. On user-defined networks the first nameserver is the network's DNS (dnsmasq on its
-gateway address), which answers container names and aliases and forwards other names to
-the host's resolvers; `--dns` servers follow it. On the default bridge, as in Docker, the
-container uses the host's resolvers (or `--dns`) directly.
+them. On user-defined networks the nameserver is the network's DNS (the root's dnsmasq on
+the gateway address), which answers container names and aliases and forwards other names
+to the host's resolvers; with `--dns` it is 127.0.0.11, as in Docker: the container's own
+dnsmasq (resolver.py), which answers the names of its networks and forwards other names to
+the `--dns` servers. On the default bridge, as in Docker, the container uses the host's
+resolvers (or `--dns`) directly.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from portside.network.errors import InvalidNetworkArgument
+from portside.network.resolver import RESOLVER_ADDRESS
 from portside.network.store import Attachment
 
 HOST_RESOLV = Path("/etc/resolv.conf")
@@ -84,10 +87,10 @@ def resolv_conf(attachments: Sequence[Attachment], dns: Sequence[str] = (),
     _, host_search, host_options = read_host_resolv(host_resolv)
     own = [s for a in attachments if not _default_like(a) for s in (a.dns_servers or [a.gateway])]
     if own:
-        # user-defined networks: the network's DNS first (container names; other names
-        # forwarded to the host's resolvers), then the container's --dns servers, which
-        # resolvers use when the network's DNS does not answer (at most 3 are read).
-        servers = list(dict.fromkeys([*own, *dns]))
+        # user-defined networks: the network's DNS (container names; other names forwarded
+        # to the host's resolvers), or with --dns the container's own server on Docker's
+        # address (its networks' names; other names forwarded to the --dns servers)
+        servers = [RESOLVER_ADDRESS] if dns else list(dict.fromkeys(own))
         options = list(dns_options) or ["ndots:0", *[o for o in host_options
                                                     if not o.startswith("ndots")]]
     else:

@@ -5,6 +5,9 @@ Lifecycle: `create` a network (a record; its bridge appears with the first conta
 netavark wire the veth, rules and DNS), `detach` or `release_all` (undo exactly that),
 `remove` or `prune` networks without containers. `recover` at daemon start drops the
 attachments of containers that no longer run, so a restart leaves nothing behind.
+
+Names: the root's shared dnsmasq (`dns`) and the private ones of containers with `--dns`
+(`resolvers`) are synced together after every attach and detach.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from portside.network.ports import (
     check_no_duplicates,
     host_port_free,
 )
+from portside.network.resolver import ContainerResolvers
 from portside.network.store import Attachment, Network, NetworkStore
 
 DEFAULT_NETWORK = "bridge"
@@ -70,6 +74,7 @@ class NetworkManager:
         tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:4]
         self.bridge_prefix = f"ps{tag}"
         self.dns = DnsServer(self.dir / "dns", self.bridge_prefix)
+        self.resolvers = ContainerResolvers(self.dir / "resolvers")
         self.table = firewall.table_name(tag)
         self.driver: Driver = (Netavark(self.dir / "netavark", netns_dir)
                                if os.environ.get("PORTSIDE_NETWORK_DRIVER") == "netavark"
@@ -242,7 +247,7 @@ class NetworkManager:
                 status = self.driver.setup(str(netns_path), ep)
                 self._apply_firewall()
                 if net.dns_enabled:
-                    self._sync_dns()
+                    self._sync_dns(container_id)
                     self.dns.wait_listening(net.gateway)
             except BaseException:
                 with suppress(NetworkSetupFailed):
@@ -266,8 +271,12 @@ class NetworkManager:
         if not self.driver.manages_firewall:
             firewall.apply(self.table, self.store.networks(), self.store.attachments())
 
-    def _sync_dns(self) -> None:
-        self.dns.sync(a for a in self.store.attachments() if a.dns_servers)
+    def _sync_dns(self, container_id: str | None = None) -> None:
+        """Every DNS server of the root answers exactly the endpoints that exist; a failure
+        to start the private server of `container_id` (being attached) is raised."""
+        attachments = self.store.attachments()
+        self.dns.sync(a for a in attachments if a.dns_servers)
+        self.resolvers.sync(attachments, strict=container_id)
 
     def _endpoint(self, att: Attachment, net: Network) -> Endpoint:
         return Endpoint(container_id=att.container_id, container_name=att.container_name,
@@ -343,6 +352,7 @@ class NetworkManager:
     def release_all(self, container_id: str, netns_path: str | Path | None = None) -> None:
         """Detach a container from every network; safe to call again (idempotent)."""
         with self.locked():
+            self.resolvers.forget(container_id)  # out of the namespace before anything else
             for att in reversed(self.store.attachments(container_id=container_id)):
                 self._teardown(att, self.store.get_network(att.network_id), netns_path)
 
@@ -352,7 +362,20 @@ class NetworkManager:
         gone = sorted({a.container_id for a in self.store.attachments()} - live)
         for cid in gone:
             self.release_all(cid)
+        with self.locked():
+            # private DNS servers: those of containers that are gone stop; those of live
+            # ones are found again by their pid files, or started again
+            for cid in self.resolvers.containers() - live:
+                self.resolvers.forget(cid)
+            self.resolvers.sync(self.store.attachments())
         return gone
+
+    def forget_resolver(self, container_id: str) -> None:
+        """Stop the private DNS server of a container (before its namespace goes)."""
+        if not self.resolvers.has(container_id):
+            return  # most containers: no lock taken
+        with self.locked():
+            self.resolvers.forget(container_id)
 
     def purge(self) -> None:
         """Remove every endpoint, network and bridge of this root, the default one too
@@ -365,6 +388,7 @@ class NetworkManager:
             else:
                 _delete_link(net.bridge)
         self.dns.stop()
+        self.resolvers.stop_all()
 
     def attachments(self, container_id: str) -> list[Attachment]:
         return self.store.attachments(container_id=container_id)

@@ -46,7 +46,7 @@ def test_dns_search_and_add_host(daemon: PortsideDaemon) -> None:
                    "cat /etc/resolv.conf; echo ---; cat /etc/hosts")
     resolv, hosts = r.stdout.split("---\n")
     servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
-    assert servers == ["10.241.2.1", "192.0.2.53"]  # the network's DNS, then --dns
+    assert servers == ["127.0.0.11"]  # Docker's: its own server, forwarding to --dns
     assert "search example.org" in resolv
     assert "10.1.2.3\tgw.local" in hosts
     r = daemon.cli("run", "--rm", "--dns", "192.0.2.53", "busybox", "cat", "/etc/resolv.conf")

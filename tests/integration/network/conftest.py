@@ -2,7 +2,8 @@
 
 Every test uses its own root, its own subnets (10.210.0.0/16 upwards, distinct per test),
 bridges and namespaces named with a `pst` prefix, and removes everything it made: the
-manager's endpoints and networks, the namespaces, and the dnsmasq it started.
+manager's endpoints and networks, the namespaces, and the dnsmasq processes it started
+(the shared one and the private ones of containers with --dns).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def manager(root: Path, netns: Callable[[], Path]) -> Iterator[NetworkManager]:
 
 def cleanup_manager(m: NetworkManager) -> None:
     m.purge()
-    for pid in m.dns.running():
+    for pid in [*m.dns.running(), *m.resolvers.running()]:
         os.kill(pid, signal.SIGTERM)
     m.close()
 

@@ -12,6 +12,7 @@ import pytest
 from portside.network.manager import NetworkManager
 from portside.network.netns import NETNS_DIR, create_netns, delete_netns
 from portside.network.ports import parse_publish
+from portside.network.resolver import DnsSettings
 
 _COUNTERS = re.compile(r"counter packets \d+ bytes \d+")
 
@@ -40,18 +41,36 @@ def _netns() -> list[str]:
     return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(("pst-", "teardown-")))
 
 
+def _dnsmasq_of(m: NetworkManager) -> list[str]:
+    """Any dnsmasq process of this root, by its command line."""
+    mark = str(m.dir).encode()
+    found = []
+    for p in Path("/proc").iterdir():
+        try:
+            cmd = (p / "cmdline").read_bytes() if p.name.isdigit() else b""
+        except OSError:
+            continue
+        if b"dnsmasq" in cmd and mark in cmd:
+            found.append(p.name)
+    return found
+
+
 def _cycles(m: NetworkManager, n: int) -> None:
     for i in range(n):
         net = m.create(f"pst-cycle{i}", subnet="10.210.40.0/24")
         a = create_netns(f"pst-cyc-a{i}")
         b = create_netns(f"pst-cyc-b{i}")
         try:
+            # b has --dns: a DNS server of its own runs in its namespace (the upstream
+            # address needs not answer)
+            m.resolvers.configure(f"{i + 10**6:064x}", DnsSettings(("10.213.250.1",)))
             m.attach(f"{i:064x}", a, net.name, aliases=["svc"], ports=parse_publish("80"))
             m.attach(f"{i + 10**6:064x}", b, net.name, container_name=f"b{i}")
+            assert len(m.resolvers.running()) == 1
             m.attach(f"{i + 10**6:064x}", b, "bridge")
             m.detach(f"{i:064x}", a, net.name)
-            if i % 10 == 9:  # a crashed container: its namespace went first
-                delete_netns(b)
+            if i % 10 == 9:  # a crashed container: its namespace went first (its DNS
+                delete_netns(b)  # server holds it until release_all stops that)
             m.release_all(f"{i + 10**6:064x}")
             m.release_all(f"{i + 10**6:064x}")  # idempotent
             m.remove(net.name)
@@ -82,7 +101,8 @@ def _check_cycles(manager: NetworkManager, n: int) -> None:
     # only when nobody else did
     if not added and not removed:
         assert sum(after.values()) == sum(rules.values())
-    assert manager.dns.running() == []
+    assert manager.dns.running() == [] and manager.resolvers.running() == []
+    assert not _dnsmasq_of(manager)
     assert manager.store.attachments() == []
     assert [n.name for n in manager.store.networks()] == ["bridge"]
 

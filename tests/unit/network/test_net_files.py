@@ -62,9 +62,12 @@ def test_domainname_and_bad_add_host(tmp_path: Path, host_resolv: Path) -> None:
         files.hosts_file("web", [], ["gw:host-gateway"])
 
 
-def test_dns_on_a_user_network_follows_the_network_dns(tmp_path: Path,
-                                                      host_resolv: Path) -> None:
+def test_dns_on_a_user_network_is_the_containers_own_server(tmp_path: Path,
+                                                           host_resolv: Path) -> None:
+    """As Docker: 127.0.0.11 only; that server forwards to the --dns servers."""
     text = files.resolv_conf([_att("10.210.0.2", "10.210.0.1", True)], dns=["9.9.9.9"],
                              dns_search=["a.example"])
-    assert text == ("nameserver 10.210.0.1\nnameserver 9.9.9.9\nsearch a.example\n"
-                    "options ndots:0 edns0\n")
+    assert text == "nameserver 127.0.0.11\nsearch a.example\noptions ndots:0 edns0\n"
+    text = files.resolv_conf([_att("172.17.0.2", "172.17.0.1", False),
+                              _att("10.210.0.2", "10.210.0.1", True)], dns=["9.9.9.9"])
+    assert text.startswith("nameserver 127.0.0.11\nsearch")
