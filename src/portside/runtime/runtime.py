@@ -25,6 +25,7 @@ from typing import Any
 
 from portside.runtime import cgroups, mounts
 from portside.runtime import spec as specgen
+from portside.runtime.cgroupwarm import migrations_kept_fast
 from portside.runtime.conmon import ConmonConfig, spawn
 from portside.runtime.ctrstate import alive, parse_signal, read_int, read_state, wait_pid
 from portside.runtime.errors import (
@@ -128,7 +129,8 @@ class Runtime:
         except FileExistsError:
             raise ContainerExists(spec.id) from None
         try:
-            self._create(spec, d)
+            with migrations_kept_fast(cgroups.detect()):
+                self._create(spec, d)
         except BaseException:
             self._cleanup(spec.id, d, spec.runtime)
             raise
