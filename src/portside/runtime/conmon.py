@@ -106,6 +106,12 @@ def spawn(cfg: ConmonConfig, timeout: float = 60.0) -> int:
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
         "_OCI_SYNCPIPE": str(w),
+        # Bind every symbol while conmon starts, before it forks its long-lived half:
+        # bound lazily, libc's first call through its own PLT (realloc, on some cgroup
+        # path lengths) makes that half walk every library's symbol tables, which then
+        # stay mapped in it: 0.4 MiB more resident memory per container (2.3 MiB
+        # against 1.9 MiB).
+        "LD_BIND_NOW": "1",
     }
     try:
         proc = subprocess.Popen(

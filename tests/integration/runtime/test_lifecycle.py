@@ -66,6 +66,14 @@ def test_env_cwd_user_hostname(harness: Harness) -> None:
     assert lines[3] == "web1"
 
 
+def test_the_container_sees_only_its_own_environment(harness: Harness) -> None:
+    # conmon and the runtime run with settings of ours (LD_BIND_NOW...); none may leak in.
+    code, out, _ = harness.run("env", env=["MODE=prod"])
+    assert code == 0
+    names = sorted(line.partition("=")[0] for line in out.splitlines())
+    assert names == ["HOME", "HOSTNAME", "MODE", "PATH"] or names == ["HOME", "MODE", "PATH"]
+
+
 def test_numeric_user_and_group(harness: Harness) -> None:
     code, out, _ = harness.run("id", "-u", user="4242:staff")
     assert (code, out) == (0, "4242\n")
