@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-DEFAULT_ROOT = Path("/var/lib/portside")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DEFAULT_ROOT_DIR = "/var/lib/portside"
+
+
+def root_dir() -> str:
+    """The root as a string: the hot path of `portside run` does not import pathlib."""
+    return os.environ.get("PORTSIDE_ROOT") or DEFAULT_ROOT_DIR
 
 
 def root() -> Path:
-    return Path(os.environ.get("PORTSIDE_ROOT") or DEFAULT_ROOT)
+    from pathlib import Path
+
+    return Path(root_dir())

@@ -19,4 +19,4 @@ def daemon(socket_path: Path | None, runtime: str) -> None:
     from portside.cli.client import socket_path as default_socket
     from portside.engine.daemon import run
 
-    run(config.root(), socket_path or default_socket(), runtime)
+    run(config.root(), socket_path or Path(default_socket()), runtime)

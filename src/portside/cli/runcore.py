@@ -55,8 +55,7 @@ def start_container(client: Client, cid: str) -> None:
 def attach_and_start(client: Client, cid: str, tty: bool, interactive: bool,
                      auto_remove: bool, start: bool = True) -> int:
     """Attach, register a wait, start; stream until the output ends; the exit status."""
-    import json
-
+    from portside.cli import wirejson as json
     from portside.cli.streaming import Session
 
     sock, first = client.hijack(f"/containers/{cid}/attach",

@@ -10,7 +10,6 @@ what is wrong.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from portside.errors import InvalidArgument
 
@@ -191,7 +190,8 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
     env: list[str] = []
     for path in kw.get("env_file") or ():
         try:
-            env += opt.parse_env_file(Path(path).read_text(), os.environ)
+            with open(path) as f:
+                env += opt.parse_env_file(f.read(), os.environ)
         except OSError as exc:
             raise InvalidArgument(f"open {path}: {exc.strerror}") from None
     if kw.get("env"):
@@ -283,8 +283,8 @@ def _exposed(values: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _network_options(host: dict[str, Any], kw: dict[str, Any]) -> None:
-    """--dns, --dns-search, --dns-option, --add-host, -P into the HostConfig."""
+def _check_addresses(kw: dict[str, Any]) -> None:
+    """--dns servers and --ip are addresses."""
     import ipaddress
 
     for server in kw.get("dns") or ():
@@ -292,15 +292,21 @@ def _network_options(host: dict[str, Any], kw: dict[str, Any]) -> None:
             ipaddress.ip_address(server)
         except ValueError:
             raise InvalidArgument(f"{server} is not an ip address") from None
-    for entry in kw.get("add_host") or ():
-        name, sep, addr = entry.partition(":")
-        if not sep or not name or not addr:
-            raise InvalidArgument(f"bad format for add-host: {entry!r}")
     if kw.get("ip"):
         try:
             ipaddress.IPv4Address(kw["ip"])
         except ValueError:
             raise InvalidArgument(f"invalid IPv4 address: {kw['ip']}") from None
+
+
+def _network_options(host: dict[str, Any], kw: dict[str, Any]) -> None:
+    """--dns, --dns-search, --dns-option, --add-host, -P into the HostConfig."""
+    if kw.get("dns") or kw.get("ip"):  # (ipaddress costs milliseconds to import)
+        _check_addresses(kw)
+    for entry in kw.get("add_host") or ():
+        name, sep, addr = entry.partition(":")
+        if not sep or not name or not addr:
+            raise InvalidArgument(f"bad format for add-host: {entry!r}")
     for key, flag in (("Dns", "dns"), ("DnsSearch", "dns_search"),
                       ("DnsOptions", "dns_option"), ("ExtraHosts", "add_host")):
         if kw.get(flag):

@@ -7,18 +7,18 @@ Docker. Output of a non-TTY stream is demultiplexed to our stdout and stderr.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from _socket import SHUT_RDWR, SHUT_WR
 
 from portside.cli.client import demux
 
-TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
+# On `run`'s hot path: typing, contextlib, signal and threading cost milliseconds to
+# import, and only a TTY or an open stdin needs the last two.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from _socket import socket
+    from collections.abc import Callable
     from typing import Any
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
@@ -26,33 +26,39 @@ DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
 def terminal_size() -> tuple[int, int] | None:
     for fd in (sys.stdout.fileno(), sys.stdin.fileno()):
-        with contextlib.suppress(OSError):
+        try:
             size = os.get_terminal_size(fd)
-            return size.lines, size.columns
+        except OSError:
+            continue
+        return size.lines, size.columns
     return None
 
 
-@contextlib.contextmanager
-def raw_terminal(enabled: bool) -> Iterator[None]:
-    if not enabled or not sys.stdin.isatty():
-        yield
-        return
+def raw_mode() -> Callable[[], None] | None:
+    """Put the terminal on our stdin in raw mode; the function that restores it (None when
+    stdin is not a terminal)."""
+    if not sys.stdin.isatty():
+        return None
     import termios
     import tty
 
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
     tty.setraw(fd)
+    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _shutdown(sock: socket, how: int) -> None:
     try:
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        sock.shutdown(how)
+    except OSError:
+        pass
 
 
 class Session:
     """One attached stream; `run()` returns when the output ends (or on detach)."""
 
-    def __init__(self, sock: socket.socket, first: bytes, tty: bool, stdin: bool,
+    def __init__(self, sock: socket, first: bytes, tty: bool, stdin: bool,
                  resize: Callable[[int, int], None] | None = None) -> None:
         self.sock = sock
         self.first = first
@@ -71,40 +77,50 @@ class Session:
                     break
                 if self.tty and DETACH in prev[-1:] + data:
                     self.detached = True
-                    with contextlib.suppress(OSError):
-                        self.sock.shutdown(socket.SHUT_RDWR)
+                    _shutdown(self.sock, SHUT_RDWR)
                     return
                 prev = data
                 self.sock.sendall(data)
         except OSError:
             return
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
+        _shutdown(self.sock, SHUT_WR)
 
     def run(self) -> None:
         out = sys.stdout.buffer
         err = sys.stderr.buffer
         old_winch: Any = None
         if self.tty and self.resize is not None:
-            size = terminal_size()
-            if size:
-                with contextlib.suppress(Exception):
-                    self.resize(*size)
-
-            def on_winch(_sig: int, _frame: Any) -> None:
-                size = terminal_size()
-                if size and self.resize is not None:
-                    with contextlib.suppress(Exception):
-                        self.resize(*size)
-
-            if threading.current_thread() is threading.main_thread():
-                old_winch = signal.signal(signal.SIGWINCH, on_winch)
+            old_winch = self._follow_window_size()
         if self.stdin:
+            import threading
+
             threading.Thread(target=self._pump_stdin, daemon=True).start()
+        restore = raw_mode() if self.tty and self.stdin else None
         try:
-            with raw_terminal(self.tty and self.stdin):
-                demux(self.sock, self.first, self.tty, out, err)
+            demux(self.sock, self.first, self.tty, out, err)
         finally:
+            if restore is not None:
+                restore()
             if old_winch is not None:
+                import signal
+
                 signal.signal(signal.SIGWINCH, old_winch)
             self.sock.close()
+
+    def _follow_window_size(self) -> Any:
+        """Send our terminal's size now and on every SIGWINCH; the previous handler."""
+        import signal
+        import threading
+
+        def send() -> None:
+            size = terminal_size()
+            if size and self.resize is not None:
+                try:
+                    self.resize(*size)
+                except Exception:  # noqa: BLE001 - a resize is best effort
+                    pass
+
+        send()
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGWINCH, lambda _sig, _frame: send())

@@ -47,7 +47,7 @@ class Networking:
     def _bridge_name(self) -> str:
         """`portside0` for the system's root; a name of its own for any other root (tests,
         a second daemon), so two roots never share one bridge."""
-        if self.root.resolve() == portside_config.DEFAULT_ROOT:
+        if str(self.root.resolve()) == portside_config.DEFAULT_ROOT_DIR:
             return "portside0"
         return "ps" + hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:6] + "b"
 
