@@ -6,8 +6,10 @@ On cgroup v1 the runtime puts the container's init into its cgroups by writing t
 period (8-25 ms on these machines), once per container; while writes keep coming, the
 kernel leaves the lock in its writer mode and later writes pass at once. So, while
 `create` runs, a thread re-writes our own pid into the cgroup we are already in (a move
-to where we are: nothing changes) every 2 ms, paying that grace period in parallel with
-mounting, writing the bundle and starting conmon instead of inside `crun create`.
+to where we are: nothing changes) every 5 ms, paying that grace period in parallel with
+mounting, writing the bundle and starting conmon instead of inside `crun create`. (The
+lock leaves writer mode only a grace period after the last writer, so 5 ms apart is
+close enough; more often, the thread fights the create for the GIL.)
 
 Not needed on a pure cgroup v2 host, where crun forks straight into the container's
 cgroup (`clone3(CLONE_INTO_CGROUP)`) and takes that lock only for reading.
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 
 from portside.runtime.cgroups import Layout
 
-_INTERVAL = 0.002
+_INTERVAL = 0.005
 
 
 def own_procs_file(layout: Layout) -> str | None:
