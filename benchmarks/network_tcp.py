@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,21 +112,35 @@ def _iperf(ns: Path, host: str, port: int, server_port: int,
         server.wait()
 
 
+def _streams(measure: Callable[..., float], ns: Path, ip: str, host_port: int, port: int,
+             client: Path, best: Callable[[list[float]], float]) -> list[float]:
+    """The best of three of each stream, interleaved (load on the machine only slows):
+    from the client through the published port and to the container's address, then the
+    same two from the host itself (through 127.0.0.1)."""
+    runs: list[list[float]] = [[], [], [], []]
+    for _ in range(3):
+        runs[0].append(measure(ns, CLIENT_NET[0], host_port, port, client))
+        runs[1].append(measure(ns, ip, port, port, client))
+        runs[2].append(measure(ns, "127.0.0.1", host_port, port))
+        runs[3].append(measure(ns, ip, port, port))
+    return [best(r) for r in runs]
+
+
+def _log(ctx: Context, figures: list[float], unit: str) -> None:
+    published, direct, loopback, loop_direct = figures
+    ctx.log(f"from another machine: published {published:.2f} {unit}, direct {direct:.2f} "
+            f"{unit}; from the host: 127.0.0.1 {loopback:.2f} {unit}, direct "
+            f"{loop_direct:.2f} {unit}")
+
+
 @register("TCP throughput: published port vs container address", goal=0.9,
           higher_is_better=True, order=71)
 def tcp_throughput(ctx: Context) -> Result:
     ctx.ensure_debs("iperf3")
     with _endpoint(ctx, 5201) as (ns, ip, host_port), _client() as client:
-        published, direct, loopback, loop_direct = [], [], [], []
-        for _ in range(3):  # interleaved, best of three: load on the machine only slows
-            published.append(_iperf(ns, CLIENT_NET[0], host_port, 5201, client))
-            direct.append(_iperf(ns, ip, 5201, 5201, client))
-            loopback.append(_iperf(ns, "127.0.0.1", host_port, 5201))
-            loop_direct.append(_iperf(ns, ip, 5201, 5201))
-    ctx.log(f"from another machine: published {max(published):.2f} Gbit/s, direct "
-            f"{max(direct):.2f} Gbit/s; from the host: 127.0.0.1 {max(loopback):.2f} Gbit/s, "
-            f"direct {max(loop_direct):.2f} Gbit/s")
-    return Result(max(published), max(direct), "Gbit/s", "same stream to the container IP")
+        figures = _streams(_iperf, ns, ip, host_port, 5201, client, max)
+    _log(ctx, figures, "Gbit/s")
+    return Result(figures[0], figures[1], "Gbit/s", "same stream to the container IP")
 
 
 def _inside(ns: Path | None) -> list[str]:
@@ -156,13 +170,6 @@ def _rtt(ns: Path, host: str, port: int, server_port: int, client: Path | None =
           higher_is_better=False, order=72)
 def tcp_latency(ctx: Context) -> Result:
     with _endpoint(ctx, 7777) as (ns, ip, host_port), _client() as client:
-        published, direct, loopback, loop_direct = [], [], [], []
-        for _ in range(3):
-            published.append(_rtt(ns, CLIENT_NET[0], host_port, 7777, client))
-            direct.append(_rtt(ns, ip, 7777, 7777, client))
-            loopback.append(_rtt(ns, "127.0.0.1", host_port, 7777))
-            loop_direct.append(_rtt(ns, ip, 7777, 7777))
-    ctx.log(f"from another machine: published {min(published):.1f} µs, direct "
-            f"{min(direct):.1f} µs; from the host: 127.0.0.1 {min(loopback):.1f} µs, direct "
-            f"{min(loop_direct):.1f} µs")
-    return Result(min(published), min(direct), "µs", "same stream to the container IP")
+        figures = _streams(_rtt, ns, ip, host_port, 7777, client, min)
+    _log(ctx, figures, "µs")
+    return Result(figures[0], figures[1], "µs", "same stream to the container IP")

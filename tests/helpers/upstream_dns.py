@@ -59,3 +59,17 @@ def upstream_dns(answers: dict[str, str]) -> Iterator[str]:
             proc.terminate()
             proc.wait(10)
         subprocess.run(["ip", "link", "del", link], capture_output=True)
+
+
+def private_dns_servers(resolvers_dir: Path) -> list[int]:
+    """pids of the containers' own dnsmasq servers whose pid files are under
+    `resolvers_dir` (`<root>/network/resolvers`), found by command line."""
+    mark = f"--pid-file={resolvers_dir}/".encode()
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if mark in (p / "cmdline").read_bytes():
+                pids.append(int(p.name))
+    return pids

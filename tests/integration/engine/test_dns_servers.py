@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers.daemon import PortsideDaemon
-from helpers.upstream_dns import upstream_dns
+from helpers.upstream_dns import private_dns_servers, upstream_dns
 
 OUTSIDE = "10.213.9.9"
 
@@ -21,16 +21,7 @@ def upstream() -> Iterator[str]:
 
 
 def _private_dns(root: Path) -> list[int]:
-    """dnsmasq processes of this root's containers (their pid files are under the root)."""
-    mark = f"--pid-file={root}/network/resolvers/".encode()
-    pids = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and mark in (p / "cmdline").read_bytes():
-                pids.append(int(p.name))
-        except OSError:
-            pass
-    return pids
+    return private_dns_servers(root / "network" / "resolvers")
 
 
 def _ip(daemon: PortsideDaemon, name: str, network: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.upstream_dns import upstream_dns
+from helpers.upstream_dns import private_dns_servers, upstream_dns
 
 from portside.network import containers
 from portside.network.manager import NetworkManager
@@ -31,17 +31,7 @@ def upstream() -> Iterator[str]:
 
 
 def _ours(manager: NetworkManager) -> list[int]:
-    """Every dnsmasq process of this root's private servers, by command line."""
-    mark = f"--pid-file={manager.resolvers.dir}/".encode()
-    pids = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if mark in (p / "cmdline").read_bytes():
-                    pids.append(int(p.name))
-            except OSError:
-                pass
-    return pids
+    return private_dns_servers(manager.resolvers.dir)
 
 
 def test_forwards_to_dns_and_answers_sibling_names(manager: NetworkManager, tmp_path: Path,
