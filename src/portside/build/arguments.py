@@ -12,6 +12,7 @@ import re
 from portside.build.dockerfile import Node
 from portside.build.instructions import Ctx, Instruction
 from portside.build.shellwords import split_words
+from portside.numbers import is_digits
 
 _CHMOD = re.compile(r"^[0-7]{3,4}$")
 
@@ -161,7 +162,7 @@ def _mount(ctx: Ctx, inst: Instruction, spec: str) -> dict[str, str]:
             inst, f"RUN --mount=type={mount['type']} needs target=<path in the container>"
         )
     for key in ("uid", "gid"):
-        if key in mount and not mount[key].isdigit():
+        if key in mount and not is_digits(mount[key]):
             raise ctx.fail(inst, f"RUN --mount: {key} must be a number, not {mount[key]!r}")
     if "mode" in mount and not re.fullmatch(r"[0-7]{1,4}", mount["mode"]):
         raise ctx.fail(inst, f"RUN --mount: mode must be octal (like 0755), not {mount['mode']!r}")
@@ -260,7 +261,7 @@ def _healthcheck(ctx: Ctx, inst: Instruction) -> None:
             check[key] = int(seconds * 1e9)
     if "retries" in inst.flags:
         retries = str(inst.flags["retries"])
-        if not retries.isdigit():
+        if not is_digits(retries):
             raise ctx.fail(inst, f"HEALTHCHECK: --retries must be a whole number, not {retries!r}")
         check["Retries"] = int(retries)
     inst.healthcheck = check

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from portside.build.errors import BuildError
 from portside.build.instructions import Instruction
 from portside.build.state import StageState
+from portside.numbers import is_digits
 
 if TYPE_CHECKING:
     from portside.build.executor import BuildRun
@@ -114,7 +115,7 @@ def apply_config(run: BuildRun, state: StageState, inst: Instruction, env: dict[
     elif kw == "STOPSIGNAL":
         sig = run.expand(inst, inst.words[0], env)
         if not (
-            sig.isdigit()
+            is_digits(sig)
             or sig.upper().removeprefix("SIG") in _SIGNALS
             or sig.upper().startswith(("SIGRTMIN+", "SIGRTMAX-"))
         ):
@@ -134,7 +135,7 @@ def _ports(run: BuildRun, inst: Instruction, text: str) -> list[str]:
     port, _, proto = text.partition("/")
     proto = (proto or "tcp").lower()
     low, _, high = port.partition("-")
-    if proto not in ("tcp", "udp", "sctp") or not low.isdigit() or (high and not high.isdigit()):
+    if proto not in ("tcp", "udp", "sctp") or not is_digits(low) or (high and not is_digits(high)):
         raise BuildError(run.path, inst.line, f"EXPOSE: invalid port {text!r} (e.g. 80 or 53/udp)")
     first, last = int(low), int(high or low)
     if not (0 < first <= last <= 65535):

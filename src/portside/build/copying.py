@@ -24,6 +24,7 @@ from portside.build.context import BuildContext, Entry
 from portside.build.errors import BuildError, SourceNotFound
 from portside.build.instructions import Instruction
 from portside.build.state import StageState
+from portside.numbers import is_digits
 from portside.store.layers import Entry as TarEntry
 from portside.store.layers import LayerResult, write_entries
 
@@ -396,10 +397,10 @@ def user_ids(
         return tables[table]
 
     def look(name: str, table: str) -> int:
-        if name.isdigit():
+        if is_digits(name):
             return int(name)
         for fields in rows(table):
-            if fields[0] == name and fields[2].isdigit():
+            if fields[0] == name and is_digits(fields[2]):
                 return int(fields[2])
         raise BuildError(
             run.path, inst.line, f"{inst.keyword} {what}: no {name!r} in the stage's {table}"
@@ -411,6 +412,6 @@ def user_ids(
     if not primary_group:
         return uid, uid
     for fields in rows("/etc/passwd"):
-        if len(fields) > 3 and fields[2] == str(uid) and fields[3].isdigit():
+        if len(fields) > 3 and fields[2] == str(uid) and is_digits(fields[3]):
             return uid, int(fields[3])
     return uid, 0

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from portside.numbers import is_digits
+
 REVISION = "org.opencontainers.image.revision"
 SOURCE = "org.opencontainers.image.source"
 CREATED = "org.opencontainers.image.created"
@@ -68,5 +70,5 @@ def describe(context: Path, commit_time: bool = False) -> GitInfo | None:
     remote = remotes.get("origin") or next(iter(remotes.values()), "")
     when = _git(context, "log", "-1", "--format=%ct") if commit_time else None
     return GitInfo(
-        revision, strip_credentials(remote), dirty, int(when) if when and when.isdigit() else 0
+        revision, strip_credentials(remote), dirty, int(when) if when and is_digits(when) else 0
     )

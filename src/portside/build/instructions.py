@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from portside.build.dockerfile import Heredoc, Node, parse_text
 from portside.build.errors import DockerfileError
+from portside.numbers import is_digits
 
 KEYWORDS = [
     "ADD",
@@ -128,7 +129,7 @@ class Dockerfile:
         for stage in self.stages:
             if stage.name == key:
                 return stage
-        if key.isdigit() and int(key) < len(self.stages):
+        if is_digits(key) and int(key) < len(self.stages):
             return self.stages[int(key)]
         return None
 

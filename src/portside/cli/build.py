@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from portside.errors import InvalidArgument
+from portside.numbers import is_digits
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -133,7 +134,7 @@ def build(
     from portside.store.images import ImageStore
 
     epoch_text = os.environ.get("SOURCE_DATE_EPOCH", "")
-    if epoch_text and not epoch_text.isdigit():
+    if epoch_text and not is_digits(epoch_text):
         raise InvalidArgument(f"SOURCE_DATE_EPOCH={epoch_text!r}: expected seconds since 1970")
     options = BuildOptions(
         context=Path(context),

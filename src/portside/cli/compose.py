@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from portside.numbers import is_digits
+
 CTX = {"help_option_names": ["-h", "--help"]}
 
 
@@ -124,7 +126,7 @@ def _scale(values: tuple[str, ...]) -> dict[str, int]:
     out = {}
     for item in values:
         name, eq, count = item.partition("=")
-        if not eq or not count.isdigit():
+        if not eq or not is_digits(count):
             raise InvalidArgument(f"invalid --scale {item!r}: expected SERVICE=NUMBER")
         out[name] = int(count)
     return out

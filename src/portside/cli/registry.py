@@ -15,6 +15,7 @@ import click
 
 from portside import config as portside_config
 from portside.errors import InvalidArgument
+from portside.numbers import is_digits
 
 
 def _run(coro: Any) -> Any:
@@ -23,7 +24,7 @@ def _run(coro: Any) -> Any:
 
 def _addr(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+    if not sep or not (is_digits(port)) or int(port) > 65535:
         raise InvalidArgument(f"--addr {text!r}: expected HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 

@@ -24,6 +24,7 @@ from portside.compose.schema import (
     Str,
     Struct,
 )
+from portside.numbers import is_digits
 
 STR = Str()
 STRS = Seq(Str())
@@ -55,7 +56,7 @@ def _condition(value: Any) -> None:
 def _restart(value: str) -> None:
     policy, _, count = value.partition(":")
     if policy not in ("no", "always", "on-failure", "unless-stopped") or (
-            count and (policy != "on-failure" or not count.isdigit())):
+            count and (policy != "on-failure" or not is_digits(count))):
         raise ValueError(f"invalid restart policy \"{value}\": expected no, always,"
                          " on-failure[:N] or unless-stopped")
 

@@ -11,6 +11,8 @@ import ipaddress
 import re
 from typing import Any
 
+from portside.numbers import is_digits
+
 PROTOCOLS = ("tcp", "udp", "sctp")
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MODES = {"ro", "rw", "z", "Z", "nocopy", "consistent", "cached", "delegated",
@@ -20,7 +22,7 @@ _PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
 
 def _port_range(text: str, spec: str) -> tuple[int, int]:
     lo, dash, hi = text.partition("-")
-    if not lo.isdigit() or (dash and not hi.isdigit()):
+    if not is_digits(lo) or (dash and not is_digits(hi)):
         raise ValueError(f"invalid port \"{spec}\"")
     a, b = int(lo), int(hi) if dash else int(lo)
     if not (0 < a <= 65535 and 0 < b <= 65535) or b < a:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portside.errors import InvalidArgument
+from portside.numbers import is_digits
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -114,7 +115,7 @@ def parse_restart(text: str) -> RestartPolicy:
     if name == "on-failure":
         if not sep:
             return RestartPolicy(name)
-        if count.isdigit():
+        if is_digits(count):
             return RestartPolicy(name, int(count))
     raise InvalidArgument(f"invalid restart policy {text!r}: expected no, always, unless-stopped"
                           " or on-failure[:max-retries]")
@@ -261,13 +262,13 @@ def parse_tmpfs(spec: str) -> tuple[str, str]:
 def parse_signal(text: str | int) -> int:
     """`SIGHUP`, `HUP`, `hup` or `1` -> the signal number."""
     s = str(text).strip().upper()
-    if s.isdigit():
+    if is_digits(s):
         n = int(s)
         if 0 < n < 65:
             return n
     else:
         name = s if s.startswith("SIG") else "SIG" + s
-        if name.startswith("SIGRTMIN+") and name[9:].isdigit():
+        if name.startswith("SIGRTMIN+") and is_digits(name[9:]):
             return int(_signal.SIGRTMIN) + int(name[9:])
         sig = getattr(_signal.Signals, name, None)
         if sig is not None:
@@ -285,7 +286,7 @@ def parse_log_opts(items: list[str]) -> dict[str, str]:
                                   " and max-file=N")
         if key == "max-size":
             parse_bytes(value, "max-size")
-        elif not value.isdigit() or int(value) < 1:
+        elif not is_digits(value) or int(value) < 1:
             raise InvalidArgument(f"invalid --log-opt {item!r}: max-file must be a positive number")
         out[key] = value
     return out

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from portside.numbers import is_digits
 from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci.model import MAX_MANIFEST_BYTES
@@ -308,7 +309,7 @@ class RegistryClient:
         if resp.status != 204:
             return None
         end = resp.headers.get("Range", "0-0").rpartition("-")[2]
-        return int(end) + 1 if end.isascii() and end.isdigit() and resp.headers.get("Range") != "0-0" else 0
+        return int(end) + 1 if is_digits(end) and resp.headers.get("Range") != "0-0" else 0
 
     async def patch_upload(self, repo: str, location: URL, stream: Callable[[], AsyncIterator[bytes]],
                            offset: int, length: int) -> URL:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from portside.numbers import is_digits
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -149,7 +151,7 @@ def _keyed(path: Path) -> dict[str, int]:
     out = {}
     for line in _read(path).splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+        if len(parts) == 2 and is_digits(parts[1].lstrip("-")):
             out[parts[0]] = int(parts[1])
     return out
 

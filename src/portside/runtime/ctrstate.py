@@ -10,6 +10,7 @@ import signal as signals
 from pathlib import Path
 from typing import Any
 
+from portside.numbers import is_digits
 from portside.runtime import cgroups
 from portside.runtime.procs import start_time
 from portside.runtime.types import ContainerState
@@ -20,10 +21,10 @@ def parse_signal(sig: str | int) -> int:
     if isinstance(sig, int):
         return sig
     s = sig.strip().upper()
-    if s.isdigit():
+    if is_digits(s):
         return int(s)
     name = s if s.startswith("SIG") else "SIG" + s
-    if name.startswith(("SIGRTMIN+", "SIGRTMAX-")) and name[9:].isdigit():
+    if name.startswith(("SIGRTMIN+", "SIGRTMAX-")) and is_digits(name[9:]):
         n = int(name[9:])
         return int(signals.SIGRTMIN) + n if name[6] == "N" else int(signals.SIGRTMAX) - n
     try:

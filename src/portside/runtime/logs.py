@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from portside.numbers import is_digits
+
 _RFC3339 = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -68,7 +70,7 @@ def generations(path: Path) -> list[Path]:
     rotated = []
     for p in path.parent.glob(path.name + ".*"):
         suffix = p.name[len(path.name) + 1 :]
-        if suffix.isdigit():
+        if is_digits(suffix):
             rotated.append((int(suffix), p))
     return [p for _, p in sorted(rotated, reverse=True)] + [path]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from portside.numbers import is_digits
 from portside.runtime.errors import UserUnknown
 from portside.runtime.rootpath import resolve_in_root
 
@@ -31,7 +32,7 @@ def _entries(rootfs: Path, name: str) -> list[list[str]]:
 
 
 def _num(s: str) -> int | None:
-    return int(s) if s.isdigit() else None
+    return int(s) if is_digits(s) else None
 
 
 def resolve_user(rootfs: Path, user: str, group_add: list[str] | None = None) -> ExecUser:

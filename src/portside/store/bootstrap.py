@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portside.errors import PortsideError
+from portside.numbers import is_digits
 from portside.store import imagebuilder
 from portside.store.images import Image, ImageStore
 from portside.store.layers import Entry, write_entries, write_layer
@@ -55,7 +56,7 @@ def _quiet(_: str) -> None:
 def _epoch(default: float) -> int:
     """SOURCE_DATE_EPOCH when set (reproducible-builds.org), else `default`."""
     value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    return int(value) if value.isdigit() else int(default)
+    return int(value) if is_digits(value) else int(default)
 
 
 def _package_version(package: str) -> str:
@@ -367,10 +368,10 @@ def bootstrap_debian(
         with store.importing():
             layer = write_layer(
                 store.content, target, compression,
-                epoch=int(epoch) if epoch and epoch.isdigit() else None, whiteouts="none",
+                epoch=int(epoch) if epoch and is_digits(epoch) else None, whiteouts="none",
             )
             created = (
-                imagebuilder.rfc3339(int(epoch)) if epoch and epoch.isdigit() else None
+                imagebuilder.rfc3339(int(epoch)) if epoch and is_digits(epoch) else None
             )
             command = f"debootstrap {' '.join(args)} {suite} / {mirror}"
             image = imagebuilder.new_image(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from portside.errors import InvalidArgument, PortsideError, UnsafeLayer
+from portside.numbers import is_digits
 from portside.store.tarstream import (
     BLOCKDEV,
     CHAR,
@@ -124,7 +125,7 @@ def parse_size(text: str, where: str = "size") -> int:
     value = text.strip().lower().removesuffix("ib").removesuffix("b")
     unit = value[-1:] if value[-1:] in _UNITS else ""
     number = value[: len(value) - len(unit)].strip()
-    if not number.isdigit() or int(number) <= 0:
+    if not is_digits(number) or int(number) <= 0:
         raise InvalidArgument(f"{where}: {text!r} is not a positive size (like 64G or 1000000)")
     return int(number) * _UNITS[unit]
 
