@@ -50,6 +50,9 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
+    # Before the socket answers: no client may see a container "running" that died
+    # while no daemon ran (Docker restores its containers before serving, too).
+    await engine.monitor.recover()
     old_umask = os.umask(0o177)  # the socket is root-only (0600)
     try:
         site = web.UnixSite(runner, str(socket_path))
@@ -60,7 +63,6 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     with open(root / "daemon.pid", "w") as f:
         f.write(str(os.getpid()))
     log.info("portside daemon listening on %s (root %s)", socket_path, root)
-    await engine.monitor.recover()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
