@@ -92,6 +92,7 @@ class NetworkManager:
             for net in self.store.networks():
                 if net.id not in used:
                     _delete_link(net.bridge)
+            self._apply_firewall()  # their rules go with them
         self.store.close()
 
     @contextmanager
@@ -245,7 +246,7 @@ class NetworkManager:
             ep = self._endpoint(att, net)
             try:
                 status = self.driver.setup(str(netns_path), ep)
-                self._apply_firewall()
+                self._apply_firewall(added=att)
                 if net.dns_enabled:
                     self._sync_dns(container_id)
                     self.dns.wait_listening(net.gateway)
@@ -266,10 +267,38 @@ class NetworkManager:
             self.store.set_mac(container_id, net.id, att.mac)
             return att
 
-    def _apply_firewall(self) -> None:
-        """Our nftables table, rebuilt from the store (netavark keeps its own rules)."""
-        if not self.driver.manages_firewall:
-            firewall.apply(self.table, self.store.networks(), self.store.attachments())
+    def _apply_firewall(self, added: Attachment | None = None,
+                        removed: Attachment | None = None) -> None:
+        """Our nftables table made to match the store (netavark keeps its own rules): when
+        one endpoint came or went and the table's shape is what this root last loaded
+        (recorded in `firewall.shape`, under the root's lock, whichever process loaded
+        it), only its published ports change; else the table is rebuilt."""
+        if self.driver.manages_firewall:
+            return
+        endpoints = self.store.attachments()
+        used = {a.network_id for a in endpoints}
+        active = [n for n in self.store.networks()
+                  if n.id in used or os.path.exists(f"/sys/class/net/{n.bridge}")]
+        shape = firewall.shape(self.table, active, endpoints)
+        record = self.dir / "firewall.shape"
+        if (added or removed) and shape:
+            try:
+                same = record.read_text() == shape
+            except OSError:
+                same = False
+            if same:
+                try:
+                    firewall.update_ports(self.table, [added] if added else [],
+                                          [removed] if removed else [])
+                    return
+                except NetworkSetupFailed:
+                    pass  # the table is not what we left (flushed by hand?): rebuild it
+        record.unlink(missing_ok=True)  # unknown until the new table is in
+        firewall.apply(self.table, active, endpoints)
+        if shape:
+            tmp = record.with_suffix(".tmp")
+            tmp.write_text(shape)
+            os.replace(tmp, record)
 
     def _sync_dns(self, container_id: str | None = None) -> None:
         """Every DNS server of the root answers exactly the endpoints that exist; a failure
@@ -343,7 +372,7 @@ class NetworkManager:
             else:
                 self.driver.teardown_without_netns(ep)
         self.store.release(att.container_id, att.network_id)
-        self._apply_firewall()
+        self._apply_firewall(removed=att)
         if net.dns_enabled:
             self._sync_dns()
         if not self.store.attachments(network_id=net.id):
@@ -387,6 +416,8 @@ class NetworkManager:
                 self.remove(net.id)
             else:
                 _delete_link(net.bridge)
+        with self.locked():
+            self._apply_firewall()  # no bridge left: the table goes
         self.dns.stop()
         self.resolvers.stop_all()
 

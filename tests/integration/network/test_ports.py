@@ -144,3 +144,37 @@ def test_containers_reach_published_ports_through_the_host(manager: NetworkManag
         finally:
             server.kill()
             server.wait()
+
+
+def test_ports_follow_containers_coming_and_going_and_a_flushed_table_comes_back(
+        manager: NetworkManager, netns: Callable[[], Path]) -> None:
+    # While the network's bridge stays, containers change only the port maps of the
+    # table (no rebuild); a port must answer exactly while its container is there.
+    manager.create("pst-come", subnet="10.210.24.0/24")
+    a, b = netns(), netns()
+    pa, pb = _free_port(), _free_port()
+    manager.attach("a" * 64, a, "pst-come", ports=parse_publish(f"{pa}:80"))
+    manager.attach("b" * 64, b, "pst-come", ports=parse_publish(f"127.0.0.1:{pb}:80"))
+
+    def answers(ns: Path, port: int, text: str) -> bool:
+        server = serve_once(ns, 80, text)
+        try:
+            return fetch("127.0.0.1", port).strip() == text
+        except OSError:
+            return False
+        finally:
+            server.kill()
+            server.wait()
+
+    assert answers(a, pa, "a") and answers(b, pb, "b")
+    manager.release_all("a" * 64, a)
+    assert not answers(a, pa, "a is gone")
+    assert answers(b, pb, "b still")
+    # Someone deletes our table by hand: the next change finds out and rebuilds it.
+    subprocess.run(["nft", "delete", "table", "ip", manager.table], check=True)
+    c = netns()
+    pc = _free_port()
+    manager.attach("c" * 64, c, "pst-come", ports=parse_publish(f"{pc}:80"))
+    assert answers(c, pc, "c") and answers(b, pb, "b again")
+    manager.release_all("b" * 64, b)
+    manager.release_all("c" * 64, c)
