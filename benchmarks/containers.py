@@ -1,4 +1,4 @@
-"""Issue 3's container figures, end to end from the shell, beside crun and podman.
+"""Issue 3's container figures, end to end from the shell, beside crun, podman and docker.
 
 One daemon on a private root and socket serves every figure; they are measured together
 the first time any of these entries runs (about a minute) and the daemon, its containers
@@ -10,11 +10,17 @@ and podman's are removed before that entry returns.
   runtime does) and against `podman run --rm --network none` (private --root/--runroot,
   `--runtime runc`, the rlimit containers.conf of DESIGN.md, the image given to podman with
   `podman load` of `portside save`).
+  Against `docker run --rm --network none` too: Debian's docker.io engine (20.10, its own
+  containerd, runc) started privately by benchmarks/_docker.py, the image given with
+  `docker load` of the same archive, timed exactly as podman (same pause, min of 5).
 - 50 detached `sleep` containers (`run -d --network none`, one command after the other),
-  against podman doing the same.
+  against podman and docker doing the same.
 - Memory per running container: conmon RSS plus the daemon's RSS growth over the 50,
   against podman's conmon RSS (the PSS of both, shared libraries divided among the
-  conmons, is logged beside it).
+  conmons, is logged beside it) and docker's containerd-shim RSS (its PSS, and dockerd's
+  and containerd's growth over the 50, logged).
+
+Each reference runs alone: podman's containers are removed before docker starts.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import Context, NotAvailable, Result, register
+from benchmarks._docker import Docker
 from benchmarks._podman import Podman
 
 RUNS = 9
@@ -258,6 +265,10 @@ def _measure(ctx: Context) -> dict[str, Any]:
                     f"(PSS {pss:.2f} MiB)")
         except NotAvailable as exc:
             out["podman_error"] = str(exc)
+        if pm is not None:  # podman's 50 are gone before docker starts its own
+            pm.clean()
+            pm = None
+        _measure_docker(ctx, archive, out)
     finally:
         if pm is not None:
             pm.clean()
@@ -265,6 +276,38 @@ def _measure(ctx: Context) -> dict[str, Any]:
         subprocess.run(["umount", "-R", str(work)], capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _measure_docker(ctx: Context, archive: Path, out: dict[str, Any]) -> None:
+    """docker.io's engine, the same commands as podman's (benchmarks/_docker.py)."""
+    dk: Docker | None = None
+    try:
+        dk = Docker(ctx, archive)
+        dk("run", "--rm", "--network", "none", "busybox", "true")  # warm
+        out["docker_run"] = _timed_min(
+            lambda: dk("run", "--rm", "--network", "none", "busybox", "true"), 5) * 1000
+        daemons = _pids_of("dockerd", dk.marker) + _pids_of("containerd", dk.marker)
+        daemons_before = sum(_rss_kib(p) for p in daemons)
+        t = time.perf_counter()
+        for _ in range(DETACHED):
+            dk("run", "-d", "--network", "none", "busybox", "sleep", "600")
+        out["docker_50"] = time.perf_counter() - t
+        shims = dk.shim_pids()
+        if len(shims) != DETACHED:
+            ctx.log(f"docker: {len(shims)} containerd shims for {DETACHED} containers")
+        out["docker_mem"] = (statistics.mean(_rss_kib(p) for p in shims) / 1024
+                             if shims else None)
+        pss = statistics.mean(_pss_kib(p) for p in shims) / 1024 if shims else 0.0
+        growth = (sum(_rss_kib(p) for p in daemons) - daemons_before) / DETACHED / 1024
+        ctx.log(f"docker {dk.version}: run --rm {out['docker_run']:.0f} ms, {DETACHED} "
+                f"detached {out['docker_50']:.2f} s, containerd-shim "
+                f"{out['docker_mem'] or 0:.2f} MiB (PSS {pss:.2f} MiB; dockerd + containerd "
+                f"growth {growth:.2f} MiB per container, not counted)")
+    except NotAvailable as exc:
+        out["docker_error"] = str(exc)
+    finally:
+        if dk is not None:
+            dk.stop()
 
 
 def _figures(ctx: Context) -> dict[str, Any]:
@@ -308,3 +351,30 @@ def memory(ctx: Context) -> Result:
         return Result(f["portside_mem"], None, "MiB", "podman's conmon",
                       f"n/a ({f.get('podman_error', 'not measured')})")
     return Result(f["portside_mem"], f["podman_mem"], "MiB", "podman's conmon RSS")
+
+
+def _docker_row(f: dict[str, Any], key: str, unit: str, name: str) -> Result:
+    ours = {"docker_run": "portside_run", "docker_50": "portside_50",
+            "docker_mem": "portside_mem"}[key]
+    if not f.get(key):
+        return Result(f[ours], None, unit, name,
+                      f"n/a ({f.get('docker_error', 'not measured')})")
+    return Result(f[ours], f[key], unit, name)
+
+
+@register("`portside run --rm busybox true` (--network none) vs docker", goal=0.33,
+          higher_is_better=False, order=21)
+def run_vs_docker(ctx: Context) -> Result:
+    return _docker_row(_figures(ctx), "docker_run", "ms", "docker run --rm")
+
+
+@register(f"start {DETACHED} detached `sleep` containers vs docker", goal=0.33,
+          higher_is_better=False, order=22)
+def detached_vs_docker(ctx: Context) -> Result:
+    return _docker_row(_figures(ctx), "docker_50", "s", "docker run -d")
+
+
+@register("memory per running container (conmon RSS + daemon growth) vs docker", goal=1.05,
+          higher_is_better=False, order=23)
+def memory_vs_docker(ctx: Context) -> Result:
+    return _docker_row(_figures(ctx), "docker_mem", "MiB", "docker's containerd-shim RSS")
