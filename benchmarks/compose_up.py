@@ -34,7 +34,7 @@ from pathlib import Path
 
 from benchmarks import Context, NotAvailable, Result, register
 from benchmarks._podman import Podman
-from benchmarks.containers import _Portside
+from benchmarks._portside import Portside
 
 RUNS = 3
 TIMEOUT = 60.0
@@ -69,7 +69,7 @@ COMPOSE = ("services:" + _HTTPD.format(name="web", port=8080)
 
 def _portside(ctx: Context, work: Path, project: Path, archive: Path) -> float:
     """Best `up -d --wait`; leaves the busybox image saved in `archive` for podman."""
-    ps = _Portside(work)
+    ps = Portside(work)
     compose = ["compose", "-p", "bench", "-f", str(project / "compose.yaml")]
     try:
         ps.start()

@@ -25,12 +25,9 @@ Each reference runs alone: podman's containers are removed before docker starts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +39,7 @@ from typing import Any
 from benchmarks import Context, NotAvailable, Result, register
 from benchmarks._docker import Docker
 from benchmarks._podman import Podman
+from benchmarks._portside import Portside
 
 RUNS = 9
 # Every timed command starts after this much idle time, as a typed or scripted command
@@ -91,69 +89,7 @@ def _pids_of(exe_name: str, marker: str) -> list[int]:
     return out
 
 
-class _Portside:
-    """A daemon on a private root, driven through the `portside` command."""
-
-    def __init__(self, work: Path) -> None:
-        self.root = work / "root"
-        self.socket = work / "d.sock"
-        self.exe = str(Path(sys.executable).with_name("portside"))
-        self.env = {**os.environ, "PORTSIDE_ROOT": str(self.root),
-                    "PORTSIDE_SOCKET": str(self.socket)}
-        # As a user runs it: with Python's bytecode cache (a session may turn it off,
-        # which recompiles the CLI's modules on every command, ~10 ms).
-        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __call__(self, *args: str) -> str:
-        r = subprocess.run([self.exe, *args], env=self.env, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL)
-        if r.returncode != 0:
-            raise NotAvailable(f"portside {args[0]} failed: {r.stderr.strip()[-160:]}")
-        return r.stdout
-
-    def start(self) -> None:
-        self("image", "bootstrap", "busybox")
-        log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - the daemon's
-        self.proc = subprocess.Popen([self.exe, "daemon", "--socket", str(self.socket)],
-                                     env=self.env, stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
-        log.close()
-        deadline = time.monotonic() + 30
-        while True:
-            s = socket.socket(socket.AF_UNIX)
-            try:
-                s.connect(str(self.socket))
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise NotAvailable("the portside daemon did not start") from None
-                time.sleep(0.05)
-            finally:
-                s.close()
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            ids = self("ps", "-aq", "--no-trunc").split()
-            if ids:
-                self("rm", "-f", *ids)
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if (self.root / "network").exists():
-            from portside.engine.networking import Networking
-
-            net = Networking(self.root)
-            with contextlib.suppress(Exception):
-                net.manager.purge()
-            net.close()
-
-
-def _floor_bundle(ps: _Portside, work: Path) -> tuple[Path, str]:
+def _floor_bundle(ps: Portside, work: Path) -> tuple[Path, str]:
     """A bundle for bare crun: the config.json portside generated for a busybox `true`,
     over that container's mounted root (it stays mounted until the container is removed)."""
     ps("run", "--name", "floor", "--network", "none", "busybox", "true")
@@ -219,7 +155,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
         raise NotAvailable("needs root")
     work = Path(tempfile.mkdtemp(prefix="ps-ctr-bench-", dir="/var/tmp"))
     out: dict[str, Any] = {}
-    ps = _Portside(work)
+    ps = Portside(work)
     pm: Podman | None = None
     try:
         ps.start()

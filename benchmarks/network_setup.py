@@ -1,14 +1,14 @@
 """Network setup time a container start pays: default bridge against `--network none`.
 
-portside: what the engine does per container, through the network library (namespace,
-netavark attach with one published port, /etc files, then teardown) minus the same with
-`--network none` (namespace and files only). Reference, as the issue asks: the same
-difference for `docker run --rm` (Debian's docker.io 20.10, a private dockerd with its own
-bridge and Docker's iptables rules; benchmarks/_docker.py), the image imported from a
-busybox rootfs as there is no registry to pull from. The same difference for
-`podman run --rm` (that rootfs directory) is its own row, with the same target. The issue's
-target is a third of Docker's difference (docker ~90 ms, podman ~200 ms on the issue's
-machine).
+Each tool runs the same busybox `true` with `run --rm --network bridge`, then with
+`--network none`, 7 times; the figure is the median difference. portside: the `portside`
+command and a daemon on a private root (benchmarks/_portside.py). Reference, as the
+issue asks: the same difference for `docker run --rm` (Debian's docker.io 20.10, a
+private dockerd with its own bridge and Docker's iptables rules; benchmarks/_docker.py),
+the image imported from a busybox rootfs as there is no registry to pull from. The same
+difference for `podman run --rm` (that rootfs directory) is its own row, with the same
+target. The issue's target is a third of Docker's difference (docker ~90 ms, podman
+~200 ms on the issue's machine).
 """
 
 from __future__ import annotations
@@ -22,34 +22,29 @@ from typing import Any
 
 from benchmarks import Context, NotAvailable, Result, register
 from benchmarks._docker import Docker
+from benchmarks._portside import Portside
 
 RUNS = 7
 _CACHE: dict[str, Any] = {}
 
 
 def _portside(ctx: Context) -> float:
-    from portside.network import containers
-    from portside.network.manager import NetworkManager
-
+    """`portside run --rm` through a daemon on a private root, as docker's and podman's."""
     if os.geteuid() != 0:
         raise NotAvailable("needs root")
-    root = ctx.scratch("root")
-    m = NetworkManager(root, default_bridge="psbench0", default_subnet="10.210.240.0/24")
-
-    def one(mode: str, i: int) -> float:
-        cid = f"{i:060x}bnch"
-        host_config = {"NetworkMode": mode, "PortBindings": {"80/tcp": [{"HostPort": ""}]}}
-        start = time.perf_counter()
-        containers.setup(m, cid, f"bench{i}", {}, host_config, root / "c" / cid)
-        containers.teardown(m, cid)
-        return time.perf_counter() - start
-
+    ps = Portside(ctx.workdir / "portside")
     try:
-        one("bridge", 0)  # warm-up: the bridge network record and netavark's chains
-        diffs = [one("bridge", i) - one("none", i) for i in range(1, RUNS + 1)]
+        ps.start()
+
+        def run(network: str) -> float:
+            start = time.perf_counter()
+            ps("run", "--rm", "--network", network, "busybox", "/bin/true")
+            return time.perf_counter() - start
+
+        run("bridge")  # warm-up: the default bridge and its firewall table
+        diffs = [run("bridge") - run("none") for _ in range(RUNS)]
     finally:
-        m.purge()
-        m.close()
+        ps.stop()
     return statistics.median(diffs) * 1000
 
 
