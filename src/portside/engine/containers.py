@@ -16,6 +16,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,7 @@ class Engine:
         lowerdirs = await asyncio.to_thread(self.lowerdirs, c.image_id)
         netns: str | None = None
         files: dict[str, str] = {}
+        attach: Callable[[], object] | None = None
         config = c.config
         mode = c.host_config.get("NetworkMode") or "default"
         try:
@@ -250,8 +252,8 @@ class Engine:
                 config = {**config, "Hostname": config.get("Hostname") or hostname}
             elif uses_bridge(c) or mode == "host":
                 self.container_dir(c.id).mkdir(parents=True, exist_ok=True, mode=0o700)
-                netns, files = await asyncio.to_thread(self.networks.setup, c,
-                                                       self.container_dir(c.id))
+                netns, files, attach = await asyncio.to_thread(self.networks.setup, c,
+                                                               self.container_dir(c.id))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,
                 files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
@@ -260,8 +262,21 @@ class Engine:
         except BaseException:
             await asyncio.to_thread(self.networks.teardown, c)
             raise
+        # The namespace's wiring (CNI, firewall, DNS) runs while the runtime creates the
+        # container, which needs only the namespace and the files to exist: the process
+        # starts after both. A network error is the start's error, as before.
+        create = asyncio.ensure_future(asyncio.to_thread(self._runtime_create, spec))
+        if attach is not None:
+            try:
+                await asyncio.to_thread(attach)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    await create
+                await asyncio.to_thread(self._runtime_delete, c.id)
+                await asyncio.to_thread(self.networks.teardown, c)
+                raise
         try:
-            await asyncio.to_thread(self._runtime_create, spec)
+            await create
             try:
                 await self._connect_pending_attach(c.id)
                 await asyncio.to_thread(self.runtime.start, c.id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,17 @@ class Networking:
             return "portside0"
         return "ps" + hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:6] + "b"
 
-    def setup(self, c: Container, container_dir: Path) -> tuple[str | None, dict[str, str]]:
-        """(network namespace for the runtime, {container path: host file} to bind)."""
+    def setup(self, c: Container, container_dir: Path
+              ) -> tuple[str | None, dict[str, str], Callable[[], object] | None]:
+        """(network namespace for the runtime, {container path: host file} to bind, and
+        for bridged containers the attach still to do before the container's process
+        starts: see `portside.network.containers.setup`)."""
         from portside.network import containers as glue
 
         done = glue.setup(self.manager, c.id, c.name, c.config, c.host_config, container_dir,
-                          networking_config=c.host_config.get(NETWORKING_KEY))
-        return done.namespace, done.files
+                          networking_config=c.host_config.get(NETWORKING_KEY),
+                          attach_later=True)
+        return done.namespace, done.files, done.attach
 
     @staticmethod
     def remember(engine: Any, cid: str, network: str, endpoint: dict[str, Any] | None) -> None:

@@ -11,6 +11,7 @@ NetworkSettings of `docker inspect`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class NetworkSetup:
     namespace: str | None  # for ContainerSpec.network_namespace ("host" or a path)
     files: dict[str, str]  # container path -> host path, to bind-mount
     attachments: list[Attachment]
+    attach: Callable[[], list[Attachment]] | None = None  # setup(attach_later=True)
 
 
 def port_mappings(config: dict[str, Any], host_config: dict[str, Any]) -> list[PortMapping]:
@@ -119,11 +121,18 @@ def netns_path(container_id: str) -> Path:
 def setup(manager: NetworkManager, container_id: str, name: str, config: dict[str, Any],
           host_config: dict[str, Any], container_dir: Path,
           networking_config: dict[str, Any] | None = None,
-          joined_namespace: str | None = None) -> NetworkSetup:
+          joined_namespace: str | None = None, attach_later: bool = False) -> NetworkSetup:
     """Give a starting container its network; nothing is left behind when this raises.
 
     For `container:<ref>` the engine resolves the other container's namespace and passes
     it as `joined_namespace` (and mounts that container's files itself).
+
+    With `attach_later`, a bridged container gets its namespace and its three files (to
+    bind-mount) at once, and the returned `attach` does the rest: wire the namespace into
+    its networks and fill the files in (in place: they may be mounted already). The engine
+    runs it while the runtime creates the container, which needs only the namespace and
+    the files to exist; the container's process starts after both. On failure `attach`
+    undoes everything and raises.
     """
     p = plan(config, host_config, networking_config)
     hostname = str(config.get("Hostname") or container_id[:12])
@@ -144,22 +153,38 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
         return NetworkSetup("host", files, [])
     teardown(manager, container_id)  # a restart after a crash: start from clean
     ns = create_netns(container_id, NETNS_DIR)  # --network none: this, with only lo
-    try:
-        # before the attachments: the first DNS network starts the container's own DNS
-        # server when it has --dns servers (see resolver.py); kept for connect/disconnect
-        manager.resolvers.configure(container_id, DnsSettings(
-            tuple(dns_args["dns"]), tuple(dns_args["dns_search"]),
-            tuple(dns_args["dns_options"])))
-        attachments = []
-        for i, ep in enumerate(p.endpoints):
-            attachments.append(manager.attach(
-                container_id, ns, ep.network, aliases=ep.aliases, ip=ep.ip, hostname=hostname,
-                container_name=name, ports=p.ports if i == 0 else ()))
-        files = write_container_files(container_dir, hostname, attachments,
-                                      domainname=domain, **dns_args)  # type: ignore[arg-type]
-    except BaseException:
-        teardown(manager, container_id)
-        raise
+
+    def attach(in_place: bool = False) -> list[Attachment]:
+        try:
+            # before the attachments: the first DNS network starts the container's own
+            # DNS server when it has --dns servers (see resolver.py); kept for
+            # connect/disconnect
+            manager.resolvers.configure(container_id, DnsSettings(
+                tuple(dns_args["dns"]), tuple(dns_args["dns_search"]),
+                tuple(dns_args["dns_options"])))
+            attachments = []
+            for i, ep in enumerate(p.endpoints):
+                attachments.append(manager.attach(
+                    container_id, ns, ep.network, aliases=ep.aliases, ip=ep.ip,
+                    hostname=hostname, container_name=name,
+                    ports=p.ports if i == 0 else ()))
+            write_container_files(container_dir, hostname, attachments, domainname=domain,
+                                  in_place=in_place, **dns_args)  # type: ignore[arg-type]
+        except BaseException:
+            teardown(manager, container_id)
+            raise
+        return attachments
+
+    if attach_later and p.endpoints:
+        try:
+            files = write_container_files(container_dir, hostname, [], domainname=domain,
+                                          **dns_args)  # type: ignore[arg-type]
+        except BaseException:
+            teardown(manager, container_id)
+            raise
+        return NetworkSetup(str(ns), files, [], attach=lambda: attach(in_place=True))
+    attachments = attach()
+    files = {f"/etc/{n}": str(container_dir / n) for n in ("hosts", "resolv.conf", "hostname")}
     return NetworkSetup(str(ns), files, attachments)
 
 

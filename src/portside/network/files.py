@@ -127,7 +127,14 @@ def hosts_file(hostname: str, attachments: Sequence[Attachment],
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, in_place: bool = False) -> None:
+    """Atomically by a rename; `in_place` keeps the inode (the file is bind-mounted into a
+    container that does not run yet, so nobody reads it half-written)."""
+    if in_place and path.exists():
+        with open(path, "r+") as f:
+            f.truncate(0)
+            f.write(text)
+        return
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.chmod(tmp, 0o644)
@@ -138,7 +145,8 @@ def write_container_files(directory: str | Path, hostname: str,
                           attachments: Sequence[Attachment], dns: Sequence[str] = (),
                           add_hosts: Iterable[str] = (), *, dns_search: Sequence[str] = (),
                           dns_options: Sequence[str] = (), domainname: str = "",
-                          host_network: bool = False) -> dict[str, str]:
+                          host_network: bool = False, in_place: bool = False
+                          ) -> dict[str, str]:
     """Write hosts, resolv.conf and hostname under `directory`; returns
     {container path: host path} for the engine's bind mounts.
 
@@ -163,8 +171,8 @@ def write_container_files(directory: str | Path, hostname: str,
     else:
         hosts = hosts_file(hostname, attachments, add_hosts, domainname)
         resolv = resolv_conf(attachments, dns, dns_search, dns_options)
-    _write(d / "hosts", hosts)
-    _write(d / "resolv.conf", resolv)
-    _write(d / "hostname", hostname + "\n")
+    _write(d / "hosts", hosts, in_place)
+    _write(d / "resolv.conf", resolv, in_place)
+    _write(d / "hostname", hostname + "\n", in_place)
     return {"/etc/hosts": str(d / "hosts"), "/etc/resolv.conf": str(d / "resolv.conf"),
             "/etc/hostname": str(d / "hostname")}

@@ -51,3 +51,27 @@ def test_none_and_host(daemon: PortsideDaemon) -> None:
     r = daemon.cli("run", "--rm", "--network", "nosuchnet", "busybox", "true", check=False)
     assert r.returncode == 125 and "nosuchnet" in r.stderr
     assert daemon.cli("ps", "-aq").stdout == ""
+
+
+def test_a_taken_host_port_fails_the_start_and_leaves_nothing(daemon: PortsideDaemon) -> None:
+    # The network is wired while the runtime creates the container: a network error
+    # must still be the start's one-line error, with the runtime's container undone.
+    import socket
+    from pathlib import Path
+
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        r = daemon.cli("run", "-d", "--name", "clash", "-p", f"{port}:80", "busybox",
+                       "sleep", "300", check=False)
+    assert r.returncode != 0
+    assert str(port) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+    cid = daemon.inspect("clash")["Id"]
+    assert daemon.inspect("clash")["State"]["Running"] is False
+    runtime = daemon.root / "runtime"
+    assert not (runtime / cid).exists()  # no bundle, no mounted root, no conmon
+    assert cid not in Path("/proc/self/mountinfo").read_text()
+    assert not Path(f"/run/portside/netns/{cid}").exists()
+    daemon.cli("rm", "clash")
