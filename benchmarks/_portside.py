@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from benchmarks import NotAvailable
+from portside.cli.client import socket_answers
 
 
 class Portside:
@@ -44,17 +44,10 @@ class Portside:
                                      stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 30
-        while True:
-            s = socket.socket(socket.AF_UNIX)
-            try:
-                s.connect(str(self.socket))
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise NotAvailable("the portside daemon did not start") from None
-                time.sleep(0.05)
-            finally:
-                s.close()
+        while not socket_answers(self.socket):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise NotAvailable("the portside daemon did not start")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -262,55 +262,45 @@ def run_vs_crun(ctx: Context) -> Result:
 @register("`portside run --rm busybox true` (--network none) vs podman", goal=0.33,
           higher_is_better=False, order=21)
 def run_vs_podman(ctx: Context) -> Result:
-    f = _figures(ctx)
-    if "podman_run" not in f:
-        return Result(f["portside_run"], None, "ms", "podman run --rm",
-                      f"n/a ({f.get('podman_error', 'not measured')})")
-    return Result(f["portside_run"], f["podman_run"], "ms", "podman run --rm")
+    return _row(_figures(ctx), "portside_run", "podman", "podman_run", "ms",
+                "podman run --rm")
 
 
 @register(f"start {DETACHED} detached `sleep` containers", goal=0.33, higher_is_better=False,
           order=22)
 def detached(ctx: Context) -> Result:
-    f = _figures(ctx)
-    if "podman_50" not in f:
-        return Result(f["portside_50"], None, "s", "podman run -d",
-                      f"n/a ({f.get('podman_error', 'not measured')})")
-    return Result(f["portside_50"], f["podman_50"], "s", "podman run -d")
+    return _row(_figures(ctx), "portside_50", "podman", "podman_50", "s", "podman run -d")
 
 
 @register("memory per running container (conmon RSS + daemon growth)", goal=1.05,
           higher_is_better=False, order=23)
 def memory(ctx: Context) -> Result:
-    f = _figures(ctx)
-    if not f.get("podman_mem"):
-        return Result(f["portside_mem"], None, "MiB", "podman's conmon",
-                      f"n/a ({f.get('podman_error', 'not measured')})")
-    return Result(f["portside_mem"], f["podman_mem"], "MiB", "podman's conmon RSS")
+    return _row(_figures(ctx), "portside_mem", "podman", "podman_mem", "MiB",
+                "podman's conmon RSS")
 
 
-def _docker_row(f: dict[str, Any], key: str, unit: str, name: str) -> Result:
-    ours = {"docker_run": "portside_run", "docker_50": "portside_50",
-            "docker_mem": "portside_mem"}[key]
+def _row(f: dict[str, Any], ours: str, tool: str, key: str, unit: str, name: str) -> Result:
+    """portside's figure against `tool`'s, or n/a with the reason `tool` was not measured."""
     if not f.get(key):
         return Result(f[ours], None, unit, name,
-                      f"n/a ({f.get('docker_error', 'not measured')})")
+                      f"n/a ({f.get(f'{tool}_error', 'not measured')})")
     return Result(f[ours], f[key], unit, name)
 
 
 @register("`portside run --rm busybox true` (--network none) vs docker", goal=0.33,
           higher_is_better=False, order=21)
 def run_vs_docker(ctx: Context) -> Result:
-    return _docker_row(_figures(ctx), "docker_run", "ms", "docker run --rm")
+    return _row(_figures(ctx), "portside_run", "docker", "docker_run", "ms", "docker run --rm")
 
 
 @register(f"start {DETACHED} detached `sleep` containers vs docker", goal=0.33,
           higher_is_better=False, order=22)
 def detached_vs_docker(ctx: Context) -> Result:
-    return _docker_row(_figures(ctx), "docker_50", "s", "docker run -d")
+    return _row(_figures(ctx), "portside_50", "docker", "docker_50", "s", "docker run -d")
 
 
 @register("memory per running container (conmon RSS + daemon growth) vs docker", goal=1.05,
           higher_is_better=False, order=23)
 def memory_vs_docker(ctx: Context) -> Result:
-    return _docker_row(_figures(ctx), "docker_mem", "MiB", "docker's containerd-shim RSS")
+    return _row(_figures(ctx), "portside_mem", "docker", "docker_mem", "MiB",
+                "docker's containerd-shim RSS")

@@ -120,18 +120,16 @@ def _figures(ctx: Context) -> dict[str, Any]:
 @register("network setup added to run (bridge − none)", goal=0.33, higher_is_better=False,
           order=70)
 def network_setup(ctx: Context) -> Result:
-    f = _figures(ctx)
-    if "docker" not in f:
-        return Result(f["portside"], None, "ms", "docker run --rm",
-                      f"n/a ({f.get('docker_error')})")
-    return Result(f["portside"], f["docker"], "ms", "docker run --rm")
+    return _row(_figures(ctx), "docker", "docker run --rm")
 
 
 @register("network setup added to run (bridge − none) vs podman", goal=0.33,
           higher_is_better=False, order=70)
 def network_setup_podman(ctx: Context) -> Result:
-    f = _figures(ctx)
-    if "podman" not in f:
-        return Result(f["portside"], None, "ms", "podman run --rm",
-                      f"n/a ({f.get('podman_error')})")
-    return Result(f["portside"], f["podman"], "ms", "podman run --rm")
+    return _row(_figures(ctx), "podman", "podman run --rm")
+
+
+def _row(f: dict[str, Any], tool: str, name: str) -> Result:
+    if tool not in f:
+        return Result(f["portside"], None, "ms", name, f"n/a ({f.get(f'{tool}_error')})")
+    return Result(f["portside"], f[tool], "ms", name)
