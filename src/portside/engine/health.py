@@ -96,6 +96,15 @@ def _run_probe(engine: Engine, c: Container, args: list[str], timeout: float
     return code, out.decode(errors="replace")
 
 
+def _running(engine: Engine, cid: str) -> Container | None:
+    """The container as it is now, if it still exists and runs (probes stop otherwise)."""
+    try:
+        c = engine.get(cid)
+    except PortsideError:
+        return None
+    return c if c.running else None
+
+
 async def _loop(engine: Engine, cid: str, check: dict[str, Any], args: list[str]) -> None:
     interval = _seconds(check.get("Interval"), DEFAULT_INTERVAL)
     timeout = _seconds(check.get("Timeout"), DEFAULT_TIMEOUT)
@@ -110,20 +119,15 @@ async def _loop(engine: Engine, cid: str, check: dict[str, Any], args: list[str]
         wait = start_interval if in_start and health.get("Status") == "starting" and \
             check.get("StartInterval") else interval
         await asyncio.sleep(wait)
-        try:
-            c = engine.get(cid)
-        except PortsideError:
-            return
-        if not c.running:
+        probed = _running(engine, cid)
+        if probed is None:
             return
         begin = now_rfc3339()
-        code, output = await asyncio.to_thread(_run_probe, engine, c, args, timeout)
-        try:
-            c = engine.get(cid)
-        except PortsideError:
+        code, output = await asyncio.to_thread(_run_probe, engine, probed, args, timeout)
+        current = _running(engine, cid)  # it may have stopped or gone during the probe
+        if current is None:
             return
-        if not c.running:
-            return
+        c = current
         health = c.state.get("Health") or {"Status": "starting", "FailingStreak": 0, "Log": []}
         before = health["Status"]
         log = list(health.get("Log") or [])[-(KEEP_LOG - 1):]

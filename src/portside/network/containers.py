@@ -154,7 +154,7 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
     teardown(manager, container_id)  # a restart after a crash: start from clean
     ns = create_netns(container_id, NETNS_DIR)  # --network none: this, with only lo
 
-    def attach(in_place: bool = False) -> list[Attachment]:
+    def attach(in_place: bool = False) -> tuple[list[Attachment], dict[str, str]]:
         try:
             # before the attachments: the first DNS network starts the container's own
             # DNS server when it has --dns servers (see resolver.py); kept for
@@ -168,12 +168,13 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
                     container_id, ns, ep.network, aliases=ep.aliases, ip=ep.ip,
                     hostname=hostname, container_name=name,
                     ports=p.ports if i == 0 else ()))
-            write_container_files(container_dir, hostname, attachments, domainname=domain,
-                                  in_place=in_place, **dns_args)  # type: ignore[arg-type]
+            files = write_container_files(container_dir, hostname, attachments,
+                                          domainname=domain, in_place=in_place,
+                                          **dns_args)  # type: ignore[arg-type]
         except BaseException:
             teardown(manager, container_id)
             raise
-        return attachments
+        return attachments, files
 
     if attach_later and p.endpoints:
         try:
@@ -182,9 +183,8 @@ def setup(manager: NetworkManager, container_id: str, name: str, config: dict[st
         except BaseException:
             teardown(manager, container_id)
             raise
-        return NetworkSetup(str(ns), files, [], attach=lambda: attach(in_place=True))
-    attachments = attach()
-    files = {f"/etc/{n}": str(container_dir / n) for n in ("hosts", "resolv.conf", "hostname")}
+        return NetworkSetup(str(ns), files, [], attach=lambda: attach(in_place=True)[0])
+    attachments, files = attach()
     return NetworkSetup(str(ns), files, attachments)
 
 
