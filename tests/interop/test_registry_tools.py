@@ -20,6 +20,7 @@ import bcrypt
 import pytest
 from helpers.imagefactory import Built, add_image, sha
 from helpers.podman import Run, need
+from helpers.processes import stop_process
 
 from portside.store.images import ImageStore
 
@@ -36,15 +37,6 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
 
 def portside(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return run(sys.executable, "-m", "portside", *args, **kwargs)  # type: ignore[arg-type]
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture
@@ -64,7 +56,7 @@ def portside_registry(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
     yield start
     for proc in procs:
-        _stop(proc)
+        stop_process(proc)
 
 
 def free_port() -> int:
@@ -105,7 +97,7 @@ def distribution(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
     yield start
     for proc in procs:
-        _stop(proc)
+        stop_process(proc)
 
 
 def write_oci_layout(built: Built, directory: Path, tag: str) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 from helpers.imagefactory import add_image
+from helpers.processes import stop_process
 
 from portside.store.images import ImageStore
 
@@ -45,12 +46,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_push_pull_ls_tags_through_the_cli(serve: Serve, store: ImageStore, tmp_path: Path) -> None:
