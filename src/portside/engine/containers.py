@@ -23,6 +23,7 @@ from typing import Any
 from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
+from portside.engine.errors import StartFailed
 from portside.engine.events import EventBus
 from portside.engine.networking import NETWORKING_KEY
 from portside.engine.state import (
@@ -55,13 +56,6 @@ class NoSuchImage(ImageUnknown):
     def __init__(self, ref: str) -> None:
         super().__init__(ref)
         self.args = (f"No such image: {ref}",)
-
-
-class StartFailed(PortsideError):
-    """The runtime could not start the process; the message has Docker's wording so the
-    docker client (and ours) map it to exit 127/126."""
-
-    http_status = 400
 
 
 class Engine:
