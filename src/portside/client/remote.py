@@ -508,7 +508,7 @@ class RemoteSystem:
         resp = self.c.request("GET", "/events", {
             "since": options.since or None, "until": options.until or None,
             "filters": _filters(options.filters),
-            "revision": options.after_revision or None})
+            "after_revision": options.after_revision or None})
         try:
             for msg in json_lines(resp):
                 actor = msg.get("Actor") or {}

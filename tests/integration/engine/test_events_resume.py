@@ -11,7 +11,9 @@ from urllib.parse import quote
 
 from helpers.daemon import PortsideDaemon
 
-from portside.client.transport import Response
+from portside.client.remote import RemoteEngine
+from portside.client.transport import Client, Response
+from portside.engine.interface import EventOptions
 
 
 def _events(daemon: PortsideDaemon, query: str) -> tuple[int, list[dict[str, Any]]]:
@@ -72,6 +74,13 @@ def test_resume_after_a_restart_returns_exactly_the_missed_events(
     status, volumes = _events(daemon, f"after_revision={last}&filters="
                               + quote(json.dumps({"type": ["volume"]})))
     assert _summary(volumes) == _summary(missed)[:2]
+
+    # the engine interface's remote implementation resumes the same way
+    remote = RemoteEngine(Client(daemon.socket, autostart=False))
+    through_api = list(remote.system.events(EventOptions(after_revision=last,
+                                                          until=f"{time.time():.9f}")))
+    assert [(e.type, e.action, e.actor_id, e.revision) for e in through_api] == [
+        (e["Type"], e["Action"], e["Actor"]["ID"], e["revision"]) for e in missed]
 
     # Docker's client ignores the field portside adds
     out = daemon.docker("events", "--since", "0", "--until", f"{time.time():.0f}",
