@@ -4,21 +4,29 @@ An event is Docker's JSON message: Type, Action, Actor{ID, Attributes}, scope, t
 timeNano (plus the legacy status/id/from of container events), and `revision`, the state
 backend revision that recorded it (Docker clients ignore the field). Each event is a key
 under `events/` in the state backend, so the last `keep` of them survive a daemon restart
-and a client can resume after the last revision it saw (`after`). Subscribers are asyncio
-queues fed in revision order; publishing never blocks (a slow subscriber drops what it
-cannot keep).
+and a client can resume after the last revision it saw (`after`).
+
+Publishing never blocks: the caller (a container's start, say) only queues the event; one
+writer thread records the events in publishing order (a SQLite commit each, off the
+`run` path) and then hands them to the subscribers, asyncio queues fed in revision order
+(a slow subscriber drops what it cannot keep). Reads of the kept events wait for the queue
+first, so an action's event is there as soon as the action has returned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
+import logging
 import threading
 import time
 from typing import Any
 
 from portside.state import Compacted, Delete, Put, StateBackend
+
+log = logging.getLogger(__name__)
 
 KEEP = 1024
 PREFIX = "events/"
@@ -65,34 +73,79 @@ class EventBus:
         self.keep = keep
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()  # one writer at a time: delivery in revision order
         self._seq = itertools.count()
         self._stored = len(backend.range(PREFIX)[0])
+        self._cond = threading.Condition()
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._busy = False  # the writer holds an event it has not delivered yet
+        self._closed = False
+        self._writer: threading.Thread | None = None
 
     def publish(self, kind: str, action: str, actor_id: str,
-                attributes: dict[str, str] | None = None) -> dict[str, Any]:
-        """Record one event; safe to call from worker threads of the daemon."""
+                attributes: dict[str, str] | None = None) -> None:
+        """Queue one event for recording and delivery; safe from any thread, never blocks."""
         now = time.time_ns()
         event: dict[str, Any] = {"Type": kind, "Action": action,
                                  "Actor": {"ID": actor_id, "Attributes": dict(attributes or {})},
                                  "scope": "local", "time": now // 10**9, "timeNano": now}
         if kind == "container":
             event.update(status=action, id=actor_id, **{"from": (attributes or {}).get("image", "")})
-        with self._lock:
-            # The key only has to be unique; order comes from the revision.
-            key = f"{PREFIX}{now:020d}-{next(self._seq)}"
-            event["revision"] = self.backend.put(key, json.dumps(event).encode())
-            self._stored += 1
-            if self._stored > self.keep + max(1, self.keep // 8):
-                self._trim()
-            loop = self.loop
-            if loop is not None and loop.is_running():
-                # Always through the loop's FIFO, also from its own thread, so subscribers
-                # get events in revision order whichever thread published them.
-                loop.call_soon_threadsafe(self._deliver, event)
-            else:
-                self._deliver(event)
-        return event
+        with self._cond:
+            if self._closed:
+                log.warning("event after close, not recorded: %s %s %s", kind, action, actor_id)
+                return
+            self._queue.append(event)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_events, name="events",
+                                                daemon=True)
+                self._writer.start()
+            self._cond.notify_all()
+
+    def _write_events(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue) or self._closed)
+                if not self._queue:
+                    return  # closed, and everything written
+                event = self._queue.popleft()
+                self._busy = True
+            try:
+                self._record(event)
+            except Exception:  # the daemon goes on; the event is lost, and says so
+                log.exception("recording event %s %s failed", event["Type"], event["Action"])
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _record(self, event: dict[str, Any]) -> None:
+        # The key only has to be unique; the order is the revision's.
+        key = f"{PREFIX}{event['timeNano']:020d}-{next(self._seq)}"
+        event["revision"] = self.backend.put(key, json.dumps(event).encode())
+        self._stored += 1
+        if self._stored > self.keep + max(1, self.keep // 8):
+            self._trim()
+        loop = self.loop
+        if loop is not None and loop.is_running():
+            # Through the loop's FIFO: subscribers get events in revision order.
+            loop.call_soon_threadsafe(self._deliver, event)
+        else:
+            self._deliver(event)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every event published so far is recorded."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def close(self) -> None:
+        """Record what is queued, then close the backend."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join(timeout=10)
+        self.backend.close()
 
     def _trim(self) -> None:
         """Delete the oldest events beyond `keep`, note the newest one deleted, and compact
@@ -116,6 +169,7 @@ class EventBus:
 
     def stored(self) -> list[dict[str, Any]]:
         """The kept events, oldest first, each with its revision."""
+        self.flush()
         kvs = sorted(self.backend.range(PREFIX)[0], key=lambda kv: kv.create_revision)
         return [{**json.loads(kv.value), "revision": kv.create_revision} for kv in kvs]
 
@@ -125,6 +179,7 @@ class EventBus:
     def after(self, revision: int) -> list[dict[str, Any]]:
         """The events recorded after `revision`; `Compacted` if some of them have been
         trimmed away (so a client that resumes never silently misses events)."""
+        self.flush()
         trimmed = self.backend.get(TRIMMED)
         if trimmed is not None and revision < int(trimmed.value):
             raise Compacted(revision + 1, int(trimmed.value) + 1)
