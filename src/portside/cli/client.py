@@ -327,30 +327,3 @@ class Client:
                 pass
             raise error_for(status, rest.decode(errors="replace").strip())
         return sock, rest
-
-
-def demux(sock: Any, first: bytes, tty: bool, out: Any, err: Any) -> None:
-    """Copy a (multiplexed unless tty) stream to the binary files `out`/`err` until EOF."""
-    buf = bytearray(first)
-    while True:
-        if tty:
-            if buf:
-                out.write(bytes(buf))
-                out.flush()
-                buf.clear()
-        else:
-            while len(buf) >= 8:
-                size = int.from_bytes(buf[4:8], "big")
-                if len(buf) < 8 + size:
-                    break
-                target = err if buf[0] == 2 else out
-                target.write(bytes(buf[8:8 + size]))
-                target.flush()
-                del buf[:8 + size]
-        try:
-            chunk = sock.recv(65536)
-        except OSError:
-            return
-        if not chunk:
-            return
-        buf += chunk

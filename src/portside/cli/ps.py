@@ -97,8 +97,8 @@ def logs(follow: bool, tail: str, since_: str | None, until: str | None, timesta
     """Fetch the logs of a container."""
     import time
 
-    from portside.cli.client import demux
     from portside.engine.options import parse_time_or_duration
+    from portside.engine.stdstream import demux
 
     client = Client()
     info = client.get(f"/containers/{container}/json")

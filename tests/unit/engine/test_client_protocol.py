@@ -9,8 +9,9 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portside.cli.client import Response, demux
+from portside.cli.client import Response
 from portside.engine.api.streams import frame
+from portside.engine.stdstream import demux
 
 
 def _serve(pieces: list[bytes]) -> socket.socket:
