@@ -256,7 +256,8 @@ class Engine:
                                                                self.container_dir(c.id))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,
-                files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
+                files_mod.etc_mounts(self.container_dir(c.id), c, files)
+                + mounts_mod.runtime_mounts(c.mounts),
                 self.log_path(c.id), c.runtime, network_namespace=netns)
             spec.rw_dir = self.rw_dir(c.id)
         except BaseException:
@@ -313,7 +314,7 @@ class Engine:
     async def _connect_pending_attach(self, cid: str) -> None:
         """Attach clients waiting for a start connect after create, before the process runs,
         so they miss no output (conmon is up; the runtime holds the process until start)."""
-        from portside.engine.api.streams import connect_attach
+        from portside.runtime.conmon import connect_attach
 
         pending = self.pending_attach.pop(cid, [])
         if not pending:
@@ -329,7 +330,7 @@ class Engine:
     async def attach_socket(self, cid: str) -> Any:
         """A connection to the container's conmon attach socket (after its next start when
         it is not running)."""
-        from portside.engine.api.streams import connect_attach
+        from portside.runtime.conmon import connect_attach
 
         c = self.get(cid)
         if c.running:
