@@ -137,11 +137,11 @@ class Engine:
 
     def lowerdirs(self, image_ref: str) -> list[Path]:
         """The image's layer snapshots, top-most first (unpacked on first use)."""
-        from portside.store import snapshots
+        from portside.store import rootfs
 
         with self.image_lock:
             image = self._image(image_ref)
-            return [Path(p) for p in snapshots.prepare_image(self.images, image)]
+            return [Path(p) for p in rootfs.prepare_image(self.images, image)]
 
     # -- create --
 
