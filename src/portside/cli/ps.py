@@ -98,7 +98,7 @@ def logs(follow: bool, tail: str, since_: str | None, until: str | None, timesta
     import time
 
     from portside.engine.options import parse_time_or_duration
-    from portside.engine.stdstream import demux
+    from portside.stdstream import demux
 
     client = Client()
     info = client.get(f"/containers/{container}/json")

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portside.cli.client import Response
-from portside.engine.api.streams import frame
-from portside.engine.stdstream import demux
+from portside.stdstream import demux, frame
 
 
 def _serve(pieces: list[bytes]) -> socket.socket:
