@@ -23,6 +23,8 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 def lint_imports(src: Path) -> subprocess.CompletedProcess[str]:
     """Check the contracts against the `portside` package under `src` (no cache: a copy's
     files have fresh times, and the real tree's answer must never come from a stale one)."""
+    if not LINT_IMPORTS.exists():
+        pytest.fail(f"{LINT_IMPORTS} is missing: `make setup` installs import-linter (dev extras)")
     env = {**os.environ, "PYTHONPATH": str(src)}
     return subprocess.run([str(LINT_IMPORTS), "--no-logo", "--no-cache", str(CONFIG)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
