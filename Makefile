@@ -29,6 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	sh scripts/install-launcher.sh $(VENV) src
 	touch $@
 
 # The image store tour, then the journey (build, push, pull, run, answer a request), then

@@ -9,8 +9,8 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portside.cli.client import Response
-from portside.stdstream import demux, frame
+from portside.client.transport import Response, demux
+from portside.engine.api.streams import frame
 
 
 def _serve(pieces: list[bytes]) -> socket.socket:

@@ -15,8 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.stdstream import frame as frame
-
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 STDOUT, STDERR = 1, 2
@@ -24,6 +22,10 @@ STDOUT, STDERR = 1, 2
 # conmon's attach socket: SOCK_SEQPACKET, each packet from conmon starts with its pipe.
 CONMON_STDOUT, CONMON_STDERR = 2, 3
 CONMON_BUF = 8192 + 1
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
 
 
 class _StdinParser:
