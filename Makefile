@@ -42,12 +42,14 @@ demo: setup
 test: setup
 	$(PYTEST) -q
 
+# lint-imports checks the import layering of DESIGN.md ([tool.importlinter] in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: setup
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -131,7 +131,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 # -- images (read-only here; image work happens in `portside image ...`) --
 
 def _image_summary(engine: Any, image: Any) -> dict[str, Any]:
-    from portside.cli.output import parse_time
+    from portside.times import parse_time
 
     cfg = engine.images.config(image)
     return {"Id": image.id, "ParentId": "", "RepoTags": [_familiar(t) for t in image.tags],
