@@ -20,6 +20,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from portside.compose import containerspec, naming, resources, secretsdir
@@ -212,7 +213,7 @@ class Compose:
                                            " is unhealthy")
                 time.sleep(POLL)
 
-    def converge(self, svc: Service, replicas: int, secrets: Any, force: bool,
+    def converge(self, svc: Service, replicas: int, secrets: Path | None, force: bool,
                  no_recreate: bool, start: bool) -> None:
         """Bring the service's replicas 1..replicas up to date (all replicas at once)."""
         digest = svc.config_hash()
@@ -239,7 +240,7 @@ class Compose:
                                      "Started" if start else "Created"))
         run_all(tasks)
 
-    def recreate(self, svc: Service, c: ContainerSummary, number: int, secrets: Any,
+    def recreate(self, svc: Service, c: ContainerSummary, number: int, secrets: Path | None,
                  start: bool) -> None:
         self.remove(c, quiet=True, timeout=_grace(svc))
         self.create(svc, number, secrets, start, "Recreated")
@@ -249,7 +250,7 @@ class Compose:
         self.engine.containers.start(c.id)
         self.say(f"Container {name_of(c)}  Started")
 
-    def create(self, svc: Service, number: int, secrets: Any, start: bool, verb: str) -> str:
+    def create(self, svc: Service, number: int, secrets: Path | None, start: bool, verb: str) -> str:
         ref = naming.image_name(self.project, svc)
         peers = {}
         if (svc.network_mode or "").startswith("service:"):
