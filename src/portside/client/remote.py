@@ -172,6 +172,14 @@ def _path_stat(header: str) -> PathStat:
                     link_target=doc.get("linkTarget", ""))
 
 
+def _closing(chunks: Iterator[LogChunk], resp: Response) -> Iterator[LogChunk]:
+    """The chunks of a response body; its socket closed once they are read (or dropped)."""
+    try:
+        yield from chunks
+    finally:
+        resp.sock.close()
+
+
 def _copy_body(resp: Response, out: IO[bytes]) -> None:
     while True:
         block = resp.read1(1 << 20)
@@ -332,10 +340,7 @@ class RemoteContainers:
             "follow": options.follow, "stdout": options.stdout, "stderr": options.stderr,
             "timestamps": options.timestamps, "since": options.since or None,
             "until": options.until or None, "tail": options.tail})
-        try:
-            yield from demux_frames(resp, tty)
-        finally:
-            resp.sock.close()
+        return _closing(demux_frames(resp, tty), resp)
 
     def top(self, ref: str, ps_args: str = "") -> Top:
         doc = self.c.get(f"/containers/{ref}/top", ps_args=ps_args or None)
@@ -399,13 +404,18 @@ class RemoteContainers:
     def exec_create(self, ref: str, options: ExecOptions) -> str:
         doc = self.c.post(f"/containers/{ref}/exec", {
             "Cmd": options.cmd, "Tty": options.tty, "AttachStdin": options.stdin,
-            "AttachStdout": True, "AttachStderr": True, "Env": options.env or None,
+            "AttachStdout": options.stdout, "AttachStderr": options.stderr,
+            "Env": options.env or None,
             "WorkingDir": options.workdir or None, "User": options.user or None,
             "Privileged": options.privileged, "DetachKeys": options.detach_keys or None})
         return str(doc["Id"])
 
-    def exec_start(self, exec_id: str, tty: bool = False) -> tuple[Stream, bytes]:
-        return self.c.hijack(f"/exec/{exec_id}/start", body={"Detach": False, "Tty": tty})
+    def exec_start(self, exec_id: str, tty: bool = False,
+                   console_size: tuple[int, int] | None = None) -> tuple[Stream, bytes]:
+        body: dict[str, Any] = {"Detach": False, "Tty": tty}
+        if console_size is not None:
+            body["ConsoleSize"] = list(console_size)
+        return self.c.hijack(f"/exec/{exec_id}/start", body=body)
 
     def exec_start_detached(self, exec_id: str) -> None:
         self.c.request("POST", f"/exec/{exec_id}/start", body={"Detach": True}).read()
@@ -419,10 +429,25 @@ class RemoteContainers:
         return ExecState(running=bool(doc.get("Running")),
                          exit_code=None if code is None else int(code), pid=int(doc.get("Pid") or 0))
 
+    # -- added for the CLI's run path (issue 11) --
+
+    def begin_wait(self, ref: str, condition: str = "not-running"
+                   ) -> Callable[[], WaitResult]:
+        # The daemon answers the headers once the wait is registered, the body at the end.
+        resp = self.c.request("POST", f"/containers/{ref}/wait", {"condition": condition})
+
+        def result() -> WaitResult:
+            raw = resp.read()
+            doc = json.loads(raw) if raw.strip() else {}
+            return WaitResult(status_code=int(doc.get("StatusCode", 0)),
+                              error=((doc.get("Error") or {}).get("Message") or ""))
+
+        return result
+
     def list(self, all: bool = False, filters: Filters | None = None,
-             size: bool = False) -> list[ContainerSummary]:
+             size: bool = False, limit: int = 0) -> list[ContainerSummary]:
         docs = self.c.get("/containers/json", all=all, filters=_filters(filters),
-                          size=size or None) or []
+                          size=size or None, limit=limit or None) or []
         return [_container_summary(d) for d in docs]
 
 
@@ -433,6 +458,7 @@ class RemoteNetworks:
     def create(self, options: NetworkCreate) -> str:
         body: dict[str, Any] = {"Name": options.name, "Driver": options.driver,
                                 "Internal": options.internal, "Attachable": options.attachable,
+                                "EnableIPv6": options.enable_ipv6,
                                 "Labels": options.labels, "Options": options.options,
                                 "CheckDuplicate": True}
         if options.ipam is not None:
