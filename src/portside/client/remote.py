@@ -38,7 +38,6 @@ from portside.engine.interface import (
     LogOptions,
     NetworkCreate,
     PathStat,
-    Port,
     Progress,
     PruneReport,
     PullOptions,
@@ -50,6 +49,7 @@ from portside.engine.interface import (
     VolumeCreate,
     WaitResult,
 )
+from portside.engine.reports import container_summary, image_summary, prune_report
 from portside.errors import PortsideError, from_wire
 from portside.oci import reference as refs
 
@@ -129,42 +129,6 @@ def follow_progress(resp: Response, progress: Progress) -> Iterator[dict[str, An
         progress.close()
 
 
-def _image_summary(doc: dict[str, Any]) -> ImageSummary:
-    tags = [t for t in doc.get("RepoTags") or [] if t != "<none>:<none>"]
-    digests = [d for d in doc.get("RepoDigests") or [] if not d.startswith("<none>")]
-    return ImageSummary(id=doc["Id"], tags=tags, digests=digests, created=int(doc.get("Created") or 0),
-                        size=int(doc.get("Size") or 0), labels=doc.get("Labels") or {},
-                        containers=int(doc.get("Containers", -1)))
-
-
-def _container_summary(doc: dict[str, Any]) -> ContainerSummary:
-    ports = [Port(private=int(p.get("PrivatePort") or 0), protocol=p.get("Type") or "tcp",
-                  public=int(p.get("PublicPort") or 0), ip=p.get("IP") or "")
-             for p in doc.get("Ports") or []]
-    nets = list(((doc.get("NetworkSettings") or {}).get("Networks") or {}).keys())
-    return ContainerSummary(
-        id=doc["Id"], names=doc.get("Names") or [], image=doc.get("Image", ""),
-        image_id=doc.get("ImageID", ""), command=doc.get("Command", ""),
-        created=int(doc.get("Created") or 0), state=doc.get("State", ""),
-        status=doc.get("Status", ""), labels=doc.get("Labels") or {}, ports=ports,
-        mounts=[m.get("Name") or m.get("Source", "") for m in doc.get("Mounts") or []],
-        networks=nets, size_rw=doc.get("SizeRw"))
-
-
-def _prune(doc: dict[str, Any], key: str) -> PruneReport:
-    deleted, untagged = [], []
-    for item in doc.get(key) or []:
-        if isinstance(item, dict):
-            if item.get("Untagged"):
-                untagged.append(item["Untagged"])
-            if item.get("Deleted"):
-                deleted.append(item["Deleted"])
-        else:
-            deleted.append(str(item))
-    return PruneReport(deleted=deleted, space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
-                       untagged=untagged)
-
-
 def _path_stat(header: str) -> PathStat:
     doc = json.loads(base64.b64decode(header)) if header else {}
     return PathStat(name=doc.get("name", ""), size=int(doc.get("size") or 0),
@@ -213,7 +177,7 @@ class RemoteImages:
                 for d in docs or []]
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/images/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/images/prune", filters=_filters(filters)) or {},
                       "ImagesDeleted")
 
     def pull(self, options: PullOptions, progress: Progress) -> str:
@@ -286,7 +250,7 @@ class RemoteImages:
 
     def list(self, all: bool = False, filters: Filters | None = None) -> list[ImageSummary]:
         docs = self.c.get("/images/json", all=all, filters=_filters(filters)) or []
-        return [_image_summary(d) for d in docs]
+        return [image_summary(d) for d in docs]
 
 
 class RemoteContainers:
@@ -363,7 +327,7 @@ class RemoteContainers:
         return str(self.c.post("/commit" + ("?x=1" + query if query else ""), **params)["Id"])
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/containers/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/containers/prune", filters=_filters(filters)) or {},
                       "ContainersDeleted")
 
     def rename(self, ref: str, name: str) -> None:
@@ -448,7 +412,7 @@ class RemoteContainers:
              size: bool = False, limit: int = 0) -> list[ContainerSummary]:
         docs = self.c.get("/containers/json", all=all, filters=_filters(filters),
                           size=size or None, limit=limit or None) or []
-        return [_container_summary(d) for d in docs]
+        return [container_summary(d) for d in docs]
 
 
 class RemoteNetworks:
@@ -472,7 +436,7 @@ class RemoteNetworks:
         self.c.request("DELETE", f"/networks/{ref}").read()
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/networks/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/networks/prune", filters=_filters(filters)) or {},
                       "NetworksDeleted")
 
     def connect(self, network: str, container: str,
@@ -507,7 +471,7 @@ class RemoteVolumes:
         self.c.request("DELETE", f"/volumes/{name}", {"force": force}).read()
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/volumes/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/volumes/prune", filters=_filters(filters)) or {},
                       "VolumesDeleted")
 
     def list(self, filters: Filters | None = None) -> list[Document]:
