@@ -18,6 +18,13 @@ from portside.errors import PortsideError
 log = logging.getLogger("portside.api")
 
 
+def error_response(message: str, status: int) -> web.Response:
+    """Docker's error body. The content type is exactly `application/json` (no charset):
+    the docker client reads the message out of the JSON only then."""
+    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
+                        content_type="application/json")
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -25,17 +32,17 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return web.json_response({"message": exc.reason or str(exc)}, status=exc.status)
+            return error_response(exc.reason or str(exc), exc.status)
         raise
     except PortsideError as exc:
-        return web.json_response({"message": str(exc)}, status=exc.http_status)
+        return error_response(str(exc), exc.http_status)
     except (ValueError, json.JSONDecodeError) as exc:
-        return web.json_response({"message": f"invalid parameter: {exc}"}, status=400)
+        return error_response(f"invalid parameter: {exc}", 400)
     except ConnectionError:
         raise
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"message": f"internal error: {exc}"}, status=500)
+        return error_response(f"internal error: {exc}", 500)
 
 
 def make_app(engine: Any) -> web.Application:

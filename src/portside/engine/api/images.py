@@ -16,6 +16,7 @@ import io
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -131,6 +132,10 @@ def _summary(service: ImageService, image: Image) -> dict[str, Any]:
             "Containers": len(service.store.holders(image))}
 
 
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
 def _familiar(tag: str) -> str:
     return refs.parse(tag).familiar()
 
@@ -183,7 +188,8 @@ async def inspect_image(request: web.Request) -> web.Response:
             "Created": image.created, "Config": cfg.config,
             "Architecture": raw.get("architecture"), "Os": raw.get("os"), "Size": image.size,
             "RootFS": {"Type": "layers", "Layers": cfg.diff_ids},
-            "GraphDriver": {"Name": "overlay", "Data": None}, "Metadata": {"LastTagTime": ""},
+            "GraphDriver": {"Name": "overlay", "Data": None},
+            "Metadata": {"LastTagTime": _rfc3339(image.added)},
         }
 
     return web.json_response(await asyncio.to_thread(describe))
