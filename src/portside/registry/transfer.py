@@ -288,13 +288,15 @@ async def fetch_blobs(client: RegistryClient, resolved: Resolved, store: ImageSt
     semaphore = asyncio.Semaphore(parallel)
 
     async def one(desc: Descriptor) -> None:
+        fetch = functools.partial(download, client, repo, desc, store, progress)
         async with semaphore:
             if store.content.exists(desc.digest):
                 report.skipped.append(desc.digest)
                 progress.done(desc.digest, "Already exists")
             elif inflight is None or await inflight.fetch(
-                    desc.digest, functools.partial(store.content.exists, desc.digest),
-                    functools.partial(download, client, repo, desc, store, progress)):
+                    desc.digest, functools.partial(store.content.exists, desc.digest), fetch):
+                if inflight is None:
+                    await fetch()
                 report.sent.append(desc.digest)
                 report.bytes += desc.size
             else:  # another pull fetched it meanwhile
