@@ -36,6 +36,7 @@ from portside.registry.errors import RemoteError
 from portside.store.images import Image, ImageStore
 
 RemovedItem = tuple[Literal["Untagged", "Deleted"], str]
+PULL_LEASE = "daemon-pull-"  # content-lease holders of the pulls under way
 
 
 class NoSuchImage(ImageUnknown):
@@ -176,6 +177,8 @@ class ImageService:
         self.lock = lock
         self.holder_running = holder_running  # a holder that is no container counts as running
         self.inflight = transfer.InFlight()
+        with lock:  # one daemon per root: a pull lease still there was cut off by a crash
+            store.release_content_of(PULL_LEASE)
 
     # -- lookups and events --
 
@@ -210,7 +213,7 @@ class ImageService:
         host = ref.domain
         report = transfer.TransferReport()
         sources = transfer.MountSources(self.store.root)
-        holder = f"pull-{secrets.token_hex(8)}"
+        holder = PULL_LEASE + secrets.token_hex(8)
         try:
             async with RegistryClient(host, auth=auth.pair() if auth else None,
                                       connections=transfer.PARALLEL + 2) as client:

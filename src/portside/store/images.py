@@ -260,6 +260,11 @@ class ImageStore:
     def release_content(self, holder: str) -> None:
         self.db.execute("DELETE FROM content_leases WHERE holder = ?", (holder,))
 
+    def release_content_of(self, prefix: str) -> None:
+        """Drop the content leases of every holder named `prefix...` (a crash's leftovers)."""
+        self.db.execute("DELETE FROM content_leases WHERE substr(holder, 1, ?) = ?",
+                        (len(prefix), prefix))
+
     def holders(self, image: Image) -> builtins.list[str]:
         rows = self.db.execute(
             "SELECT holder FROM leases WHERE manifest_digest IN"
