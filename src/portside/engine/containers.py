@@ -24,7 +24,8 @@ from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
 from portside.engine.events import EventBus
-from portside.engine.images import ImageService, NoSuchImage
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import NoSuchImage
 from portside.engine.networking import NETWORKING_KEY
 from portside.engine.state import (
     Container,

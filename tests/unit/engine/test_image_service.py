@@ -16,7 +16,8 @@ from helpers.imagefactory import add_image, tar_bytes
 from portside.engine.events import EventBus
 from portside.engine.imageimport import apply_changes
 from portside.engine.imageprogress import PullProgress, bar, human_size
-from portside.engine.images import ImageService, NoSuchImage, PruneFilters, RegistryAuth
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import NoSuchImage, PruneFilters, RegistryAuth
 from portside.errors import Conflict, InvalidArgument
 from portside.registry.transfer import InFlight
 from portside.store.images import ImageStore

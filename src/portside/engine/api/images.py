@@ -23,13 +23,8 @@ from aiohttp import web
 
 from portside.engine.api.containers import engine_of, flag
 from portside.engine.imageprogress import Emit, Message, error, status
-from portside.engine.images import (
-    ImageService,
-    PruneFilters,
-    RegistryAuth,
-    _label_matches,
-    _timestamp,
-)
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import PruneFilters, RegistryAuth, label_matches, timestamp
 from portside.engine.options import parse_time_or_duration
 from portside.engine.query import normalise_filters
 from portside.errors import InvalidArgument, PortsideError
@@ -126,7 +121,7 @@ async def progress_stream(request: web.Request,
 def _summary(service: ImageService, image: Image) -> dict[str, Any]:
     cfg = service.store.config(image)
     return {"Id": image.id, "ParentId": "", "RepoTags": [_familiar(t) for t in image.tags],
-            "RepoDigests": _repo_digests(image), "Created": int(_timestamp(image.created) or 0),
+            "RepoDigests": _repo_digests(image), "Created": int(timestamp(image.created) or 0),
             "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": cfg.config.get("Labels") or {},
             "Containers": len(service.store.holders(image))}
@@ -155,7 +150,7 @@ def _listed(image: Image, labels: dict[str, str], filters: dict[str, list[str]])
                    or fnmatch.fnmatch(n.familiar_repository, pattern)
                    for n in names for pattern in filters["reference"]):
             return False
-    return all(_label_matches(labels, spec) for spec in filters.get("label", []))
+    return all(label_matches(labels, spec) for spec in filters.get("label", []))
 
 
 async def list_images(request: web.Request) -> web.Response:
