@@ -208,12 +208,17 @@ def test_image_events(daemon: PortsideDaemon, registry: LoggedRegistry, tmp_path
     daemon.docker("save", "-o", str(tmp_path / "ev.tar"), f"{registry.host}/ev:1")
     daemon.docker("load", "-i", str(tmp_path / "ev.tar"))
     daemon.docker("rmi", f"{registry.host}/ev:1")
+    daemon.docker("import", "-", "ev:imported", input=tar_bytes({"f": b"f"}).decode())
+    daemon.docker("tag", "busybox", f"{registry.host}/ev:pushed")
+    daemon.docker("push", f"{registry.host}/ev:pushed")
     until = str(time.time() + 1)
     out = daemon.docker("events", "--filter", "type=image", "--since", since, "--until", until,
                         "--format", "{{json .}}").stdout
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["Action"] for e in events] == ["tag", "untag", "pull", "save", "load", "untag",
-                                             "delete"], events
+                                             "delete", "import", "tag", "push"], events
+    assert events[-1]["Actor"]["ID"] == f"{registry.host}/ev:pushed"
+    assert all(e["status"] == e["Action"] and e["id"] == e["Actor"]["ID"] for e in events)
     assert all(e["Type"] == "image" for e in events)
     assert events[0]["Actor"]["Attributes"]["name"] == "ev:tag"
     assert events[2]["Actor"]["ID"] == f"{registry.host}/ev:1"

@@ -187,3 +187,29 @@ def test_inflight_shares_one_download_across_loops(tmp_path: Path) -> None:
     for t in threads:
         t.join(10)
     assert fetched == [1] and sorted(results) == [False, False, True]
+
+
+@pytest.mark.parametrize("fmt", ["docker", "oci"])
+def test_load_reads_both_archive_formats(service: ImageService, store: ImageStore,
+                                         fmt: str) -> None:
+    from portside.store import archive
+
+    built = add_image(store, [{"a": b"a" * 1000}], tags=("app:1",))
+    saved = io.BytesIO()
+    archive.save(store, ["app:1"], saved, fmt)
+    service.remove("app:1")
+    loaded = service.load(io.BytesIO(saved.getvalue()))
+    assert [i.id for i in loaded] == [built.image.id] and loaded[0].tags == ("docker.io/library/app:1",)
+    assert actions(service)[-1] == "load"
+    with pytest.raises(InvalidArgument):
+        service.load(io.BytesIO(b"\0" * 4096))
+
+
+def test_platforms() -> None:
+    from portside.engine.imagetypes import parse_platform
+    from portside.oci.model import Platform
+
+    assert parse_platform("") is None
+    assert parse_platform("linux/arm64/v8") == Platform("linux", "arm64", "v8")
+    with pytest.raises(InvalidArgument, match="invalid platform"):
+        parse_platform("linux")
