@@ -81,59 +81,78 @@ class ImageService:
     # -- pull and push --
 
     def pull(self, reference: str, auth: RegistryAuth | None, emit: Emit,
-             platform: str = "") -> Image:
-        """`POST /images/create?fromImage=`: fetch an image; nothing is recorded unless whole.
+             platform: str = "", all_tags: bool = False) -> list[Image]:
+        """`POST /images/create?fromImage=`: fetch an image (every tag of the repository
+        with `all_tags` and a bare name); nothing is recorded unless whole.
 
         Registry errors before the first message (a missing tag or repository, a refusal)
         are raised as they are, so the API can answer them with a status."""
-        ref = refs.parse(reference).with_default_tag()
+        ref = refs.parse(reference)
+        if not all_tags:
+            ref = ref.with_default_tag()
         return asyncio.run(self._pull(ref, auth, emit, parse_platform(platform)))
 
     async def _pull(self, ref: refs.Reference, auth: RegistryAuth | None, emit: Emit,
-                    platform: Platform | None) -> Image:
+                    platform: Platform | None) -> list[Image]:
         host = ref.domain
-        report = transfer.TransferReport()
         sources = transfer.MountSources(self.store.root)
-        holder = PULL_LEASE + secrets.token_hex(8)
+        images: list[Image] = []
+        fresh = False
         try:
             async with RegistryClient(host, auth=auth.pair() if auth else None,
                                       connections=transfer.PARALLEL + 2) as client:
-                try:
-                    resolved = await transfer.resolve(client, ref, platform)
-                except RemoteError as exc:
-                    if exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "DENIED", "UNAUTHORIZED"):
-                        raise PullNotFound(ref, exc) from None
-                    raise RegistryFailure(exc) from None
-                manifest = resolved.manifest
-                blobs = [manifest.config.digest, *(d.digest for d in manifest.layers)]
-                with self.lock:
-                    for digest in blobs:
-                        self.store.lease_content(holder, digest)
-                emit(status(f"Pulling from {ref.path}", ref.digest or ref.tag))
-                progress = PullProgress(emit, [d.digest for d in manifest.layers])
-                progress.announce(self.store.content.exists)
-                await transfer.fetch_blobs(client, resolved, self.store, progress, report,
-                                           sources, inflight=self.inflight)
+                targets = [ref]
+                if not ref.tag and not ref.digest:
+                    try:
+                        targets = [ref.with_tag(t) for t in sorted(await client.tags(ref.path))]
+                    except RemoteError as exc:
+                        raise _not_found(ref, exc) from None
+                for target in targets:
+                    image, new = await self._pull_one(client, target, emit, platform, sources)
+                    images.append(image)
+                    fresh = fresh or new
+        except RemoteError as exc:
+            raise RegistryFailure(exc) from None
+        except transfer.NET_ERRORS as exc:
+            raise RegistryFailure(ConnectError(host, str(exc) or type(exc).__name__)) from None
+        finally:
+            sources.close()
+        word = "Downloaded newer image for" if fresh else "Image is up to date for"
+        emit(status(f"Status: {word} {ref.familiar()}"))
+        self._event("pull", ref.familiar(), ref.familiar(), images[-1] if images else None)
+        return images
+
+    async def _pull_one(self, client: RegistryClient, ref: refs.Reference, emit: Emit,
+                        platform: Platform | None,
+                        sources: transfer.MountSources) -> tuple[Image, bool]:
+        """One tag or digest: (the image, whether anything changed in the store)."""
+        try:
+            resolved = await transfer.resolve(client, ref, platform)
+        except RemoteError as exc:
+            raise _not_found(ref, exc) from None
+        manifest = resolved.manifest
+        holder = PULL_LEASE + secrets.token_hex(8)
+        report = transfer.TransferReport()
+        try:
+            with self.lock:
+                for digest in (manifest.config.digest, *(d.digest for d in manifest.layers)):
+                    self.store.lease_content(holder, digest)
+            emit(status(f"Pulling from {ref.path}", ref.digest or ref.tag))
+            progress = PullProgress(emit, [d.digest for d in manifest.layers])
+            progress.announce(self.store.content.exists)
+            await transfer.fetch_blobs(client, resolved, self.store, progress, report, sources,
+                                       inflight=self.inflight)
             with self.lock:
                 try:
                     before = self.store.get(str(ref)).manifest_digest if ref.tag else None
                 except ImageUnknown:
                     before = None
                 image = transfer.record(self.store, resolved)
-        except RemoteError as exc:
-            raise RegistryFailure(exc) from None
-        except transfer.NET_ERRORS as exc:
-            raise RegistryFailure(ConnectError(host, str(exc) or type(exc).__name__)) from None
         finally:
             with self.lock:
                 self.store.release_content(holder)
-            sources.close()
         emit(status(f"Digest: {resolved.index_digest or resolved.digest}"))
-        fresh = before != image.manifest_digest or report.sent
-        word = "Downloaded newer image for" if fresh else "Image is up to date for"
-        emit(status(f"Status: {word} {ref.familiar()}"))
-        self._event("pull", ref.familiar(), ref.familiar(), image)
-        return image
+        return image, bool(before != image.manifest_digest or report.sent)
 
     def push(self, name: str, tag: str, auth: RegistryAuth | None, emit: Emit) -> None:
         """`POST /images/{name}/push`: send one tag, or every tag of the repository."""
@@ -339,3 +358,10 @@ class ImageService:
                              (tags or None) if i == 0 else None, int(r["Size"]),
                              str(r["Comment"]))
                 for i, r in enumerate(rows)]
+
+
+def _not_found(ref: refs.Reference, exc: RemoteError) -> PullNotFound | RegistryFailure:
+    """dockerd's translation of a registry's answer to a pull (distribution/errors.go)."""
+    if exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "DENIED", "UNAUTHORIZED"):
+        return PullNotFound(ref, exc)
+    return RegistryFailure(exc)

@@ -248,3 +248,15 @@ def test_two_pulls_at_once_fetch_each_layer_once(daemon: PortsideDaemon,
     assert len(gets) == len(set(gets)) == 4, gets  # three layers and the config, once each
     layers = daemon.docker("image", "inspect", "-f", "{{len .RootFS.Layers}}", ref).stdout
     assert layers == "3\n"
+
+
+def test_pull_every_tag(daemon: PortsideDaemon, registry: LoggedRegistry, tmp_path: Path) -> None:
+    for tag in ("1", "2"):
+        publish(tmp_path, f"{registry.host}/multi:{tag}", layers=1)
+    out = daemon.docker("pull", "-a", f"{registry.host}/multi").stdout
+    lines = messages(out)
+    assert [line for line in lines if "Pulling from" in line] == \
+        ["1: Pulling from multi", "2: Pulling from multi"], out
+    assert f"Status: Downloaded newer image for {registry.host}/multi" in lines
+    shown = daemon.docker("images", "--format", "{{.Tag}}", f"{registry.host}/multi").stdout
+    assert sorted(shown.split()) == ["1", "2"]

@@ -227,13 +227,15 @@ async def create(request: web.Request) -> web.StreamResponse:
     if not image:
         raise InvalidArgument("fromImage or fromSrc is required")
     reference = _pull_reference(image, q.get("tag", ""))
+    bare = refs.parse(reference)
+    all_tags = not bare.tag and not bare.digest  # dockerd: no tag anywhere pulls every tag
     try:
         auth = RegistryAuth.decode(request.headers.get("X-Registry-Auth", ""))
     except InvalidArgument:
         auth = None  # dockerd: a pull with an unreadable auth config goes anonymous
     platform = q.get("platform", "")
     return await progress_stream(
-        request, lambda emit: service.pull(reference, auth, emit, platform))
+        request, lambda emit: service.pull(reference, auth, emit, platform, all_tags))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
