@@ -65,9 +65,16 @@ class ResponseWriter(io.RawIOBase):
     def __init__(self, request: web.Request, response: web.StreamResponse,
                  loop: asyncio.AbstractEventLoop) -> None:
         self.request, self.response, self.loop = request, response, loop
+        self.abandoned = False
 
     def writable(self) -> bool:
         return True
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
 
     async def _send(self, data: bytes) -> None:
         if not self.response.prepared:
@@ -76,6 +83,10 @@ class ResponseWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         size = len(data)
+        # After a failure, or from the loop itself (a buffer flushed when it is collected),
+        # bytes are dropped: waiting on the loop from the loop would hang it.
+        if self.abandoned or self._on_loop():
+            return size
         asyncio.run_coroutine_threadsafe(self._send(bytes(data)), self.loop).result()
         return size
 
@@ -303,7 +314,8 @@ async def save(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("no image names given (names=...)")
     loop = asyncio.get_running_loop()
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
-    out = io.BufferedWriter(ResponseWriter(request, resp, loop), CHUNK)
+    raw = ResponseWriter(request, resp, loop)
+    out = io.BufferedWriter(raw, CHUNK)
 
     def write() -> None:
         service.save(names, out)
@@ -312,6 +324,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         await loop.run_in_executor(None, write)
     except Exception:
+        raw.abandoned = True
         if not resp.prepared:
             raise
         log.exception("saving %s failed half-way", names)
