@@ -263,3 +263,23 @@ def test_pull_every_tag(daemon: PortsideDaemon, registry: LoggedRegistry, tmp_pa
     assert f"Status: Downloaded newer image for {registry.host}/multi" in lines
     shown = daemon.docker("images", "--format", "{{.Tag}}", f"{registry.host}/multi").stdout
     assert sorted(shown.split()) == ["1", "2"]
+
+
+def test_daemon_uses_its_own_credentials(daemon: PortsideDaemon, tmp_path: Path) -> None:
+    """With no X-Registry-Auth, the daemon's own config.json (`portside login`) is used."""
+    users = tmp_path / "users"
+    users.write_text(f"carol:{bcrypt.hashpw(b'secret', bcrypt.gensalt(4)).decode()}\n")
+    locked, stop = serve_registry(tmp_path / "locked", htpasswd=users)
+    try:
+        own = tmp_path / "daemon-docker-config"
+        daemon.stop()
+        daemon.env["DOCKER_CONFIG"] = str(own)
+        daemon.start()
+        daemon.cli("login", locked.host, "-u", "carol", "--password-stdin", input="secret\n")
+        assert (own / "config.json").exists()
+        ref = f"{locked.host}/carol/box:1"
+        daemon.docker("tag", "busybox", ref)
+        assert "1: digest: sha256:" in daemon.docker("push", ref).stdout  # the client has none
+        assert locked.uploads()
+    finally:
+        stop()
