@@ -267,6 +267,10 @@ class InFlight:
                 await asyncio.wrap_future(running)
             if exists():
                 return False
+        if exists():  # it arrived between the caller's check and the claim
+            self._finish(digest)
+            mine.set_result(None)
+            return False
         try:
             await download()
         except BaseException as exc:

@@ -167,9 +167,11 @@ def test_inflight_shares_one_download_across_loops(tmp_path: Path) -> None:
     fetched: list[int] = []
     present = threading.Event()
     gate = threading.Event()
+    started = threading.Event()
 
     async def download() -> None:
         fetched.append(1)
+        started.set()
         await asyncio.to_thread(gate.wait, 10)
         present.set()
 
@@ -181,8 +183,7 @@ def test_inflight_shares_one_download_across_loops(tmp_path: Path) -> None:
     threads = [threading.Thread(target=pull) for _ in range(3)]
     for t in threads:
         t.start()
-    while not fetched:
-        pass
+    assert started.wait(10)
     gate.set()
     for t in threads:
         t.join(10)
