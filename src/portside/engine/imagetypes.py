@@ -27,7 +27,18 @@ class NoSuchImage(ImageUnknown):
 
     def __init__(self, ref: str) -> None:
         super().__init__(ref)
-        self.args = (f"No such image: {ref}",)
+        self.args = (f"No such image: {_shown(ref)}",)
+
+
+def _shown(ref: str) -> str:
+    """dockerd names a missing image with its tag (`nope:latest`), an id as it was given."""
+    bare = ref.removeprefix("sha256:")
+    if ref.startswith("sha256:") or (len(bare) >= 12 and all(c in "0123456789abcdef" for c in bare)):
+        return ref
+    try:
+        return refs.parse(ref).with_default_tag().familiar()
+    except InvalidArgument:
+        return ref
 
 
 class NotTaggedLocally(NotFound):

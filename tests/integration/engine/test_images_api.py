@@ -120,14 +120,14 @@ def test_tag_rmi_and_their_refusals(daemon: PortsideDaemon) -> None:
     assert "(must be forced) - image is referenced in multiple repositories" in refused.stderr
 
     missing = daemon.docker("tag", "nope", "x:1", check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("rmi", "nope", check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("history", "nope", check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("save", "-o", str(daemon.sockdir / "x.tar"), "busybox", "nope",
                             check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("push", "127.0.0.1:1/nope:1", check=False)
     assert missing.returncode == 1
     assert "An image does not exist locally with the tag: 127.0.0.1:1/nope" in missing.stderr
