@@ -250,14 +250,16 @@ class ImageService:
                 if quiet:
                     return out
                 raise conflict
-            for tag in self.store.get_by_manifest(image.manifest_digest).tags:
-                self.store.untag(tag)
-                out.append(("Untagged", refs.parse(tag).familiar()))
-                self._event("untag", image.id, image.id, image)
             if holders:  # forced past stopped containers: they still need the content
+                for tag in self.store.get_by_manifest(image.manifest_digest).tags:
+                    self.store.untag(tag)
+                    out.append(("Untagged", refs.parse(tag).familiar()))
+                    self._event("untag", image.id, image.id, image)
                 return out
+            for tag in self.store.forget(image):  # every manifest of this config goes
+                out.append(("Untagged", refs.parse(tag).familiar()))
+                self._event("untag", image.id, image.id, image)  # blobs stay until the sweep
             self._event("delete", image.id, image.id, image)
-            self.store.forget(image)
             out.append(("Deleted", image.id))
             self.store.collect_garbage()
         return out
