@@ -20,6 +20,7 @@ from portside.engine.images import ImageService
 from portside.engine.imagetypes import NoSuchImage, PruneFilters, RegistryAuth
 from portside.errors import Conflict, InvalidArgument
 from portside.registry.transfer import InFlight
+from portside.state.memory import MemoryBackend
 from portside.store.images import ImageStore
 
 
@@ -30,11 +31,17 @@ def running() -> dict[str, bool]:
 
 @pytest.fixture
 def service(store: ImageStore, running: dict[str, bool]) -> ImageService:
-    return ImageService(store, EventBus(), threading.RLock(), lambda h: running.get(h, True))
+    return ImageService(store, EventBus(MemoryBackend()), threading.RLock(),
+                        lambda h: running.get(h, True))
+
+
+def recorded(service: ImageService) -> list[dict[str, object]]:
+    service.events.flush()
+    return service.events.since(0)
 
 
 def actions(service: ImageService) -> list[str]:
-    return [e["Action"] for e in service.events.recent]
+    return [str(e["Action"]) for e in recorded(service)]
 
 
 def test_rmi_untags_then_deletes_as_docker(service: ImageService, store: ImageStore) -> None:
@@ -94,7 +101,7 @@ def test_tag_history_and_errors(service: ImageService, store: ImageStore) -> Non
     built = add_image(store, [{"a": b"a"}, {"b": b"b"}], tags=("app:1",))
     service.tag("app:1", "other/app", "2")
     assert store.get("other/app:2").id == built.image.id
-    assert service.events.recent[-1]["Actor"] == {"ID": built.image.id,
+    assert recorded(service)[-1]["Actor"] == {"ID": built.image.id,
                                                   "Attributes": {"name": "other/app:2"}}
     with pytest.raises(NoSuchImage):
         service.tag("nope", "x", "1")

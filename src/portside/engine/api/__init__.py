@@ -2,7 +2,9 @@
 
 Every route answers both unversioned (`/containers/json`) and versioned
 (`/v1.43/containers/json`) paths. Errors are Docker's `{"message": ...}` bodies with the
-status the PortsideError carries (404 no such container, 409 conflict, 400 bad input).
+status the PortsideError carries (404 no such container, 409 conflict, 400 bad input), and
+beside `message` the error's class and facts (`errors.to_wire`), so a portside client
+raises the very class the engine raised.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.errors import PortsideError
+from portside.errors import PortsideError, to_wire
 
 log = logging.getLogger("portside.api")
 
 
-def error_response(message: str, status: int) -> web.Response:
-    """Docker's error body. The content type is exactly `application/json` (no charset):
-    the docker client reads the message out of the JSON only then."""
-    return web.Response(body=json.dumps({"message": message}).encode(), status=status,
+def error_response(message: str | dict[str, object], status: int) -> web.Response:
+    """Docker's error body (a message, or `to_wire`'s whole document). The content type is
+    exactly `application/json` (no charset): the docker client reads the message out of
+    the JSON only then."""
+    doc = {"message": message} if isinstance(message, str) else message
+    return web.Response(body=json.dumps(doc).encode(), status=status,
                         content_type="application/json")
 
 
@@ -35,7 +39,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
             return error_response(exc.reason or str(exc), exc.status)
         raise
     except PortsideError as exc:
-        return error_response(str(exc), exc.http_status)
+        return error_response(to_wire(exc), exc.http_status)
     except (ValueError, json.JSONDecodeError) as exc:
         return error_response(f"invalid parameter: {exc}", 400)
     except ConnectionError:
