@@ -204,6 +204,13 @@ def _query(params: dict[str, Any] | None) -> str:
     return "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in items.items()) if items else ""
 
 
+def _target(path: str, params: dict[str, Any] | None) -> str:
+    """The request target: `path` (which may carry a query of repeated keys already, as
+    Docker's `t=` and `changes=`) with `params` added."""
+    query = _query(params)
+    return path + ("&" + query[1:] if query and "?" in path else query)
+
+
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -269,7 +276,7 @@ class Client:
         `body` is sent as JSON; `upload`, a binary file, is streamed chunked instead."""
         self.ensure_daemon()
         data = json.dumps(body).encode() if body is not None else b""
-        head = f"{method} {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\nConnection: close\r\n"
+        head = f"{method} {API}{_target(path, params)} HTTP/1.1\r\nHost: portside\r\nConnection: close\r\n"
         if upload is not None:
             head += f"Transfer-Encoding: chunked\r\nContent-Type: {content_type}\r\n"
         else:
@@ -330,7 +337,7 @@ class Client:
             raise DaemonUnavailable(f"cannot connect to the daemon at {self.path}: {exc}"
                                     ) from None
         data = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
+        head = (f"POST {API}{_target(path, params)} HTTP/1.1\r\nHost: portside\r\n"
                 "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(data)}\r\n\r\n").encode()
         sock.sendall(head + data)
