@@ -1,0 +1,292 @@
+"""`docker cp` and `docker export` on the engine side: stat, tar out, tar in.
+
+Everything works on descriptors from `rootfs.open_root`/`rootfs.resolve`: trees are read
+with `*at` calls and O_NOFOLLOW (a symlink is archived as a symlink, never followed), and
+an uploaded tar is extracted by the store's hardened unpacker (`store.unpack`), whose
+root is the destination directory's descriptor: `..`, absolute names, relative links
+that climb out and writes through symlinks are refused.
+
+The path-stat header is Docker's `X-Docker-Container-Path-Stat`: base64 of a JSON object
+{name, size, mode, mtime, linkTarget} with `mode` in Go's os.FileMode bits, which the
+docker client decodes to decide between file and directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import stat
+import tarfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from portside.engine import rootfs
+from portside.errors import InvalidArgument, PortsideError, UnsafeLayer
+from portside.store import unpack as unpack_mod
+from portside.store.tarstream import DIRECTORY, Entry, Stream
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+CHUNK = 256 * 1024
+
+# Go's os.FileMode type bits (io/fs), as Docker puts them in the stat header.
+_GO_DIR = 1 << 31
+_GO_SYMLINK = 1 << 27
+_GO_DEVICE = 1 << 26
+_GO_PIPE = 1 << 25
+_GO_SOCKET = 1 << 24
+_GO_SETUID = 1 << 23
+_GO_SETGID = 1 << 22
+_GO_CHARDEV = 1 << 21
+_GO_STICKY = 1 << 20
+
+
+class ReadOnlyTarget(PortsideError):
+    http_status = 403
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"container rootfs is marked read-only: cannot write to {path}")
+
+
+class OverwriteRefused(InvalidArgument):
+    """`noOverwriteDirNonDir`: a directory and a non-directory never replace each other."""
+
+
+def go_mode(mode: int) -> int:
+    out = stat.S_IMODE(mode) & 0o777
+    kind = stat.S_IFMT(mode)
+    out |= {stat.S_IFDIR: _GO_DIR, stat.S_IFLNK: _GO_SYMLINK, stat.S_IFIFO: _GO_PIPE,
+            stat.S_IFSOCK: _GO_SOCKET, stat.S_IFBLK: _GO_DEVICE,
+            stat.S_IFCHR: _GO_DEVICE | _GO_CHARDEV}.get(kind, 0)
+    if mode & stat.S_ISUID:
+        out |= _GO_SETUID
+    if mode & stat.S_ISGID:
+        out |= _GO_SETGID
+    if mode & stat.S_ISVTX:
+        out |= _GO_STICKY
+    return out
+
+
+def _base(path: str) -> str:
+    """Docker's `filepath.Base` of the path as asked (`.` kept: "copy the contents")."""
+    if path.endswith("/.") or path == ".":
+        return "."
+    parts = [p for p in path.split("/") if p]
+    return parts[-1] if parts else "/"
+
+
+def path_stat(root: int, path: str, container: str) -> dict[str, Any]:
+    """The stat document of `path` (its last component not followed); PathNotFound."""
+    r = rootfs.resolve(root, path, container)
+    try:
+        if not r.exists:
+            raise rootfs.PathNotFound(path, container)
+        st = r.lstat()
+        link = ""
+        if stat.S_ISLNK(st.st_mode):
+            target = rootfs.resolve(root, path, container, follow_last=True)
+            link = target.path
+            target.close(root)
+        mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat().replace("+00:00", "Z")
+        return {"name": _base(path), "size": st.st_size, "mode": go_mode(st.st_mode),
+                "mtime": mtime, "linkTarget": link}
+    finally:
+        r.close(root)
+
+
+def encode_stat(doc: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+# -- tar out ----------------------------------------------------------------------------------
+
+
+class _Sink:
+    """The file object tarfile writes to: chunks of CHUNK bytes go to `emit`."""
+
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self.emit = emit
+        self.buffer = bytearray()
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        self.position += len(data)
+        if len(self.buffer) >= CHUNK:
+            self.flush()
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.emit(bytes(self.buffer))
+            self.buffer.clear()
+
+
+class _TreeWriter:
+    """Adds entries read through directory descriptors to a tar (hardlinks kept)."""
+
+    def __init__(self, tar: tarfile.TarFile) -> None:
+        self.tar = tar
+        self.seen: dict[tuple[int, int], str] = {}
+
+    def add(self, parent: int, name: str, arcname: str) -> None:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        info = tarfile.TarInfo(arcname)
+        info.mode = stat.S_IMODE(st.st_mode)
+        info.uid, info.gid = st.st_uid, st.st_gid
+        info.uname = info.gname = ""
+        info.mtime = int(st.st_mtime)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            info.type = tarfile.DIRTYPE
+            fd = os.open(name, rootfs.O_DIR, dir_fd=parent)
+            try:
+                self.tar.addfile(info)
+                self.children(fd, arcname)
+            finally:
+                os.close(fd)
+        elif stat.S_ISREG(mode):
+            first = self.seen.setdefault((st.st_dev, st.st_ino), arcname) \
+                if st.st_nlink > 1 else arcname
+            if first != arcname:
+                info.type, info.linkname = tarfile.LNKTYPE, first
+                self.tar.addfile(info)
+                return
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            with os.fdopen(fd, "rb") as f:
+                info.size = os.fstat(f.fileno()).st_size
+                self.tar.addfile(info, f)
+        elif stat.S_ISLNK(mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=parent)
+            self.tar.addfile(info)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            self.tar.addfile(info)
+        elif stat.S_ISFIFO(mode):
+            info.type = tarfile.FIFOTYPE
+            self.tar.addfile(info)
+        # sockets have no tar form: skipped, as Docker does
+
+    def children(self, fd: int, arcname: str) -> None:
+        prefix = f"{arcname}/" if arcname else ""
+        for child in sorted(os.listdir(fd)):
+            self.add(fd, child, prefix + child)
+
+
+def write_path(root: int, path: str, container: str, emit: Callable[[bytes], None]) -> None:
+    """A tar of `path` (a file, a link as itself, or a directory with its tree), its
+    entries named from the path's base name as Docker names them."""
+    r = rootfs.resolve(root, path, container)
+    try:
+        if not r.exists:
+            raise rootfs.PathNotFound(path, container)
+        sink = _Sink(emit)
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            writer = _TreeWriter(tar)
+            base = _base(path)
+            if not r.name:  # the root itself
+                fd = r.open_dir()
+                try:
+                    writer.children(fd, "" if base == "/" else base)
+                finally:
+                    os.close(fd)
+            else:
+                writer.add(r.parent, r.name, base)
+        sink.flush()
+    finally:
+        r.close(root)
+
+
+def write_tree(root: int, emit: Callable[[bytes], None]) -> None:
+    """The whole tree under `root` (what `docker export` gives: names without `./`)."""
+    sink = _Sink(emit)
+    with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        fd = os.open(".", rootfs.O_DIR, dir_fd=root)
+        try:
+            _TreeWriter(tar).children(fd, "")
+        finally:
+            os.close(fd)
+    sink.flush()
+
+
+# -- tar in -----------------------------------------------------------------------------------
+
+
+class _CopyIn(unpack_mod._Unpacker):  # noqa: SLF001 - the store's unpacker, with cp's rules
+    """The layer unpacker with Docker's extraction options instead of layer semantics:
+    `.wh.` names are refused (no whiteouts outside layers), owners become the container's
+    root unless `copyUIDGID`, and with `noOverwriteDirNonDir` an existing directory and a
+    non-directory never replace each other."""
+
+    def __init__(self, root_fd: int, policy: unpack_mod.UnpackPolicy, copy_owner: bool,
+                 no_overwrite_dir_non_dir: bool) -> None:
+        super().__init__(root_fd, "archive", policy)
+        self.owners = True
+        self.copy_owner = copy_owner
+        self.no_overwrite = no_overwrite_dir_non_dir
+        self.kind = DIRECTORY
+
+    def _apply(self, e: Entry, stream: Stream) -> None:
+        if not self._parts(e.name) and e.kind == DIRECTORY:
+            return  # `./`: the destination itself keeps its owner and mode (as Docker)
+        if not self.copy_owner:
+            e = dataclasses.replace(e, uid=0, gid=0)
+        self.kind = e.kind
+        super()._apply(e, stream)
+
+    def _whiteout(self, parent_key: bytes, base: bytes) -> None:
+        raise self.unsafe("whiteout entries only belong in image layers")
+
+    def _clear(self, parent: int, base: bytes, key: bytes, keep_dir: bool = False) -> bool:
+        if self.no_overwrite:
+            with_dir = self.kind == DIRECTORY
+            try:
+                st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode) and not with_dir:
+                raise OverwriteRefused(f"cannot overwrite directory {key.decode(errors='replace')!r}"
+                                       " with non-directory")
+            if st is not None and not stat.S_ISDIR(st.st_mode) and with_dir:
+                raise OverwriteRefused(f"cannot overwrite non-directory"
+                                       f" {key.decode(errors='replace')!r} with directory")
+        return super()._clear(parent, base, key, keep_dir)
+
+
+def extract(root: int, path: str, container: str, source: IO[bytes], copy_owner: bool,
+            no_overwrite_dir_non_dir: bool) -> None:
+    """Extract the tar `source` (plain, gzip or zstd) into the directory `path`."""
+    from portside.store.tarstream import Bomb, TarFormatError, Truncated, open_stream
+
+    r = rootfs.resolve(root, path, container, follow_last=True)
+    try:
+        if not r.exists:
+            raise rootfs.PathNotFound(path, container)
+        if not stat.S_ISDIR(r.lstat().st_mode):
+            raise InvalidArgument(f"extraction point is not a directory: {path}")
+        fd = r.open_dir()
+    finally:
+        r.close(root)
+    if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+        os.close(fd)
+        raise ReadOnlyTarget(path)
+    policy = unpack_mod.UnpackPolicy.from_env(preserve_owner=True)
+    unpacker = _CopyIn(fd, policy, copy_owner, no_overwrite_dir_non_dir)
+    try:
+        stream, _ = open_stream(source, None, policy.max_bytes)
+        unpacker.run(stream)
+    except TarFormatError as exc:
+        raise InvalidArgument(f"cannot extract the archive into {path}: {exc.reason}") from None
+    except (Bomb, Truncated) as exc:
+        raise InvalidArgument(f"cannot extract the archive into {path}: {exc}") from None
+    except (UnsafeLayer, unpack_mod.LayerError) as exc:
+        raise InvalidArgument(f"cannot extract the archive into {path}: {exc}") from None
+    finally:
+        unpacker.close()
+        os.close(fd)
