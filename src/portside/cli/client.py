@@ -69,7 +69,7 @@ class Response:
     """A response read from a socket: status, headers, and the body (Content-Length,
     chunked, or until close) by `read`, `read1` or `readline`."""
 
-    def __init__(self, sock: unix_socket) -> None:
+    def __init__(self, sock: unix_socket, bodyless: bool = False) -> None:
         self.sock = sock
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -90,7 +90,7 @@ class Response:
         length = self.headers.get("content-length")
         self._left = int(length) if length is not None and not self._chunked else None
         self._chunk_left = 0
-        self._eof = self.status in (204, 304) or self._left == 0
+        self._eof = bodyless or self.status in (204, 304) or self._left == 0
 
     def _recv(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -255,13 +255,44 @@ class Client:
         try:
             sock.connect(self.path)
             sock.sendall(head.encode() + b"\r\n" + data)
-            resp = Response(sock)
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
+                                    ) from None
+        return self._answer(sock, method == "HEAD")
+
+    def upload(self, method: str, path: str, params: dict[str, Any] | None,
+               source: Any, content_type: str = "application/x-tar") -> Response:
+        """Send the binary file `source` as the body (chunked, read as it goes: a tar on
+        stdin has no known length); returns the response, or raises on an error."""
+        self.ensure_daemon()
+        head = (f"{method} {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
+                f"Connection: close\r\nTransfer-Encoding: chunked\r\n"
+                f"Content-Type: {content_type}\r\n\r\n")
+        sock = unix_socket(AF_UNIX, SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+            sock.sendall(head.encode())
+            while chunk := source.read(1 << 20):
+                sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except BrokenPipeError:
+            pass  # the daemon refused early: its answer says why
+        except OSError as exc:
+            sock.close()
+            raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
+                                    ) from None
+        return self._answer(sock)
+
+    def _answer(self, sock: unix_socket, bodyless: bool = False) -> Response:
+        try:
+            resp = Response(sock, bodyless)
         except OSError as exc:
             sock.close()
             raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
                                     ) from None
         if resp.status >= 400:
-            raw = resp.read()
+            raw = b"" if bodyless else resp.read()
             try:
                 message = json.loads(raw).get("message") or raw.decode()
             except ValueError:

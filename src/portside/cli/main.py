@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "network": "portside.cli.network:network",
     "port": "portside.cli.network:port",
     "compose": "portside.cli.compose:compose",
+    "cp": "portside.cli.cp:cp",
 }
 
 

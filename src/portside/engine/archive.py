@@ -203,6 +203,28 @@ def write_path(root: int, path: str, container: str, emit: Callable[[bytes], Non
         r.close(root)
 
 
+def tar_local(path: str, arcname: str, emit: Callable[[bytes], None]) -> None:
+    """A tar of the host path `path` named `arcname` (`.`: a directory's contents), read
+    by descriptors like a container's (what `portside cp` sends)."""
+    parent = os.open(os.path.dirname(path) or "/", rootfs.O_DIR & ~os.O_NOFOLLOW)
+    try:
+        sink = _Sink(emit)
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            writer = _TreeWriter(tar)
+            name = os.path.basename(path)
+            if arcname == "." and os.path.isdir(path):
+                fd = os.open(name, rootfs.O_DIR, dir_fd=parent)
+                try:
+                    writer.children(fd, "")
+                finally:
+                    os.close(fd)
+            else:
+                writer.add(parent, name, arcname)
+        sink.flush()
+    finally:
+        os.close(parent)
+
+
 def write_tree(root: int, emit: Callable[[bytes], None]) -> None:
     """The whole tree under `root` (what `docker export` gives: names without `./`)."""
     sink = _Sink(emit)
@@ -220,23 +242,32 @@ def write_tree(root: int, emit: Callable[[bytes], None]) -> None:
 
 class _CopyIn(unpack_mod._Unpacker):  # noqa: SLF001 - the store's unpacker, with cp's rules
     """The layer unpacker with Docker's extraction options instead of layer semantics:
-    `.wh.` names are refused (no whiteouts outside layers), owners become the container's
-    root unless `copyUIDGID`, and with `noOverwriteDirNonDir` an existing directory and a
-    non-directory never replace each other."""
+    `.wh.` names are refused (no whiteouts outside layers), owners are `owner` when given
+    (the container's root, unless `copyUIDGID`), with `noOverwriteDirNonDir` an existing
+    directory and a non-directory never replace each other, and `rebase` renames the
+    archive's top name (what `docker cp` does when the destination has another name)."""
 
-    def __init__(self, root_fd: int, policy: unpack_mod.UnpackPolicy, copy_owner: bool,
-                 no_overwrite_dir_non_dir: bool) -> None:
+    def __init__(self, root_fd: int, policy: unpack_mod.UnpackPolicy,
+                 owner: tuple[int, int] | None, no_overwrite_dir_non_dir: bool,
+                 rebase: tuple[str, str] | None) -> None:
         super().__init__(root_fd, "archive", policy)
-        self.owners = True
-        self.copy_owner = copy_owner
+        self.owner = owner
+        if owner is not None:
+            self.owners = True
         self.no_overwrite = no_overwrite_dir_non_dir
+        self.rebase = (rebase[0].encode(), rebase[1].encode()) if rebase else None
         self.kind = DIRECTORY
 
     def _apply(self, e: Entry, stream: Stream) -> None:
         if not self._parts(e.name) and e.kind == DIRECTORY:
             return  # `./`: the destination itself keeps its owner and mode (as Docker)
-        if not self.copy_owner:
-            e = dataclasses.replace(e, uid=0, gid=0)
+        if self.rebase is not None:
+            old, new = self.rebase
+            name = e.name.removeprefix(b"./")
+            if name == old or name.startswith(old + b"/"):
+                e = dataclasses.replace(e, name=new + name[len(old):])
+        if self.owner is not None:
+            e = dataclasses.replace(e, uid=self.owner[0], gid=self.owner[1])
         self.kind = e.kind
         super()._apply(e, stream)
 
@@ -259,11 +290,31 @@ class _CopyIn(unpack_mod._Unpacker):  # noqa: SLF001 - the store's unpacker, wit
         return super()._clear(parent, base, key, keep_dir)
 
 
-def extract(root: int, path: str, container: str, source: IO[bytes], copy_owner: bool,
-            no_overwrite_dir_non_dir: bool) -> None:
-    """Extract the tar `source` (plain, gzip or zstd) into the directory `path`."""
+def extract_at(fd: int, source: IO[bytes], where: str, owner: tuple[int, int] | None = None,
+               no_overwrite_dir_non_dir: bool = False,
+               rebase: tuple[str, str] | None = None) -> None:
+    """Extract the tar `source` (plain, gzip or zstd) into the directory descriptor `fd`
+    (`where` names it in errors); the caller closes `fd`."""
     from portside.store.tarstream import Bomb, TarFormatError, Truncated, open_stream
 
+    policy = unpack_mod.UnpackPolicy.from_env()
+    unpacker = _CopyIn(fd, policy, owner, no_overwrite_dir_non_dir, rebase)
+    try:
+        stream, _ = open_stream(source, None, policy.max_bytes)
+        unpacker.run(stream)
+    except TarFormatError as exc:
+        raise InvalidArgument(f"cannot extract the archive into {where}: {exc.reason}") from None
+    except (Bomb, Truncated) as exc:
+        raise InvalidArgument(f"cannot extract the archive into {where}: {exc}") from None
+    except (UnsafeLayer, unpack_mod.LayerError) as exc:
+        raise InvalidArgument(f"cannot extract the archive into {where}: {exc}") from None
+    finally:
+        unpacker.close()
+
+
+def extract(root: int, path: str, container: str, source: IO[bytes], copy_owner: bool,
+            no_overwrite_dir_non_dir: bool) -> None:
+    """Extract the tar `source` into the container's directory `path`."""
     r = rootfs.resolve(root, path, container, follow_last=True)
     try:
         if not r.exists:
@@ -276,17 +327,7 @@ def extract(root: int, path: str, container: str, source: IO[bytes], copy_owner:
     if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
         os.close(fd)
         raise ReadOnlyTarget(path)
-    policy = unpack_mod.UnpackPolicy.from_env(preserve_owner=True)
-    unpacker = _CopyIn(fd, policy, copy_owner, no_overwrite_dir_non_dir)
     try:
-        stream, _ = open_stream(source, None, policy.max_bytes)
-        unpacker.run(stream)
-    except TarFormatError as exc:
-        raise InvalidArgument(f"cannot extract the archive into {path}: {exc.reason}") from None
-    except (Bomb, Truncated) as exc:
-        raise InvalidArgument(f"cannot extract the archive into {path}: {exc}") from None
-    except (UnsafeLayer, unpack_mod.LayerError) as exc:
-        raise InvalidArgument(f"cannot extract the archive into {path}: {exc}") from None
+        extract_at(fd, source, path, None if copy_owner else (0, 0), no_overwrite_dir_non_dir)
     finally:
-        unpacker.close()
         os.close(fd)
