@@ -19,6 +19,7 @@ from typing import IO, Any
 import click
 
 from portside.cli.client import Client, Response
+from portside.cli.output import human_size
 from portside.errors import InvalidArgument, NotFound
 
 GO_DIR = 1 << 31
@@ -76,16 +77,6 @@ class _Reader:
         data = self.resp.read1(n if n > 0 else 1 << 20)
         self.total += len(data)
         return data
-
-
-def _human(n: int) -> str:
-    """Docker's `units.HumanSize` (decimal units, 3 significant digits)."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.3g}{unit}"
-        size /= 1000
-    return f"{n}B"
 
 
 def _contents_only(path: str) -> bool:
@@ -217,4 +208,4 @@ def cp(copy_owner: bool, follow: bool, quiet: bool, source: str, destination: st
         size = copy_to(src, dst_ctr, dst, follow, copy_owner)
         where = f"{dst_ctr}:{dst}"
     if not quiet and dst != "-" and src != "-":
-        click.echo(f"Successfully copied {_human(size)} to {where}", err=True)
+        click.echo(f"Successfully copied {human_size(size)} to {where}", err=True)

@@ -1,0 +1,47 @@
+"""`docker update` and `docker rename` (and `portside update|rename`) against the daemon."""
+
+from __future__ import annotations
+
+import json
+
+from helpers.daemon import PortsideDaemon
+
+LIMIT = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"
+
+
+def test_docker_update_changes_the_limits_the_container_sees(daemon: PortsideDaemon) -> None:
+    daemon.cli("run", "-d", "--name", "web", "busybox", "sleep", "300")
+    r = daemon.docker("update", "--memory", "128m", "--memory-swap", "256m", "--cpu-shares",
+                      "512", "--pids-limit", "50", "--restart", "on-failure:3", "web")
+    assert r.stdout.strip() == "web"
+    out = daemon.cli("exec", "web", "sh", "-c", LIMIT).stdout.strip()
+    assert out == str(128 * 1024 * 1024)
+    pids = daemon.cli("exec", "web", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max"
+                      " 2>/dev/null || cat /sys/fs/cgroup/pids.max").stdout.strip()
+    assert pids == "50"
+    hc = json.loads(daemon.docker("inspect", "-f", "{{json .HostConfig}}", "web").stdout)
+    assert hc["Memory"] == 128 * 1024 * 1024 and hc["MemorySwap"] == 256 * 1024 * 1024
+    assert hc["CpuShares"] == 512 and hc["PidsLimit"] == 50
+    assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    daemon.cli("restart", "-t", "0", "web")  # kept in HostConfig: applied at start again
+    assert daemon.cli("exec", "web", "sh", "-c", LIMIT).stdout.strip() == str(128 << 20)
+    daemon.cli("update", "--memory", "96m", "--cpus", "0.5", "web")
+    assert daemon.cli("exec", "web", "sh", "-c", LIMIT).stdout.strip() == str(96 << 20)
+    quota = daemon.cli("exec", "web", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+                       " 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max").stdout.strip()
+    assert quota == "50000"
+    assert daemon.inspect("web")["HostConfig"]["NanoCpus"] == 500_000_000
+
+
+def test_update_of_a_stopped_container_applies_at_its_start(daemon: PortsideDaemon) -> None:
+    daemon.cli("create", "--name", "later", "busybox", "sh", "-c", LIMIT)
+    daemon.docker("update", "-m", "64m", "later")
+    assert daemon.cli("start", "-a", "later").stdout.strip() == str(64 << 20)
+
+
+def test_update_refuses_bad_input(daemon: PortsideDaemon) -> None:
+    daemon.cli("run", "-d", "--name", "web", "busybox", "sleep", "300")
+    r = daemon.docker("update", "--memory", "1m", "web", check=False)
+    assert r.returncode == 1 and "Minimum memory limit allowed is 6MB" in r.stderr
+    r = daemon.docker("update", "--memory", "8m", "nosuch", check=False)
+    assert r.returncode == 1 and "No such container: nosuch" in r.stderr
