@@ -45,3 +45,33 @@ def test_update_refuses_bad_input(daemon: PortsideDaemon) -> None:
     assert r.returncode == 1 and "Minimum memory limit allowed is 6MB" in r.stderr
     r = daemon.docker("update", "--memory", "8m", "nosuch", check=False)
     assert r.returncode == 1 and "No such container: nosuch" in r.stderr
+
+
+def test_rename_follows_on_the_network_and_refuses_a_taken_name(daemon: PortsideDaemon) -> None:
+    daemon.cli("network", "create", "appnet")
+    daemon.cli("run", "-d", "--name", "web", "--network", "appnet", "busybox",
+               "sleep", "300")
+    daemon.cli("run", "-d", "--name", "client", "--network", "appnet", "busybox",
+               "sleep", "300")
+    daemon.cli("run", "-d", "--name", "other", "busybox", "sleep", "300")
+    r = daemon.docker("rename", "web", "other", check=False)
+    assert r.returncode == 1 and 'The container name "/other" is already in use' in r.stderr
+    since = daemon.docker("version", "-f", "{{.Server.Os}}").stdout  # a round trip first
+    assert since.strip() == "linux"
+    daemon.docker("rename", "web", "web2")
+    assert daemon.inspect("web2")["Name"] == "/web2"
+    r = daemon.docker("inspect", "web", check=False)
+    assert r.returncode == 1
+    ip = daemon.inspect("web2")["NetworkSettings"]["Networks"]["appnet"]["IPAddress"]
+    out = daemon.cli("exec", "client", "nslookup", "web2").stdout
+    assert ip in out
+    r = daemon.cli("exec", "client", "nslookup", "web", check=False)
+    assert ip not in r.stdout
+    events = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter",
+                           "event=rename", "--format", "{{.Actor.Attributes.oldName}}"
+                           " {{.Actor.Attributes.name}}").stdout
+    assert "/web web2" in events
+    daemon.cli("rename", "web2", "web3")  # the native verb
+    assert daemon.inspect("web3")["Name"] == "/web3"
+    r = daemon.cli("rename", "web3", "client", check=False)
+    assert r.returncode != 0 and "already in use" in r.stderr

@@ -18,6 +18,13 @@ from portside.errors import PortsideError
 log = logging.getLogger("portside.api")
 
 
+def error_response(status: int, message: str) -> web.Response:
+    """Docker's error body. Exactly `application/json` (no charset): the docker client
+    decodes `{"message"}` only for that content type, else it prints the raw body."""
+    return web.Response(status=status, body=json.dumps({"message": message}).encode(),
+                        content_type="application/json")
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -25,17 +32,17 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return web.json_response({"message": exc.reason or str(exc)}, status=exc.status)
+            return error_response(exc.status, exc.reason or str(exc))
         raise
     except PortsideError as exc:
-        return web.json_response({"message": str(exc)}, status=exc.http_status)
+        return error_response(exc.http_status, str(exc))
     except (ValueError, json.JSONDecodeError) as exc:
-        return web.json_response({"message": f"invalid parameter: {exc}"}, status=400)
+        return error_response(400, f"invalid parameter: {exc}")
     except ConnectionError:
         raise
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"message": f"internal error: {exc}"}, status=500)
+        return error_response(500, f"internal error: {exc}")
 
 
 def make_app(engine: Any) -> web.Application:
