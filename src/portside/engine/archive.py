@@ -77,9 +77,15 @@ def _base(path: str) -> str:
     return parts[-1] if parts else "/"
 
 
+def _follows(path: str) -> bool:
+    """A trailing `/` (or `/.`) asks for the directory a symlink points to."""
+    return path.endswith(("/", "/."))
+
+
 def path_stat(root: int, path: str, container: str) -> dict[str, Any]:
-    """The stat document of `path` (its last component not followed); PathNotFound."""
-    r = rootfs.resolve(root, path, container)
+    """The stat document of `path` (its last component not followed unless the path ends
+    with `/`); PathNotFound."""
+    r = rootfs.resolve(root, path, container, follow_last=_follows(path))
     try:
         if not r.exists:
             raise rootfs.PathNotFound(path, container)
@@ -182,7 +188,7 @@ class _TreeWriter:
 def write_path(root: int, path: str, container: str, emit: Callable[[bytes], None]) -> None:
     """A tar of `path` (a file, a link as itself, or a directory with its tree), its
     entries named from the path's base name as Docker names them."""
-    r = rootfs.resolve(root, path, container)
+    r = rootfs.resolve(root, path, container, follow_last=_follows(path))
     try:
         if not r.exists:
             raise rootfs.PathNotFound(path, container)
@@ -313,12 +319,16 @@ def extract_at(fd: int, source: IO[bytes], where: str, owner: tuple[int, int] | 
 
 
 def extract(root: int, path: str, container: str, source: IO[bytes], copy_owner: bool,
-            no_overwrite_dir_non_dir: bool) -> None:
-    """Extract the tar `source` into the container's directory `path`."""
+            no_overwrite_dir_non_dir: bool,
+            writable: Callable[[str], bool] | None = None) -> None:
+    """Extract the tar `source` into the container's directory `path`; `writable` says
+    whether a resolved path may be written to (a read-only root's volumes may)."""
     r = rootfs.resolve(root, path, container, follow_last=True)
     try:
         if not r.exists:
             raise rootfs.PathNotFound(path, container)
+        if writable is not None and not writable(r.path):
+            raise ReadOnlyTarget(path)
         if not stat.S_ISDIR(r.lstat().st_mode):
             raise InvalidArgument(f"extraction point is not a directory: {path}")
         fd = r.open_dir()

@@ -180,3 +180,20 @@ def test_portside_cp_both_ways_with_docker_naming_rules(daemon: PortsideDaemon,
     assert daemon.cli("exec", "web", "cat", "/tmp/fromstdin.txt").stdout == "stdin\n"
     r = daemon.cli("cp", str(src), "web:/srv/site/index.html", check=False)
     assert r.returncode != 0 and "cannot copy directory" in r.stderr
+
+
+def test_cp_into_a_read_only_root_is_refused_but_its_volume_takes_it(
+        daemon: PortsideDaemon, tmp_path: Path) -> None:
+    daemon.cli("run", "-d", "--name", "ro", "--read-only", "-v", "/scratch", "busybox",
+               "sleep", "300")
+    (tmp_path / "f.txt").write_text("f\n")
+    r = daemon.docker("cp", str(tmp_path / "f.txt"), "ro:/f.txt", check=False)
+    assert r.returncode == 1 and "read-only" in r.stderr
+    daemon.docker("cp", str(tmp_path / "f.txt"), "ro:/scratch/f.txt")
+    assert daemon.cli("exec", "ro", "cat", "/scratch/f.txt").stdout == "f\n"
+    daemon.cli("stop", "-t", "0", "ro")
+    r = daemon.docker("cp", str(tmp_path / "f.txt"), "ro:/g.txt", check=False)
+    assert r.returncode == 1 and "read-only" in r.stderr
+    daemon.docker("cp", str(tmp_path / "f.txt"), "ro:/scratch/g.txt")  # stopped: its volume
+    daemon.docker("cp", "ro:/scratch/g.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "f\n"

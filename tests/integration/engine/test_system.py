@@ -86,9 +86,15 @@ def test_export_and_import_round_trip(daemon: PortsideDaemon, tmp_path: Path) ->
         member = tar.extractfile("etc/motd")
         assert member is not None and member.read() == b"exported\n"
     assert "bin/busybox" in names and "vol/in-volume" not in names  # volumes are not exported
-    daemon.cli("export", "-o", str(tmp_path / "native.tar"), "web")
-    with tarfile.open(tmp_path / "native.tar") as tar:
-        assert "etc/motd" in tar.getnames()
+    daemon.cli("start", "web")
+    daemon.cli("run", "-d", "--name", "live", "busybox", "sh", "-c",
+               "echo live > /live.txt; exec sleep 300")
+    daemon.cli("exec", "live", "cat", "/live.txt")
+    for name, path in (("web", "etc/motd"), ("live", "live.txt")):  # also while running
+        daemon.cli("export", "-o", str(tmp_path / "native.tar"), name)
+        with tarfile.open(tmp_path / "native.tar") as tar:
+            names = set(tar.getnames())
+            assert path in names and "proc/self" not in names and "vol/in-volume" not in names
     image_id = daemon.docker("import", "-c", "CMD [\"cat\", \"/etc/motd\"]", "-m", "mine",
                              str(out), "imported:1").stdout.strip()
     assert image_id.startswith("sha256:")

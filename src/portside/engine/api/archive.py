@@ -145,15 +145,19 @@ async def put_archive(request: web.Request) -> web.Response:
     no_overwrite = flag(request, "noOverwriteDirNonDir")
     body = _Body(request, asyncio.get_running_loop())
     async with _quiet(engine, request.match_info["id"]) as c:
+        writable = None
         if c.host_config.get("ReadonlyRootfs") and not c.running:
             # A running one says so itself (its root is mounted read-only); a stopped
-            # one's helper mount is writable, so the flag is checked here.
-            raise archive.ReadOnlyTarget(path)
+            # one's helper mount is writable, so only its rw mounts may be written.
+            rw = [m["Destination"].rstrip("/") for m in c.mounts if m.get("RW", True)]
+
+            def writable(resolved: str) -> bool:
+                return any(resolved == d or resolved.startswith(d + "/") for d in rw)
 
         def work() -> None:
             with rootfs.open_root(engine, c) as root:
                 archive.extract(root, path, c.name, cast(IO[bytes], body), copy_owner,
-                                no_overwrite)
+                                no_overwrite, writable)
 
         await asyncio.to_thread(work)
     engine.event(c, "extract-to-dir")
