@@ -163,9 +163,15 @@ class _TreeWriter:
                 info.type, info.linkname = tarfile.LNKTYPE, first
                 self.tar.addfile(info)
                 return
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            # O_NONBLOCK: if a running container swapped the file for a fifo meanwhile,
+            # the open must not hang; what was opened is checked again below.
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=parent)
             with os.fdopen(fd, "rb") as f:
-                info.size = os.fstat(f.fileno()).st_size
+                now = os.fstat(f.fileno())
+                if not stat.S_ISREG(now.st_mode):
+                    return  # replaced while we looked: skipped, as a vanished file
+                info.size = now.st_size
                 self.tar.addfile(info, f)
         elif stat.S_ISLNK(mode):
             info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=parent)

@@ -121,8 +121,10 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
             with rootfs.open_root(engine, c) as root:
                 archive.write_path(root, path, c.name, emit)
 
-        return await _stream(request, {archive.STAT_HEADER: archive.encode_stat(doc),
+        resp = await _stream(request, {archive.STAT_HEADER: archive.encode_stat(doc),
                                        "Content-Type": TAR}, produce)
+    engine.event(c, "archive-path")
+    return resp
 
 
 class _Body:
