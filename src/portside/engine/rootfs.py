@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import shutil
 import stat
 import subprocess
 import sys
@@ -212,7 +214,8 @@ def _helper(engine: Engine, c: Container, volumes: bool) -> Iterator[int]:
     # An exited container's overlay may still be mounted by the runtime (until its next
     # start or its removal): reuse it, for one upper dir must not be in two overlays.
     reuse = runtime_root.is_dir() and mounts.is_mounted(runtime_root)
-    spec = {"target": str(target), "farm": str(d / "cp-l"),
+    farm = d / f"cp-l-{secrets.token_hex(4)}"  # short names of long layer lists, per mount
+    spec = {"target": str(target), "farm": str(farm),
             "bind_root": str(runtime_root) if reuse else "",
             "lowers": [] if reuse else [str(p) for p in engine.lowerdirs(c.image_id)],
             "upper": str(rw / "diff"), "work": str(rw / "work"),
@@ -244,3 +247,4 @@ def _helper(engine: Engine, c: Container, volumes: bool) -> Iterator[int]:
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+        shutil.rmtree(farm, ignore_errors=True)

@@ -75,3 +75,9 @@ def test_rename_follows_on_the_network_and_refuses_a_taken_name(daemon: Portside
     assert daemon.inspect("web3")["Name"] == "/web3"
     r = daemon.cli("rename", "web3", "client", check=False)
     assert r.returncode != 0 and "already in use" in r.stderr
+
+
+def test_update_through_runc_too(daemon: PortsideDaemon) -> None:
+    daemon.cli("run", "-d", "--name", "web", "--runtime", "runc", "busybox", "sleep", "300")
+    daemon.docker("update", "--memory", "48m", "--pids-limit", "20", "web")
+    assert daemon.cli("exec", "web", "sh", "-c", LIMIT).stdout.strip() == str(48 << 20)
