@@ -80,10 +80,10 @@ def merged_host_config(current: dict[str, Any], body: dict[str, Any]) -> tuple[
                             " not mounted. Weight discarded.")
             hc["BlkioWeight"] = 0
     policy = body.get("RestartPolicy")
-    if policy:
-        if not isinstance(policy, dict):
-            raise InvalidArgument("invalid RestartPolicy: expected an object")
-        name = policy.get("Name") or ""
+    if policy is not None and not isinstance(policy, dict):
+        raise InvalidArgument("invalid RestartPolicy: expected an object")
+    if policy and policy.get("Name"):  # the docker client sends an empty one every time
+        name = policy["Name"]
         if name not in RESTART_NAMES:
             raise InvalidArgument(f"invalid restart policy '{name}'")
         retries = int(policy.get("MaximumRetryCount") or 0)
@@ -106,6 +106,8 @@ async def update(engine: Engine, ref: str, body: dict[str, Any]) -> list[str]:
         c = engine.get(c.id)
         hc, warnings = merged_host_config(c.host_config, body)
         resources = spec_mod.resources_of(hc)
+        if body.get("PidsLimit") is not None and int(body["PidsLimit"]) <= 0:
+            resources.pids_limit = -1  # Docker: 0 or -1 lifts the limit
         if c.running:
             try:
                 await asyncio.to_thread(engine.runtime.update, c.id, resources)

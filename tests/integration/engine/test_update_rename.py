@@ -21,6 +21,12 @@ def test_docker_update_changes_the_limits_the_container_sees(daemon: PortsideDae
     assert pids == "50"
     hc = json.loads(daemon.docker("inspect", "-f", "{{json .HostConfig}}", "web").stdout)
     assert hc["Memory"] == 128 * 1024 * 1024 and hc["MemorySwap"] == 256 * 1024 * 1024
+    daemon.docker("update", "--pids-limit", "-1", "web")
+    pids = daemon.cli("exec", "web", "cat", "/sys/fs/cgroup/pids/pids.max").stdout.strip()
+    assert pids == "max"  # lifted (crun itself would write "-1", which the kernel refuses)
+    daemon.docker("update", "--pids-limit", "50", "web")
+    daemon.docker("update", "--cpu-shares", "256", "web")  # other updates keep the policy
+    assert daemon.inspect("web")["HostConfig"]["RestartPolicy"]["Name"] == "on-failure"
     assert hc["CpuShares"] == 512 and hc["PidsLimit"] == 50
     assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     daemon.cli("restart", "-t", "0", "web")  # kept in HostConfig: applied at start again
@@ -81,3 +87,6 @@ def test_update_through_runc_too(daemon: PortsideDaemon) -> None:
     daemon.cli("run", "-d", "--name", "web", "--runtime", "runc", "busybox", "sleep", "300")
     daemon.docker("update", "--memory", "48m", "--pids-limit", "20", "web")
     assert daemon.cli("exec", "web", "sh", "-c", LIMIT).stdout.strip() == str(48 << 20)
+    assert daemon.cli("exec", "web", "cat", "/sys/fs/cgroup/pids/pids.max").stdout == "20\n"
+    daemon.docker("update", "--pids-limit", "-1", "web")  # lifted again
+    assert daemon.cli("exec", "web", "cat", "/sys/fs/cgroup/pids/pids.max").stdout == "max\n"

@@ -126,5 +126,8 @@ def test_update_merges_docker_fields_and_checks_them() -> None:
         merged_host_config({"Memory": 64 << 20, "MemorySwap": 128 << 20}, {"Memory": 256 << 20})
     with pytest.raises(InvalidArgument, match="AutoRemove"):
         merged_host_config({"AutoRemove": True}, {"RestartPolicy": {"Name": "always"}})
+    hc, _ = merged_host_config({"RestartPolicy": {"Name": "always"}},
+                               {"Memory": 64 << 20, "RestartPolicy": {"Name": ""}})
+    assert hc["RestartPolicy"] == {"Name": "always"}  # docker's empty policy changes nothing
     hc, _ = merged_host_config({"CpuQuota": 50000, "CpuPeriod": 100000}, {"NanoCpus": 10**9})
     assert (hc["NanoCpus"], hc["CpuQuota"], hc["CpuPeriod"]) == (10**9, 0, 0)
