@@ -22,6 +22,7 @@ from portside.engine.state import Container
 from portside.errors import InvalidArgument
 
 TAR = "application/x-tar"
+Emit = Callable[[bytes], None]
 
 
 def _path(request: web.Request) -> str:
@@ -57,25 +58,30 @@ async def stat_path(request: web.Request) -> web.Response:
 
 
 async def _stream(request: web.Request, headers: dict[str, str],
-                  produce: Callable[[Callable[[bytes], None]], None]) -> web.StreamResponse:
-    """Run `produce(emit)` in a thread; what it emits goes out as the response body.
-    The response starts with the first chunk, so an error before it is a plain error."""
+                  produce: Callable[[Callable[[dict[str, str]], None], Emit], None]
+                  ) -> web.StreamResponse:
+    """Run `produce(start, emit)` in a thread; `start(more_headers)` (optional, before the
+    first `emit`) adds response headers, what it emits is the body. The response begins
+    with the first chunk, so an error before it is a plain error response."""
     loop = asyncio.get_running_loop()
-    q: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=16)
+    q: asyncio.Queue[bytes | dict[str, str] | BaseException | None] = asyncio.Queue(16)
     gone = False
+
+    def put(item: bytes | dict[str, str] | BaseException | None) -> None:
+        asyncio.run_coroutine_threadsafe(q.put(item), loop).result()
 
     def emit(chunk: bytes) -> None:
         if gone:
             raise ConnectionError("the client went away")
-        asyncio.run_coroutine_threadsafe(q.put(chunk), loop).result()
+        put(chunk)
 
     def run() -> None:
         try:
-            produce(emit)
+            produce(put, emit)
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop
-            asyncio.run_coroutine_threadsafe(q.put(exc), loop).result()
+            put(exc)
             return
-        asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+        put(None)
 
     worker = loop.run_in_executor(None, run)
     resp: web.StreamResponse | None = None
@@ -86,6 +92,9 @@ async def _stream(request: web.Request, headers: dict[str, str],
                 if resp is None:
                     raise item
                 break  # mid-stream: the client sees a truncated tar
+            if isinstance(item, dict):
+                headers = {**headers, **item}
+                continue
             if resp is None:
                 resp = web.StreamResponse(status=200, headers=headers)
                 await resp.prepare(request)
@@ -111,18 +120,13 @@ async def get_archive(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     path = _path(request)
     async with _quiet(engine, request.match_info["id"]) as c:
-        def head() -> dict[str, Any]:
-            with rootfs.open_root(engine, c) as root:
-                return archive.path_stat(root, path, c.name)
-
-        doc = await asyncio.to_thread(head)
-
-        def produce(emit: Callable[[bytes], None]) -> None:
-            with rootfs.open_root(engine, c) as root:
+        def produce(start: Callable[[dict[str, str]], None], emit: Emit) -> None:
+            with rootfs.open_root(engine, c) as root:  # one root for the stat and the tar
+                doc = archive.path_stat(root, path, c.name)
+                start({archive.STAT_HEADER: archive.encode_stat(doc)})
                 archive.write_path(root, path, c.name, emit)
 
-        resp = await _stream(request, {archive.STAT_HEADER: archive.encode_stat(doc),
-                                       "Content-Type": TAR}, produce)
+        resp = await _stream(request, {"Content-Type": TAR}, produce)
     engine.event(c, "archive-path")
     return resp
 
@@ -169,7 +173,7 @@ async def put_archive(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     async with _quiet(engine, request.match_info["id"]) as c:
-        def produce(emit: Callable[[bytes], None]) -> None:
+        def produce(start: Callable[[dict[str, str]], None], emit: Emit) -> None:
             with rootfs.open_root(engine, c, volumes=False) as root:
                 archive.write_tree(root, emit)
 
