@@ -18,8 +18,8 @@ from typing import IO, Any
 
 import click
 
-from portside.cli.client import Client, Response
 from portside.cli.output import human_size
+from portside.client.transport import Client, Response
 from portside.errors import InvalidArgument, NotFound
 
 GO_DIR = 1 << 31
@@ -45,7 +45,7 @@ def _get(container: str, path: str) -> tuple[dict[str, Any], Response]:
 
 def _put(container: str, path: str, source: IO[bytes], copy_owner: bool) -> None:
     params = {"path": path, "noOverwriteDirNonDir": True, "copyUIDGID": copy_owner}
-    Client().upload("PUT", f"/containers/{container}/archive", params, source).read()
+    Client().request("PUT", f"/containers/{container}/archive", params, upload=source).read()
 
 
 def _decode(resp: Response) -> dict[str, Any] | None:

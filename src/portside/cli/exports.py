@@ -10,7 +10,7 @@ from typing import IO
 
 import click
 
-from portside.cli.client import Client, Response
+from portside.client.transport import Client, Response
 from portside.errors import InvalidArgument
 
 # -- the daemon calls (one place, to move onto the engine interface) --------------------------
@@ -27,7 +27,7 @@ def _import(source: IO[bytes], repo: str, tag: str, message: str,
     pairs = [("fromSrc", "-"), ("repo", repo), ("tag", tag), ("message", message)]
     pairs += [("changes", c) for c in changes]  # repeated, as Docker's client sends them
     query = urlencode([(k, v) for k, v in pairs if v])
-    resp = Client().upload("POST", f"/images/create?{query}", None, source)
+    resp = Client().request("POST", f"/images/create?{query}", upload=source)
     status = ""
     for line in resp.read().splitlines():
         if line.strip():

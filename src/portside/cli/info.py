@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from portside import __version__
-from portside.cli.client import Client
+from portside.client.transport import Client
 
 # -- the daemon calls (one place, to move onto the engine interface) --------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from portside.cli.batch import for_each
-from portside.cli.client import Client
+from portside.client.transport import Client
 from portside.errors import InvalidArgument
 
 # -- the daemon calls (one place, to move onto the engine interface) --------------------------

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from portside.cli.client import Client
 from portside.cli.main import LazyGroup
 from portside.cli.output import human_size, table
+from portside.client.transport import Client
 
 # -- the daemon calls (one place, to move onto the engine interface) --------------------------
 

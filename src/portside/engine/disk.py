@@ -8,33 +8,17 @@ containers mount it; the build cache lists the cached steps with the layers only
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import stat
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from portside.engine.volumes import tree_size
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
     from portside.store.images import Image
-
-
-def tree_size(top: Path) -> int:
-    """Bytes of file content under `top` (each inode once), never following links."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, _dirs, files in os.walk(top):
-        for name in files:
-            with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(dirpath, name))
-                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_size
-    return total
 
 
 def _stamp(t: float) -> str:

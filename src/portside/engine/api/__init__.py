@@ -2,7 +2,9 @@
 
 Every route answers both unversioned (`/containers/json`) and versioned
 (`/v1.43/containers/json`) paths. Errors are Docker's `{"message": ...}` bodies with the
-status the PortsideError carries (404 no such container, 409 conflict, 400 bad input).
+status the PortsideError carries (404 no such container, 409 conflict, 400 bad input), and
+beside `message` the error's class and facts (`errors.to_wire`), so a portside client
+raises the very class the engine raised.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.errors import PortsideError
+from portside.errors import PortsideError, to_wire
 
 log = logging.getLogger("portside.api")
 
 
-def error_response(status: int, message: str) -> web.Response:
-    """Docker's error body. Exactly `application/json` (no charset): the docker client
-    decodes `{"message"}` only for that content type, else it prints the raw body."""
-    return web.Response(status=status, body=json.dumps({"message": message}).encode(),
+def error_response(status: int, error: str | dict[str, Any]) -> web.Response:
+    """Docker's error body (a message, or `to_wire`'s document with it). Exactly
+    `application/json` (no charset): the docker client decodes `{"message"}` only for
+    that content type, else it prints the raw body."""
+    doc = {"message": error} if isinstance(error, str) else error
+    return web.Response(status=status, body=json.dumps(doc).encode(),
                         content_type="application/json")
 
 
@@ -35,7 +39,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
             return error_response(exc.status, exc.reason or str(exc))
         raise
     except PortsideError as exc:
-        return error_response(exc.http_status, str(exc))
+        return error_response(exc.http_status, to_wire(exc))
     except (ValueError, json.JSONDecodeError) as exc:
         return error_response(400, f"invalid parameter: {exc}")
     except ConnectionError:

@@ -26,11 +26,10 @@ from aiohttp import web
 
 from portside import __version__
 from portside.engine.api.containers import engine_of, flag
+from portside.engine.api.system import API_VERSION, MIN_API_VERSION, _image_summary
 from portside.engine.containers import Engine
 from portside.engine.query import normalise_filters
 
-API_VERSION = "1.43"
-MIN_API_VERSION = "1.24"
 RUNTIMES = ("crun", "runc")
 
 
@@ -227,7 +226,6 @@ async def version(request: web.Request) -> web.Response:
 
 async def system_df(request: web.Request) -> web.Response:
     from portside.engine import disk
-    from portside.engine.api.system import _image_summary
 
     engine = engine_of(request)
     kinds = set(request.query.getall("type", []))
