@@ -18,6 +18,7 @@ from portside.engine.volumes import tree_size
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
+    from portside.engine.state import Container
     from portside.store.images import Image
 
 
@@ -43,15 +44,25 @@ def images_usage(engine: Engine, image_summary: Callable[[Image], dict[str, Any]
     return summaries, sum(unique.values())
 
 
+def container_sizes(engine: Engine, c: Container, image_sizes: dict[str, int] | None = None
+                    ) -> dict[str, int]:
+    """Docker's SizeRw (the rw layer) and SizeRootFs (that plus the image)."""
+    if image_sizes is None:
+        with engine.image_lock:
+            image_sizes = {i.id: i.size for i in engine.images.list()}
+    rw = tree_size(engine.rw_dir(c.id) / "diff")
+    return {"SizeRw": rw, "SizeRootFs": rw + image_sizes.get(c.image_id, 0)}
+
+
 def containers_usage(engine: Engine) -> list[dict[str, Any]]:
     from portside.engine import query
 
-    sizes = {i.id: i.size for i in engine.images.list()}
+    with engine.image_lock:
+        sizes = {i.id: i.size for i in engine.images.list()}
     out = []
     for c in engine.state.all():
         doc = query.summary(c, engine.networks.ports(c))
-        doc["SizeRw"] = tree_size(engine.rw_dir(c.id) / "diff")
-        doc["SizeRootFs"] = doc["SizeRw"] + sizes.get(c.image_id, 0)
+        doc.update(container_sizes(engine, c, sizes))
         out.append(doc)
     return out
 

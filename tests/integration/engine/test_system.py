@@ -49,6 +49,10 @@ def test_system_df_and_prune(daemon: PortsideDaemon) -> None:
         capture_output=True, text=True, check=True).stdout)
     by_name = {c["Names"][0]: c for c in df["Containers"]}
     assert by_name["/done"]["SizeRw"] >= 300000
+    sized = json.loads(daemon.docker("inspect", "-s", "-f", "{{json .SizeRw}}", "done").stdout)
+    assert sized == by_name["/done"]["SizeRw"]
+    ps = daemon.docker("ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}").stdout
+    assert "done 300kB" in ps
     assert df["Images"][0]["Containers"] == 2 and df["LayersSize"] > 0
     volumes = {v["Name"]: v["UsageData"] for v in df["Volumes"]}
     assert volumes["keep"]["RefCount"] == 1
