@@ -29,6 +29,7 @@ from portside.store import unpack as unpack_mod
 from portside.store.tarstream import DIRECTORY, Entry, Stream
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"
+KERNEL_MOUNTS = ("proc", "sys", "dev")
 CHUNK = 256 * 1024
 
 # Go's os.FileMode type bits (io/fs), as Docker puts them in the stat header.
@@ -136,9 +137,13 @@ class _Sink:
 class _TreeWriter:
     """Adds entries read through directory descriptors to a tar (hardlinks kept)."""
 
-    def __init__(self, tar: tarfile.TarFile) -> None:
+    def __init__(self, tar: tarfile.TarFile, skip_dev: int | None = None) -> None:
         self.tar = tar
         self.seen: dict[tuple[int, int], str] = {}
+        # The root's device when walking a running container from its `/`: the kernel's
+        # filesystems mounted at /proc, /sys and /dev are entered only when asked for by
+        # name (Docker's archive of `/` has them empty, as they are in its rootfs).
+        self.skip_dev = skip_dev
 
     def add(self, parent: int, name: str, arcname: str) -> None:
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
@@ -150,6 +155,10 @@ class _TreeWriter:
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             info.type = tarfile.DIRTYPE
+            if self.skip_dev is not None and "/" not in arcname.strip("/") and \
+                    arcname.strip("/") in KERNEL_MOUNTS and st.st_dev != self.skip_dev:
+                self.tar.addfile(info)
+                return
             fd = os.open(name, rootfs.O_DIR, dir_fd=parent)
             try:
                 self.tar.addfile(info)
@@ -205,6 +214,7 @@ def write_path(root: int, path: str, container: str, emit: Callable[[bytes], Non
             if not r.name:  # the root itself
                 fd = r.open_dir()
                 try:
+                    writer.skip_dev = os.fstat(fd).st_dev
                     writer.children(fd, "" if base == "/" else base)
                 finally:
                     os.close(fd)

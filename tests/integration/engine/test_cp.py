@@ -197,3 +197,24 @@ def test_cp_into_a_read_only_root_is_refused_but_its_volume_takes_it(
     daemon.docker("cp", str(tmp_path / "f.txt"), "ro:/scratch/g.txt")  # stopped: its volume
     daemon.docker("cp", "ro:/scratch/g.txt", str(tmp_path / "back.txt"))
     assert (tmp_path / "back.txt").read_text() == "f\n"
+
+
+def test_cp_of_the_whole_root_of_a_running_container(daemon: PortsideDaemon) -> None:
+    import subprocess
+
+    daemon.cli("run", "-d", "--name", "web", "busybox", "sh", "-c",
+               "echo top > /top.txt; exec sleep 300")
+    daemon.cli("exec", "web", "cat", "/top.txt")
+    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
+    r = subprocess.run(["docker", "-H", f"unix://{daemon.socket}", "cp", "web:/", "-"],
+                       capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tar:
+        names = set(tar.getnames())
+    assert {"top.txt", "bin/busybox", "proc", "sys"} <= names
+    assert not any(n.startswith(("proc/", "sys/")) for n in names)  # the kernel's: not walked
+    r = subprocess.run(["docker", "-H", f"unix://{daemon.socket}", "cp", "web:/proc/1/cmdline",
+                        "-"], capture_output=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr  # asked for by name: it is archived
+    with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tar:
+        assert tar.getnames() == ["cmdline"]
