@@ -9,51 +9,48 @@ name; otherwise it takes DEST's name; `SRC/.` copies a directory's contents.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import stat
 import sys
-from typing import IO, Any
+import tempfile
+from typing import IO
 
 import click
 
+from portside.cli.engine import engine
 from portside.cli.output import human_size
-from portside.client.transport import Client, Response
+from portside.engine.interface import PathStat
 from portside.errors import InvalidArgument, NotFound
 
 GO_DIR = 1 << 31
 GO_SYMLINK = 1 << 27
 
 
-# -- the daemon calls (one place, to move onto the engine interface) --------------------------
+# -- the engine calls --------------------------------------------------------------------------
 
-def _stat(container: str, path: str) -> dict[str, Any] | None:
-    """The container path's stat document, or None when it does not exist."""
+def _stat(container: str, path: str) -> PathStat | None:
+    """The container path's stat, or None when it does not exist."""
     try:
-        resp = Client().request("HEAD", f"/containers/{container}/archive", {"path": path})
+        return engine().containers.stat_path(container, path)
     except NotFound:
         return None
-    resp.sock.close()
-    return _decode(resp)
 
 
-def _get(container: str, path: str) -> tuple[dict[str, Any], Response]:
-    resp = Client().request("GET", f"/containers/{container}/archive", {"path": path})
-    return _decode(resp) or {}, resp
+def _get(container: str, path: str) -> tuple[PathStat, IO[bytes]]:
+    """The tar of `path`, spooled (in memory up to 16 MB, then in a temporary file)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - returned
+    try:
+        st = engine().containers.get_archive(container, path, spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return st, spool
 
 
 def _put(container: str, path: str, source: IO[bytes], copy_owner: bool) -> None:
-    params = {"path": path, "noOverwriteDirNonDir": True, "copyUIDGID": copy_owner}
-    Client().request("PUT", f"/containers/{container}/archive", params, upload=source).read()
-
-
-def _decode(resp: Response) -> dict[str, Any] | None:
-    raw = resp.headers.get("x-docker-container-path-stat")
-    if not raw:
-        return None
-    doc: dict[str, Any] = json.loads(base64.b64decode(raw))
-    return doc
+    engine().containers.put_archive(container, path, source, no_overwrite_dir_non_dir=True,
+                                    copy_uid_gid=copy_owner)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -66,19 +63,6 @@ def _split(arg: str) -> tuple[str | None, str]:
     return name, path
 
 
-class _Reader:
-    """A Response body as a file object."""
-
-    def __init__(self, resp: Response) -> None:
-        self.resp = resp
-        self.total = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.resp.read1(n if n > 0 else 1 << 20)
-        self.total += len(data)
-        return data
-
-
 def _contents_only(path: str) -> bool:
     return path.endswith("/.") or path == "."
 
@@ -87,48 +71,47 @@ def copy_from(container: str, src: str, dst: str, follow: bool) -> int:
     """Container -> host (or stdout); returns the bytes of the tar received."""
     from portside.engine.archive import extract_at
 
-    doc, resp = _get(container, src)
-    if follow and doc.get("mode", 0) & GO_SYMLINK and doc.get("linkTarget"):
-        resp.sock.close()
-        doc, resp = _get(container, doc["linkTarget"])
-    reader = _Reader(resp)
-    if dst == "-":
-        out = sys.stdout.buffer
-        while chunk := reader.read():
-            out.write(chunk)
-        out.flush()
-        return reader.total
-    src_is_dir = bool(doc.get("mode", 0) & GO_DIR)
-    name = str(doc.get("name") or os.path.basename(src.rstrip("/")))
-    rebase: tuple[str, str] | None = None
-    if os.path.isdir(dst):
-        into = dst
-    else:
-        if os.path.lexists(dst) and src_is_dir:
-            raise InvalidArgument(f"cannot copy directory {src} to the file {dst}")
-        if dst.endswith("/") and not src_is_dir:
-            raise InvalidArgument(f"destination directory {dst} does not exist")
-        into = os.path.dirname(os.path.abspath(dst))
-        if not os.path.isdir(into):
-            raise InvalidArgument(f"destination directory {into} does not exist")
-        if _contents_only(src):
-            os.mkdir(dst)
+    st, tar = _get(container, src)
+    if follow and st.mode & GO_SYMLINK and st.link_target:
+        tar.close()
+        st, tar = _get(container, st.link_target)
+    with tar:
+        size = tar.seek(0, os.SEEK_END)
+        tar.seek(0)
+        if dst == "-":
+            out = sys.stdout.buffer
+            while chunk := tar.read(1 << 20):
+                out.write(chunk)
+            out.flush()
+            return size
+        src_is_dir = bool(st.mode & GO_DIR)
+        name = st.name or os.path.basename(src.rstrip("/"))
+        rebase: tuple[str, str] | None = None
+        if os.path.isdir(dst):
             into = dst
         else:
-            rebase = (name, os.path.basename(os.path.abspath(dst)))
-    fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        extract_at(fd, reader, into, rebase=rebase)  # type: ignore[arg-type]
-    finally:
-        os.close(fd)
-        resp.sock.close()
-    return reader.total
+            if os.path.lexists(dst) and src_is_dir:
+                raise InvalidArgument(f"cannot copy directory {src} to the file {dst}")
+            if dst.endswith("/") and not src_is_dir:
+                raise InvalidArgument(f"destination directory {dst} does not exist")
+            into = os.path.dirname(os.path.abspath(dst))
+            if not os.path.isdir(into):
+                raise InvalidArgument(f"destination directory {into} does not exist")
+            if _contents_only(src):
+                os.mkdir(dst)
+                into = dst
+            else:
+                rebase = (name, os.path.basename(os.path.abspath(dst)))
+        fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            extract_at(fd, tar, into, rebase=rebase)
+        finally:
+            os.close(fd)
+    return size
 
 
 def _local_tar(src: str, arcname: str, follow: bool) -> IO[bytes]:
     """A tar of the local `src` named `arcname` (`.`: its contents), in a spooled file."""
-    import tempfile
-
     from portside.engine.archive import tar_local
 
     spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - returned
@@ -153,10 +136,10 @@ def copy_to(src: str, container: str, dst: str, follow: bool, copy_owner: bool) 
         raise InvalidArgument(f"could not find the file {src} on the host") from None
     src_is_dir = stat.S_ISDIR(st.st_mode)
     target = _stat(container, dst)
-    if target is not None and target["mode"] & GO_SYMLINK and target.get("linkTarget"):
-        dst = target["linkTarget"]
+    if target is not None and target.mode & GO_SYMLINK and target.link_target:
+        dst = target.link_target
         target = _stat(container, dst)
-    if target is not None and target["mode"] & GO_DIR:
+    if target is not None and target.mode & GO_DIR:
         into = dst
         arcname = "." if _contents_only(src) else os.path.basename(os.path.abspath(src))
     else:

@@ -3,40 +3,14 @@ as a one-layer image), as `docker export` and `docker import`."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import IO
 
 import click
 
-from portside.client.transport import Client, Response
+from portside.cli.engine import engine
+from portside.engine.interface import ImportOptions
 from portside.errors import InvalidArgument
-
-# -- the daemon calls (one place, to move onto the engine interface) --------------------------
-
-
-def _export(container: str) -> Response:
-    return Client().request("GET", f"/containers/{container}/export")
-
-
-def _import(source: IO[bytes], repo: str, tag: str, message: str,
-            changes: list[str]) -> str:
-    from urllib.parse import urlencode
-
-    pairs = [("fromSrc", "-"), ("repo", repo), ("tag", tag), ("message", message)]
-    pairs += [("changes", c) for c in changes]  # repeated, as Docker's client sends them
-    query = urlencode([(k, v) for k, v in pairs if v])
-    resp = Client().request("POST", f"/images/create?{query}", upload=source)
-    status = ""
-    for line in resp.read().splitlines():
-        if line.strip():
-            doc = json.loads(line)
-            if doc.get("error"):
-                raise InvalidArgument(doc["error"])
-            status = doc.get("status") or status
-    return status
-
 
 # -- the commands ------------------------------------------------------------------------------
 
@@ -49,21 +23,16 @@ def export(output: str | None, container: str) -> None:
     if output is None and sys.stdout.isatty():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or"
                               " redirect")
-    resp = _export(container)
-    target = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    if output is None:
+        engine().containers.export(container, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
     try:
-        while chunk := resp.read1(1 << 20):
-            target.write(chunk)
-        target.flush()
+        with open(output, "wb") as target:
+            engine().containers.export(container, target)
     except BaseException:
-        if output:
-            target.close()
-            os.unlink(output)  # nothing half-written left behind
+        os.unlink(output)  # nothing half-written left behind
         raise
-    finally:
-        resp.sock.close()
-    if output:
-        target.close()
 
 
 @click.command("import")
@@ -76,15 +45,11 @@ def export(output: str | None, container: str) -> None:
 def import_(changes: tuple[str, ...], message: str, platform: str, file: str,
             reference: str | None) -> None:
     """Import the contents from a tarball (a file, or - for stdin) to create an image."""
-    repo, tag = "", ""
-    if reference:
-        last = reference.rsplit("/", 1)[-1]
-        if ":" in last:
-            repo, _, tag = reference.rpartition(":")
-        else:
-            repo = reference
+    options = ImportOptions(reference=reference or "", changes=list(changes), message=message,
+                            platform=platform)
+    images = engine().images
     if file == "-":
-        image_id = _import(sys.stdin.buffer, repo, tag, message, list(changes))
+        image_id = images.import_(sys.stdin.buffer, options)
     else:
         if "://" in file:
             raise InvalidArgument("importing from a URL is not supported: download it first")
@@ -93,5 +58,5 @@ def import_(changes: tuple[str, ...], message: str, platform: str, file: str,
         except OSError as exc:
             raise InvalidArgument(f"open {file}: {exc.strerror}") from None
         with source:
-            image_id = _import(source, repo, tag, message, list(changes))
+            image_id = images.import_(source, options)
     click.echo(image_id)

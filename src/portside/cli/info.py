@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import click
 
 from portside import __version__
-from portside.client.transport import Client
-
-# -- the daemon calls (one place, to move onto the engine interface) --------------------------
-
-
-def _info() -> dict[str, Any]:
-    doc: dict[str, Any] = Client().get("/info")
-    return doc
-
-
-def _version() -> dict[str, Any]:
-    doc: dict[str, Any] = Client().get("/version")
-    return doc
-
+from portside.cli.engine import engine
 
 # -- rendering ---------------------------------------------------------------------------------
 
@@ -110,7 +97,7 @@ def version_lines(doc: dict[str, Any]) -> list[str]:
 @click.option("-f", "--format", "fmt", default="", help="json, or a Go-like {{.Field}} template.")
 def info(fmt: str) -> None:
     """Display system-wide information."""
-    doc = _info()
+    doc = cast(dict[str, Any], engine().system.info())
     if not _formatted(fmt, doc):
         click.echo("\n".join(info_lines(doc)))
 
@@ -119,7 +106,7 @@ def info(fmt: str) -> None:
 @click.option("-f", "--format", "fmt", default="", help="json, or a Go-like {{.Field}} template.")
 def version(fmt: str) -> None:
     """Show the portside version information (client and daemon)."""
-    doc = _version()
+    doc = cast(dict[str, Any], engine().system.version())
     if fmt == "json":
         click.echo(json.dumps({"Client": {"Version": __version__}, "Server": doc}))
         return

@@ -7,19 +7,8 @@ from typing import Any
 import click
 
 from portside.cli.batch import for_each
-from portside.client.transport import Client
+from portside.cli.engine import engine
 from portside.errors import InvalidArgument
-
-# -- the daemon calls (one place, to move onto the engine interface) --------------------------
-
-def _update(client: Client, container: str, body: dict[str, Any]) -> list[str]:
-    doc = client.post(f"/containers/{container}/update", body) or {}
-    return list(doc.get("Warnings") or [])
-
-
-def _rename(container: str, name: str) -> None:
-    Client().post(f"/containers/{container}/rename", name=name)
-
 
 # -- the commands ------------------------------------------------------------------------------
 
@@ -77,8 +66,10 @@ def update(memory: str | None, memory_swap: str | None, memory_reservation: str 
     body = update_body(memory, memory_swap, memory_reservation, cpus, cpu_shares, cpu_period,
                        cpu_quota, cpuset_cpus, cpuset_mems, pids_limit, blkio_weight, restart)
 
-    def one(client: Client, name: str) -> None:
-        for warning in _update(client, name, body):
+    containers_api = engine().containers
+
+    def one(name: str) -> None:
+        for warning in containers_api.update(name, body):
             click.echo(f"WARNING: {warning}", err=True)
 
     for_each(containers, one)
@@ -89,4 +80,4 @@ def update(memory: str | None, memory_swap: str | None, memory_reservation: str 
 @click.argument("new_name")
 def rename(container: str, new_name: str) -> None:
     """Rename a container."""
-    _rename(container, new_name)
+    engine().containers.rename(container, new_name)

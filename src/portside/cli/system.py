@@ -4,28 +4,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, cast
 
 import click
 
+from portside.cli.engine import engine
 from portside.cli.main import LazyGroup
 from portside.cli.output import human_size, table
-from portside.client.transport import Client
-
-# -- the daemon calls (one place, to move onto the engine interface) --------------------------
-
-
-def _df() -> dict[str, Any]:
-    doc: dict[str, Any] = Client().get("/system/df")
-    return doc
-
-
-def _prune(what: str, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """POST /<what>/prune (containers, networks, volumes, images, build) with filters."""
-    params: dict[str, Any] = {"filters": filters} if filters else {}
-    doc: dict[str, Any] = Client().post(f"/{what}/prune", **params) or {}
-    return doc
-
 
 # -- the commands ------------------------------------------------------------------------------
 
@@ -76,7 +61,7 @@ def df(fmt: str, verbose: bool) -> None:
     """Show disk usage: images, containers, local volumes, build cache."""
     from portside.cli.output import dump_json
 
-    doc = _df()
+    doc = cast(dict[str, Any], engine().system.df())
     if fmt == "json":
         dump_json(doc)
         return
@@ -129,25 +114,25 @@ def prune(every: bool, force: bool, volumes: bool, filter_args: tuple[str, ...])
         if answer not in ("y", "yes"):
             return
     filters = parse_filters(list(filter_args)) if filter_args else {}
+    api = engine()
     reclaimed = 0
     sections: list[tuple[str, list[str]]] = []
-    doc = _prune("containers", dict(filters))
-    sections.append(("Deleted Containers:", list(doc.get("ContainersDeleted") or [])))
-    reclaimed += int(doc.get("SpaceReclaimed") or 0)
-    doc = _prune("networks", dict(filters))
-    sections.append(("Deleted Networks:", list(doc.get("NetworksDeleted") or [])))
+    report = api.containers.prune(dict(filters) or None)
+    sections.append(("Deleted Containers:", report.deleted))
+    reclaimed += report.space_reclaimed
+    report = api.networks.prune(dict(filters) or None)
+    sections.append(("Deleted Networks:", report.deleted))
     if volumes:
-        doc = _prune("volumes", {k: v for k, v in filters.items() if k == "label"})
-        sections.append(("Deleted Volumes:", list(doc.get("VolumesDeleted") or [])))
-        reclaimed += int(doc.get("SpaceReclaimed") or 0)
-    doc = _prune("images", {**filters, "dangling": ["false" if every else "true"]})
-    sections.append(("Deleted Images:", [
-        f"untagged: {d['Untagged']}" if "Untagged" in d else f"deleted: {d['Deleted']}"
-        for d in doc.get("ImagesDeleted") or []]))
-    reclaimed += int(doc.get("SpaceReclaimed") or 0)
-    doc = _prune("build")  # the whole cache: portside's steps are never "in use"
-    sections.append(("Deleted build cache objects:", list(doc.get("CachesDeleted") or [])))
-    reclaimed += int(doc.get("SpaceReclaimed") or 0)
+        report = api.volumes.prune({k: v for k, v in filters.items() if k == "label"} or None)
+        sections.append(("Deleted Volumes:", report.deleted))
+        reclaimed += report.space_reclaimed
+    report = api.images.prune({**filters, "dangling": ["false" if every else "true"]})
+    sections.append(("Deleted Images:", [f"untagged: {t}" for t in report.untagged]
+                     + [f"deleted: {d}" for d in report.deleted]))
+    reclaimed += report.space_reclaimed
+    report = api.system.prune_build_cache()  # all of it: portside's steps are never "in use"
+    sections.append(("Deleted build cache objects:", report.deleted))
+    reclaimed += report.space_reclaimed
     for title, items in sections:
         if items:
             click.echo(title)

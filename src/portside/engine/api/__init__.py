@@ -20,12 +20,12 @@ from portside.errors import PortsideError, to_wire
 log = logging.getLogger("portside.api")
 
 
-def error_response(status: int, error: str | dict[str, Any]) -> web.Response:
-    """Docker's error body (a message, or `to_wire`'s document with it). Exactly
-    `application/json` (no charset): the docker client decodes `{"message"}` only for
-    that content type, else it prints the raw body."""
-    doc = {"message": error} if isinstance(error, str) else error
-    return web.Response(status=status, body=json.dumps(doc).encode(),
+def error_response(message: str | dict[str, object], status: int) -> web.Response:
+    """Docker's error body (a message, or `to_wire`'s whole document). The content type is
+    exactly `application/json` (no charset): the docker client reads the message out of
+    the JSON only then."""
+    doc = {"message": message} if isinstance(message, str) else message
+    return web.Response(body=json.dumps(doc).encode(), status=status,
                         content_type="application/json")
 
 
@@ -36,26 +36,27 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return error_response(exc.status, exc.reason or str(exc))
+            return error_response(exc.reason or str(exc), exc.status)
         raise
     except PortsideError as exc:
-        return error_response(exc.http_status, to_wire(exc))
+        return error_response(to_wire(exc), exc.http_status)
     except (ValueError, json.JSONDecodeError) as exc:
-        return error_response(400, f"invalid parameter: {exc}")
+        return error_response(f"invalid parameter: {exc}", 400)
     except ConnectionError:
         raise
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
-        return error_response(500, f"internal error: {exc}")
+        return error_response(f"internal error: {exc}", 500)
 
 
 def make_app(engine: Any) -> web.Application:
-    from portside.engine.api import archive, containers, execs, info, manage, system
+    from portside.engine.api import archive, containers, execs, images, info, manage, system
 
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
     app["engine"] = engine
     for method, path, handler in [*system.routes(), *containers.routes(), *execs.routes(),
-                                  *archive.routes(), *manage.routes(), *info.routes()]:
+                                  *images.routes(), *archive.routes(), *manage.routes(),
+                                  *info.routes()]:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
     _add_network_routes(app, engine)

@@ -1,5 +1,5 @@
-"""`GET /info`, `GET /version`, `GET /system/df`, `POST /build/prune` and
-`POST /images/prune`: the daemon and its host, measured.
+"""`GET /info`, `GET /version`, `GET /system/df` and `POST /build/prune`: the daemon
+and its host, measured.
 
 What `docker info`, `docker version`, `docker system df` and docker-py read, in Docker's
 shapes. Host facts come from the kernel (/proc, cgroupfs, uname), the runtimes' own
@@ -25,10 +25,10 @@ from typing import Any
 from aiohttp import web
 
 from portside import __version__
-from portside.engine.api.containers import engine_of, flag
-from portside.engine.api.system import API_VERSION, MIN_API_VERSION, _image_summary
+from portside.engine.api.containers import engine_of
+from portside.engine.api.images import _summary as image_summary
+from portside.engine.api.system import API_VERSION, MIN_API_VERSION
 from portside.engine.containers import Engine
-from portside.engine.query import normalise_filters
 
 RUNTIMES = ("crun", "runc")
 
@@ -231,7 +231,7 @@ async def system_df(request: web.Request) -> web.Response:
     kinds = set(request.query.getall("type", []))
 
     def summary(image: Any) -> dict[str, Any]:
-        return _image_summary(engine, image)
+        return image_summary(engine.image_service, image)
 
     return web.json_response(await asyncio.to_thread(disk.system_df, engine, summary, kinds))
 
@@ -243,26 +243,6 @@ async def prune_build(request: web.Request) -> web.Response:
                                                      engine_of(request)))
 
 
-async def prune_images(request: web.Request) -> web.Response:
-    """Docker's `dangling=false` filter prunes every unused image (`image prune -a`)."""
-    engine = engine_of(request)
-    filters = normalise_filters(request.query.get("filters"))
-    dangling = (filters.get("dangling") or ["true"])[0].lower() in ("true", "1")
-
-    def work() -> Any:
-        with engine.image_lock:
-            return engine.images.prune(all_unused=not dangling or flag(request, "all"))
-
-    report = await asyncio.to_thread(work)
-    deleted: list[dict[str, str]] = [{"Untagged": t} for t in report.untagged]
-    deleted += [{"Deleted": d} for d in report.deleted]
-    for image_id in report.deleted:
-        engine.events.publish("image", "delete", image_id, {"name": image_id})
-    return web.json_response({"ImagesDeleted": deleted or None,
-                              "SpaceReclaimed": report.reclaimed})
-
-
 def routes() -> list[tuple[str, str, Any]]:
     return [("GET", "/info", info), ("GET", "/version", version),
-            ("GET", "/system/df", system_df), ("POST", "/build/prune", prune_build),
-            ("POST", "/images/prune", prune_images)]
+            ("GET", "/system/df", system_df), ("POST", "/build/prune", prune_build)]
