@@ -185,6 +185,7 @@ image = LazyGroup(
         "build": "portside.cli.build:build",
         "push": "portside.cli.registry:push",
         "pull": "portside.cli.registry:pull",
+        "import": "portside.cli.exports:import_",
     },
 )
 for _cmd, _names in ((images, ("ls", "list")), (inspect, ("inspect",)), (history, ("history",)),

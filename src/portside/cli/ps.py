@@ -329,7 +329,9 @@ CONTAINER_COMMANDS = {
     "pause": "portside.cli.ps:pause", "unpause": "portside.cli.ps:unpause",
     "wait": "portside.cli.ps:wait", "rm": "portside.cli.ps:rm",
     "prune": "portside.cli.ps:prune", "diff": "portside.cli.commit:diff",
-    "commit": "portside.cli.commit:commit",
+    "commit": "portside.cli.commit:commit", "cp": "portside.cli.cp:cp",
+    "update": "portside.cli.manage:update", "rename": "portside.cli.manage:rename",
+    "export": "portside.cli.exports:export",
 }
 
 

@@ -505,6 +505,9 @@ class RemoteSystem:
     def df(self) -> Document:
         return cast(Document, self.c.get("/system/df"))
 
+    def prune_build_cache(self) -> PruneReport:
+        return prune_report(self.c.post("/build/prune") or {}, "CachesDeleted")
+
     def events(self, options: EventOptions) -> Iterator[Event]:
         resp = self.c.request("GET", "/events", {
             "since": options.since or None, "until": options.until or None,

@@ -73,7 +73,7 @@ class Response:
     """A response read from a socket: status, headers, and the body (Content-Length,
     chunked, or until close) by `read`, `read1` or `readline`."""
 
-    def __init__(self, sock: unix_socket) -> None:
+    def __init__(self, sock: unix_socket, bodyless: bool = False) -> None:
         self.sock = sock
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -94,7 +94,7 @@ class Response:
         length = self.headers.get("content-length")
         self._left = int(length) if length is not None and not self._chunked else None
         self._chunk_left = 0
-        self._eof = self.status in (204, 304) or self._left == 0
+        self._eof = bodyless or self.status in (204, 304) or self._left == 0
 
     def _recv(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -293,7 +293,7 @@ class Client:
             sock.sendall(head.encode() + b"\r\n" + data)
             if upload is not None:
                 _send_chunked(sock, upload)
-            resp = Response(sock)
+            resp = Response(sock, bodyless=method == "HEAD")
         except BrokenPipeError:
             resp = Response(sock)  # the daemon answered (refused) before reading it all
         except OSError as exc:
@@ -301,7 +301,7 @@ class Client:
             raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
                                     ) from None
         if resp.status >= 400:
-            raw = resp.read()
+            raw = b"" if method == "HEAD" else resp.read()  # a HEAD answer has no body
             body = None
             try:
                 body = json.loads(raw)
