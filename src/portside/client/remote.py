@@ -51,9 +51,29 @@ from portside.engine.interface import (
     VolumeCreate,
     WaitResult,
 )
-from portside.engine.reports import container_summary, image_summary, prune_report
+from portside.engine.reports import (
+    ProgressFeed,
+    changes,
+    connect_body,
+    container_state,
+    container_summary,
+    event,
+    exec_body,
+    exec_state,
+    history_entry,
+    image_summary,
+    network_body,
+    path_stat,
+    prune_report,
+    pull_outcome,
+    push_outcome,
+    removed_image,
+    split_reference,
+    top,
+    volume_body,
+    wait_result,
+)
 from portside.errors import PortsideError, from_wire
-from portside.oci import reference as refs
 
 
 class StreamError(PortsideError):
@@ -64,10 +84,7 @@ def _q(text: str) -> str:
     return _quote(text)
 
 
-def _split(text: str) -> tuple[str, str]:
-    """A reference as the repository the user named and its tag (or digest)."""
-    ref = refs.parse(text)
-    return ref.familiar_repository, ref.digest or ref.tag or ""
+_split = split_reference
 
 
 def _filters(filters: Filters | None) -> str | None:
@@ -106,36 +123,17 @@ def json_lines(resp: Response) -> Iterator[dict[str, Any]]:
 
 def follow_progress(resp: Response, progress: Progress) -> Iterator[dict[str, Any]]:
     """Feed Docker's per-layer progress messages to `progress`; yield the other messages."""
-    current: dict[str, int] = {}
+    feed = ProgressFeed(progress)
     try:
         for msg in json_lines(resp):
-            key, status = msg.get("id"), str(msg.get("status", ""))
-            detail = msg.get("progressDetail") or {}
-            if key and detail.get("total"):
-                if key not in current:
-                    progress.start(key, int(detail["total"]))
-                    current[key] = 0
-                now = int(detail.get("current") or 0)
-                progress.advance(key, now - current[key])
-                current[key] = now
-            elif key and status and not detail:
-                if status.endswith(("complete", "exists", "Pushed")) or status.startswith(
-                        ("Mounted from", "Already")):
-                    progress.done(key, status)
-                    current.pop(key, None)
-                else:
-                    yield msg
-            else:
+            if feed.feed(msg) is not None:
                 yield msg
     finally:
         progress.close()
 
 
 def _path_stat(header: str) -> PathStat:
-    doc = json.loads(base64.b64decode(header)) if header else {}
-    return PathStat(name=doc.get("name", ""), size=int(doc.get("size") or 0),
-                    mode=int(doc.get("mode") or 0), mtime=doc.get("mtime", ""),
-                    link_target=doc.get("linkTarget", ""))
+    return path_stat(json.loads(base64.b64decode(header)) if header else {})
 
 
 def _closing(chunks: Iterator[LogChunk], resp: Response) -> Iterator[LogChunk]:
@@ -163,10 +161,7 @@ class RemoteImages:
         return cast(Document, self.c.get(f"/images/{ref}/json"))
 
     def history(self, ref: str) -> list[HistoryEntry]:
-        return [HistoryEntry(id=h.get("Id", ""), created=int(h.get("Created") or 0),
-                             created_by=h.get("CreatedBy", ""), size=int(h.get("Size") or 0),
-                             comment=h.get("Comment", ""), tags=h.get("Tags") or [])
-                for h in self.c.get(f"/images/{ref}/history") or []]
+        return [history_entry(h) for h in self.c.get(f"/images/{ref}/history") or []]
 
     def tag(self, source: str, target: str) -> None:
         repo, tag = _split(target)
@@ -175,8 +170,7 @@ class RemoteImages:
 
     def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[RemovedImage]:
         docs = self.c.json("DELETE", f"/images/{ref}", {"force": force, "noprune": not prune})
-        return [RemovedImage(untagged=d.get("Untagged", ""), deleted=d.get("Deleted", ""))
-                for d in docs or []]
+        return [removed_image(d) for d in docs or []]
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
         return prune_report(self.c.post("/images/prune", filters=_filters(filters)) or {},
@@ -188,13 +182,7 @@ class RemoteImages:
                   "insecure": options.insecure or None}
         resp = self.c.request("POST", "/images/create", params,
                               headers=_auth_header(options.credentials))
-        digest, updated = "", False
-        for msg in follow_progress(resp, progress):
-            text = str(msg.get("status", ""))
-            if text.startswith("Digest: "):
-                digest = text.removeprefix("Digest: ")
-            elif text.startswith("Status: "):
-                updated = text.startswith("Status: Downloaded newer image")
+        digest, updated = pull_outcome(list(follow_progress(resp, progress)))
         image = self.inspect(f"{repo}@{tag}" if tag.startswith("sha256:") else
                              f"{repo}:{tag or 'latest'}")
         return PullReport(image_id=str(image["Id"]), digest=digest, updated=updated)
@@ -204,11 +192,7 @@ class RemoteImages:
         resp = self.c.request("POST", f"/images/{repo}/push",
                               {"tag": tag or None, "insecure": options.insecure or None},
                               headers=_auth_header(options.credentials or Credentials()))
-        digest, size = "", 0
-        for msg in follow_progress(resp, progress):
-            aux = msg.get("aux") or {}
-            if aux.get("Digest"):
-                digest, size = aux["Digest"], int(aux.get("Size") or 0)
+        digest, size = push_outcome(list(follow_progress(resp, progress)))
         return PushReport(reference=options.reference, digest=digest, size=size)
 
     def save(self, refs_: list[str], out: IO[bytes], format: str = "oci") -> None:
@@ -291,9 +275,7 @@ class RemoteContainers:
         self.c.request("POST", f"/containers/{ref}/unpause").read()
 
     def wait(self, ref: str, condition: str = "not-running") -> WaitResult:
-        doc = self.c.post(f"/containers/{ref}/wait", condition=condition) or {}
-        return WaitResult(status_code=int(doc.get("StatusCode", 0)),
-                          error=((doc.get("Error") or {}).get("Message") or ""))
+        return wait_result(self.c.post(f"/containers/{ref}/wait", condition=condition) or {})
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         self.c.request("DELETE", f"/containers/{ref}", {"force": force, "v": volumes}).read()
@@ -302,12 +284,7 @@ class RemoteContainers:
         return cast(Document, self.c.get(f"/containers/{ref}/json"))
 
     def state(self, ref: str) -> ContainerState:
-        st = self.c.get(f"/containers/{ref}/json")["State"]
-        return ContainerState(status=st.get("Status", ""), running=bool(st.get("Running")),
-                              paused=bool(st.get("Paused")), exit_code=int(st.get("ExitCode") or 0),
-                              pid=int(st.get("Pid") or 0), error=st.get("Error") or "",
-                              health=(st.get("Health") or {}).get("Status") or "",
-                              oom_killed=bool(st.get("OOMKilled")))
+        return container_state(self.c.get(f"/containers/{ref}/json")["State"])
 
     def logs(self, ref: str, options: LogOptions) -> Iterator[LogChunk]:
         tty = bool(self.c.get(f"/containers/{ref}/json")["Config"].get("Tty"))
@@ -318,15 +295,13 @@ class RemoteContainers:
         return _closing(demux_frames(resp, tty), resp)
 
     def top(self, ref: str, ps_args: str = "") -> Top:
-        doc = self.c.get(f"/containers/{ref}/top", ps_args=ps_args or None)
-        return Top(titles=doc.get("Titles") or [], processes=doc.get("Processes") or [])
+        return top(self.c.get(f"/containers/{ref}/top", ps_args=ps_args or None))
 
     def stats(self, ref: str) -> Document:
         return cast(Document, self.c.get(f"/containers/{ref}/stats", stream=False))
 
     def changes(self, ref: str) -> list[Change]:
-        return [Change(path=c["Path"], kind=int(c["Kind"]))
-                for c in self.c.get(f"/containers/{ref}/changes") or []]
+        return changes(self.c.get(f"/containers/{ref}/changes"))
 
     def commit(self, ref: str, options: CommitOptions) -> str:
         params: dict[str, Any] = {"container": ref, "comment": options.comment or None,
@@ -377,12 +352,7 @@ class RemoteContainers:
         self.c.request("POST", f"/containers/{ref}/resize", {"h": rows, "w": cols}).read()
 
     def exec_create(self, ref: str, options: ExecOptions) -> str:
-        doc = self.c.post(f"/containers/{ref}/exec", {
-            "Cmd": options.cmd, "Tty": options.tty, "AttachStdin": options.stdin,
-            "AttachStdout": options.stdout, "AttachStderr": options.stderr,
-            "Env": options.env or None,
-            "WorkingDir": options.workdir or None, "User": options.user or None,
-            "Privileged": options.privileged, "DetachKeys": options.detach_keys or None})
+        doc = self.c.post(f"/containers/{ref}/exec", exec_body(options))
         return str(doc["Id"])
 
     def exec_start(self, exec_id: str, tty: bool = False,
@@ -399,10 +369,7 @@ class RemoteContainers:
         self.c.request("POST", f"/exec/{exec_id}/resize", {"h": rows, "w": cols}).read()
 
     def exec_inspect(self, exec_id: str) -> ExecState:
-        doc = self.c.get(f"/exec/{exec_id}/json")
-        code = doc.get("ExitCode")
-        return ExecState(running=bool(doc.get("Running")),
-                         exit_code=None if code is None else int(code), pid=int(doc.get("Pid") or 0))
+        return exec_state(self.c.get(f"/exec/{exec_id}/json"))
 
     # -- added for the CLI's run path (issue 11) --
 
@@ -413,9 +380,7 @@ class RemoteContainers:
 
         def result() -> WaitResult:
             raw = resp.read()
-            doc = json.loads(raw) if raw.strip() else {}
-            return WaitResult(status_code=int(doc.get("StatusCode", 0)),
-                              error=((doc.get("Error") or {}).get("Message") or ""))
+            return wait_result(json.loads(raw) if raw.strip() else {})
 
         return result
 
@@ -431,14 +396,7 @@ class RemoteNetworks:
         self.c = client
 
     def create(self, options: NetworkCreate) -> str:
-        body: dict[str, Any] = {"Name": options.name, "Driver": options.driver,
-                                "Internal": options.internal, "Attachable": options.attachable,
-                                "EnableIPv6": options.enable_ipv6,
-                                "Labels": options.labels, "Options": options.options,
-                                "CheckDuplicate": True}
-        if options.ipam is not None:
-            body["IPAM"] = options.ipam
-        return str(self.c.post("/networks/create", body)["Id"])
+        return str(self.c.post("/networks/create", network_body(options))["Id"])
 
     def inspect(self, ref: str) -> Document:
         return cast(Document, self.c.get(f"/networks/{ref}"))
@@ -452,13 +410,7 @@ class RemoteNetworks:
 
     def connect(self, network: str, container: str,
                 endpoint: EndpointOptions | None = None) -> None:
-        config: dict[str, Any] = {}
-        if endpoint is not None:
-            config = {"Aliases": endpoint.aliases or None}
-            if endpoint.ipv4_address:
-                config["IPAMConfig"] = {"IPv4Address": endpoint.ipv4_address}
-        self.c.post(f"/networks/{network}/connect", {"Container": container,
-                                                      "EndpointConfig": config})
+        self.c.post(f"/networks/{network}/connect", connect_body(container, endpoint))
 
     def disconnect(self, network: str, container: str, force: bool = False) -> None:
         self.c.post(f"/networks/{network}/disconnect", {"Container": container, "Force": force})
@@ -471,9 +423,7 @@ class RemoteVolumes:
         self.c = client
 
     def create(self, options: VolumeCreate) -> Document:
-        return cast(Document, self.c.post("/volumes/create", {
-            "Name": options.name, "Driver": options.driver, "Labels": options.labels,
-            "DriverOpts": options.options}))
+        return cast(Document, self.c.post("/volumes/create", volume_body(options)))
 
     def inspect(self, name: str) -> Document:
         return cast(Document, self.c.get(f"/volumes/{name}"))
@@ -515,11 +465,7 @@ class RemoteSystem:
             "after_revision": options.after_revision or None})
         try:
             for msg in json_lines(resp):
-                actor = msg.get("Actor") or {}
-                yield Event(type=msg.get("Type", ""), action=msg.get("Action", ""),
-                            actor_id=actor.get("ID", ""), attributes=actor.get("Attributes") or {},
-                            time_nano=int(msg.get("timeNano") or 0),
-                            revision=int(msg.get("revision") or 0))
+                yield event(msg)
         finally:
             resp.sock.close()
 

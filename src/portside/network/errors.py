@@ -65,3 +65,13 @@ class NetworkSetupFailed(PortsideError):
     def __init__(self, action: str, network: str, message: str) -> None:
         msg = " ".join(message.split()) or "unknown error"
         super().__init__(f"{action} network {network}: {msg}")
+
+
+class PredefinedNetwork(PortsideError):
+    """`host`, `none` (and their IDs) exist always and cannot be removed."""
+
+    http_status = 403
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"{ref} is a pre-defined network and cannot be removed")
+        self.ref = ref

@@ -65,20 +65,7 @@ def make_app(engine: Any) -> web.Application:
 
 def _add_network_routes(app: web.Application, engine: Any) -> None:
     """`/networks` from the network package, with the engine's view of containers."""
-    from portside.engine.networking import uses_bridge
-    from portside.engine.spec import default_hostname
-    from portside.network.api import ContainerRef, add_routes
+    from portside.engine.operations import container_ref
+    from portside.network.api import add_routes
 
-    def lookup(ref: str) -> ContainerRef:
-        c = engine.get(ref)
-        netns = None
-        if c.running and uses_bridge(c):
-            from portside.network import containers as glue
-
-            path = glue.netns_path(c.id)
-            netns = str(path) if path.exists() else None
-        return ContainerRef(c.id, c.name, default_hostname(c.id, c.config), netns,
-                            engine.container_dir(c.id),
-                            lambda net, cfg: engine.networks.remember(engine, c.id, net, cfg))
-
-    add_routes(app, engine.networks.manager, lookup)
+    add_routes(app, engine.networks.manager, lambda ref: container_ref(engine, ref))

@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
 from typing import Any
 
 from aiohttp import web
 
-from portside.engine import disk, query
+from portside.engine import operations, query
+from portside.engine import streams as engine_streams
 from portside.engine.api import streams
 from portside.engine.containers import Engine
-from portside.errors import InvalidArgument, PortsideError
+from portside.errors import InvalidArgument
 
 
 def engine_of(request: web.Request) -> Engine:
@@ -54,30 +54,17 @@ async def create(request: web.Request) -> web.Response:
 async def list_containers(request: web.Request) -> web.Response:
     engine = engine_of(request)
     filters = query.normalise_filters(request.query.get("filters"))
-    show_all = flag(request, "all")
-    out = []
-    for c in engine.state.all():
-        if not show_all and not c.running and "status" not in filters:
-            continue
-        if query.matches(c, filters):
-            out.append(query.summary(c, engine.networks.ports(c)))
-    limit = int(request.query.get("limit") or -1)
-    if limit > 0:
-        out = out[:limit]
+    out = operations.container_list(engine, filters, flag(request, "all"),
+                                    int(request.query.get("limit") or -1))
     if flag(request, "size"):  # `docker ps -s`
-        for doc in out:
-            doc.update(await asyncio.to_thread(disk.container_sizes, engine,
-                                               engine.get(doc["Id"])))
+        await asyncio.to_thread(operations.add_sizes, engine, out)
     return web.json_response(out)
 
 
 async def inspect(request: web.Request) -> web.Response:
     engine = engine_of(request)
     c = engine.get(request.match_info["id"])
-    settings = await asyncio.to_thread(engine.networks.settings, c)
-    doc = query.inspect(c, str(engine.log_path(c.id)), settings)
-    if flag(request, "size"):
-        doc.update(await asyncio.to_thread(disk.container_sizes, engine, c))
+    doc = await asyncio.to_thread(operations.container_inspect, engine, c, flag(request, "size"))
     return web.json_response(doc)
 
 
@@ -149,21 +136,15 @@ async def prune(request: web.Request) -> web.Response:
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
-    from portside.engine.options import parse_time_or_duration
-    from portside.runtime import read_logs
-
     engine = engine_of(request)
     c = engine.get(request.match_info["id"])
     want_out, want_err = flag(request, "stdout"), flag(request, "stderr")
     if not (want_out or want_err):
         raise InvalidArgument("you must choose at least one stream")
     follow, stamps = flag(request, "follow"), flag(request, "timestamps")
-    now = time.time()
-    since = float(request.query.get("since") or 0) or None
-    until_text = request.query.get("until")
-    until = parse_time_or_duration(until_text, now) if until_text else None
-    tail_text = request.query.get("tail") or "all"
-    tail = None if tail_text == "all" else int(tail_text)
+    since, until, tail = operations.log_window(request.query.get("since"),
+                                               request.query.get("until"),
+                                               request.query.get("tail"))
     tty = bool(c.config.get("Tty"))
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": streams.RAW if tty else streams.MULTIPLEXED})
@@ -172,31 +153,19 @@ async def logs(request: web.Request) -> web.StreamResponse:
     q: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
     gone = threading.Event()
 
-    def stop() -> bool:
-        if gone.is_set():
-            return True
-        try:
-            return not engine.get(c.id).running
-        except Exception:  # noqa: BLE001 - removed: stop following
-            return True
-
     def produce() -> None:
         try:
-            for entry in read_logs(engine.log_path(c.id), since, until, tail, follow, stop):
-                if gone.is_set():
-                    break
-                asyncio.run_coroutine_threadsafe(q.put(entry), loop).result()
+            for chunk in operations.log_chunks(
+                    engine, c, stdout=want_out, stderr=want_err, timestamps=stamps,
+                    since=since, until=until, tail=tail, follow=follow, gone=gone):
+                asyncio.run_coroutine_threadsafe(q.put(chunk), loop).result()
         finally:
             asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
 
     worker = loop.run_in_executor(None, produce)
     try:
-        while (entry := await q.get()) is not None:
-            stream = streams.STDERR if entry.stream == "stderr" else streams.STDOUT
-            if (stream == streams.STDOUT and not want_out) or (
-                    stream == streams.STDERR and not want_err):
-                continue
-            data = (entry.timestamp.encode() + b" " + entry.data) if stamps else entry.data
+        while (chunk := await q.get()) is not None:
+            stream, data = chunk
             await resp.write(data if tty else streams.frame(stream, data))
     except (ConnectionError, asyncio.CancelledError):
         gone.set()
@@ -216,34 +185,14 @@ async def attach(request: web.Request) -> web.StreamResponse:
     c = engine.get(request.match_info["id"])
     tty = bool(c.config.get("Tty"))
     want_in = flag(request, "stdin") and bool(c.config.get("OpenStdin"))
-    want_out, want_err = flag(request, "stdout"), flag(request, "stderr")
     if not flag(request, "stream") and not flag(request, "logs"):
         raise InvalidArgument("at least one of stream or logs must be set")
     out = streams.Hijacked(request, tty)
     await out.open()
-    if flag(request, "logs"):
-        from portside.runtime import read_logs
-
-        entries = await asyncio.to_thread(lambda: list(read_logs(engine.log_path(c.id))))
-        for e in entries:
-            stream = streams.STDERR if e.stream == "stderr" else streams.STDOUT
-            if (stream == streams.STDOUT and want_out) or (stream == streams.STDERR and want_err):
-                await out.write(stream, e.data)
-    if flag(request, "stream"):
-        try:
-            sock = await engine.attach_socket(c.id)
-        except (PortsideError, OSError, asyncio.CancelledError):
-            await out.close()
-            return out.resp or web.Response(status=200)
-        tasks = [asyncio.ensure_future(streams.pump_attach(sock, out, want_out, want_err))]
-        if want_in:
-            tasks.append(asyncio.ensure_future(streams.pump_stdin(out.stdin, sock)))
-        try:
-            await tasks[0]
-        finally:
-            for t in tasks[1:]:
-                t.cancel()
-            sock.close()
+    await engine_streams.attach(engine, c, out, logs=flag(request, "logs"),
+                                stream=flag(request, "stream"), want_in=want_in,
+                                want_out=flag(request, "stdout"),
+                                want_err=flag(request, "stderr"))
     await out.close()
     return out.resp or web.Response(status=200)
 
@@ -300,25 +249,15 @@ async def changes(request: web.Request) -> web.Response:
 
 
 async def commit(request: web.Request) -> web.Response:
-    from portside.engine import commit as commit_mod
-
     engine = engine_of(request)
-    c = engine.get(request.query.get("container", ""))
+    ref = request.query.get("container", "")
+    engine.get(ref)  # an unknown container before a bad body
     repo, tag = request.query.get("repo") or "", request.query.get("tag") or ""
     name = f"{repo}:{tag}" if repo and tag else repo or None
     body = await body_json(request)
-    paused = False
-    if c.running and flag(request, "pause", True) and not c.state["Paused"]:
-        await engine.pause(c.id)
-        paused = True
-    try:
-        image_id = await asyncio.to_thread(
-            commit_mod.commit, engine, c, name, request.query.get("comment") or "",
-            request.query.get("author") or "", body or None)
-    finally:
-        if paused:
-            await engine.unpause(c.id)
-    engine.event(c, "commit")
+    image_id = await operations.commit(engine, ref, name, request.query.get("comment") or "",
+                                       request.query.get("author") or "", body or None,
+                                       flag(request, "pause", True))
     return web.json_response({"Id": image_id}, status=201)
 
 

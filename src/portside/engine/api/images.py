@@ -11,26 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import io
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from portside.engine import imagedocs
 from portside.engine.api.containers import engine_of, flag
 from portside.engine.imageprogress import Emit, Message, error, status
 from portside.engine.images import ImageService
-from portside.engine.imagetypes import PruneFilters, RegistryAuth, label_matches, timestamp
-from portside.engine.options import parse_time_or_duration
+from portside.engine.imagetypes import RegistryAuth
 from portside.engine.query import normalise_filters
+from portside.engine.reports import pull_reference
 from portside.errors import InvalidArgument, PortsideError
 from portside.oci import reference as refs
-from portside.store.describe import inspect as describe_image
-from portside.store.images import Image
 
 log = logging.getLogger("portside.api")
 JSON = "application/json"
@@ -130,87 +127,24 @@ async def progress_stream(request: web.Request,
 
 # -- listing and inspecting --
 
-def _summary(service: ImageService, image: Image) -> dict[str, Any]:
-    cfg = service.store.config(image)
-    return {"Id": image.id, "ParentId": "", "RepoTags": [_familiar(t) for t in image.tags],
-            "RepoDigests": _repo_digests(image), "Created": int(timestamp(image.created) or 0),
-            "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
-            "Labels": cfg.config.get("Labels") or {},
-            "Containers": len(service.store.holders(image))}
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _familiar(tag: str) -> str:
-    return refs.parse(tag).familiar()
-
-
-def _repo_digests(image: Image) -> list[str]:
-    digest = image.index_digest or image.manifest_digest
-    return sorted({f"{refs.parse(t).familiar_repository}@{digest}" for t in image.tags})
-
-
-def _listed(image: Image, labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
-    dangling = filters.get("dangling")
-    if dangling and (dangling[0] in ("true", "1")) == bool(image.tags):
-        return False
-    if "reference" in filters:
-        names = [refs.parse(t) for t in image.tags]
-        if not any(fnmatch.fnmatch(n.familiar(), pattern)
-                   or fnmatch.fnmatch(n.familiar_repository, pattern)
-                   for n in names for pattern in filters["reference"]):
-            return False
-    return all(label_matches(labels, spec) for spec in filters.get("label", []))
-
-
 async def list_images(request: web.Request) -> web.Response:
     service = service_of(request)
     filters = normalise_filters(request.query.get("filters"))
-
-    def collect() -> list[dict[str, Any]]:
-        with service.lock:
-            out = []
-            for image in service.store.list():
-                doc = _summary(service, image)
-                if _listed(image, doc["Labels"], filters):
-                    out.append(doc)
-            return out
-
-    return web.json_response(await asyncio.to_thread(collect))
+    return web.json_response(await asyncio.to_thread(imagedocs.summaries, service, filters))
 
 
 async def inspect_image(request: web.Request) -> web.Response:
-    service = service_of(request)
-
-    def describe() -> dict[str, Any]:
-        with service.lock:
-            image = service.get(request.match_info["name"])
-            doc = describe_image(service.store, image)  # the one document, as the CLI shows it
-        return {**doc, "Parent": "", "Comment": "",
-                "GraphDriver": {"Name": "overlay", "Data": None},
-                "Metadata": {"LastTagTime": _rfc3339(image.added)}}
-
-    return web.json_response(await asyncio.to_thread(describe))
+    doc = await asyncio.to_thread(imagedocs.inspect, service_of(request),
+                                  request.match_info["name"])
+    return web.json_response(doc)
 
 
 async def history(request: web.Request) -> web.Response:
     entries = await asyncio.to_thread(service_of(request).history, request.match_info["name"])
-    return web.json_response([{"Id": e.id, "Created": e.created, "CreatedBy": e.created_by,
-                               "Tags": e.tags, "Size": e.size, "Comment": e.comment}
-                              for e in entries])
+    return web.json_response(imagedocs.history(entries))
 
 
 # -- pull, import, push --
-
-def _pull_reference(image: str, tag: str) -> str:
-    """dockerd's `fromImage` + `tag`: the tag replaces one in the name; it may be a digest."""
-    if not tag:
-        return image
-    ref = refs.parse(image)
-    return f"{ref.repository}@{tag}" if tag.startswith("sha256:") else f"{ref.repository}:{tag}"
-
 
 async def create(request: web.Request) -> web.StreamResponse:
     """`POST /images/create`: pull (`fromImage`) or import a tarball body (`fromSrc=-`)."""
@@ -231,7 +165,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     image = q.get("fromImage", "")
     if not image:
         raise InvalidArgument("fromImage or fromSrc is required")
-    reference = _pull_reference(image, q.get("tag", ""))
+    reference = pull_reference(image, q.get("tag", ""))
     bare = refs.parse(reference)
     all_tags = not bare.tag and not bare.digest  # dockerd: no tag anywhere pulls every tag
     try:
@@ -269,35 +203,14 @@ async def remove(request: web.Request) -> web.Response:
     service = service_of(request)
     items = await asyncio.to_thread(service.remove, request.match_info["name"],
                                     flag(request, "force"), flag(request, "noprune"))
-    return web.json_response([{kind: value} for kind, value in items])
-
-
-def _prune_filters(raw: str | None) -> PruneFilters:
-    filters = normalise_filters(raw)
-    unknown = set(filters) - {"dangling", "until", "label", "label!"}
-    if unknown:
-        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
-    out = PruneFilters()
-    dangling = filters.get("dangling") or ["true"]
-    if dangling[0].lower() not in ("true", "false", "1", "0"):
-        raise InvalidArgument(f"invalid filter 'dangling={dangling[0]}'")
-    out.dangling_only = dangling[0].lower() in ("true", "1")
-    if filters.get("until"):
-        import time
-
-        out.until = parse_time_or_duration(filters["until"][0], time.time())
-    out.labels = list(filters.get("label", []))
-    out.not_labels = list(filters.get("label!", []))
-    return out
+    return web.json_response(imagedocs.removed(items))
 
 
 async def prune(request: web.Request) -> web.Response:
     service = service_of(request)
-    filters = _prune_filters(request.query.get("filters"))
+    filters = imagedocs.prune_filters(normalise_filters(request.query.get("filters")))
     report = await asyncio.to_thread(service.prune, filters)
-    return web.json_response({
-        "ImagesDeleted": [{kind: value} for kind, value in report.removed] or None,
-        "SpaceReclaimed": report.reclaimed})
+    return web.json_response(imagedocs.prune_report(report))
 
 
 # -- archives --
@@ -344,10 +257,7 @@ async def load(request: web.Request) -> web.Response:
     service = service_of(request)
     reader = io.BufferedReader(BodyReader(request, asyncio.get_running_loop()), CHUNK)
     images = await asyncio.to_thread(service.load, reader)
-    lines = []
-    for image in images:
-        names = [_familiar(t) for t in image.tags]
-        lines += [f"Loaded image: {n}\n" for n in names] or [f"Loaded image ID: {image.id}\n"]
+    lines = [f"{label}: {name}\n" for label, name in imagedocs.loaded(images)]
     body = b"".join(_line({"stream": text}) for text in lines)
     return web.Response(body=body, content_type=JSON)
 

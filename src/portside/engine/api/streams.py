@@ -1,31 +1,24 @@
-"""Byte streams of the Docker API: multiplexed frames, hijacked connections, conmon attach.
+"""Byte streams of the Docker API: hijacked connections (the framing, conmon's attach socket
+and the pumps are `portside.engine.streams`, shared with the in-process engine).
 
-Docker's stream format (without a TTY): each frame is an 8-byte header — stream type
-(0 stdin, 1 stdout, 2 stderr), three zero bytes, big-endian uint32 length — and the data.
-With a TTY the stream is raw. Attach and exec upgrade the HTTP connection (`Upgrade: tcp`,
-answered with 101) and then carry stdin one way and output the other.
+Attach and exec upgrade the HTTP connection (`Upgrade: tcp`, answered with 101) and then
+carry stdin one way and output the other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import Any
 
 from aiohttp import web
 
+from portside.engine.streams import STDERR, STDOUT, frame
+
+__all__ = ["MULTIPLEXED", "RAW", "STDERR", "STDOUT", "Hijacked", "frame"]
+
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-STDOUT, STDERR = 1, 2
-
-# conmon's attach socket: SOCK_SEQPACKET, each packet from conmon starts with its pipe.
-CONMON_STDOUT, CONMON_STDERR = 2, 3
-CONMON_BUF = 8192 + 1
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    return bytes((stream, 0, 0, 0)) + len(data).to_bytes(4, "big") + data
 
 
 class _StdinParser:
@@ -108,39 +101,3 @@ class Hijacked:
         transport = self.request.transport
         if transport is not None:
             transport.close()
-
-
-async def pump_attach(sock: socket.socket, out: Hijacked, stdout: bool, stderr: bool) -> None:
-    """conmon attach socket -> client, until conmon closes it or the client goes away."""
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            data = await loop.sock_recv(sock, CONMON_BUF)
-        except OSError:
-            return
-        if not data:
-            return
-        pipe, payload = data[0], data[1:]
-        if pipe == CONMON_STDERR and stderr:
-            ok = await out.write(STDERR, payload)
-        elif pipe == CONMON_STDOUT and stdout:
-            ok = await out.write(STDOUT, payload)
-        else:
-            continue
-        if not ok:
-            return
-
-
-async def pump_stdin(reader: asyncio.StreamReader, sock: socket.socket) -> None:
-    """client stdin -> conmon; on the client's EOF, close the container's stdin."""
-    loop = asyncio.get_running_loop()
-    while True:
-        data = await reader.read(8192)
-        if not data:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_WR)
-            return
-        try:
-            await loop.sock_sendall(sock, data)
-        except OSError:
-            return

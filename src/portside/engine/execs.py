@@ -1,0 +1,167 @@
+"""Exec instances: created (recorded) first, started later, attached or detached.
+
+The lifecycle the Docker API handlers (`engine.api.execs`) and `engine.local.LocalEngine`
+share: `create` records an instance, `begin` spawns its process, `pump` carries its output
+to a `streams.Sink` (and the sink's stdin to it) until the process closes its output, and
+`finish` records the exit code before the stream closes, so a caller reading the instance
+right after the stream ends sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from typing import Any
+
+from portside.engine.containers import Engine, NotRunning
+from portside.engine.state import Container
+from portside.engine.streams import STDERR, STDOUT, Sink
+from portside.errors import Conflict, InvalidArgument, NotFound
+
+
+def get(engine: Engine, exec_id: str) -> dict[str, Any]:
+    inst = engine.execs.get(exec_id)
+    if inst is None:
+        raise NotFound(f"No such exec instance: {exec_id}")
+    return inst
+
+
+def runnable(engine: Engine, ref: str) -> Container:
+    """The container, if an exec may be created in it (running, not paused)."""
+    c = engine.get(ref)
+    if not c.running:
+        raise NotRunning(c)
+    if c.state["Paused"]:
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+    return c
+
+
+def create(engine: Engine, ref: str, body: dict[str, Any]) -> str:
+    """Record an exec instance from Docker's exec body (`Cmd`, `Tty`, `AttachStdin`...)."""
+    c = runnable(engine, ref)
+    cmd = body.get("Cmd") or []
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    if not cmd:
+        raise InvalidArgument("No exec command specified")
+    exec_id = secrets.token_hex(32)
+    engine.execs[exec_id] = {
+        "ID": exec_id, "ContainerID": c.id, "Running": False, "ExitCode": None, "Pid": 0,
+        "OpenStdin": bool(body.get("AttachStdin")), "OpenStdout": bool(body.get("AttachStdout")),
+        "OpenStderr": bool(body.get("AttachStderr")), "CanRemove": False,
+        "DetachKeys": body.get("DetachKeys") or "",
+        "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0],
+                          "arguments": cmd[1:], "privileged": bool(body.get("Privileged")),
+                          "user": body.get("User") or ""},
+        "_env": list(body.get("Env") or []), "_cwd": body.get("WorkingDir") or "",
+        "_proc": None,
+    }
+    engine.event(c, f"exec_create: {' '.join(cmd)}", execID=exec_id)
+    return exec_id
+
+
+def public(inst: dict[str, Any]) -> dict[str, Any]:
+    """The instance as Docker's `GET /exec/{id}/json` shows it."""
+    return {k: v for k, v in inst.items() if not k.startswith("_")}
+
+
+def resize(inst: dict[str, Any], rows: int, cols: int) -> None:
+    proc = inst.get("_proc")
+    if proc is not None and rows and cols:
+        with contextlib.suppress(OSError):
+            proc.resize(rows, cols)
+
+
+def _spawn(engine: Engine, inst: dict[str, Any], stdin: bool) -> Any:
+    from portside.engine.spec import merge_env
+
+    c = engine.get(inst["ContainerID"])
+    if not c.running:
+        raise NotRunning(c)
+    pc = inst["ProcessConfig"]
+    return engine.runtime.exec(
+        c.id, [pc["entrypoint"], *pc["arguments"]],
+        env=merge_env(c.config.get("Env"), inst["_env"]),
+        user=pc["user"] or c.config.get("User") or "",
+        cwd=inst["_cwd"] or c.config.get("WorkingDir") or "", tty=pc["tty"], stdin=stdin)
+
+
+async def begin(engine: Engine, inst: dict[str, Any], body: dict[str, Any]) -> Any:
+    """Start the instance's process (Docker's start body: `Detach`, `Tty`, `ConsoleSize`);
+    a detached one is finished in the background. Returns the process."""
+    if inst["Running"] or inst["ExitCode"] is not None:
+        raise Conflict(f"exec {inst['ID']} has already been started")
+    tty = bool(body.get("Tty", inst["ProcessConfig"]["tty"]))
+    inst["ProcessConfig"]["tty"] = tty
+    detach = bool(body.get("Detach"))
+    proc = await asyncio.to_thread(_spawn, engine, inst, inst["OpenStdin"] and not detach)
+    inst.update(_proc=proc, Running=True)
+    c = engine.get(inst["ContainerID"])
+    engine.event(c, f"exec_start: {inst['ProcessConfig']['entrypoint']}", execID=inst["ID"])
+    if size := body.get("ConsoleSize"):
+        with contextlib.suppress(Exception):
+            proc.resize(int(size[0]), int(size[1]))
+    if detach:
+        asyncio.get_running_loop().create_task(finish(engine, inst, proc))
+    return proc
+
+
+async def pump(engine: Engine, inst: dict[str, Any], proc: Any, out: Sink) -> None:
+    """Carry the process's output to `out` (and `out.stdin` to it) until its output ends,
+    then record its exit."""
+    pumps = []
+    if proc.pty is not None:
+        pumps.append(_copy_out(proc.pty, out, STDOUT))
+        in_fd = proc.pty
+    else:
+        if proc.stdout is not None:
+            pumps.append(_copy_out(proc.stdout.fileno(), out, STDOUT))
+        if proc.stderr is not None:
+            pumps.append(_copy_out(proc.stderr.fileno(), out, STDERR))
+        in_fd = proc.stdin.fileno() if proc.stdin is not None else None
+    feeder = None
+    if inst["OpenStdin"] and in_fd is not None:
+        feeder = asyncio.ensure_future(_copy_in(out.stdin, in_fd, proc.pty is None, proc))
+    await asyncio.gather(*pumps)
+    if feeder is not None:
+        feeder.cancel()
+    await finish(engine, inst, proc)
+
+
+async def _read_fd(fd: int) -> bytes:
+    try:
+        return await asyncio.to_thread(os.read, fd, 65536)
+    except OSError:  # EIO from a PTY master once the process is gone
+        return b""
+
+
+async def _copy_out(fd: int, out: Sink, stream: int) -> None:
+    while data := await _read_fd(fd):
+        if not await out.write(stream, data):
+            return
+
+
+async def _copy_in(reader: asyncio.StreamReader, fd: int, close_at_eof: bool, proc: Any) -> None:
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            if close_at_eof and proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            return
+        try:
+            await asyncio.to_thread(os.write, fd, data)
+        except OSError:
+            return
+
+
+async def finish(engine: Engine, inst: dict[str, Any], proc: Any) -> None:
+    code = await asyncio.to_thread(proc.wait)
+    inst.update(Running=False, ExitCode=code, Pid=0)
+    proc.close()
+    inst["_proc"] = None
+    with contextlib.suppress(Exception):
+        c = engine.get(inst["ContainerID"])
+        engine.event(c, "exec_die", execID=inst["ID"], exitCode=str(code))
