@@ -122,3 +122,11 @@ def loaded(images: list[Image]) -> list[tuple[str, str]]:
         names = [("Loaded image", familiar(t)) for t in image.tags]
         out += names or [("Loaded image ID", image.id)]
     return out
+
+
+def check_save(names: list[str], fmt: str) -> None:
+    """A save names at least one image and an archive format (`oci` or `docker`)."""
+    if not names:
+        raise InvalidArgument("no image names given (names=...)")
+    if fmt not in ("oci", "docker"):
+        raise InvalidArgument(f"invalid archive format {fmt!r} (oci or docker)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 from portside.engine import disk, query
@@ -77,6 +77,41 @@ async def commit(engine: Engine, ref: str, name: str | None, comment: str, autho
     return image_id
 
 
+def top(engine: Engine, c: Container) -> dict[str, Any]:
+    """`GET /containers/{id}/top` (blocks): the processes of a running container."""
+    from portside.engine.containers import NotRunning
+    from portside.engine.metrics import top_table
+
+    if not c.running:
+        raise NotRunning(c)
+    return top_table(engine, c)
+
+
+def resize(engine: Engine, ref: str, rows: int, cols: int) -> None:
+    """A running container's TTY to `rows` x `cols` (blocks); otherwise nothing."""
+    c = engine.get(ref)
+    if c.running and rows and cols:
+        engine.runtime.resize(c.id, rows, cols)
+
+
+async def stats(engine: Engine, c: Container, stream: bool, one_shot: bool
+                ) -> AsyncGenerator[dict[str, Any], None]:
+    """`GET /containers/{id}/stats` (on the loop): a sample a second while `stream` and the
+    container runs, else one; CPU figures are deltas from a sample before it, except
+    `one_shot`'s (no wait, no delta)."""
+    from portside.engine.metrics import docker_stats
+
+    prev = None if one_shot else await asyncio.to_thread(docker_stats, engine, c, None)
+    while True:
+        if not one_shot:
+            await asyncio.sleep(1.0 if stream else 0.5)
+        doc = await asyncio.to_thread(docker_stats, engine, engine.get(c.id), prev)
+        yield doc
+        prev = doc
+        if not stream or not engine.get(c.id).running:
+            return
+
+
 def container_ref(engine: Engine, ref: str) -> ContainerRef:
     """What the network operations need of a container (connect, disconnect)."""
     from portside.engine.networking import uses_bridge
@@ -109,7 +144,7 @@ def log_window(since: str | None, until: str | None, tail: str | None
 def log_chunks(engine: Engine, c: Container, *, stdout: bool, stderr: bool,
                timestamps: bool, since: float | None, until: float | None,
                tail: int | None, follow: bool, gone: threading.Event
-               ) -> Iterator[tuple[int, bytes]]:
+               ) -> Generator[tuple[int, bytes], None, None]:
     """The log's (stream, data) pieces as `GET /containers/{id}/logs` sends them (blocks);
     following ends when the container stops or is removed, or when `gone` is set."""
     from portside.engine.streams import STDERR, STDOUT
@@ -213,7 +248,7 @@ class EventWatch:
             self.close()
             raise
 
-    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self) -> AsyncGenerator[dict[str, Any], None]:
         """The replayed events, then the live ones until `until` (or for ever)."""
         until = self.until
         last = 0  # the revision last sent: a live event already replayed is not sent again

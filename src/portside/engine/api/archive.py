@@ -1,24 +1,21 @@
 """`/containers/{id}/archive` (GET, HEAD, PUT: what `docker cp` uses) and `/export`.
 
-The work is in `engine.archive` on descriptors of the container's root (`engine.rootfs`);
-these handlers pick the root, hold the container's lock while it is not running (so no
-start mounts its rw layer meanwhile), and stream tars between a worker thread and the
-socket.
+The work is `engine.copying` (shared with the in-process engine: the container held under
+its lock while it is not running, the tar made or extracted on its root); these handlers
+stream tars between a worker thread and the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import IO, Any, cast
 
 from aiohttp import web
 
-from portside.engine import archive, rootfs
+from portside.engine import archive, copying
 from portside.engine.api.containers import engine_of, flag
-from portside.engine.containers import Engine
-from portside.engine.state import Container
 from portside.errors import InvalidArgument
 
 TAR = "application/x-tar"
@@ -32,27 +29,11 @@ def _path(request: web.Request) -> str:
     return path
 
 
-@contextlib.asynccontextmanager
-async def _quiet(engine: Engine, ref: str) -> AsyncIterator[Container]:
-    """The container, under its lock unless it runs (a running one is reached through
-    its own mount namespace and needs no lock)."""
-    c = engine.get(ref)
-    if c.running:
-        yield c
-        return
-    async with engine.lock(c.id):
-        yield engine.get(c.id)
-
-
 async def stat_path(request: web.Request) -> web.Response:
     engine = engine_of(request)
     path = _path(request)
-    async with _quiet(engine, request.match_info["id"]) as c:
-        def work() -> dict[str, Any]:
-            with rootfs.open_root(engine, c) as root:
-                return archive.path_stat(root, path, c.name)
-
-        doc = await asyncio.to_thread(work)
+    async with copying.quiet(engine, request.match_info["id"]) as c:
+        doc = await asyncio.to_thread(copying.stat, engine, c, path)
     return web.Response(status=200, headers={archive.STAT_HEADER: archive.encode_stat(doc),
                                              "Content-Type": TAR})
 
@@ -119,12 +100,11 @@ async def _stream(request: web.Request, headers: dict[str, str],
 async def get_archive(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     path = _path(request)
-    async with _quiet(engine, request.match_info["id"]) as c:
+    async with copying.quiet(engine, request.match_info["id"]) as c:
         def produce(start: Callable[[dict[str, str]], None], emit: Emit) -> None:
-            with rootfs.open_root(engine, c) as root:  # one root for the stat and the tar
-                doc = archive.path_stat(root, path, c.name)
-                start({archive.STAT_HEADER: archive.encode_stat(doc)})
-                archive.write_path(root, path, c.name, emit)
+            copying.read(engine, c, path,
+                         lambda doc: start({archive.STAT_HEADER: archive.encode_stat(doc)}),
+                         emit)
 
         resp = await _stream(request, {"Content-Type": TAR}, produce)
     engine.event(c, "archive-path")
@@ -150,32 +130,18 @@ async def put_archive(request: web.Request) -> web.Response:
     copy_owner = flag(request, "copyUIDGID")
     no_overwrite = flag(request, "noOverwriteDirNonDir")
     body = _Body(request, asyncio.get_running_loop())
-    async with _quiet(engine, request.match_info["id"]) as c:
-        writable = None
-        if c.host_config.get("ReadonlyRootfs") and not c.running:
-            # A running one says so itself (its root is mounted read-only); a stopped
-            # one's helper mount is writable, so only its rw mounts may be written.
-            rw = [m["Destination"].rstrip("/") for m in c.mounts if m.get("RW", True)]
-
-            def writable(resolved: str) -> bool:
-                return any(resolved == d or resolved.startswith(d + "/") for d in rw)
-
-        def work() -> None:
-            with rootfs.open_root(engine, c) as root:
-                archive.extract(root, path, c.name, cast(IO[bytes], body), copy_owner,
-                                no_overwrite, writable)
-
-        await asyncio.to_thread(work)
+    async with copying.quiet(engine, request.match_info["id"]) as c:
+        await asyncio.to_thread(copying.write, engine, c, path, cast(IO[bytes], body),
+                                copy_owner, no_overwrite)
     engine.event(c, "extract-to-dir")
     return web.Response(status=200)
 
 
 async def export(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    async with _quiet(engine, request.match_info["id"]) as c:
+    async with copying.quiet(engine, request.match_info["id"]) as c:
         def produce(start: Callable[[dict[str, str]], None], emit: Emit) -> None:
-            with rootfs.open_root(engine, c, volumes=False) as root:
-                archive.write_tree(root, emit)
+            copying.export(engine, c, emit)
 
         resp = await _stream(request, {"Content-Type": TAR}, produce)
     engine.event(c, "export")

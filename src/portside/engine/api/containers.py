@@ -199,43 +199,27 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 async def resize(request: web.Request) -> web.Response:
     engine = engine_of(request)
-    c = engine.get(request.match_info["id"])
+    engine.get(request.match_info["id"])
     h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
-    if c.running and h and w:
-        await asyncio.to_thread(engine.runtime.resize, c.id, h, w)
+    await asyncio.to_thread(operations.resize, engine, request.match_info["id"], h, w)
     return web.Response(status=200)
 
 
 async def top(request: web.Request) -> web.Response:
-    from portside.engine.metrics import top_table
-
     engine = engine_of(request)
     c = engine.get(request.match_info["id"])
-    if not c.running:
-        from portside.engine.containers import NotRunning
-
-        raise NotRunning(c)
-    return web.json_response(await asyncio.to_thread(top_table, engine, c))
+    return web.json_response(await asyncio.to_thread(operations.top, engine, c))
 
 
 async def stats(request: web.Request) -> web.StreamResponse:
-    from portside.engine.metrics import docker_stats
-
     engine = engine_of(request)
     c = engine.get(request.match_info["id"])
     stream = flag(request, "stream", True)
     one_shot = flag(request, "one-shot")
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    prev = None if one_shot else await asyncio.to_thread(docker_stats, engine, c, None)
-    while True:
-        if not one_shot:
-            await asyncio.sleep(1.0 if stream else 0.5)
-        doc = await asyncio.to_thread(docker_stats, engine, engine.get(c.id), prev)
+    async for doc in operations.stats(engine, c, stream, one_shot):
         await resp.write(json.dumps(doc).encode() + b"\n")
-        prev = doc
-        if not stream or not engine.get(c.id).running:
-            break
     await resp.write_eof()
     return resp
 

@@ -220,11 +220,8 @@ async def save(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     names = [request.match_info["name"]] if "name" in request.match_info else \
         request.query.getall("names", [])
-    if not names:
-        raise InvalidArgument("no image names given (names=...)")
     fmt = request.query.get("format", "oci")  # portside's own: `portside save --format docker`
-    if fmt not in ("oci", "docker"):
-        raise InvalidArgument(f"invalid archive format {fmt!r} (oci or docker)")
+    imagedocs.check_save(names, fmt)
     loop = asyncio.get_running_loop()
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     raw = ResponseWriter(request, resp, loop)

@@ -1,0 +1,240 @@
+"""One conformance suite for the engine interface (`portside.engine.interface.EngineAPI`),
+run against both implementations: `RemoteEngine` over a daemon's socket and `LocalEngine`
+in the test's process, each on its own root with busybox. Every test asserts what a user
+of the interface sees, the same from both (containerd's content testsuite is the model).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers.busybox import busybox_image
+from helpers.daemon import PortsideDaemon
+
+from portside.client.remote import RemoteEngine
+from portside.client.transport import Client, demux
+from portside.engine.interface import (
+    CreateOptions,
+    EngineAPI,
+    EventOptions,
+    ExecOptions,
+    LogOptions,
+    NetworkCreate,
+    Stream,
+    VolumeCreate,
+)
+from portside.engine.local import LocalEngine
+from portside.engine.state import NoSuchContainer
+from portside.store.images import ImageStore
+
+pytestmark = pytest.mark.timeout(180)
+
+LOOP = "trap 'exit 0' TERM; while true; do sleep 0.1; done"
+
+
+def _clean(engine: EngineAPI) -> None:
+    """Everything a test made: its containers (and their anonymous volumes)."""
+    for c in engine.containers.list(all=True):
+        engine.containers.remove(c.id, force=True, volumes=True)
+
+
+@pytest.fixture(params=["remote", "local"])
+def engine(request: pytest.FixtureRequest, root: Path) -> Iterator[EngineAPI]:
+    if request.param == "remote":
+        daemon: PortsideDaemon = request.getfixturevalue("daemon")
+        remote = RemoteEngine(Client(daemon.socket, autostart=False))
+        try:
+            yield remote
+        finally:
+            _clean(remote)  # the daemon fixture then stops it and purges its networks
+        return
+    store: ImageStore = request.getfixturevalue("store")
+    busybox_image(store)
+    leftovers = PortsideDaemon(root)  # never started: only its cleanup
+    try:
+        with LocalEngine.open(root) as local:
+            try:
+                yield local
+            finally:
+                _clean(local)
+    finally:
+        leftovers.cleanup()  # runtime state and networks left, as after a daemon
+
+
+def _name() -> str:
+    return "t-" + secrets.token_hex(4)
+
+
+def _create(engine: EngineAPI, *cmd: str, name: str = "", **body: object) -> str:
+    doc = {"Image": "busybox", "Cmd": list(cmd), **body}
+    return engine.containers.create(CreateOptions(body=doc, name=name)).id  # type: ignore[arg-type]
+
+
+def _read(stream: Stream, first: bytes, tty: bool = False) -> tuple[bytes, bytes]:
+    out, err = io.BytesIO(), io.BytesIO()
+    try:
+        demux(stream, first, tty, out, err)
+    finally:
+        stream.close()
+    return out.getvalue(), err.getvalue()
+
+
+def test_container_lifecycle(engine: EngineAPI) -> None:
+    name = _name()
+    cid = _create(engine, "sh", "-c", "echo hello; echo oops >&2; exit 3", name=name)
+    assert len(cid) == 64
+    created = engine.containers.state(name)
+    assert created.status == "created" and not created.running
+    waiting = engine.containers.begin_wait(cid, "next-exit")
+    engine.containers.start(name)
+    assert waiting().status_code == 3
+    assert engine.containers.wait(cid).status_code == 3
+
+    chunks = list(engine.containers.logs(name, LogOptions()))
+    assert b"".join(c.data for c in chunks if c.stream == 1) == b"hello\n"
+    assert b"".join(c.data for c in chunks if c.stream == 2) == b"oops\n"
+    only_err = list(engine.containers.logs(name, LogOptions(stdout=False)))
+    assert [c.data for c in only_err] == [b"oops\n"]
+
+    doc = engine.containers.inspect(name)
+    assert doc["Id"] == cid and doc["Name"] == f"/{name}"
+    assert doc["State"]["ExitCode"] == 3  # type: ignore[index,call-overload]
+    state = engine.containers.state(cid)
+    assert (state.status, state.running, state.exit_code) == ("exited", False, 3)
+    assert cid not in [c.id for c in engine.containers.list()]
+    listed = {c.id: c for c in engine.containers.list(all=True)}
+    assert listed[cid].name == name and listed[cid].state == "exited"
+    assert listed[cid].status.startswith("Exited (3)")
+
+    runner = _create(engine, "sh", "-c", LOOP)
+    engine.containers.start(runner)
+    assert engine.containers.state(runner).running
+    running = engine.containers.list(filters={"id": [runner]})
+    assert [c.id for c in running] == [runner] and running[0].state == "running"
+    engine.containers.stop(runner, timeout=5)
+    assert engine.containers.state(runner).status == "exited"
+
+    engine.containers.remove(cid)
+    engine.containers.remove(runner)
+    with pytest.raises(NoSuchContainer):
+        engine.containers.inspect(cid)
+    assert engine.containers.list(all=True) == []
+
+
+def test_unknown_container_is_a_typed_error(engine: EngineAPI) -> None:
+    for call in (engine.containers.inspect, engine.containers.start,
+                 lambda ref: engine.containers.remove(ref, force=True),
+                 lambda ref: engine.containers.logs(ref, LogOptions())):
+        with pytest.raises(NoSuchContainer) as caught:
+            call("no-such-thing")
+        assert caught.value.ref == "no-such-thing"
+        assert "no-such-thing" in str(caught.value)
+
+
+def test_exec_output_and_exit_code(engine: EngineAPI) -> None:
+    cid = _create(engine, "sh", "-c", LOOP)
+    engine.containers.start(cid)
+    exec_id = engine.containers.exec_create(cid, ExecOptions(
+        cmd=["sh", "-c", "echo out $X; echo err >&2; exit 5"], env=["X=1"]))
+    stream, first = engine.containers.exec_start(exec_id)
+    out, err = _read(stream, first)
+    assert (out, err) == (b"out 1\n", b"err\n")
+    state = engine.containers.exec_inspect(exec_id)
+    assert (state.running, state.exit_code) == (False, 5)
+
+    tty_id = engine.containers.exec_create(cid, ExecOptions(cmd=["tty"], tty=True))
+    stream, first = engine.containers.exec_start(tty_id, tty=True)
+    out, _ = _read(stream, first, tty=True)
+    assert out.strip().startswith(b"/dev/pts/")
+    assert engine.containers.exec_inspect(tty_id).exit_code == 0
+
+
+def test_attach_output(engine: EngineAPI) -> None:
+    cid = _create(engine, "sh", "-c", "sleep 0.3; echo to-out; echo to-err >&2")
+    stream, first = engine.containers.attach(cid)
+    waiting = engine.containers.begin_wait(cid, "next-exit")
+    engine.containers.start(cid)
+    out, err = _read(stream, first)
+    assert (out, err) == (b"to-out\n", b"to-err\n")
+    assert waiting().status_code == 0
+
+
+def test_volumes(engine: EngineAPI) -> None:
+    name = _name()
+    doc = engine.volumes.create(VolumeCreate(name=name, labels={"k": "v"}))
+    assert doc["Name"] == name and doc["Driver"] == "local"
+    assert engine.volumes.inspect(name)["Labels"] == {"k": "v"}
+    assert name in [v["Name"] for v in engine.volumes.list()]
+    assert [v["Name"] for v in engine.volumes.list(filters={"name": [name]})] == [name]
+    engine.volumes.remove(name)
+    assert name not in [v["Name"] for v in engine.volumes.list()]
+
+
+def test_network_create_connect_inspect_remove(engine: EngineAPI) -> None:
+    net = _name()
+    net_id = engine.networks.create(NetworkCreate(name=net, labels={"purpose": "test"}))
+    try:
+        doc = engine.networks.inspect(net)
+        assert doc["Id"] == net_id and doc["Name"] == net and doc["Driver"] == "bridge"
+        assert doc["Labels"] == {"purpose": "test"}
+        assert net in [n["Name"] for n in engine.networks.list()]
+        cid = _create(engine, "sh", "-c", LOOP)
+        engine.containers.start(cid)
+        engine.networks.connect(net, cid)
+        attached = engine.networks.inspect(net)["Containers"]
+        assert isinstance(attached, dict) and cid in attached
+        nets = engine.containers.inspect(cid)["NetworkSettings"]["Networks"]  # type: ignore[index,call-overload]
+        assert net in nets
+        engine.networks.disconnect(net, cid)
+        assert not engine.networks.inspect(net)["Containers"]
+        engine.containers.remove(cid, force=True)
+    finally:
+        engine.networks.remove(net)
+    assert net not in [n["Name"] for n in engine.networks.list()]
+
+
+def test_images(engine: EngineAPI) -> None:
+    images = engine.images.list()
+    busybox = next(i for i in images if "busybox:latest" in i.tags)
+    assert busybox.id.startswith("sha256:") and busybox.size > 0
+    engine.images.tag("busybox", "mine:1")
+    assert engine.images.inspect("mine:1")["Id"] == busybox.id
+    assert "mine:1" in next(i for i in engine.images.list() if i.id == busybox.id).tags
+    assert [i.id for i in engine.images.list(filters={"reference": ["mine"]})] == [busybox.id]
+    history = engine.images.history("mine:1")
+    assert history and history[0].id == busybox.id
+    removed = engine.images.remove("mine:1")
+    assert [r.untagged for r in removed] == ["mine:1"] and not any(r.deleted for r in removed)
+    assert all("mine:1" not in i.tags for i in engine.images.list())
+
+
+def test_system(engine: EngineAPI) -> None:
+    assert engine.system.ping()
+    version = engine.system.version()
+    assert version["ApiVersion"] == "1.43" and version["Os"] == "linux"
+    cid = _create(engine, "true")
+    info = engine.system.info()
+    assert info["Containers"] == 1 and info["ContainersStopped"] == 1
+    assert info["Images"] == 1 and info["Driver"] == "overlay2"
+    engine.containers.remove(cid)
+
+
+def test_events_of_a_container_life(engine: EngineAPI) -> None:
+    since = f"{time.time() - 1:.3f}"
+    cid = _create(engine, "true")
+    engine.containers.start(cid)
+    engine.containers.wait(cid)
+    engine.containers.remove(cid)
+    until = f"{time.time() + 0.5:.3f}"
+    seen = list(engine.system.events(EventOptions(since=since, until=until,
+                                                  filters={"container": [cid]})))
+    assert [e.action for e in seen] == ["create", "start", "die", "destroy"]
+    assert all(e.type == "container" and e.actor_id == cid for e in seen)
+    assert seen[2].attributes["exitCode"] == "0"
+    revisions = [e.revision for e in seen]
+    assert revisions == sorted(revisions) and revisions[0] > 0
