@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from helpers.daemon import PortsideDaemon
 from portside.client.remote import RemoteEngine
 from portside.client.transport import Client, demux
 from portside.engine.interface import (
+    CommitOptions,
     CreateOptions,
     EngineAPI,
     EventOptions,
@@ -238,3 +240,81 @@ def test_events_of_a_container_life(engine: EngineAPI) -> None:
     assert seen[2].attributes["exitCode"] == "0"
     revisions = [e.revision for e in seen]
     assert revisions == sorted(revisions) and revisions[0] > 0
+
+
+def _tar(files: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_files_changes_and_commit(engine: EngineAPI) -> None:
+    cid = _create(engine, "sh", "-c", "echo made > /made.txt")
+    engine.containers.start(cid)
+    engine.containers.wait(cid)
+    engine.containers.put_archive(cid, "/tmp", _tar({"given.txt": b"given\n"}))
+    stat = engine.containers.stat_path(cid, "/tmp/given.txt")
+    assert (stat.name, stat.size) == ("given.txt", 6)
+    out = io.BytesIO()
+    got = engine.containers.get_archive(cid, "/made.txt", out)
+    assert got.name == "made.txt"
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        member = tar.extractfile("made.txt")
+        assert member is not None and member.read() == b"made\n"
+    kinds = {c.path: c.kind for c in engine.containers.changes(cid)}
+    assert kinds["/made.txt"] == 1 and kinds["/tmp/given.txt"] == 1
+    exported = io.BytesIO()
+    engine.containers.export(cid, exported)
+    with tarfile.open(fileobj=io.BytesIO(exported.getvalue())) as tar:
+        assert {"made.txt", "tmp/given.txt", "bin/busybox"} <= set(tar.getnames())
+    image_id = engine.containers.commit(cid, CommitOptions(reference="committed:1",
+                                                           comment="by the suite"))
+    assert engine.images.inspect("committed:1")["Id"] == image_id
+    assert engine.images.history("committed:1")[0].comment == "by the suite"
+    engine.containers.remove(cid)
+    assert [r.deleted for r in engine.images.remove("committed:1") if r.deleted] == [image_id]
+
+
+def test_running_container_views_and_changes(engine: EngineAPI) -> None:
+    cid = _create(engine, "sh", "-c", LOOP, name=_name())
+    engine.containers.start(cid)
+    table = engine.containers.top(cid)
+    assert "PID" in table.titles and any("sleep" in " ".join(p) or "sh" in " ".join(p)
+                                         for p in table.processes)
+    stats = engine.containers.stats(cid)
+    assert stats["id"] == cid and "memory_stats" in stats
+    engine.containers.pause(cid)
+    assert engine.containers.state(cid).paused
+    engine.containers.unpause(cid)
+    assert engine.containers.state(cid).status == "running"
+    new_name = _name()
+    engine.containers.rename(cid, new_name)
+    assert engine.containers.inspect(new_name)["Id"] == cid
+    engine.containers.update(cid, {"Memory": 64 * 1024 * 1024})
+    memory = engine.containers.inspect(cid)["HostConfig"]["Memory"]  # type: ignore[index,call-overload]
+    assert memory == 64 * 1024 * 1024
+    engine.containers.kill(cid, "SIGKILL")
+    assert engine.containers.wait(cid).status_code == 137
+    report = engine.containers.prune()
+    assert report.deleted == [cid]
+
+
+def test_image_archive_and_prunes(engine: EngineAPI) -> None:
+    saved = io.BytesIO()
+    engine.images.save(["busybox"], saved)
+    engine.images.tag("busybox", "copy:1")
+    engine.images.remove("copy:1")
+    saved.seek(0)
+    assert engine.images.load(saved) == ["busybox:latest"]
+    volume = engine.volumes.create(VolumeCreate())  # anonymous: what prune takes
+    assert engine.volumes.prune().deleted == [volume["Name"]]
+    net = _name()
+    engine.networks.create(NetworkCreate(name=net))
+    assert net in engine.networks.prune().deleted
+    df = engine.system.df()
+    assert [i["Id"] for i in df["Images"]] == [engine.images.inspect("busybox")["Id"]]  # type: ignore[union-attr,index]
