@@ -243,6 +243,12 @@ def _bind_source(
         StageFS(run.store.content, layers).export(rel, top / "src")
         return top / "src"
     path = run.ctx.root / rel if rel else run.ctx.root
+    if not run.ctx.resolves_inside(rel):
+        raise BuildError(
+            run.path,
+            inst.line,
+            f"RUN --mount=type=bind: {m.get('source', '/')!r} leads outside the build context",
+        )
     if readonly:
         return path
     copy = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-")) / "src"
@@ -342,7 +348,9 @@ def _run_container(
             if last:
                 text = " | ".join(last)
                 detail = ": " + (text if len(text) <= 300 else "…" + text[-299:])
-            raise BuildError(run.path, inst.line, f"{shown} failed with exit code {code}{detail}")
+            raise BuildError(
+                run.path, inst.line, f"{shown} failed with exit code {code}{detail}", status=code
+            )
         upper = rt.upperdir(spec.id)
         _remove_mount_points(run, state, upper, [m.destination for m in spec.mounts])
         from portside.build.stagefs import remember_index
