@@ -374,6 +374,11 @@ class ClassicOutput(Progress):
     def output(self, text: str) -> None:
         self._emit(stream(text + "\n"))
 
+    def failed(self) -> None:
+        """A step failed: the step before it still gets its ` ---> id` line."""
+        with contextlib.suppress(BuildCancelled):
+            self._flush()
+
     def finish(self, image: Image, tags: list[str]) -> None:
         """The end of a successful build: the image's id, then its names."""
         self._pending = None
@@ -450,7 +455,11 @@ class Builds:
                     remember_hashes=False,
                 )
                 store = SharedImageStore(self.engine.images, self.engine.image_lock)
-                result = build(store, options, output)
+                try:
+                    result = build(store, options, output)
+                except BaseException:
+                    output.failed()
+                    raise
             finally:
                 shutil.rmtree(top, ignore_errors=True)
         image = result.image

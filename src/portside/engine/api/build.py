@@ -29,7 +29,7 @@ from portside.engine.builds import (
     error_message,
     stream,
 )
-from portside.errors import InvalidArgument
+from portside.errors import InvalidArgument, PortsideError
 from portside.oci.model import host_platform
 
 BUILDS_KEY = "builds"
@@ -93,8 +93,8 @@ def parse_request(query: Any) -> BuildRequest:
     isolation = query.get("isolation", "")
     if isolation not in ("", "default"):
         raise InvalidArgument(f"isolation={isolation}: only the default isolation is supported")
-    if not _flag(query, "rm", True) and not _flag(query, "forcerm"):
-        raise InvalidArgument("rm=0: portside's builder always removes the containers of RUN steps")
+    # rm/forcerm: RUN containers are always removed (as forcerm=1); keeping them would not
+    # change the image, and docker-py sends rm=False by default, so both are accepted.
     platform = query.get("platform", "")
     if platform:
         host = host_platform()
@@ -151,7 +151,21 @@ def _line(message: Message) -> bytes:
     return json.dumps(message).encode() + b"\r\n"
 
 
+def _refusal(exc: PortsideError) -> web.Response:
+    """Docker's error body, with its Content-Type exactly `application/json` (the docker
+    client reads the message out of the body only then; a charset parameter defeats it)."""
+    body = json.dumps({"message": str(exc)}).encode()
+    return web.Response(status=exc.http_status, body=body, content_type="application/json")
+
+
 async def build(request: web.Request) -> web.StreamResponse:
+    try:
+        return await _build(request)
+    except PortsideError as exc:  # before the stream started: an HTTP error, as dockerd's
+        return _refusal(exc)
+
+
+async def _build(request: web.Request) -> web.StreamResponse:
     builds: Builds = request.app[BUILDS_KEY]
     options = parse_request(request.query)
     quiet = _flag(request.query, "q")
@@ -249,12 +263,10 @@ async def prune(request: web.Request) -> web.Response:
     builds: Builds = request.app[BUILDS_KEY]
     filters = request.query.get("filters", "")
     if filters.strip() not in _UNSET:
-        raise InvalidArgument(
-            "filters: portside's build cache is pruned whole (no filters)"
-        )
+        return _refusal(InvalidArgument("filters: portside's build cache is pruned whole"))
     keep = request.query.get("keep-storage", "")
     if keep.strip() not in _UNSET:
-        raise InvalidArgument("keep-storage: portside's build cache is pruned whole")
+        return _refusal(InvalidArgument("keep-storage: portside's build cache is pruned whole"))
     return web.json_response(await asyncio.to_thread(builds.prune))
 
 
