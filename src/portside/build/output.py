@@ -32,6 +32,11 @@ class Progress:
         """The number of steps the build will report (its stages' FROMs and instructions),
         told once the target's stages are known. This output numbers steps as they come."""
 
+    def cancelled(self) -> bool:
+        """Whether whoever watches the build has given up on it (the daemon's client left):
+        a running RUN step is then stopped. Never, for the command line."""
+        return False
+
     def step(
         self,
         label: str,

@@ -333,10 +333,13 @@ def _run_container(
         rt.start(spec.id)
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
-        for entry in read_logs(rt.log_path(spec.id), follow=True, stop=done.is_set):
+        stop = lambda: done.is_set() or run.progress.cancelled()  # noqa: E731
+        for entry in read_logs(rt.log_path(spec.id), follow=True, stop=stop):
             line = entry.data.decode("utf-8", "replace").rstrip("\n")
             tail.append(line)
             run.progress.output(line)
+        if not done.is_set() and run.progress.cancelled():
+            raise BuildError(run.path, inst.line, "RUN: stopped, the build was cancelled")
         waiter.join()
         code = result.get("code", -1)
         if code != 0:

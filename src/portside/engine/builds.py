@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,14 +130,14 @@ def _decompressed(source: IO[bytes]) -> IO[bytes]:
 
 
 def context_policy() -> UnpackPolicy:
-    """The layer limits, no device nodes, and PORTSIDE_MAX_CONTEXT_BYTES when set."""
-    policy = UnpackPolicy.from_env(allow_devices=False)
+    """The layer limits (PORTSIDE_MAX_CONTEXT_BYTES overrides the size), no device nodes,
+    and an archive may end without its end-of-archive marker, as Go's tar reader allows
+    (the docker client's context for `-f -` ends so)."""
+    overrides: dict[str, Any] = {"allow_devices": False, "eof_ends_archive": True}
     limit = os.environ.get("PORTSIDE_MAX_CONTEXT_BYTES")
     if limit:
-        policy = UnpackPolicy.from_env(
-            allow_devices=False, max_bytes=parse_size(limit, "PORTSIDE_MAX_CONTEXT_BYTES")
-        )
-    return policy
+        overrides["max_bytes"] = parse_size(limit, "PORTSIDE_MAX_CONTEXT_BYTES")
+    return UnpackPolicy.from_env(**overrides)
 
 
 def unpack_context(source: IO[bytes], target: Path, policy: UnpackPolicy | None = None) -> None:
@@ -323,9 +324,10 @@ class ClassicOutput(Progress):
     by the base image's id after a FROM. The last step's line names the image itself.
     """
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, cancelled: Callable[[], bool] = lambda: False) -> None:
         super().__init__("quiet")  # the base keeps the counts the builder's result reads
         self._emit = emit
+        self._cancelled = cancelled
         self._total = 0
         self._number = 0
         self._announced = False  # the current step's line went out already (a RUN)
@@ -333,6 +335,9 @@ class ClassicOutput(Progress):
 
     def plan(self, steps: int) -> None:
         self._total = steps
+
+    def cancelled(self) -> bool:
+        return self._cancelled()
 
     def _flush(self) -> None:
         if self._pending is not None:
@@ -405,6 +410,7 @@ class Builds:
         self._cond = threading.Condition()
         self._active = 0
         self._pruning = False
+        self._closing = threading.Event()
         for stale in self.scratch.glob(CONTEXT_PREFIX + "*"):  # a crash's leftovers
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -427,12 +433,38 @@ class Builds:
                 self._active -= 1
                 self._cond.notify_all()
 
-    def run(self, request: BuildRequest, source: IO[bytes], emit: Emit) -> BuildReport:
+    def close(self, timeout: float = 30) -> None:
+        """The daemon is stopping: every build stops (a RUN step's container is killed) and
+        cleans up before the process goes, rather than leaving containers and mounts."""
+        self._closing.set()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._active and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, deadline - time.monotonic()))
+
+    def run(
+        self,
+        request: BuildRequest,
+        source: IO[bytes],
+        emit: Emit,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> BuildReport:
         """Unpack `source`, build, name the image; blocking (the handler runs it in a thread).
 
-        Messages go to `emit` as they come; errors are raised (the handler reports them)."""
+        Messages go to `emit` as they come; errors are raised (the handler reports them).
+        `cancelled` says when the client has gone: the build stops at its next message or
+        within a RUN step's polling interval."""
         tags = [str(refs.parse_tagged(t)) for t in request.tags]  # bad names fail first
-        output = ClassicOutput(emit)
+
+        def stopping() -> bool:
+            return self._closing.is_set() or cancelled()
+
+        def relay(message: Message) -> None:
+            if stopping():
+                raise BuildCancelled("the build was cancelled")
+            emit(message)
+
+        output = ClassicOutput(relay, stopping)
         with self._building():
             top = Path(tempfile.mkdtemp(dir=self.scratch, prefix=CONTEXT_PREFIX))
             try:

@@ -97,6 +97,10 @@ class UnpackPolicy:
     max_path: int = 4096  # bytes in an entry's path or a link's target (PATH_MAX)
     allow_devices: bool = True  # char/block device nodes, as Docker allows (we are root)
     preserve_owner: bool | None = None  # None: when running as root
+    # A stream ending cleanly after an entry is complete without its end-of-archive marker
+    # (Go's archive/tar reads such tars, and the docker client sends build contexts so).
+    # Layers stay strict: their diff_id covers the whole stream.
+    eof_ends_archive: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> UnpackPolicy:
@@ -184,7 +188,7 @@ class _Unpacker:
     # the entry loop
 
     def run(self, stream: Stream) -> None:
-        for entry in entries(stream, self.policy.max_entries):
+        for entry in entries(stream, self.policy.max_entries, self.policy.eof_ends_archive):
             self.entry = entry.name
             self.count += 1
             if len(self.dirs) > DIR_CACHE:

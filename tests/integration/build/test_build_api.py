@@ -107,8 +107,10 @@ def leftovers(daemon: PortsideDaemon) -> list[str]:
     containers = daemon.root / "build" / "containers"
     if containers.exists():
         found += [str(p) for p in containers.iterdir() if not p.name.startswith(".")]
-    assert daemon.proc is not None
-    for table in ("/proc/self/mounts", f"/proc/{daemon.proc.pid}/mounts"):
+    tables = ["/proc/self/mounts"]
+    if daemon.proc is not None:
+        tables.append(f"/proc/{daemon.proc.pid}/mounts")
+    for table in tables:
         with open(table) as f:
             found += [line for line in f if str(daemon.root) in line]
     return found
@@ -247,3 +249,88 @@ def test_builder_prune_drops_the_cache(daemon: PortsideDaemon, tmp_path: Path) -
     assert "Using cache" not in docker_build(daemon, "-t", "p:1", str(ctx)).stdout
     # the image itself stays: prune removes only what the cache alone kept
     assert daemon.docker("run", "--rm", "p:1", "cat", "/f").stdout == "cached\n"
+
+
+def test_compressed_contexts_and_a_dockerfile_on_stdin(daemon: PortsideDaemon,
+                                                       tmp_path: Path) -> None:
+    import lzma
+
+    body = lzma.compress(tar_of({"Dockerfile": b"FROM busybox\nCOPY a.txt /\n",
+                                 "a.txt": b"from an xz context\n"}))
+    status, raw = post(daemon, "/v1.43/build?t=xz:1", body)
+    assert status == 200, raw
+    assert daemon.docker("run", "--rm", "xz:1", "cat", "/a.txt").stdout == "from an xz context\n"
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "b.txt").write_text("beside a piped Dockerfile\n")
+    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
+    r = subprocess.run(["docker", "-H", f"unix://{daemon.socket}", "build", "-t", "stdin:1",
+                        "-f", "-", str(ctx)], env=env, text=True, capture_output=True,
+                       input="FROM busybox\nCOPY b.txt /\n", timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert daemon.docker("run", "--rm", "stdin:1", "cat", "/b.txt").stdout == \
+        "beside a piped Dockerfile\n"
+
+
+def test_a_client_that_leaves_stops_its_build(daemon: PortsideDaemon) -> None:
+    before = daemon.docker("images", "-q", "--no-trunc").stdout
+    body = tar_of({"Dockerfile": b"FROM busybox\n"
+                                 b"RUN while true; do echo tick; sleep 0.1; done\n"})
+    conn = _UnixConnection(daemon.socket)
+    conn.request("POST", "/build?t=left:1", body=body)
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert b"tick" in resp.readline() + resp.readline() + resp.readline() + resp.readline()
+    conn.close()
+    daemon.wait_for(lambda: leftovers(daemon) == [], timeout=30, what="the build to stop")
+    assert daemon.docker("images", "-q", "--no-trunc").stdout == before
+
+
+def test_a_build_does_not_hold_up_other_work(daemon: PortsideDaemon, tmp_path: Path) -> None:
+    """The image lock is taken per store call: `docker run` goes on while a RUN step runs."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN sleep 4 && echo slept\n")
+    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
+    slow = subprocess.Popen(["docker", "-H", f"unix://{daemon.socket}", "build", "-t", "slow:1",
+                             str(ctx)], env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not list((daemon.root / "build" / "containers").glob("*")):
+            assert time.monotonic() < deadline and slow.poll() is None, "no RUN started"
+            time.sleep(0.05)
+        started = time.monotonic()
+        assert daemon.docker("run", "--rm", "busybox", "echo", "meanwhile").stdout == "meanwhile\n"
+        assert time.monotonic() - started < 3.5 and slow.poll() is None
+        out, err = slow.communicate(timeout=120)
+        assert slow.returncode == 0, err
+        assert "slept\n" in out
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.communicate()
+
+
+def test_a_daemon_that_stops_stops_its_builds_first(daemon: PortsideDaemon) -> None:
+    """SIGTERM while a RUN step runs (silently): the build is stopped and cleaned up before
+    the daemon exits; no container, mount or cgroup of it survives."""
+    from portside.runtime import cgroups
+
+    body = tar_of({"Dockerfile": b"FROM busybox\nRUN sleep 300\n"})
+    conn = _UnixConnection(daemon.socket)
+    conn.request("POST", "/build?t=never:1", body=body)
+    resp = conn.getresponse()
+    containers = daemon.root / "build" / "containers"
+    daemon.wait_for(lambda: any(p for p in containers.glob("*") if not p.name.startswith(".")),
+                    what="the RUN container")
+    daemon.stop()
+    lines = resp.read().decode().splitlines()
+    conn.close()
+    assert "cancelled" in json.loads(lines[-1])["error"]
+    assert leftovers(daemon) == []
+    assert not [h for h in cgroups.detect().hierarchies()
+                if any((Path(h) / "portside-build").glob("*/"))]

@@ -238,3 +238,22 @@ def test_the_dockerfile_must_be_inside_the_context(tmp_path: Path) -> None:
     for name in ("link", "../outside", "nothere", "sub"):
         with pytest.raises(InvalidArgument, match="Cannot locate specified Dockerfile"):
             dockerfile_in(ctx, name)
+
+
+def test_a_context_may_end_without_its_end_of_archive_marker(tmp_path: Path) -> None:
+    """What the docker client sends for `docker build -f - .`: the last entry's data, then
+    nothing (no padding, no zero blocks). Go's tar reader takes it; so does portside, for
+    contexts only."""
+    from portside.store.unpack import CorruptLayer, unpack
+
+    data = b"FROM busybox\n"
+    whole = tar_of([("a.txt", b"a" * 600), ("Dockerfile", data)])
+    after_data = whole[: 512 * 4 + len(data)]  # a.txt: header + 2 blocks; Dockerfile header
+    unpack_context(io.BytesIO(after_data), tmp_path / "one")
+    assert (tmp_path / "one" / "Dockerfile").read_bytes() == data
+    unpack_context(io.BytesIO(whole[: 512 * 3]), tmp_path / "two")  # between entries
+    assert (tmp_path / "two" / "a.txt").read_bytes() == b"a" * 600
+    with pytest.raises(ContextError, match="truncated"):  # inside the data: still an error
+        unpack_context(io.BytesIO(after_data[:-3]), tmp_path / "three")
+    with pytest.raises(CorruptLayer, match="truncated"):  # layers stay strict
+        unpack(io.BytesIO(after_data), tmp_path / "four")

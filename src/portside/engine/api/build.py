@@ -174,6 +174,8 @@ async def _build(request: web.Request) -> web.StreamResponse:
     gone = threading.Event()
 
     def emit(message: Message) -> None:
+        if gone.is_set():
+            raise BuildCancelled("the client closed the connection")
         put = asyncio.run_coroutine_threadsafe(queue.put(message), loop)
         while True:
             try:
@@ -197,7 +199,9 @@ async def _build(request: web.Request) -> web.StreamResponse:
 
     def work() -> None:
         try:
-            report = builds.run(options, cast(IO[bytes], _Body(request, loop)), emit)
+            report = builds.run(
+                options, cast(IO[bytes], _Body(request, loop)), emit, cancelled=gone.is_set
+            )
         except BaseException as exc:  # reported to the client, never lost in the thread
             loop.call_soon_threadsafe(settle, None, exc)
         else:
@@ -219,20 +223,24 @@ async def _build(request: web.Request) -> web.StreamResponse:
         except ConnectionError:
             gone.set()  # the build stops at its next message
 
-    while True:
-        getter: asyncio.Future[Message] = asyncio.ensure_future(queue.get())
-        waiting: set[asyncio.Future[Any]] = {getter, done}
-        finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if getter not in finished:
-            getter.cancel()
-            break
-        batch = [getter.result()]
-        while not queue.empty():
-            batch.append(queue.get_nowait())
-        if quiet:
-            held.extend(batch)
-        else:
-            await send(batch)
+    try:
+        while True:
+            getter: asyncio.Future[Message] = asyncio.ensure_future(queue.get())
+            waiting: set[asyncio.Future[Any]] = {getter, done}
+            finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in finished:
+                getter.cancel()
+                break
+            batch = [getter.result()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            if quiet:
+                held.extend(batch)
+            else:
+                await send(batch)
+    except BaseException:  # the handler cancelled (the server closing): the build stops too
+        gone.set()
+        raise
     rest: list[Message] = []
     while not queue.empty():
         rest.append(queue.get_nowait())
@@ -272,7 +280,12 @@ async def prune(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, engine: Any) -> None:
     """The build routes (unversioned and versioned) and the daemon's one `Builds`."""
-    app[BUILDS_KEY] = Builds(engine)
+    builds = app[BUILDS_KEY] = Builds(engine)
+
+    async def stop_builds(app: web.Application) -> None:
+        await asyncio.to_thread(builds.close)
+
+    app.on_shutdown.append(stop_builds)
     for method, path, handler in (("POST", "/build", build), ("POST", "/build/prune", prune)):
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
