@@ -131,9 +131,13 @@ def _decompressed(source: IO[bytes]) -> IO[bytes]:
 
 def context_policy() -> UnpackPolicy:
     """The layer limits (PORTSIDE_MAX_CONTEXT_BYTES overrides the size), no device nodes,
-    and an archive may end without its end-of-archive marker, as Go's tar reader allows
-    (the docker client's context for `-f -` ends so)."""
-    overrides: dict[str, Any] = {"allow_devices": False, "eof_ends_archive": True}
+    no whiteouts, and an archive may end without its end-of-archive marker, as Go's tar
+    reader allows (the docker client's context for `-f -` ends so)."""
+    overrides: dict[str, Any] = {
+        "allow_devices": False,
+        "eof_ends_archive": True,
+        "whiteouts": False,  # a context's `.wh.x` is a file named so, not a deletion
+    }
     limit = os.environ.get("PORTSIDE_MAX_CONTEXT_BYTES")
     if limit:
         overrides["max_bytes"] = parse_size(limit, "PORTSIDE_MAX_CONTEXT_BYTES")

@@ -101,6 +101,8 @@ class UnpackPolicy:
     # (Go's archive/tar reads such tars, and the docker client sends build contexts so).
     # Layers stay strict: their diff_id covers the whole stream.
     eof_ends_archive: bool = False
+    # `.wh.` names are OCI whiteouts in a layer; in a build context they are plain names.
+    whiteouts: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> UnpackPolicy:
@@ -257,7 +259,7 @@ class _Unpacker:
         return fd
 
     def _open_dir(self, parent: int, comp: bytes, path: bytes, create: bool) -> int:
-        if comp.startswith(WHITEOUT):
+        if comp.startswith(WHITEOUT) and self.policy.whiteouts:
             raise self.unsafe(f"the whiteout {_show(path)!r} cannot be a directory")
         try:
             return os.open(comp, _O_DIR, dir_fd=parent)
@@ -311,7 +313,7 @@ class _Unpacker:
         base = parts[-1]
         parent_key = b"/".join(parts[:-1])
         key = b"/".join(parts)
-        if base.startswith(WHITEOUT):
+        if base.startswith(WHITEOUT) and self.policy.whiteouts:
             self._whiteout(parent_key, base)
             return
         kind = e.kind

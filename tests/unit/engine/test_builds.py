@@ -257,3 +257,12 @@ def test_a_context_may_end_without_its_end_of_archive_marker(tmp_path: Path) -> 
         unpack_context(io.BytesIO(after_data[:-3]), tmp_path / "three")
     with pytest.raises(CorruptLayer, match="truncated"):  # layers stay strict
         unpack(io.BytesIO(after_data), tmp_path / "four")
+
+
+def test_whiteout_names_are_plain_files_in_a_context(tmp_path: Path) -> None:
+    body = tar_of([("Dockerfile", b"FROM busybox\n"), (".wh.notes", b"kept\n"),
+                   ("docs/.wh..wh..opq", b"also kept\n"), (".wh.dir/inner", b"in\n")])
+    unpack_context(io.BytesIO(body), tmp_path / "ctx")
+    assert (tmp_path / "ctx" / ".wh.notes").read_bytes() == b"kept\n"
+    assert (tmp_path / "ctx" / "docs" / ".wh..wh..opq").read_bytes() == b"also kept\n"
+    assert (tmp_path / "ctx" / ".wh.dir" / "inner").read_bytes() == b"in\n"
