@@ -234,6 +234,9 @@ def test_bad_input_gives_docker_status_and_one_line(daemon: PortsideDaemon, tmp_
     assert "about to fail\n" in r.stdout  # streamed as it ran
     assert daemon.docker("images", "-q", "--no-trunc").stdout == before
     assert image_id(daemon, "fails:1") == ""
+    quiet = docker_build(daemon, "-q", "-t", "fails:1", str(ctx), check=False)
+    assert quiet.returncode == 3 and quiet.stdout == ""
+    assert "about to fail" in quiet.stderr  # -q shows the held-back output on failure
     assert leftovers(daemon) == []
 
 
@@ -334,3 +337,25 @@ def test_a_daemon_that_stops_stops_its_builds_first(daemon: PortsideDaemon) -> N
     assert leftovers(daemon) == []
     assert not [h for h in cgroups.detect().hierarchies()
                 if any((Path(h) / "portside-build").glob("*/"))]
+
+
+def test_two_builds_at_once_both_succeed(daemon: PortsideDaemon, tmp_path: Path) -> None:
+    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
+    procs = []
+    for n in (1, 2):
+        ctx = tmp_path / f"ctx{n}"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(
+            f"FROM busybox\nRUN echo {n} > /n && sleep 1\nCOPY . /src\nRUN cat /n\n")
+        (ctx / "file.txt").write_text(f"context {n}\n")
+        procs.append(subprocess.Popen(
+            ["docker", "-H", f"unix://{daemon.socket}", "build", "-t", f"twin:{n}", str(ctx)],
+            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    for n in (1, 2):
+        assert daemon.docker("run", "--rm", f"twin:{n}", "cat", "/n", "/src/file.txt").stdout \
+            == f"{n}\ncontext {n}\n"
+    assert leftovers(daemon) == []

@@ -85,7 +85,8 @@ def test_what_the_builder_cannot_do_is_refused(name: str, value: str, words: str
 
 def test_the_host_platform_is_accepted() -> None:
     p = host_platform()
-    assert parse_request(MultiDict([("platform", f"{p.os}/{p.architecture}")])).tags == []
+    for platform in (f"{p.os}/{p.architecture}", p.os):
+        assert parse_request(MultiDict([("platform", platform)])).tags == []
 
 
 # -- the message stream ---------------------------------------------------------------------

@@ -98,8 +98,8 @@ def parse_request(query: Any) -> BuildRequest:
     platform = query.get("platform", "")
     if platform:
         host = host_platform()
-        wanted = platform.split("/")
-        if wanted[:2] != [host.os, host.architecture][: len(wanted[:2])] or len(wanted) < 2:
+        wanted = platform.lower().split("/")
+        if wanted[0] != host.os or (len(wanted) > 1 and wanted[1] != host.architecture):
             raise InvalidArgument(
                 f"platform={platform}: this host builds only for {host.os}/{host.architecture}"
                 " (no emulation)"
