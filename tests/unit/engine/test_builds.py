@@ -18,13 +18,8 @@ from multidict import MultiDict
 
 from portside.build.errors import BuildError, DockerfileError
 from portside.engine.api.build import parse_request
-from portside.engine.builds import (
-    ClassicOutput,
-    ContextError,
-    dockerfile_in,
-    error_message,
-    unpack_context,
-)
+from portside.engine.buildcontext import ContextError, dockerfile_in, unpack_context
+from portside.engine.builds import ClassicOutput, error_message
 from portside.errors import InvalidArgument
 from portside.oci.model import host_platform
 from portside.store.images import Image
