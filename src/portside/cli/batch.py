@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from portside.cli.client import Client
 from portside.cli.output import dump_json
+from portside.client.transport import Client
 from portside.errors import PortsideError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from portside.cli.client import Client
+from portside.client.transport import Client
 
 
 @click.command("diff")

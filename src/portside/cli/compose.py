@@ -114,7 +114,7 @@ def _say(message: str) -> None:
 
 def engine(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
     """The project (loaded) and a Compose runner talking to the daemon."""
-    from portside.cli.client import Client
+    from portside.client.transport import Client
     from portside.compose.orchestrate import Compose
 
     return Compose(load(ctx, services), Client(), _say)

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from portside.cli.client import Client
 from portside.cli.runcore import (
     _daemon_error,
     attach_and_start,
@@ -21,6 +20,7 @@ from portside.cli.runcore import (
     start_container,
 )
 from portside.cli.runflags import run_flags
+from portside.client.transport import Client
 from portside.errors import PortsideError
 
 __all__ = ["attach_and_start", "create_container", "start_container"]

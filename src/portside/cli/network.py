@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from portside.cli.batch import for_each, inspect_each
-from portside.cli.client import Client
 from portside.cli.output import table
+from portside.client.transport import Client
 from portside.errors import InvalidArgument
 
 

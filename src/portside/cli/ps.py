@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from portside.cli.batch import for_each
-from portside.cli.client import Client
 from portside.cli.main import LazyGroup
 from portside.cli.output import dump_json, table
+from portside.client.transport import Client
 from portside.errors import PortsideError
 
 
@@ -97,7 +97,7 @@ def logs(follow: bool, tail: str, since_: str | None, until: str | None, timesta
     """Fetch the logs of a container."""
     import time
 
-    from portside.cli.client import demux
+    from portside.client.transport import demux
     from portside.engine.options import parse_time_or_duration
 
     client = Client()

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import sys
 
-from portside.cli.client import Client
 from portside.cli.runspec import build_body
+from portside.client.transport import Client
+from portside.engine.errors import StartFailed
 from portside.errors import PortsideError
 
 TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
 if TYPE_CHECKING:
     from typing import Any
-
-
-def start_exit_code(message: str) -> int:
-    """Docker CLI's mapping of a start error to the exit code of `run`."""
-    if "executable file not found" in message or "no such file or directory" in message:
-        return 127
-    if "permission denied" in message or "is a directory" in message:
-        return 126
-    return 125
 
 
 def _daemon_error(exc: PortsideError, code: int = 125) -> PortsideError:
@@ -48,15 +40,17 @@ def create_container(client: Client, image: str, command: tuple[str, ...],
 def start_container(client: Client, cid: str) -> None:
     try:
         client.request("POST", f"/containers/{cid}/start").read()
+    except StartFailed:
+        raise  # its exit code (127 not found, 126 not executable) comes from the engine
     except PortsideError as exc:
-        raise _daemon_error(exc, start_exit_code(str(exc))) from None
+        raise _daemon_error(exc) from None
 
 
 def attach_and_start(client: Client, cid: str, tty: bool, interactive: bool,
                      auto_remove: bool, start: bool = True) -> int:
     """Attach, register a wait, start; stream until the output ends; the exit status."""
-    from portside.cli import wirejson as json
     from portside.cli.streaming import Session
+    from portside.client import wirejson as json
 
     sock, first = client.hijack(f"/containers/{cid}/attach",
                                 {"stream": 1, "stdout": 1, "stderr": 1,

@@ -11,7 +11,7 @@ import os
 import sys
 from _socket import SHUT_RDWR, SHUT_WR
 
-from portside.cli.client import demux
+from portside.client.transport import demux
 
 # On `run`'s hot path: typing, contextlib, signal and threading cost milliseconds to
 # import, and only a TTY or an open stdin needs the last two.

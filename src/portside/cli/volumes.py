@@ -8,8 +8,8 @@ import sys
 import click
 
 from portside.cli.batch import for_each, inspect_each
-from portside.cli.client import Client
 from portside.cli.output import table
+from portside.client.transport import Client
 
 
 @click.group("volume")

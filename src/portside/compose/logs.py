@@ -47,7 +47,7 @@ class _Body:
 def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = "all",
            timestamps: bool = False, prefix: bool = True, until_exit: bool = False) -> None:
     """Print the logs of the services' containers; with `follow_`, until they all end."""
-    from portside.cli.client import demux
+    from portside.client.transport import demux
 
     containers = [c for s in services for c in runner.containers(s)]
     width = max([len(_short(runner, c)) for c in containers] or [0])

@@ -1,6 +1,6 @@
 """Run a project on the daemon: `up` converges it, `down` removes what `up` made.
 
-Everything goes through the Docker Engine API (the `client` is portside.cli.client's, or
+Everything goes through the Docker Engine API (the `client` is portside.client.transport's, or
 anything with its get/post/request methods), as Docker Compose does it: project objects
 are found by their `com.docker.compose.*` labels, never by name patterns alone.
 

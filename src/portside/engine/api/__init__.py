@@ -2,7 +2,9 @@
 
 Every route answers both unversioned (`/containers/json`) and versioned
 (`/v1.43/containers/json`) paths. Errors are Docker's `{"message": ...}` bodies with the
-status the PortsideError carries (404 no such container, 409 conflict, 400 bad input).
+status the PortsideError carries (404 no such container, 409 conflict, 400 bad input), and
+beside `message` the error's class and facts (`errors.to_wire`), so a portside client
+raises the very class the engine raised.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.errors import PortsideError
+from portside.errors import PortsideError, to_wire
 
 log = logging.getLogger("portside.api")
 
@@ -28,7 +30,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
             return web.json_response({"message": exc.reason or str(exc)}, status=exc.status)
         raise
     except PortsideError as exc:
-        return web.json_response({"message": str(exc)}, status=exc.http_status)
+        return web.json_response(to_wire(exc), status=exc.http_status)
     except (ValueError, json.JSONDecodeError) as exc:
         return web.json_response({"message": f"invalid parameter: {exc}"}, status=400)
     except ConnectionError:

@@ -1,0 +1,425 @@
+"""The engine interface: what a caller can ask of one engine, whoever runs it.
+
+The CLI and compose today, the orchestrator and the node agent next, talk to an engine
+only through `EngineAPI`: its nouns (`containers`, `images`, `networks`, `volumes`,
+`system`), each a small Protocol, take plain dataclass options and give dataclass reports.
+Two implementations exist (podman's abi/tunnel split): `portside.engine.local.LocalEngine`
+in the caller's process, and `portside.client.remote.RemoteEngine` over the daemon's
+socket. Which one a caller holds is a detail of how it was built.
+
+Documents that Docker defines field by field and clients print whole (`inspect`, the
+create body) are `Document`s: JSON objects with Docker's field names. Everything a caller
+reads field by field is a dataclass.
+
+Blocking, synchronous calls: the callers are commands and worker threads; the engine
+behind an implementation may be asynchronous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Protocol, TypeAlias
+
+JSONValue: TypeAlias = "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]"
+Document: TypeAlias = "dict[str, JSONValue]"
+Filters: TypeAlias = "dict[str, list[str]]"
+
+
+class Progress(Protocol):
+    """Where long work reports per-item progress (a layer pulled or pushed)."""
+
+    def start(self, key: str, total: int) -> None: ...
+    def advance(self, key: str, amount: int) -> None: ...
+    def done(self, key: str, status: str) -> None: ...
+    def close(self) -> None: ...
+
+
+# -- images --
+
+@dataclass(frozen=True)
+class Credentials:
+    """Registry credentials for one pull or push (Docker's X-Registry-Auth)."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+    server: str = ""
+
+
+@dataclass(frozen=True)
+class PullOptions:
+    reference: str
+    platform: str | None = None
+    credentials: Credentials | None = None
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    reference: str
+    credentials: Credentials | None = None
+
+
+@dataclass(frozen=True)
+class PushReport:
+    reference: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    id: str
+    tags: list[str]
+    digests: list[str]
+    created: int  # seconds since the epoch
+    size: int
+    labels: dict[str, str] = field(default_factory=dict)
+    containers: int = -1  # -1: not counted
+
+    @property
+    def short_id(self) -> str:
+        return self.id.removeprefix("sha256:")[:12]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: str  # the image ID for the step that made an image, else "<missing>"
+    created: int
+    created_by: str
+    size: int
+    comment: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RemovedImage:
+    """One line of `rmi`: a tag removed (`untagged`) or an image deleted (`deleted`)."""
+
+    untagged: str = ""
+    deleted: str = ""
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    deleted: list[str]
+    space_reclaimed: int = 0
+    untagged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    tags: list[str] = field(default_factory=list)
+    dockerfile: str = "Dockerfile"  # a path inside the context
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    pull: bool = False
+    cache_from: list[str] = field(default_factory=list)
+    platform: str = ""
+    network_mode: str = ""
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    reference: str = ""
+    changes: list[str] = field(default_factory=list)
+    message: str = ""
+    platform: str = ""
+
+
+class ImagesAPI(Protocol):
+    def inspect(self, ref: str) -> Document: ...
+    def history(self, ref: str) -> list[HistoryEntry]: ...
+    def tag(self, source: str, target: str) -> None: ...
+    def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[RemovedImage]: ...
+    def prune(self, filters: Filters | None = None) -> PruneReport: ...
+    def pull(self, options: PullOptions, progress: Progress) -> str:
+        """Fetch an image; returns its ID."""
+        ...
+    def push(self, options: PushOptions, progress: Progress) -> PushReport: ...
+    def save(self, refs: list[str], out: IO[bytes]) -> None: ...
+    def load(self, archive: IO[bytes]) -> list[str]:
+        """Load a docker-archive or OCI archive; returns what was loaded (tags, else IDs)."""
+        ...
+    def import_(self, tar: IO[bytes], options: ImportOptions) -> str: ...
+    def build(self, context: IO[bytes], options: BuildOptions,
+              log: Callable[[str], None]) -> str:
+        """Build from a context tar, streaming the build's output lines to `log`;
+        returns the image ID."""
+        ...
+    def list(self, all: bool = False, filters: Filters | None = None) -> list[ImageSummary]: ...
+
+
+# -- containers --
+
+@dataclass(frozen=True)
+class Port:
+    private: int
+    protocol: str = "tcp"
+    public: int = 0
+    ip: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerSummary:
+    id: str
+    names: list[str]
+    image: str
+    image_id: str
+    command: str
+    created: int
+    state: str  # created, running, paused, restarting, exited, dead
+    status: str  # "Up 3 minutes", "Exited (0) 2 seconds ago"
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: list[Port] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    size_rw: int | None = None
+
+    @property
+    def name(self) -> str:
+        return (self.names or ["/?"])[0].lstrip("/")
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What `inspect` tells of a container's state, as callers read it."""
+
+    status: str
+    running: bool
+    paused: bool
+    exit_code: int
+    pid: int = 0
+    error: str = ""
+    health: str = ""  # starting, healthy, unhealthy; "" without a health check
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class CreateOptions:
+    body: Document  # Docker's create body: Image, Cmd, Env, HostConfig, NetworkingConfig...
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Created:
+    id: str
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    status_code: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    follow: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    timestamps: bool = False
+    since: str = ""
+    until: str = ""
+    tail: str = "all"
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    stream: int  # 1 stdout, 2 stderr
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CommitOptions:
+    reference: str = ""
+    comment: str = ""
+    author: str = ""
+    changes: list[str] = field(default_factory=list)
+    pause: bool = True
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    kind: int  # 0 modified, 1 added, 2 deleted (Docker's)
+
+
+@dataclass(frozen=True)
+class Top:
+    titles: list[str]
+    processes: list[list[str]]
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """`X-Docker-Container-Path-Stat`: what a path in a container is."""
+
+    name: str
+    size: int
+    mode: int
+    mtime: str
+    link_target: str = ""
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    cmd: list[str]
+    tty: bool = False
+    stdin: bool = False
+    env: list[str] = field(default_factory=list)
+    workdir: str = ""
+    user: str = ""
+    privileged: bool = False
+    detach_keys: str = ""
+
+
+@dataclass(frozen=True)
+class ExecState:
+    running: bool
+    exit_code: int | None
+    pid: int = 0
+
+
+class Stream(Protocol):
+    """A connection carrying a container's stdio (attach, exec): Docker's multiplexed
+    frames unless the container has a TTY. A socket is one."""
+
+    def recv(self, n: int) -> bytes: ...
+    def sendall(self, data: bytes) -> None: ...
+    def shutdown(self, how: int) -> None: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class ContainersAPI(Protocol):
+    def create(self, options: CreateOptions) -> Created: ...
+    def start(self, ref: str) -> None: ...
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
+    def kill(self, ref: str, signal: str = "SIGKILL") -> None: ...
+    def restart(self, ref: str, timeout: int | None = None) -> None: ...
+    def pause(self, ref: str) -> None: ...
+    def unpause(self, ref: str) -> None: ...
+    def wait(self, ref: str, condition: str = "not-running") -> WaitResult: ...
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None: ...
+    def inspect(self, ref: str) -> Document: ...
+    def state(self, ref: str) -> ContainerState: ...
+    def logs(self, ref: str, options: LogOptions) -> Iterator[LogChunk]: ...
+    def top(self, ref: str, ps_args: str = "") -> Top: ...
+    def stats(self, ref: str) -> Document: ...
+    def changes(self, ref: str) -> list[Change]: ...
+    def commit(self, ref: str, options: CommitOptions) -> str: ...
+    def prune(self, filters: Filters | None = None) -> PruneReport: ...
+    def rename(self, ref: str, name: str) -> None: ...
+    def update(self, ref: str, resources: Document) -> list[str]: ...
+    def export(self, ref: str, out: IO[bytes]) -> None: ...
+    def stat_path(self, ref: str, path: str) -> PathStat: ...
+    def get_archive(self, ref: str, path: str, out: IO[bytes]) -> PathStat: ...
+    def put_archive(self, ref: str, path: str, tar: IO[bytes],
+                    no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None: ...
+    def attach(self, ref: str, stdin: bool = False, logs: bool = False,
+               detach_keys: str = "") -> tuple[Stream, bytes]:
+        """The container's stdio; the bytes are output already read past the handshake."""
+        ...
+    def resize(self, ref: str, rows: int, cols: int) -> None: ...
+    def exec_create(self, ref: str, options: ExecOptions) -> str: ...
+    def exec_start(self, exec_id: str, tty: bool = False) -> tuple[Stream, bytes]: ...
+    def exec_start_detached(self, exec_id: str) -> None: ...
+    def exec_resize(self, exec_id: str, rows: int, cols: int) -> None: ...
+    def exec_inspect(self, exec_id: str) -> ExecState: ...
+    def list(self, all: bool = False, filters: Filters | None = None,
+             size: bool = False) -> list[ContainerSummary]: ...
+
+
+# -- networks and volumes --
+
+@dataclass(frozen=True)
+class NetworkCreate:
+    name: str
+    driver: str = "bridge"
+    internal: bool = False
+    attachable: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    ipam: Document | None = None  # Docker's IPAM object: Driver, Config [{Subnet, Gateway}]
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    aliases: list[str] = field(default_factory=list)
+    ipv4_address: str = ""
+
+
+class NetworksAPI(Protocol):
+    def create(self, options: NetworkCreate) -> str: ...
+    def inspect(self, ref: str) -> Document: ...
+    def remove(self, ref: str) -> None: ...
+    def prune(self, filters: Filters | None = None) -> PruneReport: ...
+    def connect(self, network: str, container: str,
+                endpoint: EndpointOptions | None = None) -> None: ...
+    def disconnect(self, network: str, container: str, force: bool = False) -> None: ...
+    def list(self, filters: Filters | None = None) -> list[Document]: ...
+
+
+@dataclass(frozen=True)
+class VolumeCreate:
+    name: str = ""
+    driver: str = "local"
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class VolumesAPI(Protocol):
+    def create(self, options: VolumeCreate) -> Document: ...
+    def inspect(self, name: str) -> Document: ...
+    def remove(self, name: str, force: bool = False) -> None: ...
+    def prune(self, filters: Filters | None = None) -> PruneReport: ...
+    def list(self, filters: Filters | None = None) -> list[Document]: ...
+
+
+# -- system --
+
+@dataclass(frozen=True)
+class Event:
+    """One engine event; `revision` orders events and lets a watcher resume after it."""
+
+    type: str
+    action: str
+    actor_id: str
+    attributes: dict[str, str]
+    time_nano: int
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    since: str = ""
+    until: str = ""
+    filters: Filters = field(default_factory=dict)
+    after_revision: int = 0  # resume: only events with a larger revision
+
+
+class SystemAPI(Protocol):
+    def ping(self) -> bool: ...
+    def version(self) -> Document: ...
+    def info(self) -> Document: ...
+    def df(self) -> Document: ...
+    def events(self, options: EventOptions) -> Iterator[Event]: ...
+
+
+class EngineAPI(Protocol):
+    """One engine: its containers, images, networks, volumes and system."""
+
+    @property
+    def containers(self) -> ContainersAPI: ...
+    @property
+    def images(self) -> ImagesAPI: ...
+    @property
+    def networks(self) -> NetworksAPI: ...
+    @property
+    def volumes(self) -> VolumesAPI: ...
+    @property
+    def system(self) -> SystemAPI: ...
