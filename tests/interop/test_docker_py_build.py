@@ -82,7 +82,7 @@ def test_api_build_streams_a_custom_context(daemon: PortsideDaemon) -> None:
 
         quiet = list(client.api.build(fileobj=io.BytesIO(buf.getvalue()), custom_context=True,
                                       encoding="gzip", quiet=True, decode=True))
-        assert quiet == [{"stream": ids[0] + "\n"}]
+        assert [c for c in quiet if "stream" in c] == [{"stream": ids[0] + "\n"}]
     finally:
         client.close()
 

@@ -30,7 +30,7 @@ from portside.build.errors import BuildError
 from portside.build.output import Progress
 from portside.engine.buildcontext import dockerfile_in, unpack_context
 from portside.engine.sharedstore import SharedImageStore
-from portside.errors import PortsideError
+from portside.errors import PortsideError, to_wire
 from portside.oci import reference as refs
 from portside.store.images import Image
 
@@ -84,10 +84,15 @@ def stream(text: str) -> Message:
 
 def error_message(exc: BaseException) -> Message:
     """The stream's last message when a build fails: Docker's errorDetail, whose code the
-    docker client exits with (a failed RUN's exit code, else 1)."""
-    text = str(exc) if isinstance(exc, PortsideError) else f"internal error: {exc}"
+    docker client exits with (a failed RUN's exit code, else 1), and beside it the error's
+    class and facts (`errors.to_wire`), which portside's client raises again."""
     code = exc.status if isinstance(exc, BuildError) and exc.status is not None else 1
-    return {"errorDetail": {"code": code, "message": text}, "error": text}
+    if not isinstance(exc, PortsideError):
+        text = f"internal error: {exc}"
+        return {"errorDetail": {"code": code, "message": text}, "error": text}
+    wire = to_wire(exc)
+    text = str(wire.pop("message"))
+    return {"errorDetail": {"code": code, "message": text}, "error": text, **wire}
 
 
 class ClassicOutput(Progress):
