@@ -20,6 +20,7 @@ from typing import IO, Any, cast
 
 from aiohttp import web
 
+from portside.engine.api import error_response
 from portside.engine.builds import (
     BuildCancelled,
     BuildReport,
@@ -152,10 +153,8 @@ def _line(message: Message) -> bytes:
 
 
 def _refusal(exc: PortsideError) -> web.Response:
-    """Docker's error body, with its Content-Type exactly `application/json` (the docker
-    client reads the message out of the body only then; a charset parameter defeats it)."""
-    body = json.dumps(to_wire(exc)).encode()  # `message`, and the class with its facts
-    return web.Response(status=exc.http_status, body=body, content_type="application/json")
+    """Docker's error body, with the class and its facts beside `message` (`to_wire`)."""
+    return error_response(to_wire(exc), exc.http_status)
 
 
 async def build(request: web.Request) -> web.StreamResponse:
