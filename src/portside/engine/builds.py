@@ -306,7 +306,8 @@ class Builds:
             shutil.rmtree(mounts, ignore_errors=True)
             with self.engine.image_lock:
                 self.engine.images.release_content(CACHE_HOLDER)
-                reclaimed += self.engine.images.collect_garbage()
+                # Builds are done, but a pull may hold the import lock and need this lock.
+                reclaimed += self.engine.images.collect_garbage(wait=False)
         finally:
             with self._cond:
                 self._pruning = False

@@ -103,9 +103,9 @@ class SharedImageStore(ImageStore):
         with self._guard:
             return super().prune(all_unused)
 
-    def collect_garbage(self) -> int:
+    def collect_garbage(self, wait: bool = True) -> int:
         with self._guard:
-            return super().collect_garbage()
+            return super().collect_garbage(wait)
 
 
 class SharedSnapshots(SnapshotStore):

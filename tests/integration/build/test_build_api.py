@@ -388,3 +388,37 @@ def test_portsides_own_client_builds_through_the_endpoint(daemon: PortsideDaemon
         images.build(io.BytesIO(tar_of({"Dockerfile": b"FROM busybox\nNOPE\n"})),
                      BuildOptions(), lines.append)
     assert bad.value.line == 2
+
+
+def test_rmi_during_a_build_neither_waits_for_it_nor_deadlocks(daemon: PortsideDaemon,
+                                                               tmp_path: Path) -> None:
+    """A build holds the store's import lock (garbage collection must not sweep its fresh
+    blobs) and takes the engine's image lock per call; an rmi that deletes an image holds
+    the image lock and collects garbage. The collection must not wait for the build."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nLABEL doomed=yes\n")
+    docker_build(daemon, "-t", "doomed:1", str(ctx))
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN sleep 4 && echo slept\n"
+                                    "RUN echo after\n")
+    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
+    slow = subprocess.Popen(["docker", "-H", f"unix://{daemon.socket}", "build", "-t", "slow:1",
+                             str(ctx)], env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        containers = daemon.root / "build" / "containers"
+        daemon.wait_for(lambda: any(p for p in containers.glob("*")
+                                    if not p.name.startswith(".")), what="the RUN step")
+        started = time.monotonic()
+        r = daemon.docker("rmi", "doomed:1", timeout=30)
+        assert "Deleted" in r.stdout and time.monotonic() - started < 3.5
+        out, err = slow.communicate(timeout=120)
+        assert slow.returncode == 0, err
+        assert "after\n" in out
+        assert image_id(daemon, "doomed:1") == ""
+        assert daemon.docker("run", "--rm", "slow:1", "echo", "ok").stdout == "ok\n"
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.communicate()
