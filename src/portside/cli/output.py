@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from portside.engine.interface import Document, at
+
 
 def human_size(n: float) -> str:
     """Sizes as Docker prints them: decimal units, three significant digits."""
@@ -41,3 +43,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def dump_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=4, sort_keys=False))
+
+
+def render(template: str, doc: Document) -> str:
+    """The subset of Go templates scripts use: `{{.A.B}}` and `{{json .A}}`."""
+    import re
+
+    def sub(m: re.Match[str]) -> str:
+        v = at(doc, *filter(None, m.group(2).split(".")))
+        if m.group(1):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if v is None:
+            return "<no value>"
+        return json.dumps(v) if isinstance(v, dict | list) else str(v)
+
+    out = re.sub(r"{{\s*(json\s+)?(\.[\w.]*)\s*}}", sub, template)
+    return out.replace("\\t", "\t").replace("\\n", "\n")

@@ -12,7 +12,7 @@ import click
 from portside.cli.batch import for_each
 from portside.cli.engine import engine
 from portside.cli.main import LazyGroup
-from portside.cli.output import dump_json, table
+from portside.cli.output import dump_json, render, table
 from portside.engine.interface import (
     ContainerSummary,
     Document,
@@ -140,24 +140,6 @@ def inspect(fmt: str | None, kind: str, names: tuple[str, ...]) -> None:
         dump_json(docs)
     if failed:
         sys.exit(1)
-
-
-def render(template: str, doc: Document) -> str:
-    """The subset of Go templates scripts use: `{{.A.B}}` and `{{json .A}}`."""
-    import re
-
-    def sub(m: re.Match[str]) -> str:
-        v = at(doc, *filter(None, m.group(2).split(".")))
-        if m.group(1):
-            return json.dumps(v)
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if v is None:
-            return "<no value>"
-        return json.dumps(v) if isinstance(v, dict | list) else str(v)
-
-    out = re.sub(r"{{\s*(json\s+)?(\.[\w.]*)\s*}}", sub, template)
-    return out.replace("\\t", "\t").replace("\\n", "\n")
 
 
 @click.command("top")
@@ -347,7 +329,9 @@ CONTAINER_COMMANDS = {
     "pause": "portside.cli.ps:pause", "unpause": "portside.cli.ps:unpause",
     "wait": "portside.cli.ps:wait", "rm": "portside.cli.ps:rm",
     "prune": "portside.cli.ps:prune", "diff": "portside.cli.commit:diff",
-    "commit": "portside.cli.commit:commit",
+    "commit": "portside.cli.commit:commit", "cp": "portside.cli.cp:cp",
+    "update": "portside.cli.manage:update", "rename": "portside.cli.manage:rename",
+    "export": "portside.cli.exports:export",
 }
 
 

@@ -41,8 +41,10 @@ from portside.engine.interface import (
     Progress,
     PruneReport,
     PullOptions,
+    PullReport,
     PushOptions,
     PushReport,
+    Readable,
     RemovedImage,
     Stream,
     Top,
@@ -180,18 +182,27 @@ class RemoteImages:
         return prune_report(self.c.post("/images/prune", filters=_filters(filters)) or {},
                       "ImagesDeleted")
 
-    def pull(self, options: PullOptions, progress: Progress) -> str:
+    def pull(self, options: PullOptions, progress: Progress) -> PullReport:
         repo, tag = _split(options.reference)
-        params = {"fromImage": repo, "tag": tag or "latest", "platform": options.platform}
+        params = {"fromImage": repo, "tag": tag or "latest", "platform": options.platform,
+                  "insecure": options.insecure or None}
         resp = self.c.request("POST", "/images/create", params,
                               headers=_auth_header(options.credentials))
-        for _ in follow_progress(resp, progress):
-            pass
-        return str(self.inspect(options.reference)["Id"])
+        digest, updated = "", False
+        for msg in follow_progress(resp, progress):
+            text = str(msg.get("status", ""))
+            if text.startswith("Digest: "):
+                digest = text.removeprefix("Digest: ")
+            elif text.startswith("Status: "):
+                updated = text.startswith("Status: Downloaded newer image")
+        image = self.inspect(f"{repo}@{tag}" if tag.startswith("sha256:") else
+                             f"{repo}:{tag or 'latest'}")
+        return PullReport(image_id=str(image["Id"]), digest=digest, updated=updated)
 
     def push(self, options: PushOptions, progress: Progress) -> PushReport:
         repo, tag = _split(options.reference)
-        resp = self.c.request("POST", f"/images/{repo}/push", {"tag": tag or None},
+        resp = self.c.request("POST", f"/images/{repo}/push",
+                              {"tag": tag or None, "insecure": options.insecure or None},
                               headers=_auth_header(options.credentials or Credentials()))
         digest, size = "", 0
         for msg in follow_progress(resp, progress):
@@ -200,11 +211,11 @@ class RemoteImages:
                 digest, size = aux["Digest"], int(aux.get("Size") or 0)
         return PushReport(reference=options.reference, digest=digest, size=size)
 
-    def save(self, refs_: list[str], out: IO[bytes]) -> None:
+    def save(self, refs_: list[str], out: IO[bytes], format: str = "oci") -> None:
         query = "&".join(f"names={_q(r)}" for r in refs_)
-        _copy_body(self.c.request("GET", "/images/get" + (f"?{query}" if query else "")), out)
+        _copy_body(self.c.request("GET", f"/images/get?{query}", {"format": format}), out)
 
-    def load(self, archive: IO[bytes]) -> list[str]:
+    def load(self, archive: Readable) -> list[str]:
         resp = self.c.request("POST", "/images/load", {"quiet": True}, upload=archive)
         loaded = []
         for msg in json_lines(resp):
@@ -214,21 +225,21 @@ class RemoteImages:
                     loaded.append(text[len(prefix):].strip())
         return loaded
 
-    def import_(self, tar: IO[bytes], options: ImportOptions) -> str:
+    def import_(self, tar: Readable, options: ImportOptions) -> str:
         params: dict[str, Any] = {"fromSrc": "-", "message": options.message or None,
                                   "platform": options.platform or None}
         if options.reference:
             params["repo"], tag = _split(options.reference)
             params["tag"] = tag or "latest"
-        query = "".join(f"&changes={_q(c)}" for c in options.changes)
-        resp = self.c.request("POST", "/images/create" + ("?x=1" + query if query else ""),
+        query = "&".join(f"changes={_q(c)}" for c in options.changes)
+        resp = self.c.request("POST", "/images/create" + (f"?{query}" if query else ""),
                               params, upload=tar)
         image = ""
         for msg in json_lines(resp):
             image = str(msg.get("status", image)).strip() or image
         return image
 
-    def build(self, context: IO[bytes], options: BuildOptions,
+    def build(self, context: Readable, options: BuildOptions,
               log: Callable[[str], None]) -> str:
         params: dict[str, Any] = {
             "dockerfile": options.dockerfile, "buildargs": options.build_args or None,
@@ -327,8 +338,8 @@ class RemoteContainers:
         if options.reference:
             params["repo"], tag = _split(options.reference)
             params["tag"] = tag or "latest"
-        query = "".join(f"&changes={_q(c)}" for c in options.changes)
-        return str(self.c.post("/commit" + ("?x=1" + query if query else ""), **params)["Id"])
+        query = "&".join(f"changes={_q(c)}" for c in options.changes)
+        return str(self.c.post("/commit" + (f"?{query}" if query else ""), **params)["Id"])
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
         return prune_report(self.c.post("/containers/prune", filters=_filters(filters)) or {},
@@ -354,7 +365,7 @@ class RemoteContainers:
         _copy_body(resp, out)
         return stat
 
-    def put_archive(self, ref: str, path: str, tar: IO[bytes],
+    def put_archive(self, ref: str, path: str, tar: Readable,
                     no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
         self.c.request("PUT", f"/containers/{ref}/archive", {
             "path": path, "noOverwriteDirNonDir": no_overwrite_dir_non_dir or None,
@@ -497,6 +508,9 @@ class RemoteSystem:
 
     def df(self) -> Document:
         return cast(Document, self.c.get("/system/df"))
+
+    def prune_build_cache(self) -> PruneReport:
+        return prune_report(self.c.post("/build/prune") or {}, "CachesDeleted")
 
     def events(self, options: EventOptions) -> Iterator[Event]:
         resp = self.c.request("GET", "/events", {

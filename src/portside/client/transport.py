@@ -73,7 +73,7 @@ class Response:
     """A response read from a socket: status, headers, and the body (Content-Length,
     chunked, or until close) by `read`, `read1` or `readline`."""
 
-    def __init__(self, sock: unix_socket) -> None:
+    def __init__(self, sock: unix_socket, bodyless: bool = False) -> None:
         self.sock = sock
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -94,7 +94,7 @@ class Response:
         length = self.headers.get("content-length")
         self._left = int(length) if length is not None and not self._chunked else None
         self._chunk_left = 0
-        self._eof = self.status in (204, 304) or self._left == 0
+        self._eof = bodyless or self.status in (204, 304) or self._left == 0
 
     def _recv(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -204,6 +204,13 @@ def _query(params: dict[str, Any] | None) -> str:
     return "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in items.items()) if items else ""
 
 
+def _target(path: str, params: dict[str, Any] | None) -> str:
+    """The request target: `path` (which may carry a query of repeated keys already, as
+    Docker's `t=` and `changes=`) with `params` added."""
+    query = _query(params)
+    return path + ("&" + query[1:] if query and "?" in path else query)
+
+
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
@@ -269,7 +276,7 @@ class Client:
         `body` is sent as JSON; `upload`, a binary file, is streamed chunked instead."""
         self.ensure_daemon()
         data = json.dumps(body).encode() if body is not None else b""
-        head = f"{method} {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\nConnection: close\r\n"
+        head = f"{method} {API}{_target(path, params)} HTTP/1.1\r\nHost: portside\r\nConnection: close\r\n"
         if upload is not None:
             head += f"Transfer-Encoding: chunked\r\nContent-Type: {content_type}\r\n"
         else:
@@ -286,7 +293,7 @@ class Client:
             sock.sendall(head.encode() + b"\r\n" + data)
             if upload is not None:
                 _send_chunked(sock, upload)
-            resp = Response(sock)
+            resp = Response(sock, bodyless=method == "HEAD")
         except BrokenPipeError:
             resp = Response(sock)  # the daemon answered (refused) before reading it all
         except OSError as exc:
@@ -294,7 +301,7 @@ class Client:
             raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
                                     ) from None
         if resp.status >= 400:
-            raw = resp.read()
+            raw = b"" if method == "HEAD" else resp.read()  # a HEAD answer has no body
             body = None
             try:
                 body = json.loads(raw)
@@ -330,7 +337,7 @@ class Client:
             raise DaemonUnavailable(f"cannot connect to the daemon at {self.path}: {exc}"
                                     ) from None
         data = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
+        head = (f"POST {API}{_target(path, params)} HTTP/1.1\r\nHost: portside\r\n"
                 "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(data)}\r\n\r\n").encode()
         sock.sendall(head + data)

@@ -35,7 +35,7 @@ from portside.engine.state import (
     new_state,
     now_rfc3339,
 )
-from portside.engine.volumes import VolumeStore
+from portside.engine.volumes import VolumeStore, tree_size
 from portside.engine.waits import Waiters
 from portside.errors import Conflict, ImageUnknown, InvalidArgument, PortsideError
 from portside.store.images import ImageStore
@@ -485,17 +485,18 @@ class Engine:
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         from portside.engine.query import matches
-
-        deleted = []
+        deleted, reclaimed = [], 0
         for c in self.state.all():
             if c.running or c.state["Restarting"] or c.state["Paused"]:
                 continue
             if filters and not matches(c, {k: v for k, v in filters.items()
                                             if k in ("label", "until")}):
                 continue
+            size = await asyncio.to_thread(tree_size, self.rw_dir(c.id) / "diff")
             await self.remove(c.id)
             deleted.append(c.id)
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.state.all()

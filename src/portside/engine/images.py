@@ -81,7 +81,7 @@ class ImageService:
     # -- pull and push --
 
     def pull(self, reference: str, auth: RegistryAuth | None, emit: Emit,
-             platform: str = "", all_tags: bool = False) -> list[Image]:
+             platform: str = "", all_tags: bool = False, insecure: bool = False) -> list[Image]:
         """`POST /images/create?fromImage=`: fetch an image (every tag of the repository
         with `all_tags` and a bare name); nothing is recorded unless whole.
 
@@ -90,16 +90,16 @@ class ImageService:
         ref = refs.parse(reference)
         if not all_tags:
             ref = ref.with_default_tag()
-        return asyncio.run(self._pull(ref, auth, emit, parse_platform(platform)))
+        return asyncio.run(self._pull(ref, auth, emit, parse_platform(platform), insecure))
 
     async def _pull(self, ref: refs.Reference, auth: RegistryAuth | None, emit: Emit,
-                    platform: Platform | None) -> list[Image]:
+                    platform: Platform | None, insecure: bool = False) -> list[Image]:
         host = ref.domain
         sources = transfer.MountSources(self.store.root)
         images: list[Image] = []
         fresh = False
         try:
-            async with RegistryClient(host, auth=auth.pair() if auth else None,
+            async with RegistryClient(host, auth=auth.pair() if auth else None, insecure=insecure,
                                       connections=transfer.PARALLEL + 2) as client:
                 targets = [ref]
                 if not ref.tag and not ref.digest:
@@ -154,7 +154,8 @@ class ImageService:
         emit(status(f"Digest: {resolved.index_digest or resolved.digest}"))
         return image, bool(before != image.manifest_digest or report.sent)
 
-    def push(self, name: str, tag: str, auth: RegistryAuth | None, emit: Emit) -> None:
+    def push(self, name: str, tag: str, auth: RegistryAuth | None, emit: Emit,
+             insecure: bool = False) -> None:
         """`POST /images/{name}/push`: send one tag, or every tag of the repository."""
         ref = refs.parse(name)
         if ref.digest:
@@ -170,12 +171,13 @@ class ImageService:
         if not wanted:
             raise NotTaggedLocally(ref.familiar_repository)
         emit(status(f"The push refers to repository [{ref.repository}]"))
-        asyncio.run(self._push(wanted, auth, emit))
+        asyncio.run(self._push(wanted, auth, emit, insecure))
 
     def _all_tags(self) -> set[str]:
         return {t for image in self.store.list() for t in image.tags}
 
-    async def _push(self, names: list[str], auth: RegistryAuth | None, emit: Emit) -> None:
+    async def _push(self, names: list[str], auth: RegistryAuth | None, emit: Emit,
+                    insecure: bool = False) -> None:
         for name in names:
             ref = refs.parse_tagged(name)
             with self.lock:
@@ -188,7 +190,8 @@ class ImageService:
             progress.announce()
             try:
                 report = await transfer.push(self.store, name, progress=progress,
-                                             auth=auth.pair() if auth else None)
+                                             auth=auth.pair() if auth else None,
+                                             insecure=insecure)
             except RemoteError as exc:
                 raise RegistryFailure(exc) from None
             emit(status(f"{ref.tag}: digest: {report.digest} size: {size}"))
@@ -317,7 +320,7 @@ class ImageService:
             self._event("load", image.id, image.id, image)
         return images
 
-    def save(self, names: list[str], out: IO[bytes]) -> None:
+    def save(self, names: list[str], out: IO[bytes], format: str = "oci") -> None:
         """`GET /images/get`: the named images as one archive (an OCI layout that is also a
         docker archive, as Docker 25+ writes), streamed to `out`."""
         from portside.store import archive
@@ -328,7 +331,7 @@ class ImageService:
                 images = {s.image.id: s.image for s in select(self.store, names)}
         except ImageUnknown as exc:
             raise NoSuchImage(exc.reference) from None
-        archive.save(self.store, names, out, "oci")
+        archive.save(self.store, names, out, format)
         for image in images.values():
             self._event("save", image.id, image.id, image)
 

@@ -69,6 +69,12 @@ def bool_at(doc: Document, *path: str) -> bool:
     return bool(at(doc, *path))
 
 
+class Readable(Protocol):
+    """What an upload reads from (a file, a pipe, stdin)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class Progress(Protocol):
     """Where long work reports per-item progress (a layer pulled or pushed)."""
 
@@ -95,12 +101,21 @@ class PullOptions:
     reference: str
     platform: str | None = None
     credentials: Credentials | None = None
+    insecure: bool = False  # plain http or unverified https to this registry
+
+
+@dataclass(frozen=True)
+class PullReport:
+    image_id: str
+    digest: str
+    updated: bool  # anything new came into the store
 
 
 @dataclass(frozen=True)
 class PushOptions:
     reference: str
     credentials: Credentials | None = None
+    insecure: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,16 +194,19 @@ class ImagesAPI(Protocol):
     def tag(self, source: str, target: str) -> None: ...
     def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[RemovedImage]: ...
     def prune(self, filters: Filters | None = None) -> PruneReport: ...
-    def pull(self, options: PullOptions, progress: Progress) -> str:
-        """Fetch an image; returns its ID."""
+    def pull(self, options: PullOptions, progress: Progress) -> PullReport:
+        """Fetch an image (only the layers the store lacks)."""
         ...
     def push(self, options: PushOptions, progress: Progress) -> PushReport: ...
-    def save(self, refs: list[str], out: IO[bytes]) -> None: ...
-    def load(self, archive: IO[bytes]) -> list[str]:
+    def save(self, refs: list[str], out: IO[bytes], format: str = "oci") -> None:
+        """An archive of the images: `oci` (an OCI layout that is also a docker archive, as
+        Docker 25+ writes) or `docker` (the legacy docker-archive)."""
+        ...
+    def load(self, archive: Readable) -> list[str]:
         """Load a docker-archive or OCI archive; returns what was loaded (tags, else IDs)."""
         ...
-    def import_(self, tar: IO[bytes], options: ImportOptions) -> str: ...
-    def build(self, context: IO[bytes], options: BuildOptions,
+    def import_(self, tar: Readable, options: ImportOptions) -> str: ...
+    def build(self, context: Readable, options: BuildOptions,
               log: Callable[[str], None]) -> str:
         """Build from a context tar, streaming the build's output lines to `log`;
         returns the image ID."""
@@ -372,7 +390,7 @@ class ContainersAPI(Protocol):
     def export(self, ref: str, out: IO[bytes]) -> None: ...
     def stat_path(self, ref: str, path: str) -> PathStat: ...
     def get_archive(self, ref: str, path: str, out: IO[bytes]) -> PathStat: ...
-    def put_archive(self, ref: str, path: str, tar: IO[bytes],
+    def put_archive(self, ref: str, path: str, tar: Readable,
                     no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None: ...
     def attach(self, ref: str, stdin: bool = False, logs: bool = False,
                detach_keys: str = "") -> tuple[Stream, bytes]:
@@ -468,6 +486,9 @@ class SystemAPI(Protocol):
     def version(self) -> Document: ...
     def info(self) -> Document: ...
     def df(self) -> Document: ...
+    def prune_build_cache(self) -> PruneReport:
+        """Every cached build step and RUN cache mount (`builder prune`, `system prune`)."""
+        ...
     def events(self, options: EventOptions) -> Iterator[Event]: ...
 
 

@@ -50,12 +50,22 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def make_app(engine: Any) -> web.Application:
-    from portside.engine.api import build, containers, execs, images, system
+    from portside.engine.api import (
+        archive,
+        build,
+        containers,
+        execs,
+        images,
+        info,
+        manage,
+        system,
+    )
 
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
     app["engine"] = engine
     for method, path, handler in [*system.routes(), *containers.routes(), *execs.routes(),
-                                  *images.routes()]:
+                                  *images.routes(), *archive.routes(), *manage.routes(),
+                                  *info.routes()]:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
     _add_network_routes(app, engine)

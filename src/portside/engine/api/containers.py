@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.engine import query
+from portside.engine import disk, query
 from portside.engine.api import streams
 from portside.engine.containers import Engine
 from portside.errors import InvalidArgument, PortsideError
@@ -64,6 +64,10 @@ async def list_containers(request: web.Request) -> web.Response:
     limit = int(request.query.get("limit") or -1)
     if limit > 0:
         out = out[:limit]
+    if flag(request, "size"):  # `docker ps -s`
+        for doc in out:
+            doc.update(await asyncio.to_thread(disk.container_sizes, engine,
+                                               engine.get(doc["Id"])))
     return web.json_response(out)
 
 
@@ -73,8 +77,7 @@ async def inspect(request: web.Request) -> web.Response:
     settings = await asyncio.to_thread(engine.networks.settings, c)
     doc = query.inspect(c, str(engine.log_path(c.id)), settings)
     if flag(request, "size"):
-        doc["SizeRw"] = 0
-        doc["SizeRootFs"] = 0
+        doc.update(await asyncio.to_thread(disk.container_sizes, engine, c))
     return web.json_response(doc)
 
 

@@ -29,6 +29,7 @@ from portside.engine.options import parse_time_or_duration
 from portside.engine.query import normalise_filters
 from portside.errors import InvalidArgument, PortsideError
 from portside.oci import reference as refs
+from portside.store.describe import inspect as describe_image
 from portside.store.images import Image
 
 log = logging.getLogger("portside.api")
@@ -186,17 +187,10 @@ async def inspect_image(request: web.Request) -> web.Response:
     def describe() -> dict[str, Any]:
         with service.lock:
             image = service.get(request.match_info["name"])
-            cfg = service.store.config(image)
-        raw = cfg.raw
-        return {
-            "Id": image.id, "RepoTags": [_familiar(t) for t in image.tags],
-            "RepoDigests": _repo_digests(image), "Parent": "", "Comment": "",
-            "Created": image.created, "Config": cfg.config,
-            "Architecture": raw.get("architecture"), "Os": raw.get("os"), "Size": image.size,
-            "RootFS": {"Type": "layers", "Layers": cfg.diff_ids},
-            "GraphDriver": {"Name": "overlay", "Data": None},
-            "Metadata": {"LastTagTime": _rfc3339(image.added)},
-        }
+            doc = describe_image(service.store, image)  # the one document, as the CLI shows it
+        return {**doc, "Parent": "", "Comment": "",
+                "GraphDriver": {"Name": "overlay", "Data": None},
+                "Metadata": {"LastTagTime": _rfc3339(image.added)}}
 
     return web.json_response(await asyncio.to_thread(describe))
 
@@ -245,8 +239,9 @@ async def create(request: web.Request) -> web.StreamResponse:
     except InvalidArgument:
         auth = None  # dockerd: a pull with an unreadable auth config goes anonymous
     platform = q.get("platform", "")
+    insecure = flag(request, "insecure")  # portside's own: `portside pull --insecure`
     return await progress_stream(
-        request, lambda emit: service.pull(reference, auth, emit, platform, all_tags))
+        request, lambda emit: service.pull(reference, auth, emit, platform, all_tags, insecure))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
@@ -256,7 +251,9 @@ async def push(request: web.Request) -> web.StreamResponse:
     except InvalidArgument as exc:
         raise InvalidArgument(f"Bad parameters and missing X-Registry-Auth: {exc}") from None
     name, tag = request.match_info["name"], request.query.get("tag", "")
-    return await progress_stream(request, lambda emit: service.push(name, tag, auth, emit))
+    insecure = flag(request, "insecure")  # portside's own: `portside push --insecure`
+    return await progress_stream(request,
+                                 lambda emit: service.push(name, tag, auth, emit, insecure))
 
 
 # -- names --
@@ -312,13 +309,16 @@ async def save(request: web.Request) -> web.StreamResponse:
         request.query.getall("names", [])
     if not names:
         raise InvalidArgument("no image names given (names=...)")
+    fmt = request.query.get("format", "oci")  # portside's own: `portside save --format docker`
+    if fmt not in ("oci", "docker"):
+        raise InvalidArgument(f"invalid archive format {fmt!r} (oci or docker)")
     loop = asyncio.get_running_loop()
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
     raw = ResponseWriter(request, resp, loop)
     out = io.BufferedWriter(raw, CHUNK)
 
     def write() -> None:
-        service.save(names, out)
+        service.save(names, out, fmt)
         out.flush()
 
     try:

@@ -1,17 +1,15 @@
-"""System and volume handlers: `_ping`, `version`, `info`, `events`, `/volumes`."""
+"""System and volume handlers: `_ping`, `events`, `/volumes` (`info`, `version` and
+`system/df` are in `info`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import time
 from typing import Any
 
 from aiohttp import web
 
-from portside import __version__
 from portside.engine import events as events_mod
 from portside.engine.api.containers import body_json, engine_of, flag
 from portside.engine.query import normalise_filters
@@ -27,50 +25,6 @@ async def ping(request: web.Request) -> web.Response:
     if request.method == "HEAD":
         return web.Response(status=200, headers=headers)
     return web.Response(text="OK", headers=headers)
-
-
-def _version_doc() -> dict[str, Any]:
-    from portside.oci.model import host_platform
-
-    uname = platform.uname()
-    return {
-        "Platform": {"Name": "portside"},
-        "Components": [{"Name": "Engine", "Version": __version__,
-                        "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-                                    "Os": "linux", "Arch": host_platform().architecture}}],
-        "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-        "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
-        "Arch": host_platform().architecture, "KernelVersion": uname.release,
-        "BuildTime": "",
-    }
-
-
-async def version(request: web.Request) -> web.Response:
-    return web.json_response(_version_doc())
-
-
-async def info(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    containers = engine.state.all()
-    running = sum(1 for c in containers if c.running and not c.state["Paused"])
-    paused = sum(1 for c in containers if c.state["Paused"])
-    uname = platform.uname()
-    return web.json_response({
-        "ID": "portside", "Containers": len(containers), "ContainersRunning": running,
-        "ContainersPaused": paused, "ContainersStopped": len(containers) - running - paused,
-        "Images": len(engine.images.list()), "Driver": "overlay",
-        "DockerRootDir": str(engine.root), "Name": uname.node, "NCPU": os.cpu_count() or 1,
-        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-        "OperatingSystem": "portside", "OSType": "linux", "Architecture": uname.machine,
-        "KernelVersion": uname.release, "ServerVersion": __version__,
-        "DefaultRuntime": engine.default_runtime,
-        "Runtimes": {"crun": {"path": "crun"}, "runc": {"path": "runc"}},
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-        "LoggingDriver": "k8s-file", "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["k8s-file"]},
-        "Warnings": None,
-    })
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -190,7 +144,7 @@ async def prune_volumes(request: web.Request) -> web.Response:
 def routes() -> list[tuple[str, str, Any]]:
     return [
         ("GET", "/_ping", ping), ("HEAD", "/_ping", ping),
-        ("GET", "/version", version), ("GET", "/info", info), ("GET", "/events", events),
+        ("GET", "/events", events),
         ("GET", "/volumes", list_volumes), ("POST", "/volumes/create", create_volume),
         ("POST", "/volumes/prune", prune_volumes),
         ("GET", "/volumes/{name}", inspect_volume), ("DELETE", "/volumes/{name}", remove_volume),
