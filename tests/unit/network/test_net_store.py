@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from portside.network.errors import AddressInUse, AddressPoolExhausted, NetworkExists
 from portside.network.ports import PortMapping
 from portside.network.store import Attachment, Network, NetworkStore
+from portside.state import MemoryBackend, SqliteBackend
 
 
 def _net(name: str = "n", subnet: str = "10.210.0.0/29") -> Network:
@@ -25,13 +26,15 @@ def _att(cid: str, net: Network) -> Attachment:
 
 
 def test_leases_are_unique_and_survive_reopen(tmp_path: Path) -> None:
-    db = tmp_path / "network.db"
-    store = NetworkStore(db)
+    db = tmp_path / "state.db"
+    backend = SqliteBackend(db)
+    store = NetworkStore(backend)
     net = _net()
     store.add_network(net)
     ips = [store.reserve(_att(f"c{i}", net), net, None, []).ip for i in range(3)]
-    store.close()
-    store = NetworkStore(db)  # a daemon restart
+    backend.close()
+    backend = SqliteBackend(db)  # a daemon restart
+    store = NetworkStore(backend)
     ips += [store.reserve(_att(f"c{i}", net), net, None, []).ip for i in range(3, 5)]
     assert len(set(ips)) == 5 and net.gateway not in ips  # a /29 has 6 hosts, 1 the gateway
     with pytest.raises(AddressPoolExhausted):
@@ -40,17 +43,17 @@ def test_leases_are_unique_and_survive_reopen(tmp_path: Path) -> None:
         store.reserve(_att("c9", net), net, ips[0], [])
     store.release("c0", net.id)
     assert store.reserve(_att("c9", net), net, None, []).ip == ips[0]
-    store.close()
+    store.backend.close()
 
 
 def test_released_addresses_are_not_reused_at_once(tmp_path: Path) -> None:
-    store = NetworkStore(tmp_path / "n.db")
+    store = NetworkStore(MemoryBackend())
     net = _net(subnet="10.210.0.0/24")
     store.add_network(net)
     first = store.reserve(_att("a", net), net, None, []).ip
     store.release("a", net.id)
     assert store.reserve(_att("b", net), net, None, []).ip != first
-    store.close()
+    store.backend.close()
 
 
 @settings(max_examples=30, deadline=None,
@@ -58,7 +61,7 @@ def test_released_addresses_are_not_reused_at_once(tmp_path: Path) -> None:
 @given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 9)), max_size=60))
 def test_never_two_live_holders_of_one_address(tmp_path: Path,
                                                 ops: list[tuple[bool, int]]) -> None:
-    store = NetworkStore(Path(tempfile.mkdtemp(dir=tmp_path)) / "n.db")
+    store = NetworkStore(MemoryBackend())
     net = _net(subnet="10.210.0.0/28")
     store.add_network(net)
     live: set[str] = set()
@@ -72,11 +75,11 @@ def test_never_two_live_holders_of_one_address(tmp_path: Path,
             live.discard(cid)
         ips = [a.ip for a in store.attachments(network_id=net.id)]
         assert len(ips) == len(set(ips)) == len(live)
-    store.close()
+    store.backend.close()
 
 
 def test_ports_follow_their_attachment(tmp_path: Path) -> None:
-    store = NetworkStore(tmp_path / "p.db")
+    store = NetworkStore(MemoryBackend())
     net = _net()
     store.add_network(net)
     with pytest.raises(NetworkExists):
@@ -87,4 +90,4 @@ def test_ports_follow_their_attachment(tmp_path: Path) -> None:
     assert att.ports == [PortMapping("", 8080, 80)] and att.dns_servers == [net.gateway]
     store.release("c", net.id)
     assert store.used_ports() == []
-    store.close()
+    store.backend.close()
