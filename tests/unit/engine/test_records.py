@@ -50,8 +50,8 @@ def test_a_container_is_one_record_and_one_name_key(store: StateStore,
     c = _container(A, "web")
     store.add(c)
     assert _keys(backend) == [f"containers/{A}", "names/web"]
-    assert backend.get("names/web").value == A.encode()  # type: ignore[union-attr]
-    doc = json.loads(backend.get(f"containers/{A}").value)  # type: ignore[union-attr]
+    assert backend.get("names/web").value == A.encode()
+    doc = json.loads(backend.get(f"containers/{A}").value)
     assert doc["name"] == "web" and doc["host_config"] == {"NetworkMode": "none"}
     assert store.get(A) == c
     assert store.get("web") == c and store.get("/web") == c and store.get("aaa") == c
@@ -243,7 +243,7 @@ def test_volumes_are_records(tmp_path: Path, backend: MemoryBackend) -> None:
     assert vols.is_anonymous(anon["Name"]) and not vols.is_anonymous("data")
     assert not vols.is_anonymous("nope")
     assert [v["Name"] for v in vols.list()] == sorted(["data", anon["Name"]])
-    assert json.loads(backend.get("volumes/data").value)["labels"] == {"tier": "db"}  # type: ignore[union-attr]
+    assert json.loads(backend.get("volumes/data").value)["labels"] == {"tier": "db"}
     with pytest.raises(VolumeInUse, match=r"in use - \[abc\]"):
         vols.remove("data", ["abc"])
     vols.remove("data", [])

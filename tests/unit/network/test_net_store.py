@@ -141,7 +141,7 @@ def test_an_attachment_is_its_records_and_goes_in_one_transaction() -> None:
     assert sorted(kv.key for kv in backend.range("")[0] if not kv.key.startswith("net")) == [
         f"attachments/c/{net.id}", f"ipam/{net.id}/10.210.0.3",
         f"ports/c/{net.id}/00000", f"ports/c/{net.id}/00001"]
-    assert backend.get(f"ipam/{net.id}/10.210.0.3").value == b"c"  # type: ignore[union-attr]
+    assert backend.get(f"ipam/{net.id}/10.210.0.3").value == b"c"
     store.set_mac("c", net.id, "02:42:ac:11:00:02")
     [got] = store.attachments(container_id="c")
     assert got.mac == "02:42:ac:11:00:02" and got.netns == "/run/x/c"
