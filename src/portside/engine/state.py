@@ -22,6 +22,8 @@ from portside.state.backend import Compare, Delete, Get, Put, StateBackend
 CONTAINERS = "containers/"
 NAMES = "names/"
 EXECS = "execs/"
+HISTORY = 10_000  # revisions of history the engine keeps for watchers
+COMPACT_EVERY = 1_000  # record writes between two compactions
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -112,10 +114,24 @@ class StateStore:
     nobody changed the record since it was read and the new name is free; `remove` deletes
     the record, its name key and its execs at once. `save` rewrites the record only while
     its name key still points at it, so a late save never brings a removed container back
-    (the engine's per-container lock makes it the only writer of the record)."""
+    (the engine's per-container lock makes it the only writer of the record).
 
-    def __init__(self, backend: StateBackend) -> None:
+    Every save is a revision with a history row (what watchers replay), and a health check
+    saves at each probe, so the store compacts the history every `compact_every` of its
+    writes to the last `history` revisions (the event bus compacts too; each only moves
+    the compaction point forward)."""
+
+    def __init__(self, backend: StateBackend, history: int = HISTORY,
+                 compact_every: int = COMPACT_EVERY) -> None:
         self.backend = backend
+        self.history = history
+        self.compact_every = compact_every
+        self._writes = 0
+
+    def _wrote(self, revision: int) -> None:
+        self._writes += 1
+        if self._writes % self.compact_every == 0 and revision > self.history:
+            self.backend.compact(revision - self.history)  # no-op unless it moves forward
 
     def close(self) -> None:
         """Nothing to release: the backend outlives the store."""
@@ -126,6 +142,7 @@ class StateStore:
             [Compare.absent(name_key), Compare.absent(CONTAINERS + c.id)],
             [Put(CONTAINERS + c.id, container_doc(c)), Put(name_key, c.id.encode())],
             [Get(name_key)])
+        self._wrote(r.revision)
         if not r.succeeded:
             holder = r.responses[0].kvs
             if holder:
@@ -138,6 +155,7 @@ class StateStore:
         r = self.backend.txn([Compare.value_is(NAMES + c.name, c.id.encode())],
                              [Put(CONTAINERS + c.id, container_doc(c))],
                              [Get(CONTAINERS + c.id)])
+        self._wrote(r.revision)
         if not r.succeeded and r.responses[0].kvs:
             self.rename(c, c.name)
 
@@ -164,6 +182,7 @@ class StateStore:
                     compares.append(Compare.absent(new_key))
                     ops.append(Put(new_key, c.id.encode()))
             r = self.backend.txn(compares, ops, [Get(new_key)])
+            self._wrote(r.revision)
             if r.succeeded:
                 return
             holder = r.responses[0].kvs
@@ -186,6 +205,7 @@ class StateStore:
             name = container_from_doc(kv.value).name
             r = self.backend.txn([Compare.mod_revision_is(key, kv.mod_revision)],
                                  [Delete(key), Delete(NAMES + name), *execs])
+            self._wrote(r.revision)
             if r.succeeded:
                 return
 

@@ -19,7 +19,7 @@ from portside.engine.state import (
 )
 from portside.engine.volumes import NoSuchVolume, VolumeInUse, VolumeStore
 from portside.errors import InvalidArgument, NotFound
-from portside.state import MemoryBackend, SqliteBackend, StateBackend
+from portside.state import Compacted, MemoryBackend, SqliteBackend, StateBackend
 
 
 def _container(cid: str, name: str, created: str = "2024-01-01T00:00:00Z") -> Container:
@@ -252,3 +252,22 @@ def test_volumes_are_records(tmp_path: Path, backend: MemoryBackend) -> None:
         vols.get("data")
     with pytest.raises(InvalidArgument):
         vols.create("../x")
+
+
+def test_the_history_of_saves_is_compacted(backend: MemoryBackend) -> None:
+    """A health check saves its container at every probe: the store keeps the backend's
+    history to its last `history` revisions, so it does not grow without end."""
+    store = StateStore(backend, history=50, compact_every=10)
+    c = _container(A, "web")
+    store.add(c)
+    with backend.watch("containers/", backend.revision() + 1) as w:
+        for i in range(300):
+            c.state["Pid"] = i
+            store.save(c)
+        assert backend.compacted_revision() >= backend.revision() - 60
+        with pytest.raises(Compacted):
+            w.get(timeout=1)
+    kvs, rev = backend.range("containers/")
+    with backend.watch("containers/", rev - 40) as w:  # a recent watcher resumes
+        assert w.get(timeout=1) is not None
+    assert store.get(A).state["Pid"] == 299
