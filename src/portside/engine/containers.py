@@ -212,7 +212,7 @@ class Engine:
             s.type == "volume" and not s.nocopy for s in specs) else []
         c = Container(cid, name, now_rfc3339(), body["Image"], image.id, config, host_config,
                       new_state(), [], 0, host_config.get("Runtime") or self.default_runtime)
-        self.state.add(c)  # the name check that counts (unique index)
+        self.state.add(c)  # the name check that counts (names/<name>, created only if absent)
         try:
             c.mounts = mounts_mod.resolve(specs, self.volumes, lowerdirs)
             self.images.lease(cid, image)

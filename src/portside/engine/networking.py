@@ -19,6 +19,7 @@ from typing import Any
 from portside import config as portside_config
 from portside.engine.state import Container
 from portside.errors import Conflict
+from portside.state.backend import StateBackend
 
 # Where a container's create-time NetworkingConfig is kept (in its HostConfig record;
 # inspect leaves it out).
@@ -31,8 +32,13 @@ def uses_bridge(c: Container) -> bool:
 
 
 class Networking:
-    def __init__(self, root: Path) -> None:
+    """The engine's door to the network layer. `backend` is the state backend the network
+    records go to (the engine's own); without one, the manager opens `<root>/state.db`
+    (clean-up tools working on a stopped daemon's root)."""
+
+    def __init__(self, root: Path, backend: StateBackend | None = None) -> None:
         self.root = root
+        self.backend = backend
         self._manager: Any = None
         self._lock = threading.Lock()
 
@@ -42,7 +48,8 @@ class Networking:
             if self._manager is None:
                 from portside.network import NetworkManager
 
-                self._manager = NetworkManager(self.root, default_bridge=self._bridge_name())
+                self._manager = NetworkManager(self.root, backend=self.backend,
+                                               default_bridge=self._bridge_name())
             return self._manager
 
     def _bridge_name(self) -> str:

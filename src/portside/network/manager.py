@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from portside.network import firewall, subnets
+from portside.network import firewall, legacy, subnets
 from portside.network.cni import CniBridge
 from portside.network.dns import DnsServer
 from portside.network.driver import Driver, Endpoint
@@ -46,9 +46,12 @@ from portside.network.ports import (
 )
 from portside.network.resolver import ContainerResolvers
 from portside.network.store import Attachment, Network, NetworkStore
+from portside.state.backend import StateBackend
+from portside.state.sqlite import SqliteBackend
 
 DEFAULT_NETWORK = "bridge"
 PREDEFINED = ("bridge", "host", "none")
+STATE_FILE = "state.db"  # the root's state backend, as the engine opens it
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _ALIAS = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*$")
 
@@ -62,13 +65,18 @@ def validate_alias(alias: str) -> str:
 class NetworkManager:
     """Networks and container endpoints under one portside root."""
 
-    def __init__(self, root: Path, *, netns_dir: Path = NETNS_DIR,
-                 default_bridge: str = "portside0",
+    def __init__(self, root: Path, *, backend: StateBackend | None = None,
+                 netns_dir: Path = NETNS_DIR, default_bridge: str = "portside0",
                  default_subnet: str | None = None) -> None:
         self.root = root
         self.dir = root / "network"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.store = NetworkStore(self.dir / "network.db")
+        # the engine passes its backend; on its own (tools, tests) the manager opens the
+        # root's, and closes it with itself
+        self._owns_backend = backend is None
+        self.backend = backend if backend is not None else SqliteBackend(root / STATE_FILE)
+        legacy.migrate(self.dir, self.backend)
+        self.store = NetworkStore(self.backend)
         # user-defined bridges are named <prefix><id>, the prefix unique to this root, so
         # the DNS server can listen on exactly this root's bridges
         tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:4]
@@ -94,6 +102,8 @@ class NetworkManager:
                     _delete_link(net.bridge)
             self._apply_firewall()  # their rules go with them
         self.store.close()
+        if self._owns_backend:
+            self.backend.close()
 
     @contextmanager
     def locked(self) -> Iterator[None]:
