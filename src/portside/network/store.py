@@ -198,10 +198,18 @@ class NetworkStore:
                 return
 
     def rename(self, container_id: str, name: str) -> None:
-        """A container's new name on every network it is on (what DNS answers)."""
-        with self.transaction() as db:
-            db.execute("UPDATE attachments SET container_name=? WHERE container_id=?",
-                       (name, container_id))
+        """A container's new name on every network it is on (what DNS answers): each
+        endpoint rewritten if nobody changed it since it was read."""
+        while True:
+            kvs, _ = self.backend.range(f"{ATTACHMENTS}{container_id}/")
+            compares, puts = [], []
+            for kv in kvs:
+                doc = json.loads(kv.value)
+                doc["container_name"] = name
+                compares.append(Compare.mod_revision_is(kv.key, kv.mod_revision))
+                puts.append(Put(kv.key, json.dumps(doc).encode()))
+            if not puts or self.backend.txn(compares, puts).succeeded:
+                return
 
     def release(self, container_id: str, network_id: str) -> None:
         """Drop an attachment with its lease and ports, in one transaction."""
