@@ -59,15 +59,9 @@ class Portside:
         return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
                 "DOCKER_CONFIG": str(config_dir)}
 
-    def unserved(self, method: str, path: str) -> bool:
-        """Whether the daemon has no handler for `method path` (sent with an empty body).
-
-        A path no route matches gets the HTTP router's own answer, 404 (or 405 when a route
-        of another method matches the path), whose message is the bare HTTP reason; a
-        handler's 404 ("No such image: ...") says what is missing instead. So the probe
-        can use harmless arguments: a handler that exists fails on them, a missing one
-        never runs.
-        """
+    def probe(self, method: str, path: str) -> tuple[int, str]:
+        """Send `method path` with an empty body, as an outside client would; returns the
+        status and the JSON error body's message ("" when there is none)."""
         conn = _UnixHTTPConnection(str(self.socket))
         try:
             conn.request(method, path, body=b"", headers={"Content-Type": "application/x-tar"})
@@ -75,13 +69,22 @@ class Portside:
             raw = response.read()
         finally:
             conn.close()
-        if response.status not in (404, 405):
-            return False
         try:
-            message = json.loads(raw).get("message")
+            message = json.loads(raw).get("message") or ""
         except (ValueError, AttributeError):
-            return False
-        return bool(message in (response.reason, "Not Found", "Method Not Allowed"))
+            message = ""
+        return response.status, str(message)
+
+    def unserved(self, method: str, path: str) -> bool:
+        """Whether no handler of the daemon takes `method path` (probed with an empty body).
+
+        A path no route matches gets the HTTP router's own answer, 404 (or 405 when a route
+        of another method matches the path), whose message is the bare HTTP reason; a
+        handler's 404 says what is missing ("No such image: ..."). So the probe may use
+        harmless arguments: a handler that exists fails on them, a missing one never runs.
+        """
+        status, message = self.probe(method, path)
+        return status in (404, 405) and message in ("Not Found", "Method Not Allowed")
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -90,7 +90,7 @@ def _portside_side(ctx: Context, work: Path, top: Path, out: dict[str, Any]) -> 
         archive = work / "busybox.tar"
         ps("save", "--format", "docker", "-o", str(archive), BASE)
         if ps.unserved("POST", "/build"):
-            raise NotAvailable("portside's daemon does not serve POST /build yet")
+            raise NotAvailable("portside's daemon does not serve POST /build yet (no route)")
         client = shutil.which("docker")
         if client is None:
             raise NotAvailable("no docker client on PATH")

@@ -39,9 +39,12 @@ LAYER_BYTES = 128 << 20
 RUNS = 2
 SOURCE = "bench/pull:1"  # the seeded image, as the registry holds it
 PUSHED = "bench/pushed:1"  # where the daemons push it back
-# The routes these entries need, and harmless arguments to probe them with.
-PROBES = {"pull": ("POST", "/images/create?fromImage=127.0.0.1%3A1%2Fbench%2Fprobe&tag=none"),
-          "push": ("POST", "/images/portside-bench-probe/push?tag=none")}
+# The probes of the routes these entries need (Portside.probe). The pull names a registry
+# nothing listens on, so a daemon that pulls answers 500 at once; a 404 is a stub's ("does
+# not pull") or the router's. The push names an image the daemon lacks, so only the
+# router's own 404 means the route is missing.
+PULL_PROBE = "/images/create?fromImage=127.0.0.1%3A1%2Fbench%2Fprobe&tag=none"
+PUSH_PROBE = "/images/portside-bench-probe/push?tag=none"
 _CACHE: dict[str, Any] = {}
 
 
@@ -143,8 +146,12 @@ def _portside_side(ctx: Context, work: Path, registry: _Registry, layers: list[s
     try:
         (work / "portside").mkdir()
         ps.start()
-        missing = [f"{m} {p.split('?')[0]}" for m, p in PROBES.values()
-                   if ps.unserved(m, p)]
+        missing = []
+        status, message = ps.probe("POST", PULL_PROBE)
+        if status in (404, 405):
+            missing.append(f"POST /images/create (it answers {status}: {message[:60]})")
+        if ps.unserved("POST", PUSH_PROBE):
+            missing.append("POST /images/{name}/push (no route)")
         if missing:
             raise NotAvailable(f"portside's daemon does not serve {' or '.join(missing)} yet")
         client = shutil.which("docker")
