@@ -25,6 +25,7 @@ from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
 from portside.engine.errors import StartFailed
 from portside.engine.events import EventBus
+from portside.engine.images import ImageService, NoSuchImage
 from portside.engine.networking import NETWORKING_KEY
 from portside.engine.state import (
     Container,
@@ -57,10 +58,6 @@ class NotRunning(Conflict):
         super().__init__(f"Container {c.id} is not running")
 
 
-class NoSuchImage(ImageUnknown):
-    def __init__(self, ref: str) -> None:
-        super().__init__(ref)
-        self.args = (f"No such image: {ref}",)
 
 
 class Engine:
@@ -90,6 +87,8 @@ class Engine:
         self.pending_attach: dict[str, list[asyncio.Future[Any]]] = {}
         self.execs: dict[str, dict[str, Any]] = {}
         self.image_lock = threading.RLock()
+        self.image_service = ImageService(self.images, self.events, self.image_lock,
+                                          self._holder_running)
         self.monitor = Monitor(self)
         for trash in (self.root / "containers").glob(".removed-*"):
             shutil.rmtree(trash, ignore_errors=True)
@@ -109,6 +108,13 @@ class Engine:
             asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, trash, True)
         except RuntimeError:  # no loop (called from a thread): remove it here
             shutil.rmtree(trash, ignore_errors=True)
+
+    def _holder_running(self, holder: str) -> bool:
+        """Whether an image's holder is a running container (a build counts as running)."""
+        try:
+            return self.state.get(holder).running
+        except NoSuchContainer:
+            return True
 
     def lock(self, cid: str) -> asyncio.Lock:
         return self.locks.setdefault(cid, asyncio.Lock())

@@ -33,7 +33,10 @@ def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
             return False
         if key == "container" and event.get("Type") != "container":
             return False
-        if key == "image" and attrs.get("image") not in values:
+        if key == "image" and event.get("Type") == "image":
+            if not any(actor.get("ID") == v or attrs.get("name") == v for v in values):
+                return False
+        elif key == "image" and attrs.get("image") not in values:
             return False
         if key == "volume" and (event.get("Type") != "volume" or actor.get("ID") not in values):
             return False
@@ -60,6 +63,8 @@ class EventBus:
                                  "scope": "local", "time": now // 10**9, "timeNano": now}
         if kind == "container":
             event.update(status=action, id=actor_id, **{"from": (attributes or {}).get("image", "")})
+        elif kind == "image":  # dockerd fills the legacy status and id of image events too
+            event.update(status=action, id=actor_id)
         loop = self.loop
         if loop is not None and loop.is_running():
             try:

@@ -20,6 +20,15 @@ from portside.errors import PortsideError, to_wire
 log = logging.getLogger("portside.api")
 
 
+def error_response(message: str, status: int,
+                   body: dict[str, object] | None = None) -> web.Response:
+    """Docker's error body (`body`, else just the message). The content type is exactly
+    `application/json` (no charset): the docker client reads the message out of the JSON
+    only then."""
+    return web.Response(body=json.dumps(body or {"message": message}).encode(), status=status,
+                        content_type="application/json")
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -27,25 +36,26 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return web.json_response({"message": exc.reason or str(exc)}, status=exc.status)
+            return error_response(exc.reason or str(exc), exc.status)
         raise
     except PortsideError as exc:
-        return web.json_response(to_wire(exc), status=exc.http_status)
+        return error_response(str(exc), exc.http_status, to_wire(exc))
     except (ValueError, json.JSONDecodeError) as exc:
-        return web.json_response({"message": f"invalid parameter: {exc}"}, status=400)
+        return error_response(f"invalid parameter: {exc}", 400)
     except ConnectionError:
         raise
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"message": f"internal error: {exc}"}, status=500)
+        return error_response(f"internal error: {exc}", 500)
 
 
 def make_app(engine: Any) -> web.Application:
-    from portside.engine.api import containers, execs, system
+    from portside.engine.api import containers, execs, images, system
 
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
     app["engine"] = engine
-    for method, path, handler in [*system.routes(), *containers.routes(), *execs.routes()]:
+    for method, path, handler in [*system.routes(), *containers.routes(), *execs.routes(),
+                                  *images.routes()]:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
     _add_network_routes(app, engine)

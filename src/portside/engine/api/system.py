@@ -1,4 +1,4 @@
-"""System, image and volume handlers: `_ping`, `version`, `info`, `events`, `/images`, `/volumes`."""
+"""System and volume handlers: `_ping`, `version`, `info`, `events`, `/volumes`."""
 
 from __future__ import annotations
 
@@ -111,53 +111,6 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-# -- images (read-only here; image work happens in `portside image ...`) --
-
-def _image_summary(engine: Any, image: Any) -> dict[str, Any]:
-    from portside.cli.output import parse_time
-
-    cfg = engine.images.config(image)
-    return {"Id": image.id, "ParentId": "", "RepoTags": [_familiar(t) for t in image.tags],
-            "RepoDigests": [], "Created": int(parse_time(image.created) or 0),
-            "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
-            "Labels": cfg.config.get("Labels") or {},
-            "Containers": len(engine.images.holders(image))}
-
-
-def _familiar(tag: str) -> str:
-    from portside.oci import reference as refs
-
-    return refs.parse(tag).familiar()
-
-
-async def list_images(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    return web.json_response([_image_summary(engine, i) for i in engine.images.list()])
-
-
-async def inspect_image(request: web.Request) -> web.Response:
-    engine = engine_of(request)
-    image = engine._image(request.match_info["name"])  # noqa: SLF001 - Docker's 404 wording
-    cfg = engine.images.config(image)
-    raw = cfg.raw
-    return web.json_response({
-        "Id": image.id, "RepoTags": [_familiar(t) for t in image.tags], "RepoDigests": [],
-        "Parent": "", "Comment": "", "Created": image.created, "Config": cfg.config,
-        "Architecture": raw.get("architecture"), "Os": raw.get("os"), "Size": image.size,
-        "RootFS": {"Type": "layers", "Layers": cfg.diff_ids},
-        "GraphDriver": {"Name": "overlay", "Data": None}, "Metadata": {"LastTagTime": ""},
-    })
-
-
-async def pull_unsupported(request: web.Request) -> web.Response:
-    name = request.query.get("fromImage", "")
-    tag = request.query.get("tag", "")
-    ref = f"{name}:{tag}" if tag else name
-    return web.json_response({"message": f"pull access denied for {ref}: portside's daemon does"
-                              " not pull; use `portside pull` or `portside image bootstrap`"},
-                             status=404)
-
-
 # -- volumes --
 
 async def list_volumes(request: web.Request) -> web.Response:
@@ -221,8 +174,6 @@ def routes() -> list[tuple[str, str, Any]]:
     return [
         ("GET", "/_ping", ping), ("HEAD", "/_ping", ping),
         ("GET", "/version", version), ("GET", "/info", info), ("GET", "/events", events),
-        ("GET", "/images/json", list_images), ("GET", "/images/{name:.+}/json", inspect_image),
-        ("POST", "/images/create", pull_unsupported),
         ("GET", "/volumes", list_volumes), ("POST", "/volumes/create", create_volume),
         ("POST", "/volumes/prune", prune_volumes),
         ("GET", "/volumes/{name}", inspect_volume), ("DELETE", "/volumes/{name}", remove_volume),
