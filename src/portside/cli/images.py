@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from portside.cli.main import LazyGroup
-from portside.cli.output import dump_json, human_size, parse_time, since, table
+from portside.cli.output import dump_json, human_size, since, table
+from portside.times import parse_time
 
 if TYPE_CHECKING:
     from portside.store.images import ImageStore

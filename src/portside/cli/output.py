@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import click
@@ -29,16 +28,6 @@ def since(ts: float) -> str:
             n = int(delta // span)
             return f"{n} {unit}{'s' if n > 1 else ''} ago"
     return "Less than a minute ago" if delta >= 1 else "Less than a second ago"
-
-
-def parse_time(text: str) -> float | None:
-    """An RFC 3339 time from an image config, as a UNIX timestamp (None when absent/invalid)."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -38,7 +38,6 @@ from portside.engine.interface import (
     LogOptions,
     NetworkCreate,
     PathStat,
-    Port,
     Progress,
     PruneReport,
     PullOptions,
@@ -50,6 +49,7 @@ from portside.engine.interface import (
     VolumeCreate,
     WaitResult,
 )
+from portside.engine.reports import container_summary, image_summary, prune_report
 from portside.errors import PortsideError, from_wire
 from portside.oci import reference as refs
 
@@ -129,47 +129,19 @@ def follow_progress(resp: Response, progress: Progress) -> Iterator[dict[str, An
         progress.close()
 
 
-def _image_summary(doc: dict[str, Any]) -> ImageSummary:
-    tags = [t for t in doc.get("RepoTags") or [] if t != "<none>:<none>"]
-    digests = [d for d in doc.get("RepoDigests") or [] if not d.startswith("<none>")]
-    return ImageSummary(id=doc["Id"], tags=tags, digests=digests, created=int(doc.get("Created") or 0),
-                        size=int(doc.get("Size") or 0), labels=doc.get("Labels") or {},
-                        containers=int(doc.get("Containers", -1)))
-
-
-def _container_summary(doc: dict[str, Any]) -> ContainerSummary:
-    ports = [Port(private=int(p.get("PrivatePort") or 0), protocol=p.get("Type") or "tcp",
-                  public=int(p.get("PublicPort") or 0), ip=p.get("IP") or "")
-             for p in doc.get("Ports") or []]
-    nets = list(((doc.get("NetworkSettings") or {}).get("Networks") or {}).keys())
-    return ContainerSummary(
-        id=doc["Id"], names=doc.get("Names") or [], image=doc.get("Image", ""),
-        image_id=doc.get("ImageID", ""), command=doc.get("Command", ""),
-        created=int(doc.get("Created") or 0), state=doc.get("State", ""),
-        status=doc.get("Status", ""), labels=doc.get("Labels") or {}, ports=ports,
-        mounts=[m.get("Name") or m.get("Source", "") for m in doc.get("Mounts") or []],
-        networks=nets, size_rw=doc.get("SizeRw"))
-
-
-def _prune(doc: dict[str, Any], key: str) -> PruneReport:
-    deleted, untagged = [], []
-    for item in doc.get(key) or []:
-        if isinstance(item, dict):
-            if item.get("Untagged"):
-                untagged.append(item["Untagged"])
-            if item.get("Deleted"):
-                deleted.append(item["Deleted"])
-        else:
-            deleted.append(str(item))
-    return PruneReport(deleted=deleted, space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
-                       untagged=untagged)
-
-
 def _path_stat(header: str) -> PathStat:
     doc = json.loads(base64.b64decode(header)) if header else {}
     return PathStat(name=doc.get("name", ""), size=int(doc.get("size") or 0),
                     mode=int(doc.get("mode") or 0), mtime=doc.get("mtime", ""),
                     link_target=doc.get("linkTarget", ""))
+
+
+def _closing(chunks: Iterator[LogChunk], resp: Response) -> Iterator[LogChunk]:
+    """The chunks of a response body; its socket closed once they are read (or dropped)."""
+    try:
+        yield from chunks
+    finally:
+        resp.sock.close()
 
 
 def _copy_body(resp: Response, out: IO[bytes]) -> None:
@@ -205,7 +177,7 @@ class RemoteImages:
                 for d in docs or []]
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/images/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/images/prune", filters=_filters(filters)) or {},
                       "ImagesDeleted")
 
     def pull(self, options: PullOptions, progress: Progress) -> str:
@@ -278,7 +250,7 @@ class RemoteImages:
 
     def list(self, all: bool = False, filters: Filters | None = None) -> list[ImageSummary]:
         docs = self.c.get("/images/json", all=all, filters=_filters(filters)) or []
-        return [_image_summary(d) for d in docs]
+        return [image_summary(d) for d in docs]
 
 
 class RemoteContainers:
@@ -332,10 +304,7 @@ class RemoteContainers:
             "follow": options.follow, "stdout": options.stdout, "stderr": options.stderr,
             "timestamps": options.timestamps, "since": options.since or None,
             "until": options.until or None, "tail": options.tail})
-        try:
-            yield from demux_frames(resp, tty)
-        finally:
-            resp.sock.close()
+        return _closing(demux_frames(resp, tty), resp)
 
     def top(self, ref: str, ps_args: str = "") -> Top:
         doc = self.c.get(f"/containers/{ref}/top", ps_args=ps_args or None)
@@ -358,7 +327,7 @@ class RemoteContainers:
         return str(self.c.post("/commit" + ("?x=1" + query if query else ""), **params)["Id"])
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/containers/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/containers/prune", filters=_filters(filters)) or {},
                       "ContainersDeleted")
 
     def rename(self, ref: str, name: str) -> None:
@@ -399,13 +368,18 @@ class RemoteContainers:
     def exec_create(self, ref: str, options: ExecOptions) -> str:
         doc = self.c.post(f"/containers/{ref}/exec", {
             "Cmd": options.cmd, "Tty": options.tty, "AttachStdin": options.stdin,
-            "AttachStdout": True, "AttachStderr": True, "Env": options.env or None,
+            "AttachStdout": options.stdout, "AttachStderr": options.stderr,
+            "Env": options.env or None,
             "WorkingDir": options.workdir or None, "User": options.user or None,
             "Privileged": options.privileged, "DetachKeys": options.detach_keys or None})
         return str(doc["Id"])
 
-    def exec_start(self, exec_id: str, tty: bool = False) -> tuple[Stream, bytes]:
-        return self.c.hijack(f"/exec/{exec_id}/start", body={"Detach": False, "Tty": tty})
+    def exec_start(self, exec_id: str, tty: bool = False,
+                   console_size: tuple[int, int] | None = None) -> tuple[Stream, bytes]:
+        body: dict[str, Any] = {"Detach": False, "Tty": tty}
+        if console_size is not None:
+            body["ConsoleSize"] = list(console_size)
+        return self.c.hijack(f"/exec/{exec_id}/start", body=body)
 
     def exec_start_detached(self, exec_id: str) -> None:
         self.c.request("POST", f"/exec/{exec_id}/start", body={"Detach": True}).read()
@@ -419,11 +393,26 @@ class RemoteContainers:
         return ExecState(running=bool(doc.get("Running")),
                          exit_code=None if code is None else int(code), pid=int(doc.get("Pid") or 0))
 
+    # -- added for the CLI's run path (issue 11) --
+
+    def begin_wait(self, ref: str, condition: str = "not-running"
+                   ) -> Callable[[], WaitResult]:
+        # The daemon answers the headers once the wait is registered, the body at the end.
+        resp = self.c.request("POST", f"/containers/{ref}/wait", {"condition": condition})
+
+        def result() -> WaitResult:
+            raw = resp.read()
+            doc = json.loads(raw) if raw.strip() else {}
+            return WaitResult(status_code=int(doc.get("StatusCode", 0)),
+                              error=((doc.get("Error") or {}).get("Message") or ""))
+
+        return result
+
     def list(self, all: bool = False, filters: Filters | None = None,
-             size: bool = False) -> list[ContainerSummary]:
+             size: bool = False, limit: int = 0) -> list[ContainerSummary]:
         docs = self.c.get("/containers/json", all=all, filters=_filters(filters),
-                          size=size or None) or []
-        return [_container_summary(d) for d in docs]
+                          size=size or None, limit=limit or None) or []
+        return [container_summary(d) for d in docs]
 
 
 class RemoteNetworks:
@@ -433,6 +422,7 @@ class RemoteNetworks:
     def create(self, options: NetworkCreate) -> str:
         body: dict[str, Any] = {"Name": options.name, "Driver": options.driver,
                                 "Internal": options.internal, "Attachable": options.attachable,
+                                "EnableIPv6": options.enable_ipv6,
                                 "Labels": options.labels, "Options": options.options,
                                 "CheckDuplicate": True}
         if options.ipam is not None:
@@ -446,7 +436,7 @@ class RemoteNetworks:
         self.c.request("DELETE", f"/networks/{ref}").read()
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/networks/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/networks/prune", filters=_filters(filters)) or {},
                       "NetworksDeleted")
 
     def connect(self, network: str, container: str,
@@ -481,7 +471,7 @@ class RemoteVolumes:
         self.c.request("DELETE", f"/volumes/{name}", {"force": force}).read()
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
-        return _prune(self.c.post("/volumes/prune", filters=_filters(filters)) or {},
+        return prune_report(self.c.post("/volumes/prune", filters=_filters(filters)) or {},
                       "VolumesDeleted")
 
     def list(self, filters: Filters | None = None) -> list[Document]:
@@ -508,7 +498,7 @@ class RemoteSystem:
         resp = self.c.request("GET", "/events", {
             "since": options.since or None, "until": options.until or None,
             "filters": _filters(options.filters),
-            "revision": options.after_revision or None})
+            "after_revision": options.after_revision or None})
         try:
             for msg in json_lines(resp):
                 actor = msg.get("Actor") or {}

@@ -11,17 +11,20 @@ from portside.engine.networking import Networking
 from portside.engine.state import StateStore
 from portside.engine.volumes import VolumeStore
 from portside.runtime import Runtime
+from portside.state.sqlite import SqliteBackend
 from portside.store.images import ImageStore
 
 
 def build_engine(root: Path, default_runtime: str = "crun",
                  exits: ExitReporter | None = None) -> Engine:
     """The engine of the root `root`: its image store, records, volumes, runtime (conmon +
-    crun/runc), networking and event bus; `exits` selects the managed mode."""
+    crun/runc), networking and event bus (its events kept in the state backend, `state.db`);
+    `exits` selects the managed mode."""
     root = Path(root)
     state = StateStore(root / "engine.db")
     return Engine(
         root, images=ImageStore(root), state=state,
         volumes=VolumeStore(root / "volumes", state.db, state.lock),
-        runtime=Runtime(root / "runtime"), networks=Networking(root), events=EventBus(),
+        runtime=Runtime(root / "runtime"), networks=Networking(root),
+        events=EventBus(SqliteBackend(root / "state.db")),
         default_runtime=default_runtime, exits=exits)

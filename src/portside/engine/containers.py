@@ -25,7 +25,8 @@ from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
 from portside.engine.errors import StartFailed
 from portside.engine.events import EventBus
-from portside.engine.images import ImageService, NoSuchImage
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import NoSuchImage
 from portside.engine.networking import NETWORKING_KEY
 from portside.engine.state import (
     Container,
@@ -56,8 +57,6 @@ _NOUN = ("ada", "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper
 class NotRunning(Conflict):
     def __init__(self, c: Container) -> None:
         super().__init__(f"Container {c.id} is not running")
-
-
 
 
 class Engine:
@@ -147,11 +146,11 @@ class Engine:
 
     def lowerdirs(self, image_ref: str) -> list[Path]:
         """The image's layer snapshots, top-most first (unpacked on first use)."""
-        from portside.store import snapshots
+        from portside.store import rootfs
 
         with self.image_lock:
             image = self._image(image_ref)
-            return [Path(p) for p in snapshots.prepare_image(self.images, image)]
+            return [Path(p) for p in rootfs.prepare_image(self.images, image)]
 
     # -- create --
 
@@ -266,7 +265,8 @@ class Engine:
                                                                self.container_dir(c.id))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,
-                files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
+                files_mod.etc_mounts(self.container_dir(c.id), c, files)
+                + mounts_mod.runtime_mounts(c.mounts),
                 self.log_path(c.id), c.runtime, network_namespace=netns)
             spec.rw_dir = self.rw_dir(c.id)
         except BaseException:
@@ -323,7 +323,7 @@ class Engine:
     async def _connect_pending_attach(self, cid: str) -> None:
         """Attach clients waiting for a start connect after create, before the process runs,
         so they miss no output (conmon is up; the runtime holds the process until start)."""
-        from portside.engine.api.streams import connect_attach
+        from portside.runtime.conmon import connect_attach
 
         pending = self.pending_attach.pop(cid, [])
         if not pending:
@@ -339,7 +339,7 @@ class Engine:
     async def attach_socket(self, cid: str) -> Any:
         """A connection to the container's conmon attach socket (after its next start when
         it is not running)."""
-        from portside.engine.api.streams import connect_attach
+        from portside.runtime.conmon import connect_attach
 
         c = self.get(cid)
         if c.running:

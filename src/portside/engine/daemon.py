@@ -81,6 +81,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
         with contextlib.suppress(FileNotFoundError):
             (root / "daemon.pid").unlink()
         engine.state.close()
+        engine.events.close()  # the events still queued are recorded first
 
 
 def run(root: Path, socket_path: Path, default_runtime: str = "crun") -> None:

@@ -15,19 +15,28 @@ wording, so the API maps them once to statuses.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import IO, Literal
+from typing import IO
 
 from portside.engine.events import EventBus
 from portside.engine.imageprogress import Emit, PullProgress, PushProgress, status
-from portside.errors import Conflict, ImageUnknown, InvalidArgument, NotFound
+from portside.engine.imagetypes import (
+    HistoryEntry,
+    NoSuchImage,
+    NotTaggedLocally,
+    PruneFilters,
+    PruneReport,
+    PullNotFound,
+    RegistryAuth,
+    RegistryFailure,
+    RemovedItem,
+    label_matches,
+    parse_platform,
+    timestamp,
+)
+from portside.errors import Conflict, ImageUnknown, InvalidArgument
 from portside.oci import reference as refs
 from portside.oci.model import Platform
 from portside.registry import transfer
@@ -35,136 +44,8 @@ from portside.registry.client import ConnectError, RegistryClient
 from portside.registry.errors import RemoteError
 from portside.store.images import Image, ImageStore
 
-RemovedItem = tuple[Literal["Untagged", "Deleted"], str]
+__all__ = ["ImageService", "NoSuchImage", "PruneFilters", "RegistryAuth"]
 PULL_LEASE = "daemon-pull-"  # content-lease holders of the pulls under way
-
-
-class NoSuchImage(ImageUnknown):
-    """Docker's 404 for an image name or id the store does not have."""
-
-    def __init__(self, ref: str) -> None:
-        super().__init__(ref)
-        self.args = (f"No such image: {ref}",)
-
-
-class NotTaggedLocally(NotFound):
-    """A push of a repository with no local tag (dockerd's wording)."""
-
-    def __init__(self, repository: str) -> None:
-        super().__init__(f"An image does not exist locally with the tag: {repository}")
-        self.repository = repository
-
-
-class PullNotFound(NotFound):
-    """The registry has no such repository or tag, or will not say to us (dockerd's wording:
-    `manifest for x:1 not found: manifest unknown: ...`)."""
-
-    def __init__(self, ref: refs.Reference, cause: RemoteError) -> None:
-        spec = f"{cause.code.lower().replace('_', ' ')}: {cause.message}".strip(": ")
-        if cause.code == "MANIFEST_UNKNOWN":
-            text = f"manifest for {ref.familiar()} not found: {spec}"
-        elif cause.code == "NAME_UNKNOWN":
-            text = f"repository {ref.familiar_repository} not found: {spec}"
-        else:
-            text = (f"pull access denied for {ref.familiar_repository}, repository does not exist"
-                    f" or may require 'docker login': {spec}")
-        super().__init__(text)
-        self.reference = ref
-        self.code = cause.code
-
-
-class RegistryFailure(NotFound):
-    """Any other error answered by a registry, in Docker's `code: message` form."""
-
-    def __init__(self, cause: RemoteError) -> None:
-        if cause.code:
-            text = f"{cause.code.lower().replace('_', ' ')}: {cause.message}".strip(": ")
-        else:
-            text = str(cause)
-        super().__init__(text)
-        self.http_status = 500 if isinstance(cause, ConnectError) else 404
-        self.code = cause.code
-
-
-@dataclass(frozen=True)
-class RegistryAuth:
-    """A Docker auth config (`X-Registry-Auth`): user name and password or an `auth` pair."""
-
-    username: str = ""
-    password: str = ""
-
-    @classmethod
-    def decode(cls, header: str) -> RegistryAuth | None:
-        """From base64url JSON; None for an empty header or one without credentials."""
-        if not header.strip():
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(header.strip() + "=" * (-len(header.strip()) % 4))
-            doc = json.loads(raw)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidArgument(f"invalid X-Registry-Auth header: {exc}") from None
-        if not isinstance(doc, dict):
-            raise InvalidArgument("invalid X-Registry-Auth header: not a JSON object")
-        user, password = str(doc.get("username") or ""), str(doc.get("password") or "")
-        if not user and doc.get("auth"):
-            try:
-                user, _, password = base64.b64decode(str(doc["auth"])).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                raise InvalidArgument("invalid X-Registry-Auth header: bad 'auth'") from None
-        return cls(user, password) if user else None
-
-    def pair(self) -> tuple[str, str]:
-        return self.username, self.password
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    id: str
-    created: int
-    created_by: str
-    tags: list[str] | None
-    size: int
-    comment: str
-
-
-@dataclass
-class PruneFilters:
-    """`/images/prune` filters: dangling (default true), until, label / label!."""
-
-    dangling_only: bool = True
-    until: float | None = None
-    labels: list[str] = field(default_factory=list)
-    not_labels: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PruneReport:
-    removed: list[RemovedItem] = field(default_factory=list)
-    reclaimed: int = 0
-
-
-def _timestamp(text: str) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _label_matches(labels: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
-def parse_platform(text: str) -> Platform | None:
-    """`linux/amd64[/v8]`, as `--platform` takes it; None for an empty string."""
-    if not text:
-        return None
-    parts = text.strip().lower().split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise InvalidArgument(f"invalid platform {text!r}: expected os/arch[/variant]")
-    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
 
 class ImageService:
@@ -200,59 +81,78 @@ class ImageService:
     # -- pull and push --
 
     def pull(self, reference: str, auth: RegistryAuth | None, emit: Emit,
-             platform: str = "") -> Image:
-        """`POST /images/create?fromImage=`: fetch an image; nothing is recorded unless whole.
+             platform: str = "", all_tags: bool = False) -> list[Image]:
+        """`POST /images/create?fromImage=`: fetch an image (every tag of the repository
+        with `all_tags` and a bare name); nothing is recorded unless whole.
 
         Registry errors before the first message (a missing tag or repository, a refusal)
         are raised as they are, so the API can answer them with a status."""
-        ref = refs.parse(reference).with_default_tag()
+        ref = refs.parse(reference)
+        if not all_tags:
+            ref = ref.with_default_tag()
         return asyncio.run(self._pull(ref, auth, emit, parse_platform(platform)))
 
     async def _pull(self, ref: refs.Reference, auth: RegistryAuth | None, emit: Emit,
-                    platform: Platform | None) -> Image:
+                    platform: Platform | None) -> list[Image]:
         host = ref.domain
-        report = transfer.TransferReport()
         sources = transfer.MountSources(self.store.root)
-        holder = PULL_LEASE + secrets.token_hex(8)
+        images: list[Image] = []
+        fresh = False
         try:
             async with RegistryClient(host, auth=auth.pair() if auth else None,
                                       connections=transfer.PARALLEL + 2) as client:
-                try:
-                    resolved = await transfer.resolve(client, ref, platform)
-                except RemoteError as exc:
-                    if exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "DENIED", "UNAUTHORIZED"):
-                        raise PullNotFound(ref, exc) from None
-                    raise RegistryFailure(exc) from None
-                manifest = resolved.manifest
-                blobs = [manifest.config.digest, *(d.digest for d in manifest.layers)]
-                with self.lock:
-                    for digest in blobs:
-                        self.store.lease_content(holder, digest)
-                emit(status(f"Pulling from {ref.path}", ref.digest or ref.tag))
-                progress = PullProgress(emit, [d.digest for d in manifest.layers])
-                progress.announce(self.store.content.exists)
-                await transfer.fetch_blobs(client, resolved, self.store, progress, report,
-                                           sources, inflight=self.inflight)
+                targets = [ref]
+                if not ref.tag and not ref.digest:
+                    try:
+                        targets = [ref.with_tag(t) for t in sorted(await client.tags(ref.path))]
+                    except RemoteError as exc:
+                        raise _not_found(ref, exc) from None
+                for target in targets:
+                    image, new = await self._pull_one(client, target, emit, platform, sources)
+                    images.append(image)
+                    fresh = fresh or new
+        except RemoteError as exc:
+            raise RegistryFailure(exc) from None
+        except transfer.NET_ERRORS as exc:
+            raise RegistryFailure(ConnectError(host, str(exc) or type(exc).__name__)) from None
+        finally:
+            sources.close()
+        word = "Downloaded newer image for" if fresh else "Image is up to date for"
+        emit(status(f"Status: {word} {ref.familiar()}"))
+        self._event("pull", ref.familiar(), ref.familiar(), images[-1] if images else None)
+        return images
+
+    async def _pull_one(self, client: RegistryClient, ref: refs.Reference, emit: Emit,
+                        platform: Platform | None,
+                        sources: transfer.MountSources) -> tuple[Image, bool]:
+        """One tag or digest: (the image, whether anything changed in the store)."""
+        try:
+            resolved = await transfer.resolve(client, ref, platform)
+        except RemoteError as exc:
+            raise _not_found(ref, exc) from None
+        manifest = resolved.manifest
+        holder = PULL_LEASE + secrets.token_hex(8)
+        report = transfer.TransferReport()
+        try:
+            with self.lock:
+                for digest in (manifest.config.digest, *(d.digest for d in manifest.layers)):
+                    self.store.lease_content(holder, digest)
+            emit(status(f"Pulling from {ref.path}", ref.digest or ref.tag))
+            progress = PullProgress(emit, [d.digest for d in manifest.layers])
+            progress.announce(self.store.content.exists)
+            await transfer.fetch_blobs(client, resolved, self.store, progress, report, sources,
+                                       inflight=self.inflight)
             with self.lock:
                 try:
                     before = self.store.get(str(ref)).manifest_digest if ref.tag else None
                 except ImageUnknown:
                     before = None
                 image = transfer.record(self.store, resolved)
-        except RemoteError as exc:
-            raise RegistryFailure(exc) from None
-        except transfer._NET_ERRORS as exc:  # noqa: SLF001 - the transfer's own list
-            raise RegistryFailure(ConnectError(host, str(exc) or type(exc).__name__)) from None
         finally:
             with self.lock:
                 self.store.release_content(holder)
-            sources.close()
         emit(status(f"Digest: {resolved.index_digest or resolved.digest}"))
-        fresh = before != image.manifest_digest or report.sent
-        word = "Downloaded newer image for" if fresh else "Image is up to date for"
-        emit(status(f"Status: {word} {ref.familiar()}"))
-        self._event("pull", ref.familiar(), ref.familiar(), image)
-        return image
+        return image, bool(before != image.manifest_digest or report.sent)
 
     def push(self, name: str, tag: str, auth: RegistryAuth | None, emit: Emit) -> None:
         """`POST /images/{name}/push`: send one tag, or every tag of the repository."""
@@ -329,7 +229,7 @@ class ImageService:
             running = [h for h in holders if self.holder_running(h)]
             stopped = [h for h in holders if h not in running]
             out: list[RemovedItem] = []
-            by_id = self.store._looks_like_id(name, image)  # noqa: SLF001
+            by_id = self.store.looks_like_id(name, image)
             quiet = False
             if not by_id:
                 ref = refs.parse(name).with_default_tag()
@@ -350,14 +250,16 @@ class ImageService:
                 if quiet:
                     return out
                 raise conflict
-            for tag in self.store.get_by_manifest(image.manifest_digest).tags:
-                self.store.untag(tag)
-                out.append(("Untagged", refs.parse(tag).familiar()))
-                self._event("untag", image.id, image.id, image)
             if holders:  # forced past stopped containers: they still need the content
+                for tag in self.store.get_by_manifest(image.manifest_digest).tags:
+                    self.store.untag(tag)
+                    out.append(("Untagged", refs.parse(tag).familiar()))
+                    self._event("untag", image.id, image.id, image)
                 return out
+            for tag in self.store.forget(image):  # every manifest of this config goes
+                out.append(("Untagged", refs.parse(tag).familiar()))
+                self._event("untag", image.id, image.id, image)  # blobs stay until the sweep
             self._event("delete", image.id, image.id, image)
-            self.store.forget(image)
             out.append(("Deleted", image.id))
             self.store.collect_garbage()
         return out
@@ -387,13 +289,13 @@ class ImageService:
                 if self.store.holders(image) or (filters.dangling_only and image.tags):
                     continue
                 config = self.store.config(image)
-                created = _timestamp(config.created)
+                created = timestamp(config.created)
                 if filters.until is not None and (created is None or created >= filters.until):
                     continue
                 labels = config.config.get("Labels") or {}
-                if not all(_label_matches(labels, spec) for spec in filters.labels):
+                if not all(label_matches(labels, spec) for spec in filters.labels):
                     continue
-                if any(_label_matches(labels, spec) for spec in filters.not_labels):
+                if any(label_matches(labels, spec) for spec in filters.not_labels):
                     continue
                 for tag in self.store.forget(image):
                     report.removed.append(("Untagged", refs.parse(tag).familiar()))
@@ -419,10 +321,15 @@ class ImageService:
         """`GET /images/get`: the named images as one archive (an OCI layout that is also a
         docker archive, as Docker 25+ writes), streamed to `out`."""
         from portside.store import archive
+        from portside.store.archive_save import select
 
-        images = [self.get(n) for n in names]  # a 404 before the first byte is written
+        try:  # a 404 before the first byte is written
+            with self.lock:
+                images = {s.image.id: s.image for s in select(self.store, names)}
+        except ImageUnknown as exc:
+            raise NoSuchImage(exc.reference) from None
         archive.save(self.store, names, out, "oci")
-        for image in {i.id: i for i in images}.values():
+        for image in images.values():
             self._event("save", image.id, image.id, image)
 
     def import_tarball(self, source: IO[bytes], repo: str = "", tag: str = "",
@@ -449,7 +356,14 @@ class ImageService:
             rows = rows_of(self.store, image)
         tags = [refs.parse(t).familiar() for t in image.tags]
         return [HistoryEntry(str(r.get("Id") or "<missing>"),
-                             int(_timestamp(str(r["Created"])) or 0), str(r["CreatedBy"]),
+                             int(timestamp(str(r["Created"])) or 0), str(r["CreatedBy"]),
                              (tags or None) if i == 0 else None, int(r["Size"]),
                              str(r["Comment"]))
                 for i, r in enumerate(rows)]
+
+
+def _not_found(ref: refs.Reference, exc: RemoteError) -> PullNotFound | RegistryFailure:
+    """dockerd's translation of a registry's answer to a pull (distribution/errors.go)."""
+    if exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "DENIED", "UNAUTHORIZED"):
+        return PullNotFound(ref, exc)
+    return RegistryFailure(exc)

@@ -26,6 +26,49 @@ Document: TypeAlias = "dict[str, JSONValue]"
 Filters: TypeAlias = "dict[str, list[str]]"
 
 
+def at(doc: Document, *path: str) -> JSONValue:
+    """The value at `path` inside a document (`at(info, "Config", "Tty")`); None where a key
+    is missing or a level is not an object. The `*_at` readers below narrow it."""
+    value: JSONValue = doc
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def doc_at(doc: Document, *path: str) -> Document:
+    """The object at `path`; an empty one when there is none."""
+    value = at(doc, *path)
+    return value if isinstance(value, dict) else {}
+
+
+def list_at(doc: Document, *path: str) -> list[JSONValue]:
+    value = at(doc, *path)
+    return value if isinstance(value, list) else []
+
+
+def str_at(doc: Document, *path: str) -> str:
+    """The string at `path`; "" when it is absent or not a string."""
+    value = at(doc, *path)
+    return value if isinstance(value, str) else ""
+
+
+def number_at(doc: Document, *path: str) -> int | float:
+    """The number at `path` as JSON gave it (int or float); 0 when absent or not a number."""
+    value = at(doc, *path)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def int_at(doc: Document, *path: str) -> int:
+    return int(number_at(doc, *path))
+
+
+def bool_at(doc: Document, *path: str) -> bool:
+    """Whether the value at `path` is set (JSON truthiness: true, non-zero, non-empty)."""
+    return bool(at(doc, *path))
+
+
 class Progress(Protocol):
     """Where long work reports per-item progress (a layer pulled or pushed)."""
 
@@ -270,6 +313,8 @@ class ExecOptions:
     cmd: list[str]
     tty: bool = False
     stdin: bool = False
+    stdout: bool = True  # False (with stderr) for a detached exec, as Docker's client sends
+    stderr: bool = True
     env: list[str] = field(default_factory=list)
     workdir: str = ""
     user: str = ""
@@ -304,10 +349,19 @@ class ContainersAPI(Protocol):
     def pause(self, ref: str) -> None: ...
     def unpause(self, ref: str) -> None: ...
     def wait(self, ref: str, condition: str = "not-running") -> WaitResult: ...
+    def begin_wait(self, ref: str, condition: str = "not-running"
+                   ) -> Callable[[], WaitResult]:
+        """Register a wait now and give the function that blocks for its result: a wait
+        registered before `start` sees even an instant exit (and, with "removed", the
+        auto-removal that follows it)."""
+        ...
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None: ...
     def inspect(self, ref: str) -> Document: ...
     def state(self, ref: str) -> ContainerState: ...
-    def logs(self, ref: str, options: LogOptions) -> Iterator[LogChunk]: ...
+    def logs(self, ref: str, options: LogOptions) -> Iterator[LogChunk]:
+        """The container's log as it comes; asked for (and an unknown container raised)
+        at the call, not at the first chunk, so a caller can start several at once."""
+        ...
     def top(self, ref: str, ps_args: str = "") -> Top: ...
     def stats(self, ref: str) -> Document: ...
     def changes(self, ref: str) -> list[Change]: ...
@@ -326,12 +380,18 @@ class ContainersAPI(Protocol):
         ...
     def resize(self, ref: str, rows: int, cols: int) -> None: ...
     def exec_create(self, ref: str, options: ExecOptions) -> str: ...
-    def exec_start(self, exec_id: str, tty: bool = False) -> tuple[Stream, bytes]: ...
+    def exec_start(self, exec_id: str, tty: bool = False,
+                   console_size: tuple[int, int] | None = None) -> tuple[Stream, bytes]:
+        """Start an exec attached; `console_size` (rows, columns) sizes its TTY from the
+        first byte."""
+        ...
     def exec_start_detached(self, exec_id: str) -> None: ...
     def exec_resize(self, exec_id: str, rows: int, cols: int) -> None: ...
     def exec_inspect(self, exec_id: str) -> ExecState: ...
     def list(self, all: bool = False, filters: Filters | None = None,
-             size: bool = False) -> list[ContainerSummary]: ...
+             size: bool = False, limit: int = 0) -> list[ContainerSummary]:
+        """The containers (running ones unless `all`); `limit` > 0: only the last created."""
+        ...
 
 
 # -- networks and volumes --
@@ -342,6 +402,7 @@ class NetworkCreate:
     driver: str = "bridge"
     internal: bool = False
     attachable: bool = False
+    enable_ipv6: bool = False  # compose files ask for it; this daemon refuses it (no IPv6)
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     ipam: Document | None = None  # Docker's IPAM object: Driver, Config [{Subnet, Gateway}]
@@ -408,6 +469,23 @@ class SystemAPI(Protocol):
     def info(self) -> Document: ...
     def df(self) -> Document: ...
     def events(self, options: EventOptions) -> Iterator[Event]: ...
+
+
+class RunCalls(Protocol):
+    """What `portside run` asks of an engine, in plain values, so that an import-light
+    implementation can serve the command's hot path without this module, dataclasses or
+    typing (`portside.client.runpath.RunPath`); `portside.cli.engine.run_calls` serves it
+    over any `EngineAPI`."""
+
+    def create(self, body: Document, name: str = "") -> tuple[str, list[str]]:
+        """Create from Docker's create body; the ID and the daemon's warnings."""
+        ...
+    def start(self, ref: str) -> None: ...
+    def attach(self, ref: str, stdin: bool) -> tuple[Stream, bytes]: ...
+    def begin_wait(self, ref: str, condition: str) -> Callable[[], tuple[int, str]]:
+        """As `ContainersAPI.begin_wait`; the result is (exit status, error message)."""
+        ...
+    def resize(self, ref: str, rows: int, cols: int) -> None: ...
 
 
 class EngineAPI(Protocol):

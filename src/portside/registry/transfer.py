@@ -4,8 +4,10 @@ Push: HEAD each blob, try a cross-repository mount from a repository the blob is
 be in (remembered in `<store root>/registry-sources.db`), and upload the rest in parallel,
 resuming a dropped upload from the offset the registry reports. Pull: fetch the manifest
 (the host platform's from an index), download missing blobs in parallel straight into the
-content store (resuming with `Range`), then record the image. Replicate copies tags between
-two registries the same way.
+content store (resuming with `Range`), then record the image. The steps (`resolve`,
+`fetch_blobs`, `record`) are public so the daemon can hold its own locks between them and
+share downloads between concurrent pulls (`InFlight`). Replicate copies tags between two
+registries the same way.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from portside.store.images import Image, ImageStore
 CHUNK = 1 << 20
 MONOLITHIC_MAX = 8 << 20  # smaller blobs go in one PUT; larger ones by a resumable PATCH
 PARALLEL = 4
-_NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
+NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
 
 @dataclass
@@ -86,7 +88,7 @@ async def upload_file(client: RegistryClient, repo: str, digest: str, size: int,
                 await client.finish_upload(repo, location, digest,
                                            lambda: _file_chunks(path, 0, progress, digest), size)
                 return
-            except _NET_ERRORS:
+            except NET_ERRORS:
                 if attempt == RETRIES:
                     raise
                 await sleep_backoff(attempt)
@@ -100,7 +102,7 @@ async def upload_file(client: RegistryClient, repo: str, digest: str, size: int,
                     offset, size - offset)
             await client.finish_upload(repo, location, digest)
             return
-        except _NET_ERRORS:
+        except NET_ERRORS:
             if attempt == RETRIES:
                 raise
             await sleep_backoff(attempt)
@@ -151,7 +153,7 @@ async def push(store: ImageStore, reference: str, *, insecure: bool = False,
             await asyncio.gather(*(one(d) for d in unique.values()))
             assert ref.tag is not None
             report.digest = await client.put_manifest(repo, ref.tag, manifest_bytes, image.media_type)
-    except _NET_ERRORS as exc:
+    except NET_ERRORS as exc:
         raise ConnectError(host, str(exc) or type(exc).__name__) from None
     finally:
         sources.close()
@@ -196,7 +198,7 @@ async def download(client: RegistryClient, repo: str, desc: Descriptor, store: I
                         progress.advance(desc.digest, buffered)
                 if writer.size >= desc.size:
                     break
-            except _NET_ERRORS:
+            except NET_ERRORS:
                 if pending is not None:
                     await pending  # what reached the writer stays: resume after it
                 if attempt == RETRIES:
@@ -265,6 +267,10 @@ class InFlight:
                 await asyncio.wrap_future(running)
             if exists():
                 return False
+        if exists():  # it arrived between the caller's check and the claim
+            self._finish(digest)
+            mine.set_result(None)
+            return False
         try:
             await download()
         except BaseException as exc:
@@ -336,7 +342,7 @@ async def pull(store: ImageStore, reference: str, *, insecure: bool = False,
             with store.importing():
                 await fetch_blobs(client, resolved, store, progress, report, sources, parallel)
                 report.image = record(store, resolved)
-    except _NET_ERRORS as exc:
+    except NET_ERRORS as exc:
         raise ConnectError(host, str(exc) or type(exc).__name__) from None
     finally:
         sources.close()
@@ -366,7 +372,7 @@ async def copy_blob(src: RegistryClient, dst: RegistryClient, repo: str, desc: D
 
                 await dst.finish_upload(dst_repo, location, desc.digest, body, desc.size)
             return
-        except _NET_ERRORS:
+        except NET_ERRORS:
             if attempt == RETRIES:
                 raise
             await sleep_backoff(attempt)

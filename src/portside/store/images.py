@@ -284,7 +284,7 @@ class ImageStore:
         image = self.get(name)
         holders = self.holders(image)
         report = RemovalReport()
-        if not self._looks_like_id(name, image):
+        if not self.looks_like_id(name, image):
             ref = str(refs.parse(name).with_default_tag())
             if ref in image.tags:
                 if len(image.tags) == 1 and holders and not force:
@@ -340,7 +340,8 @@ class ImageStore:
         return [r[0] for r in rows]
 
     @staticmethod
-    def _looks_like_id(name: str, image: Image) -> bool:
+    def looks_like_id(name: str, image: Image) -> bool:
+        """Whether `name` is (a prefix of) the image's id or manifest digest, not a name."""
         bare = name.removeprefix("sha256:")
         return image.config_digest.removeprefix("sha256:").startswith(bare) or (
             image.manifest_digest.removeprefix("sha256:").startswith(bare)

@@ -120,11 +120,14 @@ def test_tag_rmi_and_their_refusals(daemon: PortsideDaemon) -> None:
     assert "(must be forced) - image is referenced in multiple repositories" in refused.stderr
 
     missing = daemon.docker("tag", "nope", "x:1", check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("rmi", "nope", check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("history", "nope", check=False)
-    assert missing.returncode == 1 and "No such image: nope" in missing.stderr
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
+    missing = daemon.docker("save", "-o", str(daemon.sockdir / "x.tar"), "busybox", "nope",
+                            check=False)
+    assert missing.returncode == 1 and "No such image: nope:latest" in missing.stderr
     missing = daemon.docker("push", "127.0.0.1:1/nope:1", check=False)
     assert missing.returncode == 1
     assert "An image does not exist locally with the tag: 127.0.0.1:1/nope" in missing.stderr
@@ -208,12 +211,17 @@ def test_image_events(daemon: PortsideDaemon, registry: LoggedRegistry, tmp_path
     daemon.docker("save", "-o", str(tmp_path / "ev.tar"), f"{registry.host}/ev:1")
     daemon.docker("load", "-i", str(tmp_path / "ev.tar"))
     daemon.docker("rmi", f"{registry.host}/ev:1")
+    daemon.docker("import", "-", "ev:imported", input=tar_bytes({"f": b"f"}).decode())
+    daemon.docker("tag", "busybox", f"{registry.host}/ev:pushed")
+    daemon.docker("push", f"{registry.host}/ev:pushed")
     until = str(time.time() + 1)
     out = daemon.docker("events", "--filter", "type=image", "--since", since, "--until", until,
                         "--format", "{{json .}}").stdout
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["Action"] for e in events] == ["tag", "untag", "pull", "save", "load", "untag",
-                                             "delete"], events
+                                             "delete", "import", "tag", "push"], events
+    assert events[-1]["Actor"]["ID"] == f"{registry.host}/ev:pushed"
+    assert all(e["status"] == e["Action"] and e["id"] == e["Actor"]["ID"] for e in events)
     assert all(e["Type"] == "image" for e in events)
     assert events[0]["Actor"]["Attributes"]["name"] == "ev:tag"
     assert events[2]["Actor"]["ID"] == f"{registry.host}/ev:1"
@@ -243,3 +251,35 @@ def test_two_pulls_at_once_fetch_each_layer_once(daemon: PortsideDaemon,
     assert len(gets) == len(set(gets)) == 4, gets  # three layers and the config, once each
     layers = daemon.docker("image", "inspect", "-f", "{{len .RootFS.Layers}}", ref).stdout
     assert layers == "3\n"
+
+
+def test_pull_every_tag(daemon: PortsideDaemon, registry: LoggedRegistry, tmp_path: Path) -> None:
+    for tag in ("1", "2"):
+        publish(tmp_path, f"{registry.host}/multi:{tag}", layers=1)
+    out = daemon.docker("pull", "-a", f"{registry.host}/multi").stdout
+    lines = messages(out)
+    assert [line for line in lines if "Pulling from" in line] == \
+        ["1: Pulling from multi", "2: Pulling from multi"], out
+    assert f"Status: Downloaded newer image for {registry.host}/multi" in lines
+    shown = daemon.docker("images", "--format", "{{.Tag}}", f"{registry.host}/multi").stdout
+    assert sorted(shown.split()) == ["1", "2"]
+
+
+def test_daemon_uses_its_own_credentials(daemon: PortsideDaemon, tmp_path: Path) -> None:
+    """With no X-Registry-Auth, the daemon's own config.json (`portside login`) is used."""
+    users = tmp_path / "users"
+    users.write_text(f"carol:{bcrypt.hashpw(b'secret', bcrypt.gensalt(4)).decode()}\n")
+    locked, stop = serve_registry(tmp_path / "locked", htpasswd=users)
+    try:
+        own = tmp_path / "daemon-docker-config"
+        daemon.stop()
+        daemon.env["DOCKER_CONFIG"] = str(own)
+        daemon.start()
+        daemon.cli("login", locked.host, "-u", "carol", "--password-stdin", input="secret\n")
+        assert (own / "config.json").exists()
+        ref = f"{locked.host}/carol/box:1"
+        daemon.docker("tag", "busybox", ref)
+        assert "1: digest: sha256:" in daemon.docker("push", ref).stdout  # the client has none
+        assert locked.uploads()
+    finally:
+        stop()

@@ -16,9 +16,11 @@ from helpers.imagefactory import add_image, tar_bytes
 from portside.engine.events import EventBus
 from portside.engine.imageimport import apply_changes
 from portside.engine.imageprogress import PullProgress, bar, human_size
-from portside.engine.images import ImageService, NoSuchImage, PruneFilters, RegistryAuth
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import NoSuchImage, PruneFilters, RegistryAuth
 from portside.errors import Conflict, InvalidArgument
 from portside.registry.transfer import InFlight
+from portside.state.memory import MemoryBackend
 from portside.store.images import ImageStore
 
 
@@ -29,11 +31,17 @@ def running() -> dict[str, bool]:
 
 @pytest.fixture
 def service(store: ImageStore, running: dict[str, bool]) -> ImageService:
-    return ImageService(store, EventBus(), threading.RLock(), lambda h: running.get(h, True))
+    return ImageService(store, EventBus(MemoryBackend()), threading.RLock(),
+                        lambda h: running.get(h, True))
+
+
+def recorded(service: ImageService) -> list[dict[str, object]]:
+    service.events.flush()
+    return service.events.since(0)
 
 
 def actions(service: ImageService) -> list[str]:
-    return [e["Action"] for e in service.events.recent]
+    return [str(e["Action"]) for e in recorded(service)]
 
 
 def test_rmi_untags_then_deletes_as_docker(service: ImageService, store: ImageStore) -> None:
@@ -93,7 +101,7 @@ def test_tag_history_and_errors(service: ImageService, store: ImageStore) -> Non
     built = add_image(store, [{"a": b"a"}, {"b": b"b"}], tags=("app:1",))
     service.tag("app:1", "other/app", "2")
     assert store.get("other/app:2").id == built.image.id
-    assert service.events.recent[-1]["Actor"] == {"ID": built.image.id,
+    assert recorded(service)[-1]["Actor"] == {"ID": built.image.id,
                                                   "Attributes": {"name": "other/app:2"}}
     with pytest.raises(NoSuchImage):
         service.tag("nope", "x", "1")
@@ -166,9 +174,11 @@ def test_inflight_shares_one_download_across_loops(tmp_path: Path) -> None:
     fetched: list[int] = []
     present = threading.Event()
     gate = threading.Event()
+    started = threading.Event()
 
     async def download() -> None:
         fetched.append(1)
+        started.set()
         await asyncio.to_thread(gate.wait, 10)
         present.set()
 
@@ -180,9 +190,34 @@ def test_inflight_shares_one_download_across_loops(tmp_path: Path) -> None:
     threads = [threading.Thread(target=pull) for _ in range(3)]
     for t in threads:
         t.start()
-    while not fetched:
-        pass
+    assert started.wait(10)
     gate.set()
     for t in threads:
         t.join(10)
     assert fetched == [1] and sorted(results) == [False, False, True]
+
+
+@pytest.mark.parametrize("fmt", ["docker", "oci"])
+def test_load_reads_both_archive_formats(service: ImageService, store: ImageStore,
+                                         fmt: str) -> None:
+    from portside.store import archive
+
+    built = add_image(store, [{"a": b"a" * 1000}], tags=("app:1",))
+    saved = io.BytesIO()
+    archive.save(store, ["app:1"], saved, fmt)
+    service.remove("app:1")
+    loaded = service.load(io.BytesIO(saved.getvalue()))
+    assert [i.id for i in loaded] == [built.image.id] and loaded[0].tags == ("docker.io/library/app:1",)
+    assert actions(service)[-1] == "load"
+    with pytest.raises(InvalidArgument):
+        service.load(io.BytesIO(b"\0" * 4096))
+
+
+def test_platforms() -> None:
+    from portside.engine.imagetypes import parse_platform
+    from portside.oci.model import Platform
+
+    assert parse_platform("") is None
+    assert parse_platform("linux/arm64/v8") == Platform("linux", "arm64", "v8")
+    with pytest.raises(InvalidArgument, match="invalid platform"):
+        parse_platform("linux")

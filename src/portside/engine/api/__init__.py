@@ -20,12 +20,12 @@ from portside.errors import PortsideError, to_wire
 log = logging.getLogger("portside.api")
 
 
-def error_response(message: str, status: int,
-                   body: dict[str, object] | None = None) -> web.Response:
-    """Docker's error body (`body`, else just the message). The content type is exactly
-    `application/json` (no charset): the docker client reads the message out of the JSON
-    only then."""
-    return web.Response(body=json.dumps(body or {"message": message}).encode(), status=status,
+def error_response(message: str | dict[str, object], status: int) -> web.Response:
+    """Docker's error body (a message, or `to_wire`'s whole document). The content type is
+    exactly `application/json` (no charset): the docker client reads the message out of
+    the JSON only then."""
+    doc = {"message": message} if isinstance(message, str) else message
+    return web.Response(body=json.dumps(doc).encode(), status=status,
                         content_type="application/json")
 
 
@@ -39,7 +39,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
             return error_response(exc.reason or str(exc), exc.status)
         raise
     except PortsideError as exc:
-        return error_response(str(exc), exc.http_status, to_wire(exc))
+        return error_response(to_wire(exc), exc.http_status)
     except (ValueError, json.JSONDecodeError) as exc:
         return error_response(f"invalid parameter: {exc}", 400)
     except ConnectionError:

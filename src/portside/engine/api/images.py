@@ -23,13 +23,8 @@ from aiohttp import web
 
 from portside.engine.api.containers import engine_of, flag
 from portside.engine.imageprogress import Emit, Message, error, status
-from portside.engine.images import (
-    ImageService,
-    PruneFilters,
-    RegistryAuth,
-    _label_matches,
-    _timestamp,
-)
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import PruneFilters, RegistryAuth, label_matches, timestamp
 from portside.engine.options import parse_time_or_duration
 from portside.engine.query import normalise_filters
 from portside.errors import InvalidArgument, PortsideError
@@ -70,9 +65,16 @@ class ResponseWriter(io.RawIOBase):
     def __init__(self, request: web.Request, response: web.StreamResponse,
                  loop: asyncio.AbstractEventLoop) -> None:
         self.request, self.response, self.loop = request, response, loop
+        self.abandoned = False
 
     def writable(self) -> bool:
         return True
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
 
     async def _send(self, data: bytes) -> None:
         if not self.response.prepared:
@@ -81,6 +83,10 @@ class ResponseWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         size = len(data)
+        # After a failure, or from the loop itself (a buffer flushed when it is collected),
+        # bytes are dropped: waiting on the loop from the loop would hang it.
+        if self.abandoned or self._on_loop():
+            return size
         asyncio.run_coroutine_threadsafe(self._send(bytes(data)), self.loop).result()
         return size
 
@@ -126,7 +132,7 @@ async def progress_stream(request: web.Request,
 def _summary(service: ImageService, image: Image) -> dict[str, Any]:
     cfg = service.store.config(image)
     return {"Id": image.id, "ParentId": "", "RepoTags": [_familiar(t) for t in image.tags],
-            "RepoDigests": _repo_digests(image), "Created": int(_timestamp(image.created) or 0),
+            "RepoDigests": _repo_digests(image), "Created": int(timestamp(image.created) or 0),
             "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": cfg.config.get("Labels") or {},
             "Containers": len(service.store.holders(image))}
@@ -155,7 +161,7 @@ def _listed(image: Image, labels: dict[str, str], filters: dict[str, list[str]])
                    or fnmatch.fnmatch(n.familiar_repository, pattern)
                    for n in names for pattern in filters["reference"]):
             return False
-    return all(_label_matches(labels, spec) for spec in filters.get("label", []))
+    return all(label_matches(labels, spec) for spec in filters.get("label", []))
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -232,13 +238,15 @@ async def create(request: web.Request) -> web.StreamResponse:
     if not image:
         raise InvalidArgument("fromImage or fromSrc is required")
     reference = _pull_reference(image, q.get("tag", ""))
+    bare = refs.parse(reference)
+    all_tags = not bare.tag and not bare.digest  # dockerd: no tag anywhere pulls every tag
     try:
         auth = RegistryAuth.decode(request.headers.get("X-Registry-Auth", ""))
     except InvalidArgument:
         auth = None  # dockerd: a pull with an unreadable auth config goes anonymous
     platform = q.get("platform", "")
     return await progress_stream(
-        request, lambda emit: service.pull(reference, auth, emit, platform))
+        request, lambda emit: service.pull(reference, auth, emit, platform, all_tags))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
@@ -306,7 +314,8 @@ async def save(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("no image names given (names=...)")
     loop = asyncio.get_running_loop()
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
-    out = io.BufferedWriter(ResponseWriter(request, resp, loop), CHUNK)
+    raw = ResponseWriter(request, resp, loop)
+    out = io.BufferedWriter(raw, CHUNK)
 
     def write() -> None:
         service.save(names, out)
@@ -315,6 +324,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         await loop.run_in_executor(None, write)
     except Exception:
+        raw.abandoned = True
         if not resp.prepared:
             raise
         log.exception("saving %s failed half-way", names)

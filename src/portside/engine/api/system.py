@@ -74,25 +74,39 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
+    """Docker's `since`/`until`/`filters`, plus portside's `after_revision=N`: replay the
+    kept events whose `revision` is greater than N (the last one a client saw) before
+    following live ones; 410 if some of them have been discarded."""
     from portside.engine.options import parse_time_or_duration
 
     engine = engine_of(request)
     now = time.time()
     since = request.query.get("since")
     until = request.query.get("until")
+    after = request.query.get("after_revision")
     since_t = parse_time_or_duration(since, now) if since else None
     until_t = parse_time_or_duration(until, now) if until else None
+    if after is not None and not after.isdigit():
+        raise InvalidArgument(f"after_revision must be a revision number, got {after!r}")
     filters = normalise_filters(request.query.get("filters"))
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
-    q = engine.events.subscribe()
+    q = engine.events.subscribe()  # before reading the kept ones: nothing falls in between
     try:
-        if since_t is not None:
-            for e in engine.events.since(since_t):
-                if until_t is not None and e["timeNano"] >= until_t * 1e9:
-                    break
-                if events_mod.matches(e, filters):
-                    await resp.write(json.dumps(e).encode() + b"\n")
+        replay: list[dict[str, Any]] = []
+        if after is not None:
+            replay = engine.events.after(int(after))
+            if since_t is not None:
+                replay = [e for e in replay if e["timeNano"] >= since_t * 1e9]
+        elif since_t is not None:
+            replay = engine.events.since(since_t)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        last = 0  # the revision last sent: a live event already replayed is not sent again
+        for e in replay:
+            if until_t is not None and e["timeNano"] >= until_t * 1e9:
+                break
+            last = e["revision"]
+            if events_mod.matches(e, filters):
+                await resp.write(json.dumps(e).encode() + b"\n")
         while until_t is None or time.time() < until_t:
             timeout = None if until_t is None else max(0.0, until_t - time.time())
             try:
@@ -101,6 +115,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break
             if until_t is not None and e["timeNano"] >= until_t * 1e9:
                 break
+            if e["revision"] <= last:
+                continue
+            last = e["revision"]
             if events_mod.matches(e, filters):
                 await resp.write(json.dumps(e).encode() + b"\n")
     except ConnectionError:
