@@ -1,29 +1,24 @@
 """Builds in the daemon: a context stream in, portside's builder, dockerd's classic messages out.
 
-`POST /build` hands `Builds.run` the request body (a tar of the context: plain, gzip,
-bzip2, xz or zstd) and the options it parsed. The context is unpacked by the store's layer
-unpacker (one pass, every entry created relative to directory descriptors opened with
-O_NOFOLLOW; `..`, absolute names, links climbing out, device nodes and archives over the
-size limit are refused) into a directory under the daemon's root, which goes when the build
-ends, however it ends. The build uses the engine's own image store, every metadata call under
-the engine's image lock (`SharedImageStore`), so the daemon stays the one holder of the store
-while RUN steps run without blocking `docker run`. Progress comes back as the JSON messages of
-dockerd's classic builder (`ClassicOutput`): `Step 2/5 : RUN make`, ` ---> Using cache`,
-` ---> <id>`, the RUN output, `{"aux":{"ID":...}}`, `Successfully built`/`tagged`.
+`POST /build` hands `Builds.run` the request body and the options it parsed. The context is
+unpacked (`buildcontext`: safely, it is hostile input) into a directory under the daemon's
+root, which goes when the build ends, however it ends. The build uses the engine's own
+image store under the engine's image lock (`sharedstore`), so the daemon stays the one
+holder of the store while RUN steps run without blocking `docker run`. Progress comes back
+as the JSON messages of dockerd's classic builder (`ClassicOutput`): `Step 2/5 : RUN make`,
+` ---> Using cache`, ` ---> <id>`, the RUN output, `{"aux":{"ID":...}}`,
+`Successfully built`/`tagged`.
 """
 
 from __future__ import annotations
 
-import builtins
-import bz2
 import contextlib
-import lzma
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -33,12 +28,11 @@ from portside.build.builder import BuildOptions, build
 from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
 from portside.build.output import Progress
-from portside.errors import InvalidArgument, PortsideError, UnsafeLayer
+from portside.engine.buildcontext import dockerfile_in, unpack_context
+from portside.engine.sharedstore import SharedImageStore
+from portside.errors import PortsideError, to_wire
 from portside.oci import reference as refs
-from portside.oci.model import Descriptor
-from portside.store.images import Image, ImageStore, RemovalReport
-from portside.store.snapshots import SnapshotStore
-from portside.store.unpack import LayerError, UnpackPolicy, parse_size, unpack
+from portside.store.images import Image
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
@@ -47,12 +41,6 @@ Message = dict[str, Any]
 Emit = Callable[[Message], None]
 
 CONTEXT_PREFIX = "context-"
-_BZIP2_MAGIC = b"BZh"
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-
-
-class ContextError(InvalidArgument):
-    """The build context a client sent cannot be used (not a tar, or a hostile one)."""
 
 
 class BuildCancelled(PortsideError):
@@ -83,223 +71,6 @@ class BuildReport:
     tags: list[str]  # the names this build gave it, normalised (`docker.io/library/app:1`)
 
 
-# -- the context --------------------------------------------------------------------------
-
-
-class _Peeked:
-    """A reader whose first bytes were read ahead (to recognise the compression)."""
-
-    def __init__(self, head: bytes, source: IO[bytes]) -> None:
-        self._head = head
-        self._source = source
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            head, self._head = (
-                (self._head, b"") if n < 0 or n >= len(self._head) else
-                (self._head[:n], self._head[n:])
-            )
-            return head
-        return self._source.read(n)
-
-    def readable(self) -> bool:
-        return True
-
-
-def _head(source: IO[bytes], n: int) -> bytes:
-    """Up to n first bytes (a socket hands out what has arrived: read until n or the end)."""
-    out = b""
-    while len(out) < n:
-        chunk = source.read(n - len(out))
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
-def _decompressed(source: IO[bytes]) -> IO[bytes]:
-    """bzip2 and xz undone here; plain, gzip and zstd are the unpacker's own."""
-    head = _head(source, len(_XZ_MAGIC))
-    peeked: Any = _Peeked(head, source)
-    if head.startswith(_BZIP2_MAGIC):
-        return bz2.BZ2File(peeked)
-    if head.startswith(_XZ_MAGIC):
-        return lzma.LZMAFile(peeked)
-    reader: IO[bytes] = peeked
-    return reader
-
-
-def context_policy() -> UnpackPolicy:
-    """The layer limits (PORTSIDE_MAX_CONTEXT_BYTES overrides the size), no device nodes,
-    no whiteouts, and an archive may end without its end-of-archive marker, as Go's tar
-    reader allows (the docker client's context for `-f -` ends so)."""
-    overrides: dict[str, Any] = {
-        "allow_devices": False,
-        "eof_ends_archive": True,
-        "whiteouts": False,  # a context's `.wh.x` is a file named so, not a deletion
-    }
-    limit = os.environ.get("PORTSIDE_MAX_CONTEXT_BYTES")
-    if limit:
-        overrides["max_bytes"] = parse_size(limit, "PORTSIDE_MAX_CONTEXT_BYTES")
-    return UnpackPolicy.from_env(**overrides)
-
-
-def unpack_context(source: IO[bytes], target: Path, policy: UnpackPolicy | None = None) -> None:
-    """Unpack a client's context tar into `target` (missing); ContextError when unusable,
-    with nothing left at `target`."""
-    try:
-        unpack(_decompressed(source), target, layer="build context", policy=policy or context_policy())
-    except UnsafeLayer as exc:
-        raise ContextError(f"build context: refusing entry {exc.entry!r}: {exc.reason}") from None
-    except LayerError as exc:
-        where = f" (entry {exc.entry!r})" if exc.entry else ""
-        raise ContextError(f"build context is not a valid tar archive{where}: {exc.reason}") from None
-    except (lzma.LZMAError, EOFError, OSError) as exc:
-        # bz2 says "Invalid data stream" with an OSError that has no errno; a real I/O
-        # failure (a full disk, the client gone) is not the client's bad data.
-        if isinstance(exc, OSError) and (exc.errno is not None or isinstance(exc, ConnectionError)):
-            raise
-        shutil.rmtree(target, ignore_errors=True)
-        raise ContextError(f"build context: bad compressed data ({exc})") from None
-
-
-def dockerfile_in(context: Path, name: str) -> Path | None:
-    """The Dockerfile `name` (a path inside the context, as Docker's `dockerfile` parameter
-    is), never one outside it; None lets the builder look for Dockerfile or Containerfile."""
-    if not name:
-        return None
-    rel = dockerignore.clean(name)
-    path = context / rel
-    inside = Path(os.path.realpath(path)).is_relative_to(context.resolve())
-    if not rel or not inside or not path.is_file():
-        raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
-    return path
-
-
-# -- the store, shared with the engine ----------------------------------------------------
-
-
-class SharedImageStore(ImageStore):
-    """The engine's image store as a build uses it from its own thread.
-
-    Same SQLite connection, content store and snapshots as the engine's (no second store is
-    opened); every call that touches the metadata takes the engine's image lock, the lock
-    the daemon's other image work takes, so statements of two threads never interleave in
-    one transaction, and the lock is held per call, not for the build: RUN steps and
-    `docker run` go on side by side.
-    """
-
-    def __init__(self, store: ImageStore, lock: threading.RLock) -> None:
-        # Deliberately not ImageStore.__init__: it would open a second connection.
-        self._store = store
-        self._guard = lock
-        self.root = store.root
-        self.content = store.content
-        self.db = store.db
-        self._shared_snapshots: SharedSnapshots | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)  # anything else the engine's store has
-
-    @property
-    def snapshots(self) -> SnapshotStore:
-        if self._shared_snapshots is None:
-            with self._guard:
-                self._shared_snapshots = SharedSnapshots(self._store.snapshots, self._guard)
-        return self._shared_snapshots
-
-    def add_image(
-        self,
-        manifest_bytes: bytes,
-        tags: Iterable[str] = (),
-        index_digest: str | None = None,
-        media_type: str | None = None,
-    ) -> Image:
-        with self._guard:
-            return super().add_image(manifest_bytes, tags, index_digest, media_type)
-
-    def get_by_manifest(self, manifest_digest: str) -> Image:
-        with self._guard:
-            return super().get_by_manifest(manifest_digest)
-
-    def list(self) -> list[Image]:
-        with self._guard:
-            return super().list()
-
-    def get(self, name: str) -> Image:
-        with self._guard:
-            return super().get(name)
-
-    def tag(self, source: str, target: str) -> Image:
-        with self._guard:
-            return super().tag(source, target)
-
-    def lease(self, holder: str, image: Image) -> None:
-        with self._guard:
-            super().lease(holder, image)
-
-    def release(self, holder: str) -> None:
-        with self._guard:
-            super().release(holder)
-
-    def lease_content(self, holder: str, digest: str) -> None:
-        with self._guard:
-            super().lease_content(holder, digest)
-
-    def release_content(self, holder: str) -> None:
-        with self._guard:
-            super().release_content(holder)
-
-    def holders(self, image: Image) -> builtins.list[str]:
-        with self._guard:
-            return super().holders(image)
-
-    def remove(self, name: str, force: bool = False) -> RemovalReport:
-        with self._guard:
-            return super().remove(name, force)
-
-    def prune(self, all_unused: bool = False) -> RemovalReport:
-        with self._guard:
-            return super().prune(all_unused)
-
-    def collect_garbage(self) -> int:
-        with self._guard:
-            return super().collect_garbage()
-
-
-class SharedSnapshots(SnapshotStore):
-    """The engine's snapshot store, each call under the engine's image lock."""
-
-    def __init__(self, snapshots: SnapshotStore, lock: threading.RLock) -> None:
-        # Not SnapshotStore.__init__: the same directories and connection, nothing new.
-        self._inner = snapshots
-        self._guard = lock
-        self.root = snapshots.root
-        self.db = snapshots.db
-        self.content = snapshots.content
-        self.policy = snapshots.policy
-        self.sync = snapshots.sync
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def prepare(self, layer: Descriptor, diff_id: str) -> Path:
-        with self._guard:
-            return super().prepare(layer, diff_id)
-
-    def ids(self) -> list[str]:
-        with self._guard:
-            return super().ids()
-
-    def total_size(self) -> int:
-        with self._guard:
-            return super().total_size()
-
-    def remove(self, diff_id: str) -> int:
-        with self._guard:
-            return super().remove(diff_id)
-
-
 # -- the classic message stream -----------------------------------------------------------
 
 
@@ -313,10 +84,15 @@ def stream(text: str) -> Message:
 
 def error_message(exc: BaseException) -> Message:
     """The stream's last message when a build fails: Docker's errorDetail, whose code the
-    docker client exits with (a failed RUN's exit code, else 1)."""
-    text = str(exc) if isinstance(exc, PortsideError) else f"internal error: {exc}"
+    docker client exits with (a failed RUN's exit code, else 1), and beside it the error's
+    class and facts (`errors.to_wire`), which portside's client raises again."""
     code = exc.status if isinstance(exc, BuildError) and exc.status is not None else 1
-    return {"errorDetail": {"code": code, "message": text}, "error": text}
+    if not isinstance(exc, PortsideError):
+        text = f"internal error: {exc}"
+        return {"errorDetail": {"code": code, "message": text}, "error": text}
+    wire = to_wire(exc)
+    text = str(wire.pop("message"))
+    return {"errorDetail": {"code": code, "message": text}, "error": text, **wire}
 
 
 class ClassicOutput(Progress):

@@ -359,3 +359,32 @@ def test_two_builds_at_once_both_succeed(daemon: PortsideDaemon, tmp_path: Path)
         assert daemon.docker("run", "--rm", f"twin:{n}", "cat", "/n", "/src/file.txt").stdout \
             == f"{n}\ncontext {n}\n"
     assert leftovers(daemon) == []
+
+
+def test_portsides_own_client_builds_through_the_endpoint(daemon: PortsideDaemon) -> None:
+    """The engine interface's remote implementation (what the CLI will use): output lines,
+    the image id, and the daemon's errors raised as their own classes with their facts."""
+    from portside.build.errors import BuildError, DockerfileError
+    from portside.client.remote import RemoteEngine
+    from portside.client.transport import Client
+    from portside.engine.interface import BuildOptions
+
+    images = RemoteEngine(Client(daemon.socket, autostart=False)).images
+    lines: list[str] = []
+    context = tar_of({"Dockerfile": MULTISTAGE.encode()})
+    ident = images.build(io.BytesIO(context), BuildOptions(tags=["remote:1"],
+                         build_args={"X": "7"}, target="t"), lines.append)
+    assert ident == image_id(daemon, "remote:1")
+    assert "ran base with X=7\n" in lines and lines[-1] == "Successfully tagged remote:1\n"
+    quiet = images.build(io.BytesIO(context), BuildOptions(build_args={"X": "7"}, target="t",
+                                                           quiet=True), lines.append)
+    assert quiet == ident
+
+    with pytest.raises(BuildError) as failed:
+        images.build(io.BytesIO(tar_of({"Dockerfile": b"FROM busybox\nRUN exit 4\n"})),
+                     BuildOptions(), lines.append)
+    assert failed.value.status == 4 and failed.value.line == 2
+    with pytest.raises(DockerfileError) as bad:
+        images.build(io.BytesIO(tar_of({"Dockerfile": b"FROM busybox\nNOPE\n"})),
+                     BuildOptions(), lines.append)
+    assert bad.value.line == 2

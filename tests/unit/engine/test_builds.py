@@ -18,14 +18,9 @@ from multidict import MultiDict
 
 from portside.build.errors import BuildError, DockerfileError
 from portside.engine.api.build import parse_request
-from portside.engine.builds import (
-    ClassicOutput,
-    ContextError,
-    dockerfile_in,
-    error_message,
-    unpack_context,
-)
-from portside.errors import InvalidArgument
+from portside.engine.buildcontext import ContextError, dockerfile_in, unpack_context
+from portside.engine.builds import ClassicOutput, error_message
+from portside.errors import InvalidArgument, from_wire
 from portside.oci.model import host_platform
 from portside.store.images import Image
 from portside.store.unpack import UnpackPolicy
@@ -129,10 +124,12 @@ def test_classic_stream_numbers_steps_and_names_the_image_last() -> None:
 def test_error_messages_carry_a_failed_runs_exit_code() -> None:
     failed = error_message(BuildError("Dockerfile", 3, "RUN false failed with exit code 7",
                                       status=7))
-    assert failed == {"errorDetail": {"code": 7, "message": "Dockerfile:3: RUN false failed"
-                                      " with exit code 7"},
-                      "error": "Dockerfile:3: RUN false failed with exit code 7"}
+    text = "Dockerfile:3: RUN false failed with exit code 7"
+    assert failed["errorDetail"] == {"code": 7, "message": text} and failed["error"] == text
+    again = from_wire({"message": failed["error"], **failed})  # what portside's client does
+    assert isinstance(again, BuildError) and again.status == 7 and again.line == 3
     assert error_message(DockerfileError("Dockerfile", 1, "bad"))["errorDetail"]["code"] == 1
+    assert error_message(RuntimeError("boom"))["error"] == "internal error: boom"
 
 
 # -- the context ----------------------------------------------------------------------------

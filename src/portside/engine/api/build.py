@@ -29,7 +29,7 @@ from portside.engine.builds import (
     error_message,
     stream,
 )
-from portside.errors import InvalidArgument, PortsideError
+from portside.errors import InvalidArgument, PortsideError, to_wire
 from portside.oci.model import host_platform
 
 BUILDS_KEY = "builds"
@@ -154,7 +154,7 @@ def _line(message: Message) -> bytes:
 def _refusal(exc: PortsideError) -> web.Response:
     """Docker's error body, with its Content-Type exactly `application/json` (the docker
     client reads the message out of the body only then; a charset parameter defeats it)."""
-    body = json.dumps({"message": str(exc)}).encode()
+    body = json.dumps(to_wire(exc)).encode()  # `message`, and the class with its facts
     return web.Response(status=exc.http_status, body=body, content_type="application/json")
 
 
@@ -248,7 +248,10 @@ async def _build(request: web.Request) -> web.StreamResponse:
     if quiet:
         held.extend(rest)
         if error is None:
-            await send([stream(done.result().image.id + "\n")])
+            # dockerd sends the id alone; the aux message before it (which the docker client
+            # and docker-py pass over in quiet mode) lets portside's client read it as always.
+            image_id = done.result().image.id
+            await send([{"aux": {"ID": image_id}}, stream(image_id + "\n")])
         elif held:
             await send([*held, error_message(error)])
         else:
