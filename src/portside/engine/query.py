@@ -87,12 +87,25 @@ def summary(c: Container, ports: list[dict[str, Any]] | None = None) -> dict[str
     }
 
 
+def docker_log_config(asked: dict[str, Any] | None) -> dict[str, Any]:
+    """The log driver as Docker names it. conmon's k8s-file log (the default, also when
+    the client sent an empty Type) is the one `/logs` reads, so it is shown as Docker's
+    readable default, json-file: clients such as docker-py read logs only for json-file
+    or journald (podman's compat API does the same)."""
+    doc = dict(asked or {})
+    if doc.get("Type") in (None, "", "k8s-file"):
+        doc["Type"] = "json-file"
+    doc["Config"] = doc.get("Config") or {}
+    return doc
+
+
 def inspect(c: Container, log_path: str,
             network_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
     host_config = {"NetworkMode": "default", "RestartPolicy": {"Name": "no",
-                   "MaximumRetryCount": 0}, "LogConfig": {"Type": "k8s-file", "Config": {}},
+                   "MaximumRetryCount": 0},
                    **{k: v for k, v in c.host_config.items() if not k.startswith("_")}}
+    host_config["LogConfig"] = docker_log_config(c.host_config.get("LogConfig"))
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "",
         "Args": args[1:], "State": c.state, "Image": c.image_id,
