@@ -66,12 +66,14 @@ def test_low_level_exec_create_start_inspect(dockerpy: docker.DockerClient) -> N
     assert err.value.status_code == 409
     # detached: returns at once, the exit code comes later
     e = api.exec_create(c.id, ["sh", "-c", "sleep 0.3; exit 5"])
+    assert api.inspect_container(c.id)["ExecIDs"] == [e["Id"]]  # the ones not exited
     api.exec_start(e["Id"], detach=True)
     deadline = time.monotonic() + 30
     while api.exec_inspect(e["Id"])["ExitCode"] is None:
         assert time.monotonic() < deadline, "the detached exec did not finish"
         time.sleep(0.1)
     assert api.exec_inspect(e["Id"])["ExitCode"] == 5
+    assert api.inspect_container(c.id)["ExecIDs"] is None
     # a stream of the output, demultiplexed
     e = api.exec_create(c.id, ["sh", "-c", "echo a; echo b >&2"])
     out = list(api.exec_start(e["Id"], stream=True, demux=True))

@@ -72,6 +72,10 @@ async def inspect(request: web.Request) -> web.Response:
     c = engine.get(request.match_info["id"])
     settings = await asyncio.to_thread(engine.networks.settings, c)
     doc = query.inspect(c, str(engine.log_path(c.id)), settings)
+    # Docker lists the container's exec instances that have not exited (it drops an
+    # exec from the container at its exit; /exec/{id}/json still answers for it)
+    doc["ExecIDs"] = [i for i, e in engine.execs.items()
+                      if e["ContainerID"] == c.id and e["ExitCode"] is None] or None
     if flag(request, "size"):
         doc["SizeRw"] = 0
         doc["SizeRootFs"] = 0
