@@ -160,6 +160,18 @@ async def pull_unsupported(request: web.Request) -> web.Response:
 
 # -- volumes --
 
+def _volume_labels_match(v: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's `label` (key or key=value, all must hold) and `label!` (none may) filters."""
+    labels = v.get("Labels") or {}
+
+    def has(item: str) -> bool:
+        key, eq, value = item.partition("=")
+        return key in labels and (not eq or labels[key] == value)
+
+    return all(has(i) for i in filters.get("label", [])) and not any(
+        has(i) for i in filters.get("label!", []))
+
+
 async def list_volumes(request: web.Request) -> web.Response:
     engine = engine_of(request)
     filters = normalise_filters(request.query.get("filters"))
@@ -169,6 +181,10 @@ async def list_volumes(request: web.Request) -> web.Response:
         if "dangling" in filters and (filters["dangling"][0] in ("true", "1")) == bool(users):
             continue
         if "name" in filters and not any(n in v["Name"] for n in filters["name"]):
+            continue
+        if "driver" in filters and v["Driver"] not in filters["driver"]:
+            continue
+        if not _volume_labels_match(v, filters):
             continue
         out.append(v)
     return web.json_response({"Volumes": out, "Warnings": None})
@@ -209,6 +225,8 @@ async def prune_volumes(request: web.Request) -> web.Response:
         if engine.volume_users(name):
             continue
         if not everything and not engine.volumes.is_anonymous(name):
+            continue
+        if not _volume_labels_match(v, filters):
             continue
         reclaimed += engine.volumes.size(name)
         engine.volumes.remove(name, [])
