@@ -6,6 +6,7 @@ from __future__ import annotations
 import docker
 import pytest
 from docker.errors import APIError, NotFound
+from docker.types import IPAMConfig, IPAMPool
 
 pytestmark = pytest.mark.interop
 
@@ -50,3 +51,72 @@ def test_volumes(dockerpy: docker.DockerClient) -> None:
     with pytest.raises(NotFound):
         dockerpy.api.remove_volume("other")
     assert dockerpy.volumes.list() == []
+
+
+def test_networks(dockerpy: docker.DockerClient) -> None:
+    ipam = IPAMConfig(pool_configs=[IPAMPool(subnet="10.243.7.0/24", gateway="10.243.7.1")])
+    net = dockerpy.networks.create("app", driver="bridge", ipam=ipam, labels={"env": "test"})
+    assert net.name == "app" and len(net.id) == 64
+    assert net.attrs["Driver"] == "bridge" and net.attrs["Labels"] == {"env": "test"}
+    assert net.attrs["IPAM"]["Config"][0]["Subnet"] == "10.243.7.0/24"
+    assert net.attrs["IPAM"]["Config"][0]["Gateway"] == "10.243.7.1"
+    assert net.attrs["Internal"] is False
+    internal = dockerpy.networks.create("back", driver="bridge", internal=True)
+    assert dockerpy.networks.get("back").attrs["Internal"] is True
+    with pytest.raises(APIError) as err:
+        dockerpy.networks.create("app")
+    assert err.value.status_code == 409
+    names = {n.name for n in dockerpy.networks.list()}
+    assert {"app", "back", "bridge", "host", "none"} <= names
+    assert [n.name for n in dockerpy.networks.list(filters={"label": "env=test"})] == ["app"]
+    assert [n.name for n in dockerpy.networks.list(names=["back"])] == ["back"]
+    assert [n.id for n in dockerpy.networks.list(ids=[net.id])] == [net.id]
+    assert {n.name for n in dockerpy.networks.list(filters={"type": "custom"})} == {
+        "app", "back"}
+
+    db = dockerpy.containers.run("busybox", ["sleep", "300"], detach=True, name="db",
+                                 network="app")
+    out = dockerpy.containers.run("busybox", ["ping", "-c1", "-W5", "db"], network="app",
+                                  remove=True)
+    assert b"1 packets received" in out
+    net.reload()
+    assert list(net.attrs["Containers"]) == [db.id]
+    assert [c.name for c in net.containers] == ["db"]
+    db.reload()
+    settings = db.attrs["NetworkSettings"]["Networks"]["app"]
+    assert settings["IPAddress"].startswith("10.243.7.")
+    assert settings["Gateway"] == "10.243.7.1" and settings["NetworkID"] == net.id
+
+    internal.connect(db, aliases=["store"])
+    db.reload()
+    assert set(db.attrs["NetworkSettings"]["Networks"]) == {"app", "back"}
+    assert "store" in db.attrs["NetworkSettings"]["Networks"]["back"]["Aliases"]
+    out = dockerpy.containers.run("busybox", ["nslookup", "store"], network="back",
+                                  remove=True)
+    assert db.attrs["NetworkSettings"]["Networks"]["back"]["IPAddress"].encode() in out
+    with pytest.raises(APIError) as err:  # in use
+        internal.remove()
+    assert err.value.status_code in (403, 409)
+    internal.disconnect(db)
+    db.reload()
+    assert set(db.attrs["NetworkSettings"]["Networks"]) == {"app"}
+    with pytest.raises(NotFound):
+        dockerpy.networks.get("nosuchnet")
+
+    # a container created on a network, connected to another before it starts
+    later = dockerpy.containers.create("busybox", ["sleep", "300"], name="later",
+                                       network="app")
+    internal.connect(later, aliases=["lb"])
+    later.start()
+    out = dockerpy.containers.run("busybox", ["nslookup", "lb"], network="back", remove=True)
+    assert b"Address" in out and b"can't find" not in out
+    later.remove(force=True)
+    db.remove(force=True)
+
+    assert dockerpy.networks.prune(filters={"label": "env=test"}) == {
+        "NetworksDeleted": ["app"]}
+    assert dockerpy.networks.prune()["NetworksDeleted"] == ["back"]
+    assert {n.name for n in dockerpy.networks.list()} == {"bridge", "host", "none"}
+    with pytest.raises(APIError) as err:
+        dockerpy.networks.get("bridge").remove()
+    assert err.value.status_code == 403

@@ -35,6 +35,7 @@ from portside.network.errors import (
     NetworkSetupFailed,
     NotAttached,
     PortInUse,
+    PredefinedNetwork,
 )
 from portside.network.netavark import Netavark
 from portside.network.netns import NETNS_DIR, create_netns
@@ -186,12 +187,11 @@ class NetworkManager:
     def remove(self, ref: str) -> Network:
         """Remove a network without containers; its bridge went with its last container."""
         if ref in PREDEFINED:
-            raise InvalidNetworkArgument(f"{ref} is a pre-defined network and cannot be removed")
+            raise PredefinedNetwork(ref)
         with self.locked():
             net = self.store.get_network(ref)
             if net.name == DEFAULT_NETWORK:
-                raise InvalidNetworkArgument(
-                    f"{net.name} is a pre-defined network and cannot be removed")
+                raise PredefinedNetwork(net.name)
             users = self.store.attachments(network_id=net.id)
             if users:
                 raise NetworkInUse(net.name, [a.container_id for a in users])
