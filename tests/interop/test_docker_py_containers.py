@@ -180,6 +180,12 @@ def test_create_get_list_with_filters(dockerpy: docker.DockerClient) -> None:
     a = dockerpy.containers.create("busybox", "sleep 300", name="app-a", labels={"app": "x"})
     b = dockerpy.containers.create("busybox", "true", name="app-b", labels={"app": "y"})
     assert a.status == "created"
+    hc = b.attrs["HostConfig"]  # every field, zero when not asked for, as from Docker
+    assert hc["Privileged"] is False and hc["ReadonlyRootfs"] is False
+    assert hc["Memory"] == 0 and hc["NanoCpus"] == 0 and hc["PidsLimit"] is None
+    assert hc["AutoRemove"] is False and hc["Binds"] is None and hc["PortBindings"] == {}
+    assert hc["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert hc["ShmSize"] == 64 * 1024 * 1024 and hc["Runtime"] in ("crun", "runc")
     assert dockerpy.containers.list() == []
     assert {c.name for c in dockerpy.containers.list(all=True)} == {"app-a", "app-b"}
     a.start()

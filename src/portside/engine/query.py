@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from portside.engine.state import Container, parse_rfc3339, unix_created
+from portside.runtime.spec import DEFAULT_SHM_SIZE
 
 
 def human_duration(seconds: float) -> str:
@@ -87,6 +88,29 @@ def summary(c: Container, ports: list[dict[str, Any]] | None = None) -> dict[str
     }
 
 
+# What inspect shows of a HostConfig field the client left out: Docker answers every
+# field, its zero value when unset, so clients read `["Privileged"]` or `["Memory"]` without
+# a KeyError. Only values that are what portside does by default are given here.
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "NetworkMode": "default", "PortBindings": {},
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "Dns": [],
+    "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
+    "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
+    "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False,
+    "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": DEFAULT_SHM_SIZE,
+    "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+    "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+    "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+    "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
+    "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+}
+
+
 def docker_log_config(asked: dict[str, Any] | None) -> dict[str, Any]:
     """The log driver as Docker names it. conmon's k8s-file log (the default, also when
     the client sent an empty Type) is the one `/logs` reads, so it is shown as Docker's
@@ -102,9 +126,9 @@ def docker_log_config(asked: dict[str, Any] | None) -> dict[str, Any]:
 def inspect(c: Container, log_path: str,
             network_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
-    host_config = {"NetworkMode": "default", "RestartPolicy": {"Name": "no",
-                   "MaximumRetryCount": 0},
-                   **{k: v for k, v in c.host_config.items() if not k.startswith("_")}}
+    host_config = {**HOST_CONFIG_DEFAULTS, "Runtime": c.runtime,
+                   **{k: v for k, v in c.host_config.items()
+                      if not k.startswith("_") and v is not None}}
     host_config["LogConfig"] = docker_log_config(c.host_config.get("LogConfig"))
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "",
