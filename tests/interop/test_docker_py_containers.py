@@ -197,6 +197,9 @@ def test_create_get_list_with_filters(dockerpy: docker.DockerClient) -> None:
         all=True, filters={"status": "exited"})] == ["app-b"]
     assert [c.name for c in dockerpy.containers.list(
         all=True, filters={"name": "app-b"})] == ["app-b"]
+    assert {c.name for c in dockerpy.containers.list(  # a regex on the name with its /
+        all=True, filters={"name": "^/app-[ab]$"})} == {"app-a", "app-b"}
+    assert dockerpy.containers.list(all=True, filters={"name": "^app"}) == []
     assert [c.name for c in dockerpy.containers.list(
         all=True, filters={"label": ["app"], "id": a.id[:12]})] == ["app-a"]
     assert len(dockerpy.containers.list(all=True, limit=1)) == 1

@@ -147,6 +147,15 @@ def inspect(c: Container, log_path: str,
     }
 
 
+def _name_matches(pattern: str, name: str) -> bool:
+    """Docker's `name` filter: a regular expression searched in the name with its leading
+    slash, so `^/web$` is the exact match; a pattern that does not compile matches nothing."""
+    try:
+        return re.search(pattern, "/" + name) is not None
+    except re.error:
+        return False
+
+
 def matches(c: Container, filters: dict[str, list[str]]) -> bool:
     """Docker's container list filters; values of one key are OR-ed, keys AND-ed."""
     for key, values in filters.items():
@@ -154,7 +163,7 @@ def matches(c: Container, filters: dict[str, list[str]]) -> bool:
             continue
         if key == "status" and c.state["Status"] not in values:
             return False
-        if key == "name" and not any(re.search(v.removeprefix("/"), c.name) for v in values):
+        if key == "name" and not any(_name_matches(v, c.name) for v in values):
             return False
         if key == "id" and not any(c.id.startswith(v) for v in values):
             return False
