@@ -174,6 +174,13 @@ def test_auto_remove_and_remove_with_detach(dockerpy: docker.DockerClient) -> No
     assert c.attrs["HostConfig"]["AutoRemove"] is True
     c.wait(condition="removed")
     wait_until(gone, "the removed container to go")
+    with pytest.raises(APIError) as err:  # Docker's 400, at create
+        dockerpy.containers.run("busybox", "true", detach=True, remove=True,
+                                restart_policy={"Name": "always"})
+    assert err.value.status_code == 400
+    assert "can't create 'AutoRemove' container with restart policy" in str(
+        err.value.explanation)
+    assert dockerpy.containers.list(all=True) == []
 
 
 def test_create_get_list_with_filters(dockerpy: docker.DockerClient) -> None:

@@ -195,7 +195,7 @@ class Engine:
             host_config["NetworkMode"] = "container:" + self.get(mode.partition(":")[2]).id
         restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
         if host_config.get("AutoRemove") and restart not in ("", "no"):
-            raise Conflict("conflicting options: cannot combine --restart and --rm")
+            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         specs = mounts_mod.requested(host_config, config.get("Volumes"))
         mounts_mod.check_sources(specs)
         cid = secrets.token_hex(32)
