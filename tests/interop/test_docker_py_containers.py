@@ -274,6 +274,10 @@ def test_names_in_use_and_unknown_things(dockerpy: docker.DockerClient) -> None:
         assert "No such container: nope" in str(nf.value.explanation)
     with pytest.raises(docker.errors.ImageNotFound):
         dockerpy.containers.create("nosuchimage:1", "true")
+    with pytest.raises(APIError) as err:
+        dockerpy.containers.create("busybox", "true", mem_limit="1m")
+    assert err.value.status_code == 400
+    assert "Minimum memory limit allowed is 6MB" in str(err.value.explanation)
 
 
 def test_logs_stream_follow_timestamps_since(dockerpy: docker.DockerClient) -> None:
