@@ -3,6 +3,8 @@ creates, lists, connects, prunes and removes them on one host."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docker
 import pytest
 from docker.errors import APIError, NotFound
@@ -100,6 +102,24 @@ def test_networks(dockerpy: docker.DockerClient) -> None:
     internal.disconnect(db)
     db.reload()
     assert set(db.attrs["NetworkSettings"]["Networks"]) == {"app"}
+    # off its last network it keeps a namespace with lo; connected again, it is back
+    net.disconnect(db)
+    assert b"eth" not in db.exec_run("ip -4 -o addr").output
+    net.connect(db, aliases=["db2"])
+    assert b"10.243.7." in db.exec_run("ip -4 -o addr").output
+    out = dockerpy.containers.run("busybox", ["ping", "-c1", "-W5", "db2"], network="app",
+                                  remove=True)
+    assert b"1 packets received" in out
+    db.reload()
+    assert set(db.attrs["NetworkSettings"]["Networks"]) == {"app"}
+    sandbox = Path(db.attrs["NetworkSettings"]["SandboxKey"])
+    assert sandbox.exists()
+    net.disconnect(db)
+    db.stop(timeout=0)
+    assert not sandbox.exists()  # the stop removes it, also with no network left
+    net.connect(db)  # recorded for its next start
+    db.start()
+    assert b"10.243.7." in db.exec_run("ip -4 -o addr").output
     with pytest.raises(NotFound):
         dockerpy.networks.get("nosuchnet")
 

@@ -30,6 +30,18 @@ def uses_bridge(c: Container) -> bool:
     return mode not in ("none", "host") and not mode.startswith("container:")
 
 
+def owns_netns(c: Container) -> bool:
+    """Whether the container has (or had at its start) a namespace portside made for it.
+    Disconnecting a running container from its last network keeps that namespace, with
+    lo only, as Docker keeps the sandbox, though NetworkMode then records "none" for the
+    next start: a connect must attach to it, and the stop must remove it."""
+    if uses_bridge(c):
+        return True
+    from portside.network import containers as glue
+
+    return glue.netns_path(c.id).exists()
+
+
 class Networking:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -113,7 +125,7 @@ class Networking:
         return netns, files, default_hostname(other.id, other.config)
 
     def teardown(self, c: Container) -> None:
-        if not uses_bridge(c):
+        if not owns_netns(c):
             return
         from portside.network import containers as glue
 
@@ -121,7 +133,7 @@ class Networking:
             glue.teardown(self.manager, c.id)
 
     def settings(self, c: Container) -> dict[str, Any] | None:
-        if not uses_bridge(c) or self._manager is None and not (self.root / "network").exists():
+        if not owns_netns(c) or self._manager is None and not (self.root / "network").exists():
             return None
         from portside.network import containers as glue
 
