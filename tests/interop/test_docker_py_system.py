@@ -26,6 +26,9 @@ def test_ping_version_info(dockerpy: docker.DockerClient) -> None:
     assert info["ContainersStopped"] == 1 and info["ContainersPaused"] == 0
     assert info["Images"] >= 1 and info["NCPU"] >= 1 and info["MemTotal"] > 0
     assert info["OSType"] == "linux" and info["ServerVersion"] == v["Version"]
+    # the default log driver, as each container's HostConfig names it
+    assert info["LoggingDriver"] == "json-file"
+    assert c.attrs["HostConfig"]["LogConfig"]["Type"] == info["LoggingDriver"]
     c.pause()
     assert dockerpy.info()["ContainersPaused"] == 1
     c.remove(force=True)

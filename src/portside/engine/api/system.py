@@ -67,8 +67,8 @@ async def info(request: web.Request) -> web.Response:
         "Runtimes": {"crun": {"path": "crun"}, "runc": {"path": "runc"}},
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-        "LoggingDriver": "k8s-file", "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["k8s-file"]},
+        "LoggingDriver": "json-file",  # conmon's k8s-file, named as inspect names it "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
         "Warnings": None,
     })
 
