@@ -218,6 +218,37 @@ def test_create_get_list_with_filters(dockerpy: docker.DockerClient) -> None:
     b.remove()
 
 
+def test_list_filters_network_volume_ports_order(dockerpy: docker.DockerClient,
+                                                 tmp_path: Path) -> None:
+    net = dockerpy.networks.create("flt-net")
+    dockerpy.containers.create("busybox", "true", name="first", ports={"80/tcp": None},
+                               volumes={"flt-vol": {"bind": "/v", "mode": "rw"}})
+    dockerpy.containers.create("busybox", "true", name="second", network="flt-net",
+                               mounts=[Mount("/m", str(tmp_path), type="bind")])
+    dockerpy.containers.create("busybox", "true", name="third")
+
+    def names(**filters: str) -> list[str]:
+        return sorted(c.name for c in dockerpy.containers.list(all=True, filters=filters))
+
+    assert names(volume="flt-vol") == ["first"] and names(volume="/v") == ["first"]
+    assert names(volume=str(tmp_path)) == ["second"]
+    assert names(network="flt-net") == ["second"] and names(network=net.id) == ["second"]
+    assert names(network="bridge") == ["first", "third"]
+    assert names(expose="80") == ["first"] and names(expose="80/udp") == []
+    assert names(publish="80/tcp") == ["first"] and names(publish="79-81") == ["first"]
+    assert names(since="first") == ["second", "third"]
+    assert names(before="third") == ["first", "second"]
+    assert sorted(c.name for c in dockerpy.containers.list(filters={"since": "first"})) == [
+        "second", "third"]  # before and since list stopped ones too, as in Docker
+    with pytest.raises(APIError) as err:
+        dockerpy.containers.list(filters={"colour": "red"})
+    assert err.value.status_code == 400 and "invalid filter 'colour'" in str(
+        err.value.explanation)
+    for c in dockerpy.containers.list(all=True):
+        c.remove(v=True)
+    net.remove()
+
+
 def test_lifecycle_verbs(dockerpy: docker.DockerClient) -> None:
     # PID 1 has no default action for SIGTERM: the shell traps it
     c = dockerpy.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM;"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from portside.engine.state import Container, parse_rfc3339, unix_created
+from portside.errors import InvalidArgument
 from portside.runtime.spec import DEFAULT_SHM_SIZE
 
 
@@ -156,6 +157,43 @@ def _name_matches(pattern: str, name: str) -> bool:
         return False
 
 
+# The filters `GET /containers/json` accepts (Docker's acceptedPsFilterTags); any other
+# key is a 400, as in Docker.
+LIST_FILTERS = frozenset({"ancestor", "before", "expose", "exited", "health", "id",
+                          "isolation", "is-task", "label", "name", "network", "publish",
+                          "since", "status", "volume"})
+
+
+def networks_of(c: Container) -> set[str]:
+    """The names of the networks the container is (or at its start will be) on."""
+    from portside.engine.networking import NETWORKING_KEY
+
+    mode = c.host_config.get("NetworkMode") or "default"
+    kept = (c.host_config.get(NETWORKING_KEY) or {}).get("EndpointsConfig") or {}
+    names = {n for n in kept if n != "default"}
+    if mode not in ("none", "host") and not mode.startswith("container:"):
+        names.add("bridge" if mode == "default" else mode)
+    return names
+
+
+def _mounts_volume(c: Container, ref: str) -> bool:
+    """Docker's `volume` filter: a volume's name (a bind's source) or a mount point."""
+    return any(ref in (m.get("Name") or m.get("Source"), m.get("Destination"))
+               for m in c.mounts)
+
+
+def _ports_filter(values: list[str]) -> set[str]:
+    """`80`, `80/udp`, `8000-8002/tcp` -> {"80/tcp", ...} (the default protocol is tcp)."""
+    out = set()
+    for v in values:
+        spec, _, proto = v.partition("/")
+        low, _, high = spec.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise InvalidArgument(f"invalid port filter {v!r}")
+        out |= {f"{p}/{proto or 'tcp'}" for p in range(int(low), int(high or low) + 1)}
+    return out
+
+
 def matches(c: Container, filters: dict[str, list[str]]) -> bool:
     """Docker's container list filters; values of one key are OR-ed, keys AND-ed."""
     for key, values in filters.items():
@@ -174,6 +212,20 @@ def matches(c: Container, filters: dict[str, list[str]]) -> bool:
                                 or c.state["Status"] != "exited"):
             return False
         if key == "health" and (c.state.get("Health") or {}).get("Status", "none") not in values:
+            return False
+        if key == "volume" and not any(_mounts_volume(c, v) for v in values):
+            return False
+        if key == "network" and not networks_of(c) & set(values):
+            return False
+        if key == "expose" and not _ports_filter(values) & set(
+                c.config.get("ExposedPorts") or {}):
+            return False
+        if key == "publish" and not _ports_filter(values) & {
+                p for p, b in (c.host_config.get("PortBindings") or {}).items() if b}:
+            return False
+        if key == "is-task" and "true" in values:  # no swarm tasks here
+            return False
+        if key == "isolation" and "default" not in values:
             return False
         if key == "label":
             labels = c.config.get("Labels") or {}

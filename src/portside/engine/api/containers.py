@@ -51,13 +51,40 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response({"Id": c.id, "Warnings": []}, status=201)
 
 
+def _list_filters(engine: Engine, filters: dict[str, list[str]]
+                  ) -> tuple[dict[str, list[str]], float, float]:
+    """Check the keys; networks given by id become names; `before` and `since` (container
+    names or ids) become the bounds of the creation time."""
+    from portside.engine.state import parse_rfc3339
+
+    for key in filters:
+        if key not in query.LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    if "network" in filters:
+        names = set(filters["network"])
+        for ref in filters["network"]:
+            with contextlib.suppress(PortsideError):
+                names.add(engine.networks.manager.get(ref).name)
+        filters = {**filters, "network": sorted(names)}
+    before = min((parse_rfc3339(engine.get(r).created) for r in filters.get("before", [])),
+                 default=float("inf"))
+    since = max((parse_rfc3339(engine.get(r).created) for r in filters.get("since", [])),
+                default=float("-inf"))
+    return filters, before, since
+
+
 async def list_containers(request: web.Request) -> web.Response:
+    from portside.engine.state import parse_rfc3339
+
     engine = engine_of(request)
-    filters = query.normalise_filters(request.query.get("filters"))
-    show_all = flag(request, "all")
+    filters, before, since = _list_filters(
+        engine, query.normalise_filters(request.query.get("filters")))
+    show_all = flag(request, "all") or "before" in filters or "since" in filters
     out = []
     for c in engine.state.all():
         if not show_all and not c.running and "status" not in filters:
+            continue
+        if not since < parse_rfc3339(c.created) < before:
             continue
         if query.matches(c, filters):
             out.append(query.summary(c, engine.networks.ports(c)))
