@@ -3,6 +3,7 @@ creates, lists, connects, prunes and removes them on one host."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import docker
@@ -56,6 +57,7 @@ def test_volumes(dockerpy: docker.DockerClient) -> None:
 
 
 def test_networks(dockerpy: docker.DockerClient) -> None:
+    start = datetime.datetime.now(datetime.UTC)
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet="10.243.7.0/24", gateway="10.243.7.1")])
     net = dockerpy.networks.create("app", driver="bridge", ipam=ipam, labels={"env": "test"})
     assert net.name == "app" and len(net.id) == 64
@@ -140,3 +142,16 @@ def test_networks(dockerpy: docker.DockerClient) -> None:
     with pytest.raises(APIError) as err:
         dockerpy.networks.get("bridge").remove()
     assert err.value.status_code == 403
+
+    # what happened to "back", as Docker reports it: created, containers connected and
+    # disconnected (db by hand, the short-lived ones at their exit), destroyed
+    end = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    events = list(dockerpy.events(decode=True, since=start, until=end,
+                                  filters={"type": "network", "network": "back"}))
+    actions = [e["Action"] for e in events]
+    assert actions[0] == "create" and actions[-1] == "destroy"
+    assert actions.count("connect") == actions.count("disconnect") >= 3
+    first = events[actions.index("connect")]
+    assert first["Actor"]["ID"] == internal.id
+    assert first["Actor"]["Attributes"] == {"container": db.id, "name": "back",
+                                            "type": "bridge"}

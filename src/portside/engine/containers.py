@@ -86,7 +86,8 @@ class Engine:
         self.monitor = Monitor(self)
         from portside.engine.networking import Networking
 
-        self.networks = Networking(self.root)
+        self.networks = Networking(self.root, lambda action, net, attrs: self.events.publish(
+            "network", action, net.id, attrs))
         for trash in (self.root / "containers").glob(".removed-*"):
             shutil.rmtree(trash, ignore_errors=True)
 

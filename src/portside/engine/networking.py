@@ -43,8 +43,10 @@ def owns_netns(c: Container) -> bool:
 
 
 class Networking:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, on_event: Callable[[str, Any, dict[str, str]], object]
+                 | None = None) -> None:
         self.root = root
+        self.on_event = on_event  # the network's events (NetworkManager.on_event)
         self._manager: Any = None
         self._lock = threading.Lock()
 
@@ -54,7 +56,8 @@ class Networking:
             if self._manager is None:
                 from portside.network import NetworkManager
 
-                self._manager = NetworkManager(self.root, default_bridge=self._bridge_name())
+                self._manager = NetworkManager(self.root, default_bridge=self._bridge_name(),
+                                               on_event=self.on_event)
             return self._manager
 
     def _bridge_name(self) -> str:

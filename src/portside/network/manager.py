@@ -15,12 +15,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,11 @@ from portside.network.ports import (
 from portside.network.resolver import ContainerResolvers
 from portside.network.store import Attachment, Network, NetworkStore
 
+log = logging.getLogger("portside.network")
+
 DEFAULT_NETWORK = "bridge"
+# (action, network, Docker's attributes): create, connect, disconnect, destroy
+NetworkEvent = Callable[[str, Network, dict[str, str]], object]
 PREDEFINED = ("bridge", "host", "none")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _ALIAS = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*$")
@@ -65,8 +70,10 @@ class NetworkManager:
 
     def __init__(self, root: Path, *, netns_dir: Path = NETNS_DIR,
                  default_bridge: str = "portside0",
-                 default_subnet: str | None = None) -> None:
+                 default_subnet: str | None = None,
+                 on_event: NetworkEvent | None = None) -> None:
         self.root = root
+        self.on_event = on_event
         self.dir = root / "network"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.store = NetworkStore(self.dir / "network.db")
@@ -84,6 +91,19 @@ class NetworkManager:
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
         self._lock = threading.RLock()
+
+    def _event(self, action: str, net: Network, container_id: str = "") -> None:
+        """Tell `on_event` (the daemon's event stream) of a network's create, connect,
+        disconnect or destroy, with Docker's attributes; never fails the operation."""
+        if self.on_event is None:
+            return
+        attrs = {"name": net.name, "type": net.driver}
+        if container_id:
+            attrs["container"] = container_id
+        try:
+            self.on_event(action, net, attrs)
+        except Exception:  # noqa: BLE001 - an event is a report, not part of the change
+            log.exception("network event %s of %s", action, net.name)
 
     def close(self) -> None:
         """Remove the bridges of networks without endpoints (they come back with the next
@@ -158,7 +178,8 @@ class NetworkManager:
             rec = self._record(name, net, gw, internal=internal, dns=True,
                                labels=labels or {}, options=options or {})
             self.store.add_network(rec)
-            return rec
+        self._event("create", rec)
+        return rec
 
     def _record(self, name: str, subnet: ipaddress.IPv4Network,
                 gateway: ipaddress.IPv4Address | None, *, internal: bool, dns: bool,
@@ -198,7 +219,8 @@ class NetworkManager:
             self.store.remove_network(net.id)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
             self._apply_firewall()
-            return net
+        self._event("destroy", net)
+        return net
 
     def prune(self, labels: dict[str, str] | None = None) -> list[str]:
         """Remove every user-defined network without containers (matching `labels`)."""
@@ -265,7 +287,8 @@ class NetworkManager:
             att.mac = iface.get("mac_address", "")
             att.dns_servers = [net.gateway] if net.dns_enabled else []
             self.store.set_mac(container_id, net.id, att.mac)
-            return att
+        self._event("connect", net, container_id)
+        return att
 
     def _apply_firewall(self, added: Attachment | None = None,
                         removed: Attachment | None = None) -> None:
@@ -372,6 +395,7 @@ class NetworkManager:
             else:
                 self.driver.teardown_without_netns(ep)
         self.store.release(att.container_id, att.network_id)
+        self._event("disconnect", net, att.container_id)
         self._apply_firewall(removed=att)
         if net.dns_enabled:
             self._sync_dns()
