@@ -8,6 +8,7 @@ raises from Docker's status codes. Nothing is adapted: the daemon speaks Docker'
 from __future__ import annotations
 
 import datetime
+import math
 import socket
 import time
 import urllib.request
@@ -251,7 +252,7 @@ def test_list_filters_network_volume_ports_order(dockerpy: docker.DockerClient,
 
 def test_lifecycle_verbs(dockerpy: docker.DockerClient) -> None:
     # PID 1 has no default action for SIGTERM: the shell traps it
-    c = dockerpy.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM;"
+    c = dockerpy.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; echo ready;"
                                             " while true; do sleep 0.1; done"],
                                 detach=True, name="life")
     c.pause()
@@ -271,7 +272,9 @@ def test_lifecycle_verbs(dockerpy: docker.DockerClient) -> None:
     c.reload()
     assert c.status == "exited" and c.attrs["State"]["ExitCode"] == 137
     assert c.wait()["StatusCode"] == 137
-    c.start()
+    before = c.logs().count(b"ready")
+    c.start()  # SIGTERM once its trap is set
+    wait_until(lambda: c.logs().count(b"ready") > before, "the trap to be set")
     c.kill(signal="SIGTERM")
     assert c.wait(timeout=30)["StatusCode"] == 7
     with pytest.raises(APIError) as err:
@@ -313,7 +316,7 @@ def test_names_in_use_and_unknown_things(dockerpy: docker.DockerClient) -> None:
 
 def test_logs_stream_follow_timestamps_since(dockerpy: docker.DockerClient) -> None:
     c = dockerpy.containers.run(
-        "busybox", ["sh", "-c", "echo one; echo two >&2; sleep 1; echo three"], detach=True)
+        "busybox", ["sh", "-c", "echo one; echo two >&2; sleep 1.5; echo three"], detach=True)
     chunks = list(c.logs(stream=True, follow=True))
     assert b"".join(chunks) == b"one\ntwo\nthree\n"
     assert c.logs(stderr=False) == b"one\nthree\n"
@@ -322,11 +325,13 @@ def test_logs_stream_follow_timestamps_since(dockerpy: docker.DockerClient) -> N
     stamped = c.logs(timestamps=True).decode().splitlines()
     assert [line.split(" ", 1)[1] for line in stamped] == ["one", "two", "three"]
     times = [datetime.datetime.fromisoformat(line.split(" ", 1)[0][:26]) for line in stamped]
-    assert times[2] - times[0] >= datetime.timedelta(seconds=0.9)
-    cut = times[2].replace(tzinfo=datetime.UTC) - datetime.timedelta(seconds=0.5)
+    assert times[2] - times[1] >= datetime.timedelta(seconds=1.4)
+    # docker-py sends a datetime as whole seconds, a float as it is
+    second = math.ceil(times[1].replace(tzinfo=datetime.UTC).timestamp())
+    cut = datetime.datetime.fromtimestamp(second, datetime.UTC)
     assert c.logs(since=cut) == b"three\n"
-    assert c.logs(since=cut.timestamp()) == b"three\n"
     assert c.logs(until=cut) == b"one\ntwo\n"
+    assert c.logs(since=times[2].replace(tzinfo=datetime.UTC).timestamp() - 0.2) == b"three\n"
     c.remove()
 
 
