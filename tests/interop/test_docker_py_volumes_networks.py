@@ -10,11 +10,12 @@ import docker
 import pytest
 from docker.errors import APIError, NotFound
 from docker.types import IPAMConfig, IPAMPool
+from helpers.daemon import PortsideDaemon
 
 pytestmark = pytest.mark.interop
 
 
-def test_volumes(dockerpy: docker.DockerClient) -> None:
+def test_volumes(dockerpy: docker.DockerClient, daemon: PortsideDaemon) -> None:
     v = dockerpy.volumes.create(name="data", labels={"team": "a"})
     assert v.name == "data" and v.attrs["Driver"] == "local"
     assert v.attrs["Labels"] == {"team": "a"} and v.attrs["Mountpoint"]
@@ -54,6 +55,11 @@ def test_volumes(dockerpy: docker.DockerClient) -> None:
     with pytest.raises(NotFound):
         dockerpy.api.remove_volume("other")
     assert dockerpy.volumes.list() == []
+    # a client of Docker 20.10's API (1.41) prunes every unused volume, named ones too
+    dockerpy.volumes.create(name="named")
+    old = docker.DockerClient(base_url="unix://" + str(daemon.socket), version="1.41")
+    assert old.volumes.prune()["VolumesDeleted"] == ["named"]
+    old.close()
 
 
 def test_networks(dockerpy: docker.DockerClient) -> None:

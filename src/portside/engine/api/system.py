@@ -215,10 +215,14 @@ async def remove_volume(request: web.Request) -> web.Response:
 
 
 async def prune_volumes(request: web.Request) -> web.Response:
-    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered."""
+    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered;
+    a client of an older API (Docker 20.10's is 1.41) gets every unused volume pruned."""
     engine = engine_of(request)
     filters = normalise_filters(request.query.get("filters"))
     everything = (filters.get("all") or ["false"])[0] in ("true", "1")
+    asked = request.match_info.get("version")
+    if asked and tuple(int(p) for p in asked.split(".")) < (1, 42):
+        everything = True
     deleted, reclaimed = [], 0
     for v in engine.volumes.list():
         name = v["Name"]
