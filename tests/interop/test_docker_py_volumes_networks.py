@@ -96,6 +96,8 @@ def test_networks(dockerpy: docker.DockerClient) -> None:
     settings = db.attrs["NetworkSettings"]["Networks"]["app"]
     assert settings["IPAddress"].startswith("10.243.7.")
     assert settings["Gateway"] == "10.243.7.1" and settings["NetworkID"] == net.id
+    (listed,) = dockerpy.api.containers(filters={"name": "db"})  # the list has them too
+    assert listed["NetworkSettings"]["Networks"]["app"]["IPAddress"] == settings["IPAddress"]
 
     internal.connect(db, aliases=["store"])
     db.reload()

@@ -78,14 +78,18 @@ def command_text(c: Container) -> str:
     return " ".join(shlex.quote(a) if " " in a else a for a in args)
 
 
-def summary(c: Container, ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def summary(c: Container, ports: list[dict[str, Any]] | None = None,
+            networks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of the container list; `networks` are its endpoints while it runs (as in
+    inspect), else the networks it will be on, by name."""
     network = c.host_config.get("NetworkMode") or "default"
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
         "Command": command_text(c), "Created": unix_created(c), "Ports": ports or [],
         "Labels": c.config.get("Labels") or {}, "State": c.state["Status"],
         "Status": status_text(c), "HostConfig": {"NetworkMode": network},
-        "NetworkSettings": {"Networks": {}}, "Mounts": c.mounts,
+        "NetworkSettings": {"Networks": networks or {n: {} for n in sorted(networks_of(c))}},
+        "Mounts": c.mounts,
     }
 
 

@@ -87,7 +87,9 @@ async def list_containers(request: web.Request) -> web.Response:
         if not since < parse_rfc3339(c.created) < before:
             continue
         if query.matches(c, filters):
-            out.append(query.summary(c, engine.networks.ports(c)))
+            settings = engine.networks.settings(c) if c.running else None
+            out.append(query.summary(c, engine.networks.ports(c),
+                                     (settings or {}).get("Networks")))
     limit = int(request.query.get("limit") or -1)
     if limit > 0:
         out = out[:limit]
