@@ -388,11 +388,18 @@ class Engine:
         from portside.engine.options import parse_signal
 
         c = self.get(ref)
-        parse_signal(signal)
+        number = parse_signal(signal)
         if not c.running:
             raise NotRunning(c)
+        # Docker (daemon/kill.go): a SIGKILL returns once the container has stopped, so a
+        # client can remove it right after; other signals return when sent (and a frozen,
+        # paused container dies only when thawed)
+        exited = self.monitor.exited(c.id) if number == 9 and not c.state["Paused"] else None
         await asyncio.to_thread(self.runtime.kill, c.id, signal)
-        self.event(c, "kill", signal=str(parse_signal(signal)))
+        self.event(c, "kill", signal=str(number))
+        if exited is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), 30)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
