@@ -29,6 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	sh scripts/install-launcher.sh $(VENV) src
 	touch $@
 
 # The image store tour, then the journey (build, push, pull, run, answer a request), then
@@ -41,12 +42,14 @@ demo: setup
 test: setup
 	$(PYTEST) -q
 
+# lint-imports checks the import layering of DESIGN.md ([tool.importlinter] in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: setup
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from benchmarks import NotAvailable
-from portside.cli.client import socket_answers
+from portside.client.transport import socket_answers
 
 
 class Portside:

@@ -19,31 +19,57 @@ from portside.store.images import ImageStore  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def private_defaults() -> Iterator[None]:
-    """No test may touch the machine's own portside: the default root and daemon socket
-    point at a private directory for the whole session; a daemon a test auto-started
-    there is stopped at the end."""
-    import os
+    """No test may touch the machine's own portside: the default root points at a private
+    directory for the whole session, and no daemon socket is set, so every root a test
+    names has its own daemon beside it (`<root>/portside.sock`, started on first use like a
+    user's); a daemon auto-started there is stopped at the end."""
     import shutil
-    import signal
-    import subprocess
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="ps-test-", dir="/tmp"))
-    socket = base / "d.sock"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PORTSIDE_ROOT", str(base / "root"))
-        mp.setenv("PORTSIDE_SOCKET", str(socket))
+        mp.delenv("PORTSIDE_SOCKET", raising=False)
+        mp.delenv("DOCKER_HOST", raising=False)
         yield
-    found = subprocess.run(["pgrep", "-f", f"portside daemon --socket {socket}"],
-                           capture_output=True, text=True)
-    for pid in found.stdout.split():
-        os.kill(int(pid), signal.SIGTERM)
+    stop_autostarted(base)
     shutil.rmtree(base, ignore_errors=True)
+
+
+def stop_autostarted(under: Path) -> None:
+    """Stop the daemons the CLI auto-started for roots under `under` (what a test's
+    `portside images`, `pull`, `load`... left running)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    found = subprocess.run(["pgrep", "-f", f"portside daemon --socket {under}/"],
+                           capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _autostarted_daemons_stop(tmp_path: Path) -> Iterator[None]:
+    yield
+    if any(tmp_path.glob("*/portside.sock")):
+        stop_autostarted(tmp_path)
 
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private portside root; `PORTSIDE_ROOT` points at it for CLI calls in the test."""
+    """A private portside root; `PORTSIDE_ROOT` points at it for CLI calls in the test (and
+    so the daemon socket beside it, `<root>/portside.sock`)."""
     path = tmp_path / "root"
     path.mkdir()
     monkeypatch.setenv("PORTSIDE_ROOT", str(path))

@@ -80,3 +80,59 @@ class UnsafeLayer(PortsideError):
     def __init__(self, layer: str, entry: str, reason: str) -> None:
         super().__init__(f"layer {layer}: refusing entry {entry!r}: {reason}")
         self.entry = entry
+
+
+# -- errors across the daemon's socket --
+# The daemon's JSON error body carries Docker's `message` and, beside it, the class and its
+# facts, so a portside client raises the same class with the same attributes (and exit code)
+# as the in-process engine would. Docker clients read `message` only.
+
+WIRE_KEY = "portside"
+
+
+def _plain(value: object) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def to_wire(exc: PortsideError) -> dict[str, object]:
+    """The JSON error body for `exc`: `{"message", "portside": {"class", "facts"}}`."""
+    cls = type(exc)
+    facts = {k: v for k, v in vars(exc).items() if not k.startswith("_") and _plain(v)}
+    return {"message": str(exc),
+            WIRE_KEY: {"class": f"{cls.__module__}:{cls.__qualname__}", "facts": facts}}
+
+
+def from_wire(body: object) -> PortsideError | None:
+    """The error a daemon's JSON error body describes, as its own class with its facts;
+    None when the body does not name a portside error class."""
+    if not isinstance(body, dict) or not isinstance(body.get(WIRE_KEY), dict):
+        return None
+    wire = body[WIRE_KEY]
+    module, _, qualname = str(wire.get("class", "")).partition(":")
+    if not (module == "portside" or module.startswith("portside.")) or not qualname:
+        return None  # only our own classes are ever imported
+    import importlib
+
+    try:
+        found: object = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    if not (isinstance(found, type) and issubclass(found, PortsideError)):
+        return None
+    err = found.__new__(found)
+    Exception.__init__(err, str(body.get("message", "")))
+    facts = wire.get("facts")
+    if isinstance(facts, dict):
+        for key, value in facts.items():
+            if isinstance(key, str) and not key.startswith("_") and (
+                    key not in ("exit_code", "http_status") or type(value) is int):
+                setattr(err, key, value)
+    return err

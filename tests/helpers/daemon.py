@@ -21,7 +21,7 @@ from typing import Any
 
 from helpers.processes import stop_process
 
-from portside.cli.client import socket_answers
+from portside.client.transport import socket_answers
 
 
 class PortsideDaemon:

@@ -22,7 +22,7 @@ def test_unknown_image_is_one_line_and_non_zero(tmp_path: object, root: object) 
     proc = subprocess.run([sys.executable, "-m", "portside", "image", "inspect", "nosuch"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
-    assert proc.stderr.strip() == "Error: image 'nosuch' not found"
+    assert proc.stderr.strip() == "Error: No such image: nosuch:latest"
 
 
 def test_version() -> None:

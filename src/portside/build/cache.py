@@ -130,3 +130,17 @@ class BuildCache:
         if self._hashes is not None:
             self._hashes.update(self._new_hashes)
         self._new_hashes.clear()
+
+
+def cached_steps(root: Path) -> list[dict[str, Any]]:
+    """Every cached step: key, result, created and last-used times (for `system df`)."""
+    path = Path(root) / "build-cache.db"
+    if not path.exists():
+        return []
+    db = sqlitedb.connect(path, SCHEMA)
+    try:
+        rows = db.execute("SELECT key, result, created, used FROM steps ORDER BY created")
+        return [{"key": r[0], "result": json.loads(r[1]), "created": r[2], "used": r[3]}
+                for r in rows]
+    finally:
+        db.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portside.build.stagefs import LayerRef
+from portside.times import parse_time
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -72,7 +73,7 @@ def from_image(
     """A stage starting from a stored image: its layers, config and history carried over."""
     key = "sha256:" + hashlib.sha256(f"image {manifest_digest}".encode()).hexdigest()
     config = dict(config_doc.get("config") or {})
-    created = parse_time(str(config_doc.get("created") or ""))
+    created = parse_time(str(config_doc.get("created") or "")) or 0.0
     return StageState(
         key=key,
         layers=list(layers),
@@ -81,13 +82,3 @@ def from_image(
         created=created,
         cmd_from_base=bool(config.get("Cmd")),
     )
-
-
-def parse_time(text: str) -> float:
-    """An RFC 3339 time as a UNIX timestamp (0 when absent or malformed)."""
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else 0.0
-    except ValueError:
-        return 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -20,23 +21,28 @@ import click
 @click.argument("images", nargs=-1, required=True)
 def save(output: str | None, fmt: str, images: tuple[str, ...]) -> None:
     """Save one or more images to a tar archive (streamed to standard output by default)."""
-    from portside.store import archive
-    from portside.store.images import ImageStore
+    import os
+
+    from portside.cli.engine import engine
 
     if output is None and sys.stdout.isatty():
         raise click.UsageError(
             "cowardly refusing to save to a terminal. Use the -o flag or redirect"
         )
-    store = ImageStore()
+    api = engine()
+    if output is None:
+        stdout = sys.stdout.buffer
+        api.images.save(list(images), stdout, fmt)
+        stdout.flush()
+        return
+    partial = f"{output}.partial"
     try:
-        if output is None:
-            stdout = sys.stdout.buffer
-            archive.save(store, images, stdout, fmt)
-            stdout.flush()
-        else:
-            archive.save(store, images, output, fmt)
+        with open(partial, "wb") as out:
+            api.images.save(list(images), out, fmt)
+        os.replace(partial, output)  # never a cut archive under the name asked for
     finally:
-        store.db.close()
+        if os.path.exists(partial):
+            os.unlink(partial)
 
 
 class _LoadProgress:
@@ -70,24 +76,67 @@ class _LoadProgress:
 )
 def load(input_: str | None, quiet: bool) -> None:
     """Load images from a tar archive (docker save or OCI layout; gzip/zstd/xz compressed too)."""
-    from portside.oci import reference as refs
-    from portside.store import archive
-    from portside.store.images import ImageStore
+    import os
+
+    from portside.cli.engine import engine
 
     if input_ is None and sys.stdin.isatty():
         raise click.UsageError("requested load from stdin, but stdin is empty")
     progress = _LoadProgress() if not quiet and sys.stderr.isatty() else None
-    store = ImageStore()
-    try:
-        if input_ is None:
-            images = archive.load(store, sys.stdin.buffer, "standard input", progress)
-        else:
-            images = archive.load(store, input_, progress=progress)
-    finally:
-        store.db.close()
-    for image in images:
-        if image.tags:
-            for name in image.tags:
-                click.echo(f"Loaded image: {refs.parse(name).familiar()}")
-        else:
-            click.echo(f"Loaded image ID: {image.id}")
+    api = engine()
+    if input_ is None:
+        loaded = api.images.load(_Counted(sys.stdin.buffer, "standard input", 0, progress))
+    elif os.path.isdir(input_):
+        loaded = _load_directory(api, input_)
+    else:
+        try:
+            source = open(input_, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {input_}: {exc.strerror}") from None
+        with source:
+            size = os.fstat(source.fileno()).st_size
+            loaded = api.images.load(_Counted(source, os.path.basename(input_), size, progress))
+    for name in loaded:
+        click.echo(f"Loaded image ID: {name}" if name.startswith("sha256:")
+                   else f"Loaded image: {name}")
+
+
+class _Counted:
+    """A binary reader that reports how much of it was read (the upload's progress)."""
+
+    def __init__(self, raw: Any, name: str, total: int, progress: _LoadProgress | None) -> None:
+        self.raw, self.name, self.total, self.progress, self.done = raw, name, total, progress, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.raw.read(n)
+        self.done += len(data)
+        if self.progress is not None:
+            self.progress(self.name, self.done, max(self.total, self.done) if data else self.done)
+        return data
+
+
+def _load_directory(api: Any, path: str) -> list[str]:
+    """An OCI layout directory, sent as the tar of it, made while it is sent."""
+    import os
+    import tarfile
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as pipe, tarfile.open(fileobj=pipe, mode="w|") as tar:
+                for entry in sorted(os.listdir(path)):
+                    tar.add(os.path.join(path, entry), arcname=entry)
+        except BaseException as exc:  # noqa: BLE001 - reported after the upload
+            failure.append(exc)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    with os.fdopen(read_fd, "rb") as source:
+        loaded: list[str] = api.images.load(source)
+    worker.join()
+    if failure:
+        raise click.UsageError(f"cannot read {path}: {failure[0]}")
+    return loaded

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import click
 
-from portside.cli.client import Client
 from portside.cli.output import dump_json
+from portside.engine.interface import Document
 from portside.errors import PortsideError
 
 
-def for_each(names: tuple[str, ...], action: Callable[[Client, str], object]) -> None:
+def for_each(names: tuple[str, ...], action: Callable[[str], object]) -> None:
     """Run `action` for every name, echoing each name that succeeded (`docker rm a b`)."""
-    client = Client()
     failed = False
     for name in names:
         try:
-            action(client, name)
+            action(name)
             click.echo(name)
         except PortsideError as exc:
             click.echo(f"Error response from daemon: {exc}", err=True)
@@ -29,14 +27,13 @@ def for_each(names: tuple[str, ...], action: Callable[[Client, str], object]) ->
         sys.exit(1)
 
 
-def inspect_each(names: tuple[str, ...], path: Callable[[str], str]) -> None:
-    """Print the documents found at `path(name)` as one JSON array (`docker ... inspect`)."""
-    client = Client()
-    docs: list[Any] = []
+def inspect_each(names: tuple[str, ...], fetch: Callable[[str], Document]) -> None:
+    """Print the documents `fetch(name)` gives as one JSON array (`docker ... inspect`)."""
+    docs: list[Document] = []
     failed = False
     for name in names:
         try:
-            docs.append(client.get(path(name)))
+            docs.append(fetch(name))
         except PortsideError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed = True

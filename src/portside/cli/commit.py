@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import click
 
-from portside.cli.client import Client
+from portside.cli.engine import engine
+from portside.engine.interface import CommitOptions
 
 
 @click.command("diff")
 @click.argument("container")
 def diff(container: str) -> None:
     """List files changed in a container: A added, C changed, D deleted."""
-    for change in Client().get(f"/containers/{container}/changes") or []:
-        click.echo(f"{'CAD'[change['Kind']]} {change['Path']}")
+    for change in engine().containers.changes(container):
+        click.echo(f"{'CAD'[change.kind]} {change.path}")
 
 
 @click.command("commit")
@@ -24,9 +25,5 @@ def diff(container: str) -> None:
 def commit(message: str, author: str, pause: bool, container: str,
            repository: str | None) -> None:
     """Create a new image from a container's changes; print its id."""
-    params = {"container": container, "comment": message, "author": author, "pause": pause}
-    if repository:
-        repo, _, tag = repository.rpartition(":") if ":" in repository.split("/")[-1] else (
-            repository, "", "")
-        params.update(repo=repo, tag=tag or "latest")
-    click.echo(Client().post("/commit", **params)["Id"])
+    click.echo(engine().containers.commit(container, CommitOptions(
+        reference=repository or "", comment=message, author=author, pause=pause)))

@@ -2,23 +2,30 @@
 
 Options before the sub-command select the project (-f, -p, --profile, --env-file,
 --project-directory); the project is loaded (and fully validated) before anything runs.
-Running verbs talk to the daemon through `portside.compose.orchestrate`.
+Running verbs go to the engine (`portside.cli.engine`) through
+`portside.compose.orchestrate`.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from portside.numbers import is_digits
 
+if TYPE_CHECKING:  # the compose modules are imported by the verbs that need them
+    from portside.compose.model import Project, Service
+    from portside.compose.orchestrate import Compose
+    from portside.compose.project import Options
+    from portside.engine.interface import ContainerSummary
+
 CTX = {"help_option_names": ["-h", "--help"]}
 
 
-def _options(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
+def _options(ctx: click.Context, services: tuple[str, ...] = ()) -> Options:
     from portside.compose.project import Options
 
     base = ctx.find_object(Options)
@@ -28,7 +35,7 @@ def _options(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
                    profiles=base.profiles, services=services, environ=base.environ)
 
 
-def load(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
+def load(ctx: click.Context, services: tuple[str, ...] = ()) -> Project:
     """The loaded project (services named on the command line are enabled)."""
     from portside.compose.project import load_project
 
@@ -112,12 +119,12 @@ def _say(message: str) -> None:
     click.echo(f" {message}", err=True)
 
 
-def engine(ctx: click.Context, services: tuple[str, ...] = ()) -> Any:
-    """The project (loaded) and a Compose runner talking to the daemon."""
-    from portside.cli.client import Client
+def runner(ctx: click.Context, services: tuple[str, ...] = ()) -> Compose:
+    """The project (loaded) and a Compose runner on the CLI's engine."""
+    from portside.cli.engine import engine
     from portside.compose.orchestrate import Compose
 
-    return Compose(load(ctx, services), Client(), _say)
+    return Compose(load(ctx, services), engine(), _say)
 
 
 def _scale(values: tuple[str, ...]) -> dict[str, int]:
@@ -132,10 +139,11 @@ def _scale(values: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _images(runner: Any, services: list[Any], build: bool, no_build: bool, pull: str) -> None:
+def _images(compose: Compose, services: list[Service], build: bool, no_build: bool,
+            pull: str) -> None:
     from portside.compose import images
 
-    images.prepare(runner, services, build, no_build, pull, say=_say)
+    images.prepare(compose, services, build, no_build, pull, say=_say)
 
 
 @compose.command(context_settings=CTX)
@@ -159,21 +167,21 @@ def up(ctx: click.Context, detach: bool, build: bool, no_build: bool, pull: str,
        force_recreate: bool, no_recreate: bool, no_start: bool, timeout: int | None,
        services: tuple[str, ...]) -> None:
     """Create and start the services' containers (converging what exists)."""
-    runner = engine(ctx, services)
-    _images(runner, runner.selected(services), build, no_build, pull)
-    runner.up(services, scale=_scale(scale), remove_orphans=remove_orphans,
-              force_recreate=force_recreate, no_recreate=no_recreate, wait=wait,
-              wait_timeout=wait_timeout, start=not no_start)
+    compose = runner(ctx, services)
+    _images(compose, compose.selected(services), build, no_build, pull)
+    compose.up(services, scale=_scale(scale), remove_orphans=remove_orphans,
+               force_recreate=force_recreate, no_recreate=no_recreate, wait=wait,
+               wait_timeout=wait_timeout, start=not no_start)
     if detach or wait or no_start:
         return
     from portside.compose.logs import follow
 
     try:
-        follow(runner, [s.name for s in runner.selected(services)], follow_=True,
+        follow(compose, [s.name for s in compose.selected(services)], follow_=True,
                until_exit=True)
     except KeyboardInterrupt:
         click.echo("Gracefully stopping... (press Ctrl+C again to force)", err=True)
-        runner.stop(services, timeout)
+        compose.stop(services, timeout)
 
 
 @compose.command(context_settings=CTX)
@@ -183,7 +191,7 @@ def up(ctx: click.Context, detach: bool, build: bool, no_build: bool, pull: str,
 @click.pass_context
 def down(ctx: click.Context, volumes: bool, remove_orphans: bool, timeout: int | None) -> None:
     """Stop and remove the project's containers and networks (and volumes with -v)."""
-    engine(ctx).down(volumes=volumes, remove_orphans=remove_orphans, timeout=timeout)
+    runner(ctx).down(volumes=volumes, remove_orphans=remove_orphans, timeout=timeout)
 
 
 @compose.command(context_settings=CTX)
@@ -200,21 +208,20 @@ def ps(ctx: click.Context, show_all: bool, quiet: bool, only_services: bool, fmt
     from portside.compose import naming
     from portside.compose.orchestrate import name_of
 
-    runner = engine(ctx)
-    rows = [c for c in runner.containers(stopped=show_all)
-            if not services or c["Labels"].get(naming.SERVICE) in services]
+    compose = runner(ctx)
+    rows = [c for c in compose.containers(stopped=show_all)
+            if not services or c.labels.get(naming.SERVICE) in services]
     if quiet:
         for c in rows:
-            click.echo(c["Id"])
+            click.echo(c.id)
         return
     if only_services:
-        for name in dict.fromkeys(c["Labels"].get(naming.SERVICE) for c in rows):
+        for name in dict.fromkeys(c.labels.get(naming.SERVICE) for c in rows):
             click.echo(name)
         return
-    out = [{"ID": c["Id"][:12], "Name": name_of(c), "Image": c["Image"],
-            "Command": c.get("Command", ""), "Project": runner.project.name,
-            "Service": c["Labels"].get(naming.SERVICE, ""), "State": c["State"],
-            "Status": c["Status"], "Ports": _ports(c)} for c in rows]
+    out = [{"ID": c.id[:12], "Name": name_of(c), "Image": c.image, "Command": c.command,
+            "Project": compose.project.name, "Service": c.labels.get(naming.SERVICE, ""),
+            "State": c.state, "Status": c.status, "Ports": _ports(c)} for c in rows]
     if fmt == "json":  # one object per line, as `docker compose ps --format json`
         for r in out:
             click.echo(json.dumps(r))
@@ -229,14 +236,13 @@ def _short(command: str) -> str:
                       ensure_ascii=False)
 
 
-def _ports(c: dict[str, Any]) -> str:
+def _ports(c: ContainerSummary) -> str:
     items = []
-    for p in c.get("Ports") or []:
-        if p.get("PublicPort"):
-            items.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->"
-                         f"{p['PrivatePort']}/{p.get('Type', 'tcp')}")
+    for p in c.ports:
+        if p.public:
+            items.append(f"{p.ip or '0.0.0.0'}:{p.public}->{p.private}/{p.protocol}")
         else:
-            items.append(f"{p['PrivatePort']}/{p.get('Type', 'tcp')}")
+            items.append(f"{p.private}/{p.protocol}")
     return ", ".join(dict.fromkeys(items))
 
 
@@ -252,18 +258,18 @@ def logs(ctx: click.Context, follow_: bool, tail: str, timestamps: bool, no_log_
     """Show the output of the services' containers."""
     from portside.compose.logs import follow
 
-    runner = engine(ctx)
-    follow(runner, list(services) or list(runner.project.services), follow_=follow_,
+    compose = runner(ctx)
+    follow(compose, list(services) or list(compose.project.services), follow_=follow_,
            tail=tail, timestamps=timestamps, prefix=not no_log_prefix)
 
 
-def _container(runner: Any, service: str, index: int) -> str:
+def _container(compose: Compose, service: str, index: int) -> str:
     from portside.compose.orchestrate import name_of
     from portside.errors import NotFound
 
-    runner.project.service(service)
-    found = [c for c in runner.containers(service, stopped=False)
-             if int(c["Labels"].get("com.docker.compose.container-number", 0)) == index]
+    compose.project.service(service)
+    found = [c for c in compose.containers(service, stopped=False)
+             if int(c.labels.get("com.docker.compose.container-number", 0)) == index]
     if not found:
         raise NotFound(f"service \"{service}\" is not running (no container number {index})")
     return name_of(found[0])
@@ -286,7 +292,7 @@ def exec_(ctx: click.Context, detach: bool, no_tty: bool, env: tuple[str, ...], 
     """Run a command in a running service container."""
     from portside.cli.containers import exec_ as container_exec
 
-    name = _container(engine(ctx), service, index)
+    name = _container(runner(ctx), service, index)
     tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
     ctx.invoke(container_exec, detach=detach, interactive=not detach, tty=tty, env=env,
                user=user, workdir=workdir, privileged=privileged, container=name,
@@ -308,23 +314,25 @@ def run(ctx: click.Context, detach: bool, rm: bool, no_tty: bool, env: tuple[str
         name: str | None, no_deps: bool, entrypoint: str | None, service: str,
         command: tuple[str, ...]) -> None:
     """Run a one-off command in a new container of a service."""
-    from portside.cli.containers import attach_and_start, start_container
+    from portside.cli.engine import run_calls
+    from portside.cli.runcore import attach_and_start, start_container
 
-    runner = engine(ctx, (service,))
-    svc = runner.project.service(service)
-    deps = [d for d in svc.depends_on if d in runner.project.services]
+    compose = runner(ctx, (service,))
+    svc = compose.project.service(service)
+    deps = [d for d in svc.depends_on if d in compose.project.services]
     if deps and not no_deps:
-        _images(runner, runner.selected(deps), False, False, "policy")
-        runner.up(deps)
-    _images(runner, [svc], False, False, "policy")
+        _images(compose, compose.selected(deps), False, False, "policy")
+        compose.up(deps)
+    _images(compose, [svc], False, False, "policy")
     tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
-    cid = runner.one_off(svc, list(command) if command else None, name=name, env=list(env),
-                         entrypoint=entrypoint, auto_remove=rm and not detach, tty=tty)
+    cid = compose.one_off(svc, list(command) if command else None, name=name, env=list(env),
+                          entrypoint=entrypoint, auto_remove=rm and not detach, tty=tty)
+    calls = run_calls(compose.engine)
     if detach:
-        start_container(runner.client, cid)
+        start_container(calls, cid)
         click.echo(cid)
         return
-    code = attach_and_start(runner.client, cid, tty, True, rm)
+    code = attach_and_start(calls, cid, tty, True, rm)
     sys.exit(code)
 
 
@@ -336,13 +344,13 @@ def top(ctx: click.Context, services: tuple[str, ...]) -> None:
     from portside.cli.output import table
     from portside.compose.orchestrate import name_of
 
-    runner = engine(ctx)
-    for c in runner.containers(stopped=False):
-        if services and c["Labels"].get("com.docker.compose.service") not in services:
+    compose = runner(ctx)
+    for c in compose.containers(stopped=False):
+        if services and c.labels.get("com.docker.compose.service") not in services:
             continue
-        doc = runner.client.get(f"/containers/{c['Id']}/top")
+        found = compose.engine.containers.top(c.id)
         click.echo(name_of(c))
-        table(doc["Titles"], doc["Processes"])
+        table(found.titles, found.processes)
         click.echo()
 
 
@@ -399,7 +407,7 @@ def push(ctx: click.Context, quiet: bool, services: tuple[str, ...]) -> None:
 @click.pass_context
 def stop(ctx: click.Context, timeout: int | None, services: tuple[str, ...]) -> None:
     """Stop the services' containers (dependents first)."""
-    engine(ctx).stop(services, timeout)
+    runner(ctx).stop(services, timeout)
 
 
 @compose.command(context_settings=CTX)
@@ -407,7 +415,7 @@ def stop(ctx: click.Context, timeout: int | None, services: tuple[str, ...]) -> 
 @click.pass_context
 def start(ctx: click.Context, services: tuple[str, ...]) -> None:
     """Start the services' existing containers (dependencies first)."""
-    engine(ctx).start(services)
+    runner(ctx).start(services)
 
 
 @compose.command(context_settings=CTX)
@@ -416,4 +424,4 @@ def start(ctx: click.Context, services: tuple[str, ...]) -> None:
 @click.pass_context
 def restart(ctx: click.Context, timeout: int | None, services: tuple[str, ...]) -> None:
     """Restart the services' containers."""
-    engine(ctx).restart(services, timeout)
+    runner(ctx).restart(services, timeout)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from portside.cli.client import Client
+from portside.cli.engine import engine, run_calls
 from portside.cli.runcore import (
     _daemon_error,
     attach_and_start,
@@ -21,6 +21,7 @@ from portside.cli.runcore import (
     start_container,
 )
 from portside.cli.runflags import run_flags
+from portside.engine.interface import ExecOptions, bool_at, str_at
 from portside.errors import PortsideError
 
 __all__ = ["attach_and_start", "create_container", "start_container"]
@@ -35,7 +36,7 @@ NO_INTERSPERSED = {"allow_interspersed_args": False}
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach: bool, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create and start a container (attached unless -d)."""
-    sys.exit(run_container(detach, image, list(command), kw))
+    sys.exit(run_container(detach, image, list(command), kw, run_calls(engine())))
 
 
 @click.command("create", context_settings=NO_INTERSPERSED)
@@ -44,7 +45,7 @@ def run(detach: bool, image: str, command: tuple[str, ...], **kw: Any) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def create(image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a container without starting it; print its id."""
-    click.echo(create_container(Client(), image, command, kw))
+    click.echo(create_container(run_calls(engine()), image, command, kw))
 
 
 @click.command("start")
@@ -53,17 +54,18 @@ def create(image: str, command: tuple[str, ...], **kw: Any) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
-    client = Client()
+    api = engine()
+    calls = run_calls(api)
     if attach or interactive:
         if len(containers) != 1:
             raise click.UsageError("you cannot attach to more than one container")
-        info = client.get(f"/containers/{containers[0]}/json")
-        sys.exit(attach_and_start(client, info["Id"], info["Config"]["Tty"], interactive,
-                                  False))
+        info = api.containers.inspect(containers[0])
+        sys.exit(attach_and_start(calls, str_at(info, "Id"), bool_at(info, "Config", "Tty"),
+                                  interactive, False))
     failed = 0
     for name in containers:
         try:
-            start_container(client, name)
+            start_container(calls, name)
             click.echo(name)
         except PortsideError as exc:
             click.echo(f"Error response from daemon: {exc}", err=True)
@@ -79,25 +81,23 @@ def attach(no_stdin: bool, container: str) -> None:
     """Attach to a running container's output (and input); exit with its status."""
     from portside.cli.streaming import Session
 
-    client = Client()
-    info = client.get(f"/containers/{container}/json")
-    if not info["State"]["Running"]:
+    containers = engine().containers
+    info = containers.inspect(container)
+    if not bool_at(info, "State", "Running"):
         raise _daemon_error(PortsideError("You cannot attach to a stopped container,"
                                           " start it first"), 1)
-    cid, tty = info["Id"], bool(info["Config"]["Tty"])
-    stdin = bool(info["Config"]["OpenStdin"]) and not no_stdin
-    sock, first = client.hijack(f"/containers/{cid}/attach", {
-        "stream": 1, "stdout": 1, "stderr": 1, "stdin": 1 if stdin else 0})
+    cid, tty = str_at(info, "Id"), bool_at(info, "Config", "Tty")
+    stdin = bool_at(info, "Config", "OpenStdin") and not no_stdin
+    sock, first = containers.attach(cid, stdin=stdin)
 
     def resize(rows: int, cols: int) -> None:
-        client.request("POST", f"/containers/{cid}/resize", {"h": rows, "w": cols}).read()
+        containers.resize(cid, rows, cols)
 
     session = Session(sock, first, tty, stdin, resize)
     session.run()
     if session.detached:
         return
-    result = client.post(f"/containers/{cid}/wait")
-    sys.exit(int(result.get("StatusCode", 0)))
+    sys.exit(containers.wait(cid).status_code)
 
 
 @click.command("exec", context_settings=NO_INTERSPERSED)
@@ -118,26 +118,22 @@ def exec_(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], user
     from portside.cli.streaming import Session, terminal_size
     from portside.engine.options import parse_env
 
-    client = Client()
-    created = client.post(f"/containers/{container}/exec", {
-        "AttachStdin": interactive and not detach, "AttachStdout": not detach,
-        "AttachStderr": not detach, "Tty": tty, "Cmd": list(command),
-        "Env": parse_env(list(env), os.environ), "User": user, "WorkingDir": workdir,
-        "Privileged": privileged})
-    exec_id = created["Id"]
+    containers = engine().containers
+    exec_id = containers.exec_create(container, ExecOptions(
+        cmd=list(command), tty=tty, stdin=interactive and not detach, stdout=not detach,
+        stderr=not detach, env=parse_env(list(env), os.environ), workdir=workdir, user=user,
+        privileged=privileged))
     if detach:
-        client.request("POST", f"/exec/{exec_id}/start", body={"Detach": True}).read()
+        containers.exec_start_detached(exec_id)
         return
-    size = terminal_size() if tty else None
-    sock, first = client.hijack(f"/exec/{exec_id}/start", body={
-        "Detach": False, "Tty": tty, **({"ConsoleSize": list(size)} if size else {})})
+    sock, first = containers.exec_start(exec_id, tty=tty,
+                                        console_size=terminal_size() if tty else None)
 
     def resize(rows: int, cols: int) -> None:
-        client.request("POST", f"/exec/{exec_id}/resize", {"h": rows, "w": cols}).read()
+        containers.exec_resize(exec_id, rows, cols)
 
     session = Session(sock, first, tty, interactive, resize)
     session.run()
     if session.detached:
         return
-    info = client.get(f"/exec/{exec_id}/json")
-    sys.exit(int(info.get("ExitCode") or 0))
+    sys.exit(containers.exec_inspect(exec_id).exit_code or 0)

@@ -16,7 +16,7 @@ import click
 def daemon(socket_path: Path | None, runtime: str) -> None:
     """Run the portside daemon (Docker Engine API) in the foreground."""
     from portside import config
-    from portside.cli.client import socket_path as default_socket
+    from portside.client.transport import socket_path as default_socket
     from portside.engine.daemon import run
 
     run(config.root(), socket_path or Path(default_socket()), runtime)

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
+from portside.cli.engine import engine
 from portside.cli.main import LazyGroup
-from portside.cli.output import dump_json, human_size, parse_time, since, table
-
-if TYPE_CHECKING:
-    from portside.store.images import ImageStore
-
-
-def _store() -> ImageStore:
-    from portside.store.images import ImageStore
-
-    return ImageStore()
+from portside.cli.output import dump_json, human_size, render, since, table
+from portside.engine.interface import ImageSummary
 
 
 @click.command("ls")
@@ -32,28 +23,22 @@ def images(
     filters: tuple[str, ...], fmt: str, repository: str | None,
 ) -> None:
     """List images: REPOSITORY TAG IMAGE ID CREATED SIZE, like docker."""
-    import fnmatch
-
     from portside.errors import InvalidArgument
     from portside.oci import reference as refs
 
-    rows = []
-    wanted: dict[str, str] = {}
+    wanted: dict[str, list[str]] = {}
     for f in filters:
         key, sep, value = f.partition("=")
         if not sep or key not in ("dangling", "reference"):
             raise InvalidArgument(f"invalid filter {f!r} (use dangling=true|false or reference=PATTERN)")
-        wanted[key] = value
-    for image in _store().list():
+        wanted[key] = [value]
+    if repository and "reference" not in wanted:
+        wanted["reference"] = [repository]
+    rows = []
+    for image in engine().images.list(all=show_all, filters=wanted):
         names: list[refs.Reference | None] = [refs.parse(t) for t in image.tags] or [None]
-        if "dangling" in wanted and (wanted["dangling"] == "true") != (not image.tags):
-            continue
         for ref in names:
             repo, tag = (ref.familiar_repository, ref.tag or "<none>") if ref else ("<none>", "<none>")
-            pattern = wanted.get("reference") or repository
-            if pattern and not (ref and (fnmatch.fnmatch(f"{repo}:{tag}", pattern)
-                                         or fnmatch.fnmatch(repo, pattern))):
-                continue
             rows.append((repo, tag, image))
     if quiet:
         seen: list[str] = []
@@ -67,37 +52,46 @@ def images(
     if fmt == "json":
         for repo, tag, image in rows:
             dump_json({
-                "Repository": repo, "Tag": tag, "ID": image.short_id, "Digest": image.manifest_digest,
-                "CreatedAt": image.created, "Size": human_size(image.size),
+                "Repository": repo, "Tag": tag, "ID": image.short_id, "Digest": _digest(image),
+                "CreatedAt": _rfc3339(image.created), "Size": human_size(image.size),
             })
         return
     headers = ["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE"]
     out = []
     for repo, tag, image in rows:
-        created = parse_time(image.created)
         out.append([
-            repo, tag, *([image.manifest_digest] if digests else []),
+            repo, tag, *([_digest(image) or "<none>"] if digests else []),
             image.id if no_trunc else image.short_id,
-            since(created) if created else "N/A",
+            since(image.created) if image.created else "N/A",
             human_size(image.size),
         ])
     table(headers, out)
 
 
+def _digest(image: ImageSummary) -> str:
+    return image.digests[0].partition("@")[2] if image.digests else ""
+
+
+def _rfc3339(ts: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @click.command()
 @click.argument("names", nargs=-1, required=True)
-@click.option("--format", "fmt", default="json", help="json (default) or a field name: Id, RepoTags...")
+@click.option("-f", "--format", "fmt", default="json",
+              help="json (default), a field name (Id, RepoTags...) or a template: '{{.Id}}'.")
 def inspect(names: tuple[str, ...], fmt: str) -> None:
     """Show the image config, manifest and annotations as JSON."""
-    from portside.store.describe import inspect as describe
-
-    store = _store()
-    docs = [describe(store, store.get(n)) for n in names]
+    api = engine()
+    docs = [api.images.inspect(n) for n in names]
     if fmt == "json":
         dump_json(docs)
-    else:
-        for d in docs:
-            click.echo(d.get(fmt.strip("{}. "), ""))
+        return
+    template = fmt if "{{" in fmt else "{{." + fmt.strip("{}. ") + "}}"
+    for d in docs:
+        click.echo(render(template, d))
 
 
 @click.command()
@@ -107,25 +101,23 @@ def inspect(names: tuple[str, ...], fmt: str) -> None:
 @click.option("--format", "fmt", default="table", help="table or json.")
 def history(name: str, quiet: bool, no_trunc: bool, fmt: str) -> None:
     """Show which step made each layer of an image."""
-    from portside.store.describe import history as describe_history
-
-    store = _store()
-    image = store.get(name)
-    rows = describe_history(store, image)
+    entries = engine().images.history(name)
     if fmt == "json":
-        dump_json(rows)
+        dump_json([{"Id": e.id, "Created": _rfc3339(e.created) if e.created else "",
+                    "CreatedBy": e.created_by, "Size": e.size, "Comment": e.comment}
+                   for e in entries])
         return
     if quiet:
-        click.echo(image.id if no_trunc else image.short_id)
+        first = entries[0].id if entries else ""
+        click.echo(first if no_trunc else first.removeprefix("sha256:")[:12])
         return
     out = []
-    for r in rows:
-        ident = r.get("Id")
-        shown_id = (ident if no_trunc else ident.split(":")[1][:12]) if ident else "<missing>"
-        created = parse_time(r["Created"])
-        by = r["CreatedBy"] if no_trunc or len(r["CreatedBy"]) <= 45 else r["CreatedBy"][:44] + "…"
-        out.append([shown_id, since(created) if created else "N/A", by, human_size(r["Size"]),
-                    r["Comment"]])
+    for e in entries:
+        shown_id = "<missing>" if e.id in ("", "<missing>") else (
+            e.id if no_trunc else e.id.removeprefix("sha256:")[:12])
+        by = e.created_by if no_trunc or len(e.created_by) <= 45 else e.created_by[:44] + "…"
+        out.append([shown_id, since(e.created) if e.created else "N/A", by,
+                    human_size(e.size), e.comment])
     table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], out)
 
 
@@ -134,31 +126,30 @@ def history(name: str, quiet: bool, no_trunc: bool, fmt: str) -> None:
 @click.argument("target")
 def tag(source: str, target: str) -> None:
     """Create a tag TARGET that refers to SOURCE."""
-    _store().tag(source, target)
+    engine().images.tag(source, target)
 
 
 @click.command()
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--force", is_flag=True, help="Remove even if a container uses it.")
-def rmi(names: tuple[str, ...], force: bool) -> None:
+@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents.")
+def rmi(names: tuple[str, ...], force: bool, no_prune: bool) -> None:
     """Remove images (untag, then delete the last name's image)."""
-    store = _store()
-    failed = False
     from portside.errors import PortsideError
 
+    api = engine()
+    failed = False
     for name in names:
         try:
-            report = store.remove(name, force=force)
+            removed = api.images.remove(name, force=force, prune=not no_prune)
         except PortsideError as exc:
             if len(names) == 1:
                 raise
             click.echo(f"Error: {exc}", err=True)
             failed = True
             continue
-        for t in report.untagged:
-            click.echo(f"Untagged: {t}")
-        for d in report.deleted:
-            click.echo(f"Deleted: {d}")
+        for r in removed:
+            click.echo(f"Untagged: {r.untagged}" if r.untagged else f"Deleted: {r.deleted}")
     if failed:
         raise SystemExit(1)
 
@@ -166,17 +157,22 @@ def rmi(names: tuple[str, ...], force: bool) -> None:
 @click.command()
 @click.option("-a", "--all", "all_unused", is_flag=True, help="Remove all unused images, not just dangling.")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
-def prune(all_unused: bool, force: bool) -> None:
+@click.option("--filter", "filters", multiple=True, help="until=TIME, label=KEY[=VALUE]")
+def prune(all_unused: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove unused images and the blobs and snapshots only they used."""
-    report = _store().prune(all_unused=all_unused)
-    if report.deleted:
+    wanted: dict[str, list[str]] = {"dangling": ["false" if all_unused else "true"]}
+    for f in filters:
+        key, _, value = f.partition("=")
+        wanted.setdefault(key, []).append(value)
+    report = engine().images.prune(wanted)
+    if report.deleted or report.untagged:
         click.echo("Deleted Images:")
         for t in report.untagged:
             click.echo(f"untagged: {t}")
         for d in report.deleted:
             click.echo(f"deleted: {d}")
         click.echo()
-    click.echo(f"Total reclaimed space: {human_size(report.reclaimed)}")
+    click.echo(f"Total reclaimed space: {human_size(report.space_reclaimed)}")
 
 
 image = LazyGroup(
@@ -189,6 +185,7 @@ image = LazyGroup(
         "build": "portside.cli.build:build",
         "push": "portside.cli.registry:push",
         "pull": "portside.cli.registry:pull",
+        "import": "portside.cli.exports:import_",
     },
 )
 for _cmd, _names in ((images, ("ls", "list")), (inspect, ("inspect",)), (history, ("history",)),

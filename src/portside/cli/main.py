@@ -59,6 +59,13 @@ COMMANDS: dict[str, str] = {
     "network": "portside.cli.network:network",
     "port": "portside.cli.network:port",
     "compose": "portside.cli.compose:compose",
+    "cp": "portside.cli.cp:cp",
+    "update": "portside.cli.manage:update",
+    "rename": "portside.cli.manage:rename",
+    "export": "portside.cli.exports:export",
+    "import": "portside.cli.exports:import_",
+    "info": "portside.cli.info:info",
+    "version": "portside.cli.info:version",
 }
 
 

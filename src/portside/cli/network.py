@@ -1,17 +1,24 @@
 """`portside network create|connect|disconnect|ls|inspect|rm|prune` and `portside port`,
-through the daemon's Docker API (`/networks`, and container inspect for `port`)."""
+through the engine's networks (and container inspect for `port`)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
 from portside.cli.batch import for_each, inspect_each
-from portside.cli.client import Client
+from portside.cli.engine import engine
 from portside.cli.output import table
+from portside.engine.interface import (
+    Document,
+    EndpointOptions,
+    NetworkCreate,
+    doc_at,
+    list_at,
+    str_at,
+)
 from portside.errors import InvalidArgument
 
 
@@ -41,14 +48,11 @@ def network() -> None:
 def create(driver: str, subnet: str, gateway: str, internal: bool, labels: tuple[str, ...],
            opts: tuple[str, ...], name: str) -> None:
     """Create a bridge network; prints its id."""
-    ipam: dict[str, Any] = {"Driver": "default", "Config": []}
-    if subnet or gateway:
-        ipam["Config"] = [{k: v for k, v in (("Subnet", subnet), ("Gateway", gateway)) if v}]
-    doc = Client().post("/networks/create", {
-        "Name": name, "Driver": driver, "Internal": internal, "IPAM": ipam,
-        "Labels": _pairs(labels, "label"), "Options": _pairs(opts, "option"),
-        "CheckDuplicate": True})
-    click.echo(doc["Id"])
+    config: Document = {k: v for k, v in (("Subnet", subnet), ("Gateway", gateway)) if v}
+    ipam: Document = {"Driver": "default", "Config": [config] if subnet or gateway else []}
+    click.echo(engine().networks.create(NetworkCreate(
+        name=name, driver=driver, internal=internal, labels=_pairs(labels, "label"),
+        options=_pairs(opts, "option"), ipam=ipam)))
 
 
 def _filters(items: tuple[str, ...]) -> dict[str, list[str]]:
@@ -68,37 +72,37 @@ def _filters(items: tuple[str, ...]) -> dict[str, list[str]]:
 @click.option("--no-trunc", is_flag=True, help="Full ids.")
 def ls(quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc: bool) -> None:
     """List networks."""
-    params = {"filters": json.dumps(_filters(filters))} if filters else {}
-    nets = Client().get("/networks", **params)
+    nets = engine().networks.list(_filters(filters) if filters else None)
 
-    def ident(full: str) -> str:
+    def ident(n: Document) -> str:
+        full = str_at(n, "Id")
         return full if no_trunc else full[:12]
 
     if quiet:
         for n in nets:
-            click.echo(ident(n["Id"]))
+            click.echo(ident(n))
     elif fmt == "json":
         for n in nets:
-            click.echo(json.dumps({"ID": ident(n["Id"]), "Name": n["Name"],
-                                   "Driver": n["Driver"], "Scope": n["Scope"],
-                                   "Internal": n["Internal"], "Labels": n["Labels"]}))
+            click.echo(json.dumps({"ID": ident(n), "Name": n["Name"], "Driver": n["Driver"],
+                                   "Scope": n["Scope"], "Internal": n["Internal"],
+                                   "Labels": n["Labels"]}))
     else:
         table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-              [[ident(n["Id"]), n["Name"], n["Driver"], n["Scope"]] for n in nets])
+              [[ident(n), n["Name"], n["Driver"], n["Scope"]] for n in nets])
 
 
 @network.command("inspect")
 @click.argument("names", nargs=-1, required=True)
 def inspect(names: tuple[str, ...]) -> None:
     """Details of networks as JSON."""
-    inspect_each(names, lambda name: f"/networks/{name}")
+    inspect_each(names, engine().networks.inspect)
 
 
 @network.command("rm")
 @click.argument("names", nargs=-1, required=True)
 def rm(names: tuple[str, ...]) -> None:
     """Remove networks (refused while a container is attached)."""
-    for_each(names, lambda client, name: client.request("DELETE", f"/networks/{name}").read())
+    for_each(names, engine().networks.remove)
 
 
 @network.command("prune")
@@ -109,12 +113,10 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
     if not force and sys.stdin.isatty():
         click.confirm("WARNING! This will remove all custom networks not used by at least one"
                       " container. Continue?", abort=True)
-    params = {"filters": json.dumps(_filters(filters))} if filters else {}
-    doc = Client().post("/networks/prune", **params)
-    deleted = doc.get("NetworksDeleted") or []
-    if deleted:
+    report = engine().networks.prune(_filters(filters) if filters else None)
+    if report.deleted:
         click.echo("Deleted Networks:")
-        for name in deleted:
+        for name in report.deleted:
             click.echo(name)
 
 
@@ -125,11 +127,8 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
 @click.argument("container")
 def connect(aliases: tuple[str, ...], ip: str, network_name: str, container: str) -> None:
     """Connect a running container to a network."""
-    cfg: dict[str, Any] = {"Aliases": list(aliases)}
-    if ip:
-        cfg["IPAMConfig"] = {"IPv4Address": ip}
-    Client().post(f"/networks/{network_name}/connect",
-                  {"Container": container, "EndpointConfig": cfg})
+    engine().networks.connect(network_name, container,
+                              EndpointOptions(aliases=list(aliases), ipv4_address=ip))
 
 
 @network.command("disconnect")
@@ -138,8 +137,7 @@ def connect(aliases: tuple[str, ...], ip: str, network_name: str, container: str
 @click.argument("container")
 def disconnect(force: bool, network_name: str, container: str) -> None:
     """Disconnect a container from a network."""
-    Client().post(f"/networks/{network_name}/disconnect",
-                  {"Container": container, "Force": force})
+    engine().networks.disconnect(network_name, container, force=force)
 
 
 @click.command("port")
@@ -147,15 +145,16 @@ def disconnect(force: bool, network_name: str, container: str) -> None:
 @click.argument("private_port", required=False, default="")
 def port(container: str, private_port: str) -> None:
     """List a container's published ports, or the host ports of one container port."""
-    doc = Client().get(f"/containers/{container}/json")
-    ports = (doc.get("NetworkSettings") or {}).get("Ports") or {}
+    ports = doc_at(engine().containers.inspect(container), "NetworkSettings", "Ports")
     want = private_port if "/" in private_port or not private_port else f"{private_port}/tcp"
     found = False
-    for key, bindings in ports.items():
+    for key in ports:
         if want and key != want:
             continue
-        for b in bindings or []:
-            addr = f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}"
+        for b in list_at(ports, key):
+            if not isinstance(b, dict):
+                continue
+            addr = f"{str_at(b, 'HostIp') or '0.0.0.0'}:{b.get('HostPort')}"
             click.echo(addr if want else f"{key} -> {addr}")
             found = True
     if want and not found:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import click
+
+from portside.engine.interface import Document, at
 
 
 def human_size(n: float) -> str:
@@ -31,16 +32,6 @@ def since(ts: float) -> str:
     return "Less than a minute ago" if delta >= 1 else "Less than a second ago"
 
 
-def parse_time(text: str) -> float | None:
-    """An RFC 3339 time from an image config, as a UNIX timestamp (None when absent/invalid)."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A plain, aligned table like Docker's (columns separated by three spaces)."""
     cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
@@ -52,3 +43,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def dump_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=4, sort_keys=False))
+
+
+def render(template: str, doc: Document) -> str:
+    """The subset of Go templates scripts use: `{{.A.B}}` and `{{json .A}}`."""
+    import re
+
+    def sub(m: re.Match[str]) -> str:
+        v = at(doc, *filter(None, m.group(2).split(".")))
+        if m.group(1):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if v is None:
+            return "<no value>"
+        return json.dumps(v) if isinstance(v, dict | list) else str(v)
+
+    out = re.sub(r"{{\s*(json\s+)?(\.[\w.]*)\s*}}", sub, template)
+    return out.replace("\\t", "\t").replace("\\n", "\n")

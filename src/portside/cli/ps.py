@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
 from portside.cli.batch import for_each
-from portside.cli.client import Client
+from portside.cli.engine import engine
 from portside.cli.main import LazyGroup
-from portside.cli.output import dump_json, table
+from portside.cli.output import dump_json, render, table
+from portside.engine.interface import (
+    ContainerSummary,
+    Document,
+    Event,
+    EventOptions,
+    LogOptions,
+    at,
+    int_at,
+    list_at,
+    number_at,
+    str_at,
+)
 from portside.errors import PortsideError
 
 
@@ -29,15 +40,12 @@ def ps(show_all: bool, quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc
     """List containers: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES."""
     from portside.engine.options import parse_filters
 
-    params: dict[str, Any] = {"all": show_all or last > 0}
-    if filters:
-        params["filters"] = parse_filters(list(filters))
-    if last > 0:
-        params["limit"] = last
-    items = Client().get("/containers/json", **params)
+    items = engine().containers.list(all=show_all or last > 0,
+                                     filters=parse_filters(list(filters)) if filters else None,
+                                     limit=max(last, 0))
     if quiet:
         for c in items:
-            click.echo(c["Id"] if no_trunc else c["Id"][:12])
+            click.echo(c.id if no_trunc else c.id[:12])
         return
     if fmt == "json":
         for c in items:
@@ -52,10 +60,10 @@ def ps(show_all: bool, quiet: bool, filters: tuple[str, ...], fmt: str, no_trunc
                                  param_hint="--format")
     rows = []
     for c in items:
-        command = c["Command"] if no_trunc or len(c["Command"]) <= 20 else c["Command"][:19] + "…"
-        rows.append([c["Id"] if no_trunc else c["Id"][:12], c["Image"], f'"{command}"',
-                     _ago(c["Created"]), c["Status"], _ports(c), ",".join(n.lstrip("/")
-                                                                   for n in c["Names"])])
+        command = c.command if no_trunc or len(c.command) <= 20 else c.command[:19] + "…"
+        rows.append([c.id if no_trunc else c.id[:12], c.image, f'"{command}"',
+                     _ago(c.created), c.status, _ports(c), ",".join(n.lstrip("/")
+                                                                for n in c.names)])
     table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
 
 
@@ -68,21 +76,19 @@ def _ago(ts: float) -> str:
     return human_duration(time.time() - ts) + " ago"
 
 
-def _ports(c: dict[str, Any]) -> str:
+def _ports(c: ContainerSummary) -> str:
     """`0.0.0.0:8080->80/tcp`, as Docker's PORTS column."""
-    return ", ".join(f"{p.get('IP', '0.0.0.0')}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
-                     if p.get("PublicPort") else f"{p['PrivatePort']}/{p['Type']}"
-                     for p in c.get("Ports") or [])
+    return ", ".join(f"{p.ip or '0.0.0.0'}:{p.public}->{p.private}/{p.protocol}"
+                     if p.public else f"{p.private}/{p.protocol}" for p in c.ports)
 
 
-def _row_json(c: dict[str, Any]) -> dict[str, Any]:
+def _row_json(c: ContainerSummary) -> Document:
     """`docker ps --format json`: one object a line, with Docker's field names."""
-    return {"Command": f'"{c["Command"]}"', "CreatedAt": c["Created"], "ID": c["Id"][:12],
-            "Image": c["Image"], "Labels": ",".join(f"{k}={v}" for k, v in c["Labels"].items()),
-            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c["Mounts"]),
-            "Names": ",".join(n.lstrip("/") for n in c["Names"]), "Ports": _ports(c),
-            "RunningFor": _ago(c["Created"]).removesuffix(" ago"), "State": c["State"],
-            "Status": c["Status"]}
+    return {"Command": f'"{c.command}"', "CreatedAt": c.created, "ID": c.id[:12],
+            "Image": c.image, "Labels": ",".join(f"{k}={v}" for k, v in c.labels.items()),
+            "Mounts": ",".join(c.mounts), "Names": ",".join(n.lstrip("/") for n in c.names),
+            "Ports": _ports(c), "RunningFor": _ago(c.created).removesuffix(" ago"),
+            "State": c.state, "Status": c.status}
 
 
 @click.command("logs")
@@ -97,32 +103,18 @@ def logs(follow: bool, tail: str, since_: str | None, until: str | None, timesta
     """Fetch the logs of a container."""
     import time
 
-    from portside.cli.client import demux
     from portside.engine.options import parse_time_or_duration
 
-    client = Client()
-    info = client.get(f"/containers/{container}/json")
-    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": follow,
-                              "timestamps": timestamps, "tail": tail}
     now = time.time()
-    if since_:
-        params["since"] = f"{parse_time_or_duration(since_, now):.9f}"
-    if until:
-        params["until"] = f"{parse_time_or_duration(until, now):.9f}"
-    resp = client.request("GET", f"/containers/{info['Id']}/logs", params)
-    demux(_ResponseSocket(resp), b"", bool(info["Config"]["Tty"]), sys.stdout.buffer,
-          sys.stderr.buffer)
-
-
-class _ResponseSocket:
-    """An HTTP response body read like a socket (for demux)."""
-
-    def __init__(self, resp: Any) -> None:
-        self.resp = resp
-
-    def recv(self, n: int) -> bytes:
-        data: bytes = self.resp.read1(n)
-        return data
+    options = LogOptions(
+        follow=follow, timestamps=timestamps, tail=tail,
+        since=f"{parse_time_or_duration(since_, now):.9f}" if since_ else "",
+        until=f"{parse_time_or_duration(until, now):.9f}" if until else "")
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for chunk in engine().containers.logs(container, options):
+        target = err if chunk.stream == 2 else out
+        target.write(chunk.data)
+        target.flush()
 
 
 @click.command("inspect")
@@ -131,12 +123,13 @@ class _ResponseSocket:
 @click.argument("names", nargs=-1, required=True)
 def inspect(fmt: str | None, kind: str, names: tuple[str, ...]) -> None:
     """Low-level information on containers (or volumes) as JSON."""
-    client = Client()
-    docs, failed = [], False
+    api = engine()
+    fetch = api.containers.inspect if kind == "container" else api.volumes.inspect
+    docs: list[Document] = []
+    failed = False
     for name in names:
         try:
-            path = f"/containers/{name}/json" if kind == "container" else f"/volumes/{name}"
-            docs.append(client.get(path))
+            docs.append(fetch(name))
         except PortsideError as exc:
             click.echo(f"Error: {exc}", err=True)
             failed = True
@@ -149,32 +142,12 @@ def inspect(fmt: str | None, kind: str, names: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def render(template: str, doc: dict[str, Any]) -> str:
-    """The subset of Go templates scripts use: `{{.A.B}}` and `{{json .A}}`."""
-    import re
-
-    def sub(m: re.Match[str]) -> str:
-        v: Any = doc
-        for part in filter(None, m.group(2).split(".")):
-            v = v.get(part) if isinstance(v, dict) else None
-        if m.group(1):
-            return json.dumps(v)
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if v is None:
-            return "<no value>"
-        return json.dumps(v) if isinstance(v, dict | list) else str(v)
-
-    out = re.sub(r"{{\s*(json\s+)?(\.[\w.]*)\s*}}", sub, template)
-    return out.replace("\\t", "\t").replace("\\n", "\n")
-
-
 @click.command("top")
 @click.argument("container")
 def top(container: str) -> None:
     """The running processes of a container."""
-    doc = Client().get(f"/containers/{container}/top")
-    table(doc["Titles"], doc["Processes"])
+    found = engine().containers.top(container)
+    table(found.titles, found.processes)
 
 
 @click.command("stats")
@@ -186,24 +159,29 @@ def stats(no_stream: bool, show_all: bool, fmt: str, containers: tuple[str, ...]
     """CPU %, memory usage/limit, block I/O and pids of containers."""
     from portside.cli.output import human_size
 
-    client = Client()
-    ids = list(containers) or [c["Id"] for c in client.get("/containers/json", all=show_all)]
+    api = engine()
+    ids = list(containers) or [c.id for c in api.containers.list(all=show_all)]
     while True:
         rows, docs = [], []
         for cid in ids:
-            s = client.get(f"/containers/{cid}/stats", stream=False)
-            cpu, pre = s["cpu_stats"], s["precpu_stats"]
-            delta = cpu["cpu_usage"]["total_usage"] - pre["cpu_usage"].get("total_usage", 0)
-            sys_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-            pct = delta / sys_delta * cpu.get("online_cpus", 1) * 100 if sys_delta > 0 else 0.0
-            mem = s["memory_stats"]
-            usage = mem.get("usage", 0) - mem.get("stats", {}).get("inactive_file", 0)
-            limit = mem.get("limit", 0) or 1
-            blk = {e["op"]: e["value"] for e in s["blkio_stats"]["io_service_bytes_recursive"]}
-            row = [s["id"][:12], s["name"].lstrip("/"), f"{pct:.2f}%",
+            s = api.containers.stats(cid)
+            delta = (number_at(s, "cpu_stats", "cpu_usage", "total_usage")
+                     - number_at(s, "precpu_stats", "cpu_usage", "total_usage"))
+            sys_delta = (number_at(s, "cpu_stats", "system_cpu_usage")
+                         - number_at(s, "precpu_stats", "system_cpu_usage"))
+            cpus = number_at(s, "cpu_stats", "online_cpus") if at(
+                s, "cpu_stats", "online_cpus") is not None else 1
+            pct = delta / sys_delta * cpus * 100 if sys_delta > 0 else 0.0
+            usage = (number_at(s, "memory_stats", "usage")
+                     - number_at(s, "memory_stats", "stats", "inactive_file"))
+            limit = number_at(s, "memory_stats", "limit") or 1
+            blk = {str_at(e, "op"): number_at(e, "value")
+                   for e in list_at(s, "blkio_stats", "io_service_bytes_recursive")
+                   if isinstance(e, dict)}
+            row = [str_at(s, "id")[:12], str_at(s, "name").lstrip("/"), f"{pct:.2f}%",
                    f"{human_size(usage)} / {human_size(limit)}", f"{usage / limit * 100:.2f}%",
                    f"{human_size(blk.get('read', 0))} / {human_size(blk.get('write', 0))}",
-                   str(s["pids_stats"].get("current", 0))]
+                   str(int_at(s, "pids_stats", "current"))]
             rows.append(row)
             docs.append(dict(zip(["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "BlockIO",
                                   "PIDs"], row, strict=True)))
@@ -223,8 +201,8 @@ def stats(no_stream: bool, show_all: bool, fmt: str, containers: tuple[str, ...]
 @click.argument("containers", nargs=-1, required=True)
 def stop(timeout: int | None, sig: str | None, containers: tuple[str, ...]) -> None:
     """Stop containers: the stop signal, then SIGKILL after the timeout."""
-    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/stop",
-                                             {"t": timeout, "signal": sig}).read())
+    api = engine()
+    for_each(containers, lambda n: api.containers.stop(n, timeout, sig))
 
 
 @click.command("kill")
@@ -235,8 +213,8 @@ def kill(sig: str, containers: tuple[str, ...]) -> None:
     from portside.engine.options import parse_signal
 
     parse_signal(sig)
-    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/kill",
-                                             {"signal": sig}).read())
+    api = engine()
+    for_each(containers, lambda n: api.containers.kill(n, sig))
 
 
 @click.command("restart")
@@ -244,31 +222,33 @@ def kill(sig: str, containers: tuple[str, ...]) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def restart(timeout: int | None, containers: tuple[str, ...]) -> None:
     """Restart containers."""
-    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/restart",
-                                             {"t": timeout}).read())
+    api = engine()
+    for_each(containers, lambda n: api.containers.restart(n, timeout))
 
 
 @click.command("pause")
 @click.argument("containers", nargs=-1, required=True)
 def pause(containers: tuple[str, ...]) -> None:
     """Freeze all processes of containers."""
-    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/pause").read())
+    api = engine()
+    for_each(containers, api.containers.pause)
 
 
 @click.command("unpause")
 @click.argument("containers", nargs=-1, required=True)
 def unpause(containers: tuple[str, ...]) -> None:
     """Thaw paused containers."""
-    for_each(containers, lambda c, n: c.request("POST", f"/containers/{n}/unpause").read())
+    api = engine()
+    for_each(containers, api.containers.unpause)
 
 
 @click.command("wait")
 @click.argument("containers", nargs=-1, required=True)
 def wait(containers: tuple[str, ...]) -> None:
     """Block until containers stop; print their exit codes."""
-    client = Client()
+    api = engine()
     for name in containers:
-        click.echo(client.post(f"/containers/{name}/wait")["StatusCode"])
+        click.echo(api.containers.wait(name).status_code)
 
 
 @click.command("rm")
@@ -277,8 +257,8 @@ def wait(containers: tuple[str, ...]) -> None:
 @click.argument("containers", nargs=-1, required=True)
 def rm(force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
     """Remove containers."""
-    for_each(containers, lambda c, n: c.request("DELETE", f"/containers/{n}",
-                                             {"force": force, "v": volumes}).read())
+    api = engine()
+    for_each(containers, lambda n: api.containers.remove(n, force=force, volumes=volumes))
 
 
 @click.command("prune")
@@ -291,15 +271,13 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
     if not force and sys.stdin.isatty():
         click.confirm("WARNING! This will remove all stopped containers.\n"
                       "Are you sure you want to continue?", abort=True)
-    params = {"filters": parse_filters(list(filters))} if filters else {}
-    doc = Client().post("/containers/prune", **params)
-    deleted = doc.get("ContainersDeleted") or []
-    if deleted:
+    report = engine().containers.prune(parse_filters(list(filters)) if filters else None)
+    if report.deleted:
         click.echo("Deleted Containers:")
-        for cid in deleted:
+        for cid in report.deleted:
             click.echo(cid)
         click.echo("")
-    click.echo(f"Total reclaimed space: {doc.get('SpaceReclaimed', 0)}B")
+    click.echo(f"Total reclaimed space: {report.space_reclaimed}B")
 
 
 @click.command("events")
@@ -315,22 +293,29 @@ def events(since_: str | None, until: str | None, filters: tuple[str, ...], fmt:
     from portside.engine.options import parse_filters, parse_time_or_duration
 
     now = time.time()
-    params: dict[str, Any] = {}
-    if since_:
-        params["since"] = f"{parse_time_or_duration(since_, now):.9f}"
-    if until:
-        params["until"] = f"{parse_time_or_duration(until, now):.9f}"
-    if filters:
-        params["filters"] = parse_filters(list(filters))
-    resp = Client().request("GET", "/events", params)
-    while line := resp.readline():
-        e = json.loads(line)
+    options = EventOptions(
+        since=f"{parse_time_or_duration(since_, now):.9f}" if since_ else "",
+        until=f"{parse_time_or_duration(until, now):.9f}" if until else "",
+        filters=parse_filters(list(filters)) if filters else {})
+    for e in engine().system.events(options):
         if fmt == "json":
-            click.echo(json.dumps(e))
+            click.echo(json.dumps(_docker_event(e)))
             continue
-        stamp = datetime.fromtimestamp(e["timeNano"] / 1e9).astimezone().isoformat()
-        attrs = ", ".join(f"{k}={v}" for k, v in sorted(e["Actor"]["Attributes"].items()))
-        click.echo(f"{stamp} {e['Type']} {e['Action']} {e['Actor']['ID']} ({attrs})")
+        stamp = datetime.fromtimestamp(e.time_nano / 1e9).astimezone().isoformat()
+        attrs = ", ".join(f"{k}={v}" for k, v in sorted(e.attributes.items()))
+        click.echo(f"{stamp} {e.type} {e.action} {e.actor_id} ({attrs})")
+
+
+def _docker_event(e: Event) -> Document:
+    """An event as Docker's JSON message (`docker events --format json`), with the legacy
+    status/id/from fields of container events."""
+    doc: Document = {"Type": e.type, "Action": e.action,
+                     "Actor": {"ID": e.actor_id, "Attributes": dict(e.attributes)},
+                     "scope": "local", "time": e.time_nano // 10**9, "timeNano": e.time_nano}
+    if e.type == "container":
+        doc.update({"status": e.action, "id": e.actor_id,
+                    "from": e.attributes.get("image", "")})
+    return doc
 
 
 CONTAINER_COMMANDS = {
@@ -344,7 +329,9 @@ CONTAINER_COMMANDS = {
     "pause": "portside.cli.ps:pause", "unpause": "portside.cli.ps:unpause",
     "wait": "portside.cli.ps:wait", "rm": "portside.cli.ps:rm",
     "prune": "portside.cli.ps:prune", "diff": "portside.cli.commit:diff",
-    "commit": "portside.cli.commit:commit",
+    "commit": "portside.cli.commit:commit", "cp": "portside.cli.cp:cp",
+    "update": "portside.cli.manage:update", "rename": "portside.cli.manage:rename",
+    "export": "portside.cli.exports:export",
 }
 
 

@@ -189,15 +189,12 @@ def replicate(source: str, destination: str, repos: tuple[str, ...], insecure: b
 @click.option("--insecure", is_flag=True, help="allow http / unverified https")
 def push(reference: str, quiet: bool, insecure: bool) -> None:
     """Push an image to a registry; only the layers it lacks are sent."""
-    from portside.registry import progress, transfer
-    from portside.store.images import ImageStore
+    from portside.cli.engine import engine
+    from portside.engine.interface import PushOptions
+    from portside.registry import progress
 
-    store = ImageStore()
-    try:
-        report = _run(transfer.push(store, reference, insecure=insecure,
-                                    progress=progress.for_terminal(quiet)))
-    finally:
-        store.db.close()
+    report = engine().images.push(PushOptions(reference, insecure=insecure),
+                                  progress.for_terminal(quiet))
     if not quiet:
         click.echo(f"{reference}: digest: {report.digest}")
 
@@ -208,20 +205,17 @@ def push(reference: str, quiet: bool, insecure: bool) -> None:
 @click.option("--insecure", is_flag=True, help="allow http / unverified https")
 def pull(reference: str, quiet: bool, insecure: bool) -> None:
     """Pull an image from a registry; only the layers the store lacks are fetched."""
-    from portside.registry import progress, transfer
-    from portside.store.images import ImageStore
+    from portside.cli.engine import engine
+    from portside.engine.interface import PullOptions
+    from portside.registry import progress
 
-    store = ImageStore()
-    try:
-        report = _run(transfer.pull(store, reference, insecure=insecure,
-                                    progress=progress.for_terminal(quiet)))
-    finally:
-        store.db.close()
+    report = engine().images.pull(PullOptions(reference, insecure=insecure),
+                                  progress.for_terminal(quiet))
     if quiet:
         click.echo(reference)
     else:
         click.echo(f"Digest: {report.digest}")
-        click.echo(f"Status: Downloaded newer image for {reference}" if report.sent
+        click.echo(f"Status: Downloaded newer image for {reference}" if report.updated
                    else f"Status: Image is up to date for {reference}")
 
 

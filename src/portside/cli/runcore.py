@@ -1,31 +1,27 @@
 """`run` without click: create, attach, wait, start, stream; the exit status.
 
-Shared by the click command (`containers.run`) and the fast path of `portside run`
-(`fastrun`), which must not import click. Exit codes follow Docker's: the container's
-status, 125 when the daemon refuses, 126 when the command cannot be invoked, 127 when it
-is not found.
+Shared by the click commands (`containers.run`, `create`, `start -a`, `compose run`) and
+the fast path of `portside run` (`fastrun`), which must not import click. The calls go to
+a `RunCalls` (the engine interface's narrow one for this path): `portside run` gives the
+import-light `portside.client.runpath.RunPath`, the others `portside.cli.engine.run_calls`
+of their engine. Exit codes follow Docker's: the container's status, 125 when the daemon
+refuses, 126 when the command cannot be invoked, 127 when it is not found.
 """
 
 from __future__ import annotations
 
 import sys
 
-from portside.cli.client import Client
 from portside.cli.runspec import build_body
+from portside.client.runpath import RunPath
+from portside.engine.errors import StartFailed
 from portside.errors import PortsideError
 
 TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
 if TYPE_CHECKING:
     from typing import Any
 
-
-def start_exit_code(message: str) -> int:
-    """Docker CLI's mapping of a start error to the exit code of `run`."""
-    if "executable file not found" in message or "no such file or directory" in message:
-        return 127
-    if "permission denied" in message or "is a directory" in message:
-        return 126
-    return 125
+    from portside.engine.interface import RunCalls
 
 
 def _daemon_error(exc: PortsideError, code: int = 125) -> PortsideError:
@@ -33,62 +29,63 @@ def _daemon_error(exc: PortsideError, code: int = 125) -> PortsideError:
     return exc
 
 
-def create_container(client: Client, image: str, command: tuple[str, ...],
+def create_container(api: RunCalls, image: str, command: tuple[str, ...],
                      kw: dict[str, Any]) -> str:
     body = build_body(image, command, kw)
     try:
-        created = client.post("/containers/create", body, name=kw.get("name") or None)
+        cid, warnings = api.create(body, kw.get("name") or "")
     except PortsideError as exc:
         raise _daemon_error(exc) from None
-    for warning in created.get("Warnings") or []:
+    for warning in warnings:
         sys.stderr.write(f"WARNING: {warning}\n")
-    return str(created["Id"])
+    return cid
 
 
-def start_container(client: Client, cid: str) -> None:
+def start_container(api: RunCalls, cid: str) -> None:
     try:
-        client.request("POST", f"/containers/{cid}/start").read()
+        api.start(cid)
+    except StartFailed:
+        raise  # its exit code (127 not found, 126 not executable) comes from the engine
     except PortsideError as exc:
-        raise _daemon_error(exc, start_exit_code(str(exc))) from None
+        raise _daemon_error(exc) from None
 
 
-def attach_and_start(client: Client, cid: str, tty: bool, interactive: bool,
+def attach_and_start(api: RunCalls, cid: str, tty: bool, interactive: bool,
                      auto_remove: bool, start: bool = True) -> int:
     """Attach, register a wait, start; stream until the output ends; the exit status."""
-    from portside.cli import wirejson as json
     from portside.cli.streaming import Session
 
-    sock, first = client.hijack(f"/containers/{cid}/attach",
-                                {"stream": 1, "stdout": 1, "stderr": 1,
-                                 "stdin": 1 if interactive else 0})
-    waiter = client.request("POST", f"/containers/{cid}/wait",
-                            {"condition": "removed" if auto_remove else "next-exit"})
+    sock, first = api.attach(cid, interactive)
+    result = api.begin_wait(cid, "removed" if auto_remove else "next-exit")
     if start:
         try:
-            start_container(client, cid)
+            start_container(api, cid)
         except PortsideError:
             sock.close()
             raise
 
     def resize(rows: int, cols: int) -> None:
-        client.request("POST", f"/containers/{cid}/resize", {"h": rows, "w": cols}).read()
+        api.resize(cid, rows, cols)
 
     session = Session(sock, first, tty, interactive, resize)
     session.run()
     if session.detached:
         return 0
-    result = json.loads(waiter.read() or b"{}")
-    if result.get("Error") and result["Error"].get("Message"):
-        sys.stderr.write(f"Error: {result['Error']['Message']}\n")
-    return int(result.get("StatusCode", 0))
+    code, error = result()
+    if error:
+        sys.stderr.write(f"Error: {error}\n")
+    return code
 
 
-def run_container(detach: bool, image: str, command: list[str], kw: dict[str, Any]) -> int:
-    """`portside run`: the exit status (0 with -d, after printing the id)."""
-    client = Client()
-    cid = create_container(client, image, tuple(command), kw)
+def run_container(detach: bool, image: str, command: list[str], kw: dict[str, Any],
+                  api: RunCalls | None = None) -> int:
+    """`portside run`: the exit status (0 with -d, after printing the id). Without `api`,
+    the import-light calls over the daemon's socket."""
+    if api is None:
+        api = RunPath()
+    cid = create_container(api, image, tuple(command), kw)
     if detach:
-        start_container(client, cid)
+        start_container(api, cid)
         sys.stdout.write(cid + "\n")
         return 0
-    return attach_and_start(client, cid, kw["tty"], kw["interactive"], kw["auto_remove"])
+    return attach_and_start(api, cid, kw["tty"], kw["interactive"], kw["auto_remove"])

@@ -11,15 +11,16 @@ import os
 import sys
 from _socket import SHUT_RDWR, SHUT_WR
 
-from portside.cli.client import demux
+from portside.client.transport import demux
 
 # On `run`'s hot path: typing, contextlib, signal and threading cost milliseconds to
 # import, and only a TTY or an open stdin needs the last two.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from _socket import socket
     from collections.abc import Callable
     from typing import Any
+
+    from portside.engine.interface import Stream
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -48,7 +49,7 @@ def raw_mode() -> Callable[[], None] | None:
     return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _shutdown(sock: socket, how: int) -> None:
+def _shutdown(sock: Stream, how: int) -> None:
     try:
         sock.shutdown(how)
     except OSError:
@@ -58,7 +59,7 @@ def _shutdown(sock: socket, how: int) -> None:
 class Session:
     """One attached stream; `run()` returns when the output ends (or on detach)."""
 
-    def __init__(self, sock: socket, first: bytes, tty: bool, stdin: bool,
+    def __init__(self, sock: Stream, first: bytes, tty: bool, stdin: bool,
                  resize: Callable[[int, int], None] | None = None) -> None:
         self.sock = sock
         self.first = first

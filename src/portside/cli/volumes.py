@@ -8,8 +8,9 @@ import sys
 import click
 
 from portside.cli.batch import for_each, inspect_each
-from portside.cli.client import Client
+from portside.cli.engine import engine
 from portside.cli.output import table
+from portside.engine.interface import VolumeCreate
 
 
 @click.group("volume")
@@ -25,8 +26,8 @@ def create(labels: tuple[str, ...], driver: str, name: str) -> None:
     """Create a volume (a random name when none is given)."""
     from portside.engine.options import parse_labels
 
-    doc = Client().post("/volumes/create", {"Name": name, "Driver": driver,
-                                            "Labels": parse_labels(list(labels))})
+    doc = engine().volumes.create(VolumeCreate(name=name, driver=driver,
+                                               labels=parse_labels(list(labels))))
     click.echo(doc["Name"])
 
 
@@ -38,8 +39,7 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str) -> None:
     """List volumes."""
     from portside.engine.options import parse_filters
 
-    params = {"filters": parse_filters(list(filters))} if filters else {}
-    vols = Client().get("/volumes", **params)["Volumes"] or []
+    vols = engine().volumes.list(parse_filters(list(filters)) if filters else None)
     if quiet:
         for v in vols:
             click.echo(v["Name"])
@@ -55,7 +55,7 @@ def ls(quiet: bool, filters: tuple[str, ...], fmt: str) -> None:
 @click.argument("names", nargs=-1, required=True)
 def inspect(names: tuple[str, ...]) -> None:
     """Details of volumes as JSON."""
-    inspect_each(names, lambda name: f"/volumes/{name}")
+    inspect_each(names, engine().volumes.inspect)
 
 
 @volume.command("rm")
@@ -63,8 +63,8 @@ def inspect(names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, required=True)
 def rm(force: bool, names: tuple[str, ...]) -> None:
     """Remove volumes (refused while a container uses one)."""
-    for_each(names, lambda client, name: client.request(
-        "DELETE", f"/volumes/{name}", {"force": force}).read())
+    volumes = engine().volumes
+    for_each(names, lambda name: volumes.remove(name, force=force))
 
 
 @volume.command("prune")
@@ -74,12 +74,10 @@ def prune(everything: bool, force: bool) -> None:
     """Remove unused anonymous volumes (all unused ones with -a)."""
     if not force and sys.stdin.isatty():
         click.confirm("WARNING! This will remove unused volumes. Continue?", abort=True)
-    params = {"filters": {"all": ["true"]}} if everything else {}
-    doc = Client().post("/volumes/prune", **params)
-    deleted = doc.get("VolumesDeleted") or []
-    if deleted:
+    report = engine().volumes.prune({"all": ["true"]} if everything else None)
+    if report.deleted:
         click.echo("Deleted Volumes:")
-        for name in deleted:
+        for name in report.deleted:
             click.echo(name)
         click.echo("")
-    click.echo(f"Total reclaimed space: {doc.get('SpaceReclaimed', 0)}B")
+    click.echo(f"Total reclaimed space: {report.space_reclaimed}B")

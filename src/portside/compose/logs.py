@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import IO
 
 from portside.compose import naming
+from portside.compose.orchestrate import Compose
+from portside.engine.interface import ContainerSummary, LogChunk, LogOptions
 
 COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 
@@ -15,7 +18,7 @@ COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 class _Lines:
     """Write complete lines of one stream of one container, prefixed, under a shared lock."""
 
-    def __init__(self, prefix: bytes, out: Any, lock: threading.Lock) -> None:
+    def __init__(self, prefix: bytes, out: IO[bytes], lock: threading.Lock) -> None:
         self.prefix, self.out, self.lock, self.buf = prefix, out, lock, b""
 
     def write(self, data: bytes) -> None:
@@ -35,20 +38,11 @@ class _Lines:
             self.write(b"\n")
 
 
-class _Body:
-    def __init__(self, resp: Any) -> None:
-        self.resp = resp
-
-    def recv(self, n: int) -> bytes:
-        data: bytes = self.resp.read1(n)
-        return data
-
-
-def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = "all",
+def follow(runner: Compose, services: list[str], follow_: bool = False, tail: str = "all",
            timestamps: bool = False, prefix: bool = True, until_exit: bool = False) -> None:
     """Print the logs of the services' containers; with `follow_`, until they all end."""
-    from portside.cli.client import demux
-
+    api = runner.engine.containers
+    options = LogOptions(follow=follow_, tail=tail, timestamps=timestamps)
     containers = [c for s in services for c in runner.containers(s)]
     width = max([len(_short(runner, c)) for c in containers] or [0])
     colour = sys.stdout.isatty()
@@ -61,22 +55,20 @@ def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = 
         head = label.encode() if prefix else b""
         out = _Lines(head, sys.stdout.buffer, lock)
         err = _Lines(head, sys.stdout.buffer, lock)
-        info = runner.client.get(f"/containers/{c['Id']}/json")
-        resp = runner.client.request("GET", f"/containers/{c['Id']}/logs", {
-            "stdout": 1, "stderr": 1, "follow": follow_, "tail": tail,
-            "timestamps": timestamps})
+        chunks = api.logs(c.id, options)  # asked for here: an error stops the command
 
-        def pump(resp: Any = resp, out: _Lines = out, err: _Lines = err,
-                 tty: bool = bool(info["Config"]["Tty"]), c: dict[str, Any] = c) -> None:
-            demux(cast(Any, _Body(resp)), b"", tty, out, err)
+        def pump(chunks: Iterator[LogChunk] = chunks, out: _Lines = out, err: _Lines = err,
+                 c: ContainerSummary = c) -> None:
+            for chunk in chunks:
+                (err if chunk.stream == 2 else out).write(chunk.data)
             out.close()
             err.close()
             if until_exit:  # as `docker compose up` reports a container that ended
-                state = runner.client.get(f"/containers/{c['Id']}/json")["State"]
-                if not state["Running"]:
+                state = api.state(c.id)
+                if not state.running:
                     with lock:
                         sys.stdout.write(f"{_short(runner, c)} exited with code"
-                                         f" {state['ExitCode']}\n")
+                                         f" {state.exit_code}\n")
                         sys.stdout.flush()
 
         t = threading.Thread(target=pump, daemon=True)
@@ -87,11 +79,11 @@ def follow(runner: Any, services: list[str], follow_: bool = False, tail: str = 
             t.join(0.5)
 
 
-def _short(runner: Any, c: dict[str, Any]) -> str:
+def _short(runner: Compose, c: ContainerSummary) -> str:
     """`web-1` for `<project>-web-1`; a custom container name as it is."""
-    name = str((c.get("Names") or ["/?"])[0]).lstrip("/")
-    svc = c["Labels"].get(naming.SERVICE, "")
-    number = c["Labels"].get(naming.NUMBER, "")
+    name = c.name
+    svc = c.labels.get(naming.SERVICE, "")
+    number = c.labels.get(naming.NUMBER, "")
     if name == f"{runner.project.name}-{svc}-{number}":
         return f"{svc}-{number}"
     return name

@@ -1,8 +1,9 @@
 """Run a project on the daemon: `up` converges it, `down` removes what `up` made.
 
-Everything goes through the Docker Engine API (the `client` is portside.cli.client's, or
-anything with its get/post/request methods), as Docker Compose does it: project objects
-are found by their `com.docker.compose.*` labels, never by name patterns alone.
+Everything goes through the engine interface (`portside.engine.interface.EngineAPI`: the
+daemon's `RemoteEngine`, or any other engine), as Docker Compose goes through the Docker
+Engine API: project objects are found by their `com.docker.compose.*` labels, never by
+name patterns alone.
 
 `up` creates the networks and volumes, writes secrets to a tmpfs, then converges the
 services in dependency order (independent ones in parallel, `parallel.run_ordered`): a
@@ -16,15 +17,16 @@ containers, the networks, the secrets tmpfs and (with -v) the volumes.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from portside.compose import containerspec, naming, resources, secretsdir
 from portside.compose.model import Project, Service
 from portside.compose.parallel import Skipped, run_ordered
+from portside.engine.interface import ContainerSummary, CreateOptions, EngineAPI
 from portside.errors import Conflict, NotFound, PortsideError
 
 POLL = 0.2
@@ -34,15 +36,15 @@ class DependencyFailed(PortsideError):
     exit_code = 1
 
 
-def number_of(c: dict[str, Any]) -> int:
+def number_of(c: ContainerSummary) -> int:
     try:
-        return int(c["Labels"].get(naming.NUMBER, "0"))
+        return int(c.labels.get(naming.NUMBER, "0"))
     except ValueError:
         return 0
 
 
-def name_of(c: dict[str, Any]) -> str:
-    return str((c.get("Names") or ["/?"])[0]).lstrip("/")
+def name_of(c: ContainerSummary) -> str:
+    return c.name
 
 
 def run_all(tasks: list[Callable[[], Any]]) -> None:
@@ -64,26 +66,25 @@ def _grace(svc: Service) -> int | None:
 
 
 class Compose:
-    """One loaded project and a daemon client."""
+    """One loaded project and the engine it runs on."""
 
-    def __init__(self, project: Project, client: Any,
+    def __init__(self, project: Project, engine: EngineAPI,
                  say: Callable[[str], None] = lambda m: None) -> None:
-        self.project, self.client, self.say = project, client, say
+        self.project, self.engine, self.say = project, engine, say
         self.recreated: set[str] = set()
         self.image_ids: dict[str, str] = {}
 
     # -- finding the project's objects --
 
     def containers(self, service: str | None = None, stopped: bool = True,
-                   oneoff: bool | None = False) -> list[dict[str, Any]]:
+                   oneoff: bool | None = False) -> list[ContainerSummary]:
         labels = [f"{naming.PROJECT}={self.project.name}"]
         if service:
             labels.append(f"{naming.SERVICE}={service}")
         if oneoff is not None:
             labels.append(f"{naming.ONEOFF}={'True' if oneoff else 'False'}")
-        found = self.client.get("/containers/json", all=stopped,
-                                filters=json.dumps({"label": labels}))
-        return sorted(found, key=lambda c: (c["Labels"].get(naming.SERVICE, ""), number_of(c)))
+        found = self.engine.containers.list(all=stopped, filters={"label": labels})
+        return sorted(found, key=lambda c: (c.labels.get(naming.SERVICE, ""), number_of(c)))
 
     def graph(self, services: Iterable[Service]) -> dict[str, set[str]]:
         """Each service and the services (among these) it needs started first."""
@@ -113,17 +114,17 @@ class Compose:
 
     def image_id(self, ref: str) -> str | None:
         try:
-            return str(self.client.get(f"/images/{ref}/json")["Id"])
+            return str(self.engine.images.inspect(ref)["Id"])
         except NotFound:
             return None
 
     # -- networks and volumes (resources.py) --
 
     def ensure_networks(self, services: Iterable[Service]) -> None:
-        resources.ensure_networks(self, services)
+        resources.ensure_networks(self.engine, self.project, services, self.say)
 
     def ensure_volumes(self, services: Iterable[Service]) -> None:
-        resources.ensure_volumes(self, services)
+        resources.ensure_volumes(self.engine, self.project, services, self.say)
 
     # -- up --
 
@@ -167,7 +168,7 @@ class Compose:
 
     def orphans(self, remove: bool) -> None:
         known = set(self.project.services) | set(self.project.disabled)
-        stray = [c for c in self.containers() if c["Labels"].get(naming.SERVICE) not in known]
+        stray = [c for c in self.containers() if c.labels.get(naming.SERVICE) not in known]
         if stray and not remove:
             self.say("WARN: found orphan containers (" + ", ".join(name_of(c) for c in stray)
                      + ") for this project; use --remove-orphans to clean them up")
@@ -186,7 +187,7 @@ class Compose:
                 self.say(f"WARN: optional dependency {dep} of {svc.name} failed")
             if spec.restart and dep in self.recreated and svc.name not in self.recreated:
                 for c in self.containers(svc.name):
-                    self.client.request("POST", f"/containers/{c['Id']}/restart").read()
+                    self.engine.containers.restart(c.id)
                     self.say(f"Container {name_of(c)}  Restarted")
 
     def wait_condition(self, service: str, condition: str) -> None:
@@ -195,27 +196,24 @@ class Compose:
         for c in self.containers(service):
             name = name_of(c)
             if condition == "service_completed_successfully":
-                result = self.client.post(f"/containers/{c['Id']}/wait",
-                                          condition="not-running")
-                code = int((result or {}).get("StatusCode", 0))
+                code = self.engine.containers.wait(c.id, condition="not-running").status_code
                 if code != 0:
                     raise DependencyFailed(f"service \"{service}\" didn't complete"
                                            f" successfully: {name} exited with {code}")
                 continue
             while True:  # service_healthy
-                state = self.client.get(f"/containers/{c['Id']}/json")["State"]
-                health = (state.get("Health") or {}).get("Status")
-                if health is None:
+                state = self.engine.containers.state(c.id)
+                if not state.health:
                     raise DependencyFailed(f"dependency {name} has no healthcheck")
-                if health == "healthy":
+                if state.health == "healthy":
                     self.say(f"Container {name}  Healthy")
                     break
-                if health == "unhealthy" or not state.get("Running"):
+                if state.health == "unhealthy" or not state.running:
                     raise DependencyFailed(f"dependency failed to start: container {name}"
                                            " is unhealthy")
                 time.sleep(POLL)
 
-    def converge(self, svc: Service, replicas: int, secrets: Any, force: bool,
+    def converge(self, svc: Service, replicas: int, secrets: Path | None, force: bool,
                  no_recreate: bool, start: bool) -> None:
         """Bring the service's replicas 1..replicas up to date (all replicas at once)."""
         digest = svc.config_hash()
@@ -228,11 +226,11 @@ class Compose:
                 tasks.append(partial(self.remove, c))
                 continue
             numbers.add(n)
-            stale = c["Labels"].get(naming.CONFIG_HASH) != digest or (
-                image is not None and c.get("ImageID") not in (None, image))
+            stale = c.labels.get(naming.CONFIG_HASH) != digest or (
+                image is not None and c.image_id not in ("", image))
             if (stale or force) and not no_recreate:
                 tasks.append(partial(self.recreate, svc, c, n, secrets, start))
-            elif start and c["State"] != "running":
+            elif start and c.state != "running":
                 tasks.append(partial(self.start_container, c))
             else:
                 self.say(f"Container {name_of(c)}  Running")
@@ -242,17 +240,17 @@ class Compose:
                                      "Started" if start else "Created"))
         run_all(tasks)
 
-    def recreate(self, svc: Service, c: dict[str, Any], number: int, secrets: Any,
+    def recreate(self, svc: Service, c: ContainerSummary, number: int, secrets: Path | None,
                  start: bool) -> None:
         self.remove(c, quiet=True, timeout=_grace(svc))
         self.create(svc, number, secrets, start, "Recreated")
         self.recreated.add(svc.name)
 
-    def start_container(self, c: dict[str, Any]) -> None:
-        self.client.request("POST", f"/containers/{c['Id']}/start").read()
+    def start_container(self, c: ContainerSummary) -> None:
+        self.engine.containers.start(c.id)
         self.say(f"Container {name_of(c)}  Started")
 
-    def create(self, svc: Service, number: int, secrets: Any, start: bool, verb: str) -> str:
+    def create(self, svc: Service, number: int, secrets: Path | None, start: bool, verb: str) -> str:
         ref = naming.image_name(self.project, svc)
         peers = {}
         if (svc.network_mode or "").startswith("service:"):
@@ -261,30 +259,28 @@ class Compose:
             if not running:
                 raise DependencyFailed(f"service \"{svc.name}\" shares the network of"
                                        f" \"{target}\", which has no running container")
-            peers[target] = running[0]["Id"]
+            peers[target] = running[0].id
         body = containerspec.create_body(self.project, svc, number, ref, secrets, peers,
                                          image_id=self.image_ids.get(svc.name, ""))
         name = naming.container_name(self.project, svc, number)
-        cid = self.client.post("/containers/create", body, name=name)["Id"]
+        cid = self.engine.containers.create(CreateOptions(body=body, name=name)).id
         try:
             if start:
-                self.client.request("POST", f"/containers/{cid}/start").read()
+                self.engine.containers.start(cid)
         except PortsideError:
             with contextlib.suppress(PortsideError):
-                self.client.request("DELETE", f"/containers/{cid}", {"force": 1}).read()
+                self.engine.containers.remove(cid, force=True)
             raise
         self.say(f"Container {name}  {verb}")
-        return str(cid)
+        return cid
 
-    def remove(self, c: dict[str, Any], volumes: bool = False, quiet: bool = False,
+    def remove(self, c: ContainerSummary, volumes: bool = False, quiet: bool = False,
                timeout: int | None = None) -> None:
-        cid = c["Id"]
         with contextlib.suppress(NotFound, Conflict):
-            if c.get("State") in ("running", "restarting", "paused"):
-                self.client.request("POST", f"/containers/{cid}/stop", {"t": timeout}).read()
+            if c.state in ("running", "restarting", "paused"):
+                self.engine.containers.stop(c.id, timeout)
         with contextlib.suppress(NotFound):
-            self.client.request("DELETE", f"/containers/{cid}",
-                                {"force": 1, "v": volumes}).read()
+            self.engine.containers.remove(c.id, force=True, volumes=volumes)
         if not quiet:
             self.say(f"Container {name_of(c)}  Removed")
 
@@ -296,17 +292,15 @@ class Compose:
         for svc in services:
             for c in self.containers(svc.name):
                 while True:
-                    state = self.client.get(f"/containers/{c['Id']}/json")["State"]
-                    health = (state.get("Health") or {}).get("Status")
-                    if svc.name in completes and not state["Running"] and \
-                            state["ExitCode"] == 0:
+                    state = self.engine.containers.state(c.id)
+                    if svc.name in completes and not state.running and state.exit_code == 0:
                         break
-                    if not state["Running"]:
+                    if not state.running:
                         raise DependencyFailed(f"container {name_of(c)} exited"
-                                               f" ({state['ExitCode']})")
-                    if health in (None, "healthy"):
+                                               f" ({state.exit_code})")
+                    if state.health in ("", "healthy"):
                         break
-                    if health == "unhealthy":
+                    if state.health == "unhealthy":
                         raise DependencyFailed(f"container {name_of(c)} is unhealthy")
                     if deadline is not None and time.monotonic() > deadline:
                         raise DependencyFailed(f"timed out waiting for {name_of(c)}")
@@ -318,9 +312,9 @@ class Compose:
              timeout: int | None = None) -> None:
         known = set(self.project.services) | set(self.project.disabled)
         every = self.containers(oneoff=None)
-        by_service: dict[str, list[dict[str, Any]]] = {}
+        by_service: dict[str, list[ContainerSummary]] = {}
         for c in every:
-            svc = c["Labels"].get(naming.SERVICE, "")
+            svc = c.labels.get(naming.SERVICE, "")
             if svc in known or remove_orphans:
                 by_service.setdefault(svc, []).append(c)
         services = [self.project.service(n) for n in by_service if n in known]
@@ -329,9 +323,9 @@ class Compose:
             partial(self.remove, c, volumes, timeout=timeout) for c in by_service[n]]),
             reverse=True)
         self.raise_first(failed)
-        resources.remove_networks(self)
+        resources.remove_networks(self.engine, self.project, self.say)
         if volumes:
-            resources.remove_volumes(self)
+            resources.remove_volumes(self.engine, self.project, self.say)
         secretsdir.remove(self.project)
 
     def stop(self, names: Iterable[str] = (), timeout: int | None = None) -> None:
@@ -346,8 +340,8 @@ class Compose:
         self.raise_first(run_ordered({n: d & chosen for n, d in self.graph(services).items()},
                                      stop_one, reverse=True))
 
-    def stop_container(self, c: dict[str, Any], timeout: int | None) -> None:
-        self.client.request("POST", f"/containers/{c['Id']}/stop", {"t": timeout}).read()
+    def stop_container(self, c: ContainerSummary, timeout: int | None) -> None:
+        self.engine.containers.stop(c.id, timeout)
         self.say(f"Container {name_of(c)}  Stopped")
 
     def start(self, names: Iterable[str] = ()) -> None:
@@ -360,8 +354,8 @@ class Compose:
             if not found:
                 raise NotFound(f"service \"{name}\" has no container to start")
             for c in found:
-                if c["State"] != "running":
-                    self.client.request("POST", f"/containers/{c['Id']}/start").read()
+                if c.state != "running":
+                    self.engine.containers.start(c.id)
                     self.say(f"Container {name_of(c)}  Started")
 
         self.raise_first(run_ordered(self.graph(services), start_one))
@@ -372,8 +366,7 @@ class Compose:
 
         def restart_one(name: str) -> None:
             for c in self.containers(name):
-                self.client.request("POST", f"/containers/{c['Id']}/restart",
-                                    {"t": timeout}).read()
+                self.engine.containers.restart(c.id, timeout)
                 self.say(f"Container {name_of(c)}  Restarted")
 
         self.raise_first(run_ordered(self.graph(services), restart_one))
@@ -405,4 +398,4 @@ class Compose:
             import shlex
 
             body["Entrypoint"] = shlex.split(entrypoint)
-        return str(self.client.post("/containers/create", body, name=name)["Id"])
+        return self.engine.containers.create(CreateOptions(body=body, name=name)).id

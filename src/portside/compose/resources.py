@@ -4,105 +4,118 @@ containers, removed by `down` only when they carry this project's label."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from portside.compose import naming
 from portside.compose.errors import ComposeError
-from portside.compose.model import Service
+from portside.compose.model import Project, Service
+from portside.engine.interface import (
+    Document,
+    EngineAPI,
+    NetworkCreate,
+    VolumeCreate,
+    doc_at,
+    str_at,
+)
 from portside.errors import NotFound
+
+Say = Callable[[str], None]
 
 
 def networks_used(services: Iterable[Service]) -> list[str]:
     return sorted({n for s in services if not s.network_mode for n in s.networks})
 
 
-def _lookup(runner: Any, kind: str, key: str, name: str, external: bool
-            ) -> dict[str, Any] | None:
-    """The daemon's record of a network or volume (`kind`), None when there is none; an
+def _lookup(inspect: Callable[[str], Document], kind: str, key: str, name: str,
+            external: bool) -> Document | None:
+    """The engine's record of a network or volume (`kind`), None when there is none; an
     external one must exist."""
     try:
-        found: dict[str, Any] = runner.client.get(f"/{kind}s/{name}")
+        return inspect(name)
     except NotFound:
         if external:
             raise ComposeError("", f"{kind}s.{key}",
                                f"external {kind} \"{name}\" not found") from None
         return None
-    return found
 
 
-def ensure_networks(runner: Any, services: Iterable[Service]) -> None:
+def _owner(doc: Document) -> str | None:
+    """The project label of a network or volume; None when it has none."""
+    labels = doc_at(doc, "Labels")
+    return str_at(labels, naming.PROJECT) if naming.PROJECT in labels else None
+
+
+def ensure_networks(engine: EngineAPI, project: Project, services: Iterable[Service],
+                    say: Say) -> None:
     for key in networks_used(services):
-        net = runner.project.networks[key]
-        found = _lookup(runner, "network", key, net.name, net.external)
+        net = project.networks[key]
+        found = _lookup(engine.networks.inspect, "network", key, net.name, net.external)
         if net.external:
             continue
         if found is not None:
-            owner = (found.get("Labels") or {}).get(naming.PROJECT)
-            if owner not in (None, runner.project.name):
-                runner.say(f"WARN: network {net.name} belongs to project {owner}")
+            owner = _owner(found)
+            if owner not in (None, project.name):
+                say(f"WARN: network {net.name} belongs to project {owner}")
             continue
-        body: dict[str, Any] = {
-            "Name": net.name, "CheckDuplicate": True, "Driver": net.driver or "bridge",
-            "Internal": net.internal, "Attachable": net.attachable,
-            "EnableIPv6": net.enable_ipv6, "Options": net.driver_opts,
-            "Labels": naming.resource_labels(runner.project, naming.NETWORK, key,
-                                             net.labels)}
+        ipam: Document | None = None
         if net.ipam:
-            body["IPAM"] = {"Driver": net.ipam.get("driver") or "default", "Config": [
+            ipam = {"Driver": net.ipam.get("driver") or "default", "Config": [
                 {k2: c[k1] for k1, k2 in (("subnet", "Subnet"), ("gateway", "Gateway"),
                                           ("ip_range", "IPRange")) if k1 in c}
                 for c in net.ipam.get("config") or []]}
         try:
-            runner.client.post("/networks/create", body)
+            engine.networks.create(NetworkCreate(
+                name=net.name, driver=net.driver or "bridge", internal=net.internal,
+                attachable=net.attachable, enable_ipv6=net.enable_ipv6,
+                labels=naming.resource_labels(project, naming.NETWORK, key, net.labels),
+                options=net.driver_opts, ipam=ipam))
         except NotFound:
             raise ComposeError("", f"networks.{key}", "the daemon has no network API"
                                " (POST /networks/create); use network_mode: host or"
                                " none") from None
-        runner.say(f"Network {net.name}  Created")
+        say(f"Network {net.name}  Created")
 
 
-def ensure_volumes(runner: Any, services: Iterable[Service]) -> None:
+def ensure_volumes(engine: EngineAPI, project: Project, services: Iterable[Service],
+                   say: Say) -> None:
     used = sorted({m.source for s in services for m in s.volumes
                    if m.type == "volume" and m.source})
     for key in used:
-        vol = runner.project.volumes[key]
-        found = _lookup(runner, "volume", key, vol.name, vol.external)
+        vol = project.volumes[key]
+        found = _lookup(engine.volumes.inspect, "volume", key, vol.name, vol.external)
         if vol.external:
             continue
         if found is None:
-            runner.client.post("/volumes/create", {
-                "Name": vol.name, "Driver": vol.driver or "local",
-                "DriverOpts": vol.driver_opts,
-                "Labels": naming.resource_labels(runner.project, naming.VOLUME, key,
-                                                 vol.labels)})
-            runner.say(f"Volume {vol.name}  Created")
+            engine.volumes.create(VolumeCreate(
+                name=vol.name, driver=vol.driver or "local", options=vol.driver_opts,
+                labels=naming.resource_labels(project, naming.VOLUME, key, vol.labels)))
+            say(f"Volume {vol.name}  Created")
 
 
-def remove_networks(runner: Any) -> None:
+def remove_networks(engine: EngineAPI, project: Project, say: Say) -> None:
     """Remove the networks this project created: those of the model and any other that
     carries its label (a network dropped from the file since `up`)."""
-    names = {n.name for n in runner.project.networks.values() if not n.external}
+    names = {n.name for n in project.networks.values() if not n.external}
     with contextlib.suppress(NotFound):
-        for net in runner.client.get("/networks") or []:
-            if (net.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
-                names.add(net["Name"])
+        for net in engine.networks.list():
+            if _owner(net) == project.name:
+                names.add(str_at(net, "Name"))
     for name in sorted(names):
         try:
-            found = runner.client.get(f"/networks/{name}")
+            found = engine.networks.inspect(name)
         except NotFound:
             continue
-        if (found.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
-            runner.client.request("DELETE", f"/networks/{name}").read()
-            runner.say(f"Network {name}  Removed")
+        if _owner(found) == project.name:
+            engine.networks.remove(name)
+            say(f"Network {name}  Removed")
 
 
-def remove_volumes(runner: Any) -> None:
-    for vol in runner.project.volumes.values():
+def remove_volumes(engine: EngineAPI, project: Project, say: Say) -> None:
+    for vol in project.volumes.values():
         if vol.external:
             continue
         with contextlib.suppress(NotFound):
-            found = runner.client.get(f"/volumes/{vol.name}")
-            if (found.get("Labels") or {}).get(naming.PROJECT) == runner.project.name:
-                runner.client.request("DELETE", f"/volumes/{vol.name}").read()
-                runner.say(f"Volume {vol.name}  Removed")
+            found = engine.volumes.inspect(vol.name)
+            if _owner(found) == project.name:
+                engine.volumes.remove(vol.name)
+                say(f"Volume {vol.name}  Removed")

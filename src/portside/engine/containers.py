@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
 from portside.engine import spec as spec_mod
+from portside.engine.errors import StartFailed
 from portside.engine.events import EventBus
+from portside.engine.images import ImageService
+from portside.engine.imagetypes import NoSuchImage
 from portside.engine.networking import NETWORKING_KEY
 from portside.engine.state import (
     Container,
@@ -32,10 +35,15 @@ from portside.engine.state import (
     new_state,
     now_rfc3339,
 )
-from portside.engine.volumes import VolumeStore
+from portside.engine.volumes import VolumeStore, tree_size
 from portside.engine.waits import Waiters
 from portside.errors import Conflict, ImageUnknown, InvalidArgument, PortsideError
 from portside.store.images import ImageStore
+
+if TYPE_CHECKING:
+    from portside.engine.monitor import ExitReporter
+    from portside.engine.networking import Networking
+    from portside.runtime import Runtime
 
 log = logging.getLogger("portside.engine")
 
@@ -51,43 +59,36 @@ class NotRunning(Conflict):
         super().__init__(f"Container {c.id} is not running")
 
 
-class NoSuchImage(ImageUnknown):
-    def __init__(self, ref: str) -> None:
-        super().__init__(ref)
-        self.args = (f"No such image: {ref}",)
-
-
-class StartFailed(PortsideError):
-    """The runtime could not start the process; the message has Docker's wording so the
-    docker client (and ours) map it to exit 127/126."""
-
-    http_status = 400
-
-
 class Engine:
-    def __init__(self, root: Path, default_runtime: str = "crun") -> None:
-        from portside.runtime import Runtime
+    """One host's engine. Its parts are passed in (`assembly.build_engine` makes the real
+    ones), so each can be replaced in a test. `exits`, when given, is the managed mode: the
+    engine reports each container exit to it instead of applying restart policies (the
+    orchestrator decides what replaces a task)."""
+
+    def __init__(self, root: Path, *, images: ImageStore, state: StateStore,
+                 volumes: VolumeStore, runtime: Runtime, networks: Networking,
+                 events: EventBus, default_runtime: str = "crun",
+                 exits: ExitReporter | None = None) -> None:
+        from portside.engine.monitor import Monitor
 
         self.root = Path(root)
         self.default_runtime = default_runtime
-        self.images = ImageStore(self.root)
-        self.state = StateStore(self.root / "engine.db")
-        self.volumes = VolumeStore(self.root / "volumes", self.state.db, self.state.lock)
-        self.runtime = Runtime(self.root / "runtime")
-        self.events = EventBus()
+        self.images = images
+        self.state = state
+        self.volumes = volumes
+        self.runtime = runtime
+        self.networks = networks
+        self.events = events
+        self.exits = exits
         self.locks: dict[str, asyncio.Lock] = {}
         self.waits = Waiters()
         self.manual_stop: set[str] = set()
         self.pending_attach: dict[str, list[asyncio.Future[Any]]] = {}
         self.execs: dict[str, dict[str, Any]] = {}
         self.image_lock = threading.RLock()
-        from portside.engine.monitor import Monitor
-
+        self.image_service = ImageService(self.images, self.events, self.image_lock,
+                                          self._holder_running)
         self.monitor = Monitor(self)
-        from portside.engine.networking import Networking
-
-        self.networks = Networking(self.root, lambda action, net, attrs: self.events.publish(
-            "network", action, net.id, attrs))
         for trash in (self.root / "containers").glob(".removed-*"):
             shutil.rmtree(trash, ignore_errors=True)
 
@@ -106,6 +107,13 @@ class Engine:
             asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, trash, True)
         except RuntimeError:  # no loop (called from a thread): remove it here
             shutil.rmtree(trash, ignore_errors=True)
+
+    def _holder_running(self, holder: str) -> bool:
+        """Whether an image's holder is a running container (a build counts as running)."""
+        try:
+            return self.state.get(holder).running
+        except NoSuchContainer:
+            return True
 
     def lock(self, cid: str) -> asyncio.Lock:
         return self.locks.setdefault(cid, asyncio.Lock())
@@ -138,11 +146,11 @@ class Engine:
 
     def lowerdirs(self, image_ref: str) -> list[Path]:
         """The image's layer snapshots, top-most first (unpacked on first use)."""
-        from portside.store import snapshots
+        from portside.store import rootfs
 
         with self.image_lock:
             image = self._image(image_ref)
-            return [Path(p) for p in snapshots.prepare_image(self.images, image)]
+            return [Path(p) for p in rootfs.prepare_image(self.images, image)]
 
     # -- create --
 
@@ -257,7 +265,8 @@ class Engine:
                                                                self.container_dir(c.id))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,
-                files_mod.etc_mounts(self, c, files) + mounts_mod.runtime_mounts(c.mounts),
+                files_mod.etc_mounts(self.container_dir(c.id), c, files)
+                + mounts_mod.runtime_mounts(c.mounts),
                 self.log_path(c.id), c.runtime, network_namespace=netns)
             spec.rw_dir = self.rw_dir(c.id)
         except BaseException:
@@ -314,7 +323,7 @@ class Engine:
     async def _connect_pending_attach(self, cid: str) -> None:
         """Attach clients waiting for a start connect after create, before the process runs,
         so they miss no output (conmon is up; the runtime holds the process until start)."""
-        from portside.engine.api.streams import connect_attach
+        from portside.runtime.conmon import connect_attach
 
         pending = self.pending_attach.pop(cid, [])
         if not pending:
@@ -330,7 +339,7 @@ class Engine:
     async def attach_socket(self, cid: str) -> Any:
         """A connection to the container's conmon attach socket (after its next start when
         it is not running)."""
-        from portside.engine.api.streams import connect_attach
+        from portside.runtime.conmon import connect_attach
 
         c = self.get(cid)
         if c.running:
@@ -483,17 +492,18 @@ class Engine:
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         from portside.engine.query import matches
-
-        deleted = []
+        deleted, reclaimed = [], 0
         for c in self.state.all():
             if c.running or c.state["Restarting"] or c.state["Paused"]:
                 continue
             if filters and not matches(c, {k: v for k, v in filters.items()
                                             if k in ("label", "until")}):
                 continue
+            size = await asyncio.to_thread(tree_size, self.rw_dir(c.id) / "diff")
             await self.remove(c.id)
             deleted.append(c.id)
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.state.all()

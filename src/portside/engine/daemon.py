@@ -40,12 +40,12 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     from aiohttp import web
 
     from portside.engine.api import make_app
-    from portside.engine.containers import Engine
+    from portside.engine.assembly import build_engine
 
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     _claim_socket(socket_path)
-    engine = Engine(root, default_runtime)
+    engine = build_engine(root, default_runtime)
     engine.events.loop = asyncio.get_running_loop()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -81,6 +81,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
         with contextlib.suppress(FileNotFoundError):
             (root / "daemon.pid").unlink()
         engine.state.close()
+        engine.events.close()  # the events still queued are recorded first
 
 
 def run(root: Path, socket_path: Path, default_runtime: str = "crun") -> None:

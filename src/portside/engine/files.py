@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from portside.engine import spec as spec_mod
 from portside.engine.state import Container
 
-if TYPE_CHECKING:
-    from portside.engine.containers import Engine
 
-
-def etc_mounts(engine: Engine, c: Container, files: dict[str, str]) -> list[Any]:
+def etc_mounts(d: Path, c: Container, files: dict[str, str]) -> list[Any]:
     """/etc/hostname, /etc/hosts and /etc/resolv.conf, written per container (by the
     network layer when it set up the network) and bind mounted like Docker does, unless
-    the user mounts their own there."""
+    the user mounts their own there. `d` is the container's directory, for the own copies."""
     from portside.runtime import Mount
 
     taken = {m["Destination"] for m in c.mounts}
     if files:
         return [Mount(dest, "bind", src, ["rbind", "rw"]) for dest, src in files.items()
                 if dest not in taken]
-    d = engine.container_dir(c.id)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     hostname = spec_mod.default_hostname(c.id, c.config)
     network = c.host_config.get("NetworkMode") or "default"

@@ -6,6 +6,10 @@ process has exited, and conmon's exit file gives the status. Then the record is 
 `die` is published, waiters are woken, `--rm` containers are removed, and restart policies
 (no, on-failure[:N], always, unless-stopped) restart with Docker's backoff: 100 ms doubling
 per restart, capped at one minute, reset after a run of 10 seconds or more.
+
+In managed mode (the engine was given an `ExitReporter`) no restart policy is applied,
+neither at an exit nor at the daemon's start: each exit is reported as a `TaskExit` and
+the caller (the orchestrator) decides what happens next.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from portside.engine.state import Container, now_rfc3339
 from portside.errors import PortsideError
@@ -28,6 +34,21 @@ log = logging.getLogger("portside.monitor")
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
 RESET_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class TaskExit:
+    """A container's exit, as the managed mode reports it."""
+
+    container_id: str
+    name: str
+    exit_code: int
+    oom_killed: bool
+    labels: dict[str, str]
+    finished_at: str
+
+
+ExitReporter: TypeAlias = Callable[[TaskExit], Awaitable[None] | None]
 
 
 class Monitor:
@@ -107,6 +128,8 @@ class Monitor:
         if fut is not None and not fut.done():
             fut.set_result(None)
         engine.notify_waiters(c)
+        if engine.exits is not None:
+            await self._report(c)
         if c.host_config.get("AutoRemove"):
             with contextlib.suppress(PortsideError):
                 await engine.remove(cid, volumes=True)
@@ -121,7 +144,20 @@ class Monitor:
             self.restarts[cid] = asyncio.get_running_loop().create_task(
                 self._restart_later(cid, delay))
 
+    async def _report(self, c: Container) -> None:
+        assert self.engine.exits is not None
+        exit_ = TaskExit(c.id, c.name, int(c.state["ExitCode"]), bool(c.state["OOMKilled"]),
+                         dict(c.config.get("Labels") or {}), str(c.state["FinishedAt"]))
+        try:
+            result = self.engine.exits(exit_)
+            if result is not None:
+                await result
+        except Exception:  # a failing reporter must not stop the monitor
+            log.exception("reporting the exit of %s failed", c.id[:12])
+
     def _should_restart(self, c: Container) -> bool:
+        if self.engine.exits is not None:
+            return False  # managed: the orchestrator decides
         if c.id in self.engine.manual_stop:
             return False
         policy = c.host_config.get("RestartPolicy") or {}
@@ -196,6 +232,10 @@ class Monitor:
                                ExitCode=code, Pid=0, FinishedAt=now_rfc3339(),
                                OOMKilled=bool(st and st.oom_killed))
                 engine.state.save(c)
+                if engine.exits is not None:
+                    await self._report(c)
+            if engine.exits is not None:
+                continue  # managed: no restart policy of our own
             policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
             if policy == "always" or (policy == "unless-stopped" and was_running) or (
                     policy == "on-failure" and was_running and c.state["ExitCode"] != 0):

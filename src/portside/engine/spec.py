@@ -114,23 +114,38 @@ def default_hostname(container_id: str, config: dict[str, Any]) -> str:
     return str(config.get("Hostname") or container_id[:12])
 
 
+def resources_of(hc: dict[str, Any]) -> Any:
+    """The runtime's Resources for a HostConfig's limits (at start, and for `update`)."""
+    from portside.runtime import Resources, cgroups
+
+    quota, period = cpu_quota(hc)
+    pids = hc.get("PidsLimit")
+
+    def positive(key: str) -> int | None:
+        return int(hc[key]) if hc.get(key) and int(hc[key]) > 0 else None
+
+    return Resources(
+        memory=positive("Memory"),
+        memory_swap=int(hc["MemorySwap"]) if hc.get("MemorySwap") else None,
+        cpu_quota=quota or None, cpu_period=period or None,
+        cpu_shares=positive("CpuShares"),
+        pids_limit=int(pids) if pids and int(pids) > 0 else None,
+        cpuset_cpus=hc.get("CpusetCpus") or None, cpuset_mems=hc.get("CpusetMems") or None,
+        memory_reservation=positive("MemoryReservation"),
+        blkio_weight=positive("BlkioWeight")
+        if cgroups.supports_blkio_weight(cgroups.detect()) else None)
+
+
 def runtime_spec(container_id: str, name: str, config: dict[str, Any],
                  host_config: dict[str, Any], lowerdirs: list[Any], mounts: list[Any],
                  log_path: Any, default_runtime: str = "crun",
                  network_namespace: str | None = None) -> Any:
     """The runtime's ContainerSpec for a container's Config and HostConfig."""
     from portside.engine.options import parse_bytes
-    from portside.runtime import ContainerSpec, Resources
+    from portside.runtime import ContainerSpec
 
     hc = host_config
-    quota, period = cpu_quota(hc)
-    pids = hc.get("PidsLimit")
-    resources = Resources(
-        memory=int(hc["Memory"]) if hc.get("Memory") else None,
-        memory_swap=int(hc["MemorySwap"]) if hc.get("MemorySwap") else None,
-        cpu_quota=quota or None, cpu_period=period or None,
-        cpu_shares=int(hc["CpuShares"]) if hc.get("CpuShares") else None,
-        pids_limit=int(pids) if pids and int(pids) > 0 else None)
+    resources = resources_of(hc)
     security = hc.get("SecurityOpt") or []
     seccomp = "default"
     for opt in security:

@@ -57,6 +57,7 @@ def parse_rfc3339(text: str) -> float:
 class NoSuchContainer(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"No such container: {ref}")
+        self.ref = ref
 
 
 class NameInUse(Conflict):

@@ -9,7 +9,7 @@ from portside.errors import InvalidArgument
 _STR = ("Image", "User", "WorkingDir", "StopSignal", "Hostname", "Domainname")
 _BOOL = ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr",
          "NetworkDisabled", "ArgsEscaped")
-MIN_MEMORY = 6 * 1024 * 1024  # bytes; the smallest memory limit Docker accepts
+MIN_MEMORY = 6 * 1024 * 1024  # Docker's "Minimum memory limit allowed is 6MB" (create, update)
 
 _HC_INT = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
            "CpuShares", "PidsLimit", "ShmSize")

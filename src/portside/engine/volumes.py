@@ -34,6 +34,21 @@ CREATE TABLE IF NOT EXISTS volumes (
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
+def tree_size(top: Path) -> int:
+    """Bytes of file content under `top` (each inode once), never following links: what a
+    volume, a container's rw layer or the build cache's mounts take on disk."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, _dirs, files in os.walk(top):
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+    return total
+
+
 class NoSuchVolume(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"get {name}: no such volume")
@@ -110,12 +125,7 @@ class VolumeStore:
             shutil.rmtree(trash, ignore_errors=True)
 
     def size(self, name: str) -> int:
-        total = 0
-        for dirpath, _, files in os.walk(self.data_dir(name)):
-            for f in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-        return total
+        return tree_size(self.data_dir(name))
 
 
 def copy_up(lowerdirs: list[Path], path: str, dest: Path) -> None:

@@ -290,6 +290,14 @@ class NetworkManager:
         self._event("connect", net, container_id)
         return att
 
+    def rename(self, container_id: str, name: str) -> None:
+        """`docker rename`: DNS answers the container's new name (and no more the old)."""
+        with self.locked():
+            if not self.store.attachments(container_id=container_id):
+                return
+            self.store.rename(container_id, name)
+            self._sync_dns()
+
     def _apply_firewall(self, added: Attachment | None = None,
                         removed: Attachment | None = None) -> None:
         """Our nftables table made to match the store (netavark keeps its own rules): when

@@ -199,6 +199,12 @@ class NetworkStore:
             db.execute("UPDATE attachments SET mac=? WHERE container_id=? AND network_id=?",
                        (mac, container_id, network_id))
 
+    def rename(self, container_id: str, name: str) -> None:
+        """A container's new name on every network it is on (what DNS answers)."""
+        with self.transaction() as db:
+            db.execute("UPDATE attachments SET container_name=? WHERE container_id=?",
+                       (name, container_id))
+
     def release(self, container_id: str, network_id: str) -> None:
         """Drop an attachment with its lease and ports."""
         with self.transaction() as db:

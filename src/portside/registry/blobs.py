@@ -17,9 +17,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from portside.registry import protocol
 from portside.registry.errors import RegistryError
+from portside.registry.serverstate import CALLER, granted
 
 if TYPE_CHECKING:
-    from portside.registry.server import Registry
+    from portside.registry.serverstate import Registry
 
 Route = protocol.Route
 
@@ -134,8 +135,6 @@ async def start_upload(request: web.Request, registry: Registry, route: Route) -
         source = query.get("from", "")
         if source:
             source = protocol.validate_name(source)
-            from portside.registry.server import CALLER, granted
-
             if "pull" in granted(registry, request[CALLER], source) and storage.mount(
                 route.name, digest, source
             ):

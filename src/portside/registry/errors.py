@@ -93,17 +93,20 @@ class RemoteError(PortsideError):
     def __init__(self, where: str, status: int, body: bytes = b"") -> None:
         self.status = status
         self.code = ""
+        self.message = ""  # the registry's own message for `code`
         text = f"HTTP {status}"
         try:
             errors = json.loads(body).get("errors") or []
             if errors and isinstance(errors[0], dict):
                 self.code = str(errors[0].get("code") or "")
-                text = f"{self.code}: {errors[0].get('message') or ''}".strip(": ")
+                self.message = str(errors[0].get("message") or "")
+                text = f"{self.code}: {self.message}".strip(": ")
         except (ValueError, AttributeError):
             pass
         if not self.code and status in _STATUS_CODES:  # a HEAD answer carries no body
             self.code = _STATUS_CODES[status]
-            text = f"{self.code}: {CODES[self.code][1]}"
+            self.message = CODES[self.code][1]
+            text = f"{self.code}: {self.message}"
         if self.code == "UNAUTHORIZED":
             text += " (log in with `portside login`)"
         super().__init__(f"{where}: {text}")

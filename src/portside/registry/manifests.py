@@ -13,7 +13,7 @@ from portside.registry import protocol
 from portside.registry.errors import RegistryError
 
 if TYPE_CHECKING:
-    from portside.registry.server import Registry
+    from portside.registry.serverstate import Registry
 
 Route = protocol.Route
 

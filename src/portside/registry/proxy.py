@@ -23,14 +23,15 @@ from portside.registry.client import RegistryClient
 from portside.registry.errors import RegistryError, RemoteError
 
 if TYPE_CHECKING:
-    from portside.registry.server import Registry
+    from portside.registry.storage import RegistryStorage
 
 CHUNK = 1 << 20
 _NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
 
 class Proxy:
-    """The upstream side of a pull-through cache; `registry` is set by `open_registry`."""
+    """The upstream side of a pull-through cache; `storage` (the cache's) is set by
+    `open_registry`."""
 
     def __init__(self, url: str, user: str | None = None, allow: list[str] | None = None) -> None:
         parsed = URL(url if "://" in url else f"https://{url}")
@@ -45,7 +46,7 @@ class Proxy:
                 raise InvalidArgument("--proxy-user: expected USER:PASSWORD")
             self.auth = (name, password)
         self.allow = list(allow or [])
-        self.registry: Registry | None = None
+        self.storage: RegistryStorage | None = None
         self._client: RegistryClient | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -70,8 +71,8 @@ class Proxy:
 
     async def fetch_manifest(self, repo: str, reference: str) -> None:
         """Bring a manifest (and, for an index, its child manifests) into the cache."""
-        assert self.registry is not None
-        storage = self.registry.storage
+        assert self.storage is not None
+        storage = self.storage
         if not self.allowed(repo):
             return
         is_digest = ":" in reference
@@ -102,8 +103,8 @@ class Proxy:
 
     async def fetch_blob(self, repo: str, digest: str) -> None:
         """Bring a blob into the cache (verified) so the caller can serve it from disk."""
-        assert self.registry is not None
-        storage = self.registry.storage
+        assert self.storage is not None
+        storage = self.storage
         if not self.allowed(repo):
             return
         async with self._lock(f"b {digest}"):

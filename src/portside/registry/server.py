@@ -3,16 +3,15 @@
 One catch-all route under `/v2/` is split by `protocol.parse_route`, so a bad repository
 name answers NAME_INVALID instead of a bare 404; access is checked before any handler
 runs, so a denied request never changes anything. Handlers live in `blobs.py`,
-`manifests.py`; this module holds the application, auth, listings and `/token`.
+`manifests.py`; the state they share with this module (`Registry`, `Caller`, grants) in
+`serverstate.py`; this module holds the application, auth, listings and `/token`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from aiohttp import web
 from portside.registry import auth as auth_mod
 from portside.registry import protocol
 from portside.registry.errors import RegistryError, from_exception
+from portside.registry.serverstate import CALLER, Caller, Registry, granted
 from portside.registry.storage import RegistryStorage
 
 if TYPE_CHECKING:
@@ -42,32 +42,7 @@ _NEEDS = {
 }
 
 
-@dataclass
-class Registry:
-    """The server's state: storage, access rules, token issuer, optional upstream, counters."""
-
-    storage: RegistryStorage
-    access: auth_mod.AccessConfig = field(default_factory=auth_mod.AccessConfig)
-    issuer: auth_mod.TokenIssuer | None = None
-    proxy: Proxy | None = None
-    stats: Counter[str] = field(default_factory=Counter)
-
-    def __post_init__(self) -> None:
-        self.passwords = auth_mod.PasswordChecker(self.access.htpasswd)
-        if self.access.token and self.issuer is None:
-            self.issuer = auth_mod.TokenIssuer(
-                self.storage.root / "token-key.pem", self.access.expiry
-            )
-
-
-@dataclass
-class Caller:
-    user: str | None  # None: anonymous
-    token: dict[str, Any] | None = None  # verified token claims in the Bearer flow
-
-
 REGISTRY = web.AppKey("registry", Registry)
-CALLER = web.RequestKey("caller", Caller)
 
 
 def service_name(registry: Registry, request: web.Request) -> str:
@@ -105,16 +80,6 @@ def challenge(registry: Registry, request: web.Request, scope: str = "",
     if insufficient:  # RFC 6750: a token was sent, it does not cover this scope
         value += ',error="insufficient_scope"'
     return {"WWW-Authenticate": value}
-
-
-def granted(registry: Registry, caller: Caller, repo: str) -> frozenset[str]:
-    if not registry.access.enabled:
-        return auth_mod.ACTIONS
-    if registry.issuer is not None and caller.token is None:
-        return frozenset()  # the token flow: every grant comes through a token
-    if caller.token is not None:
-        return auth_mod.token_grants(caller.token, repo)
-    return registry.access.allowed(caller.user, repo)
 
 
 def authorize(registry: Registry, request: web.Request, caller: Caller | None,
@@ -307,7 +272,7 @@ def open_registry(root: Path, auth_config: Path | None = None, htpasswd: Path | 
     access = auth_mod.load_config(auth_config, htpasswd)
     registry = Registry(RegistryStorage(root), access, proxy=proxy)
     if proxy is not None:
-        proxy.registry = registry
+        proxy.storage = registry.storage
     return registry
 
 

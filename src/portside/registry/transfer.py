@@ -4,16 +4,21 @@ Push: HEAD each blob, try a cross-repository mount from a repository the blob is
 be in (remembered in `<store root>/registry-sources.db`), and upload the rest in parallel,
 resuming a dropped upload from the offset the registry reports. Pull: fetch the manifest
 (the host platform's from an index), download missing blobs in parallel straight into the
-content store (resuming with `Range`), then record the image. Replicate copies tags between
-two registries the same way.
+content store (resuming with `Range`), then record the image. The steps (`resolve`,
+`fetch_blobs`, `record`) are public so the daemon can hold its own locks between them and
+share downloads between concurrent pulls (`InFlight`). Replicate copies tags between two
+registries the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ import aiohttp
 from portside.errors import InvalidArgument
 from portside.oci import mediatypes as mt
 from portside.oci import reference as refs
-from portside.oci.model import Descriptor, Index, Manifest, parse_document
+from portside.oci.model import Descriptor, Index, Manifest, Platform, parse_document
 from portside.registry.client import RETRIES, ConnectError, RegistryClient, sleep_backoff
 from portside.registry.fileio import BlobSink
 from portside.registry.progress import Progress, Quiet
@@ -32,7 +37,7 @@ from portside.store.images import Image, ImageStore
 CHUNK = 1 << 20
 MONOLITHIC_MAX = 8 << 20  # smaller blobs go in one PUT; larger ones by a resumable PATCH
 PARALLEL = 4
-_NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
+NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
 
 @dataclass
@@ -83,7 +88,7 @@ async def upload_file(client: RegistryClient, repo: str, digest: str, size: int,
                 await client.finish_upload(repo, location, digest,
                                            lambda: _file_chunks(path, 0, progress, digest), size)
                 return
-            except _NET_ERRORS:
+            except NET_ERRORS:
                 if attempt == RETRIES:
                     raise
                 await sleep_backoff(attempt)
@@ -97,7 +102,7 @@ async def upload_file(client: RegistryClient, repo: str, digest: str, size: int,
                     offset, size - offset)
             await client.finish_upload(repo, location, digest)
             return
-        except _NET_ERRORS:
+        except NET_ERRORS:
             if attempt == RETRIES:
                 raise
             await sleep_backoff(attempt)
@@ -108,7 +113,8 @@ async def upload_file(client: RegistryClient, repo: str, digest: str, size: int,
 
 
 async def push(store: ImageStore, reference: str, *, insecure: bool = False,
-               progress: Progress | None = None, parallel: int = PARALLEL) -> TransferReport:
+               progress: Progress | None = None, parallel: int = PARALLEL,
+               auth: tuple[str, str] | None = None) -> TransferReport:
     """`portside push`: send an image of the local store to the registry its name points at."""
     progress = progress or Quiet()
     ref = refs.parse_tagged(reference)
@@ -119,7 +125,8 @@ async def push(store: ImageStore, reference: str, *, insecure: bool = False,
     sources = MountSources(store.root)
     repo, host = ref.path, ref.domain
     try:
-        async with RegistryClient(host, insecure=insecure, connections=parallel + 2) as client:
+        async with RegistryClient(host, insecure=insecure, auth=auth,
+                                  connections=parallel + 2) as client:
             semaphore = asyncio.Semaphore(parallel)
 
             async def one(desc: Descriptor) -> None:
@@ -146,7 +153,7 @@ async def push(store: ImageStore, reference: str, *, insecure: bool = False,
             await asyncio.gather(*(one(d) for d in unique.values()))
             assert ref.tag is not None
             report.digest = await client.put_manifest(repo, ref.tag, manifest_bytes, image.media_type)
-    except _NET_ERRORS as exc:
+    except NET_ERRORS as exc:
         raise ConnectError(host, str(exc) or type(exc).__name__) from None
     finally:
         sources.close()
@@ -191,7 +198,7 @@ async def download(client: RegistryClient, repo: str, desc: Descriptor, store: I
                         progress.advance(desc.digest, buffered)
                 if writer.size >= desc.size:
                     break
-            except _NET_ERRORS:
+            except NET_ERRORS:
                 if pending is not None:
                     await pending  # what reached the writer stays: resume after it
                 if attempt == RETRIES:
@@ -201,51 +208,141 @@ async def download(client: RegistryClient, repo: str, desc: Descriptor, store: I
     progress.done(desc.digest, "Pull complete")
 
 
+@dataclass
+class Resolved:
+    """The image manifest a reference names (one platform's, when it names an index)."""
+
+    ref: refs.Reference
+    manifest: Manifest
+    body: bytes
+    media_type: str | None
+    digest: str
+    index_digest: str | None = None
+    index_body: bytes = b""
+
+
+async def resolve(client: RegistryClient, ref: refs.Reference,
+                  platform: Platform | None = None) -> Resolved:
+    """Fetch the manifest `ref` names; from an index, `platform`'s (the host's by default)."""
+    repo = ref.path
+    body, media_type, digest = await client.get_manifest(repo, ref.digest or ref.tag or "latest")
+    doc = parse_document(body, f"{ref}", _manifest_type(media_type))
+    index_digest, index_body = None, b""
+    if isinstance(doc, Index):
+        chosen = doc.for_platform(platform)
+        if chosen is None:
+            wanted = str(platform) if platform else "this platform"
+            raise InvalidArgument(f"{ref}: the image index has no manifest for {wanted}")
+        index_digest, index_body = digest, body
+        body, media_type, digest = await client.get_manifest(repo, chosen.digest)
+        doc = parse_document(body, f"{ref}@{digest}", _manifest_type(media_type))
+    if not isinstance(doc, Manifest) or not doc.is_image:
+        raise InvalidArgument(f"{ref}: not a container image (artifact or unknown config)")
+    return Resolved(ref, doc, body, _manifest_type(media_type), digest, index_digest, index_body)
+
+
+class InFlight:
+    """Blobs being downloaded by the pulls of one process (each may run its own event loop).
+
+    A pull that wants a blob another pull is fetching waits for that download instead of
+    starting a second one; if the first fails, the waiter fetches the blob itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, concurrent.futures.Future[None]] = {}
+
+    async def fetch(self, digest: str, exists: Callable[[], bool],
+                    download: Callable[[], Awaitable[None]]) -> bool:
+        """Run `download` unless the blob arrives through another pull; True when this did."""
+        while True:
+            with self._lock:
+                running = self._running.get(digest)
+                if running is None:
+                    mine: concurrent.futures.Future[None] = concurrent.futures.Future()
+                    self._running[digest] = mine
+            if running is None:
+                break
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(running)
+            if exists():
+                return False
+        if exists():  # it arrived between the caller's check and the claim
+            self._finish(digest)
+            mine.set_result(None)
+            return False
+        try:
+            await download()
+        except BaseException as exc:
+            self._finish(digest)
+            mine.set_exception(exc)
+            raise
+        self._finish(digest)
+        mine.set_result(None)
+        return True
+
+    def _finish(self, digest: str) -> None:
+        with self._lock:
+            self._running.pop(digest, None)
+
+
+async def fetch_blobs(client: RegistryClient, resolved: Resolved, store: ImageStore,
+                      progress: Progress, report: TransferReport, sources: MountSources,
+                      parallel: int = PARALLEL, inflight: InFlight | None = None) -> None:
+    """Download the config and layers the store lacks, `parallel` at a time."""
+    repo, host = resolved.ref.path, resolved.ref.domain
+    semaphore = asyncio.Semaphore(parallel)
+
+    async def one(desc: Descriptor) -> None:
+        fetch = functools.partial(download, client, repo, desc, store, progress)
+        async with semaphore:
+            if store.content.exists(desc.digest):
+                report.skipped.append(desc.digest)
+                progress.done(desc.digest, "Already exists")
+            elif inflight is None or await inflight.fetch(
+                    desc.digest, functools.partial(store.content.exists, desc.digest), fetch):
+                if inflight is None:
+                    await fetch()
+                report.sent.append(desc.digest)
+                report.bytes += desc.size
+            else:  # another pull fetched it meanwhile
+                report.skipped.append(desc.digest)
+                progress.done(desc.digest, "Pull complete")
+            sources.record(host, desc.digest, repo)
+
+    doc = resolved.manifest
+    unique = {d.digest: d for d in (doc.config, *doc.layers)}
+    await asyncio.gather(*(one(d) for d in unique.values()))
+
+
+def record(store: ImageStore, resolved: Resolved) -> Image:
+    """Record a pulled image (its blobs are in the store), tagged unless named by digest."""
+    ref = resolved.ref
+    if resolved.index_digest:
+        store.content.put(resolved.index_body, resolved.index_digest)
+    tags = [str(ref)] if ref.tag and not ref.digest else []
+    return store.add_image(resolved.body, tags, index_digest=resolved.index_digest,
+                           media_type=resolved.media_type)
+
+
 async def pull(store: ImageStore, reference: str, *, insecure: bool = False,
-               progress: Progress | None = None, parallel: int = PARALLEL) -> TransferReport:
+               progress: Progress | None = None, parallel: int = PARALLEL,
+               auth: tuple[str, str] | None = None) -> TransferReport:
     """`portside pull`: fetch an image (the host platform's, from an index) into the store."""
     progress = progress or Quiet()
     ref = refs.parse(reference).with_default_tag()
-    repo, host = ref.path, ref.domain
+    host = ref.domain
     report = TransferReport()
     sources = MountSources(store.root)
     try:
-        async with RegistryClient(host, insecure=insecure, connections=parallel + 2) as client:
-            body, media_type, digest = await client.get_manifest(repo, ref.digest or ref.tag or "latest")
-            doc = parse_document(body, f"{ref}", _manifest_type(media_type))
-            index_digest = None
-            if isinstance(doc, Index):
-                chosen = doc.for_platform()
-                if chosen is None:
-                    raise InvalidArgument(f"{ref}: the image index has no manifest for this platform")
-                index_digest, index_body = digest, body
-                body, media_type, digest = await client.get_manifest(repo, chosen.digest)
-                doc = parse_document(body, f"{ref}@{digest}", _manifest_type(media_type))
-            if not isinstance(doc, Manifest) or not doc.is_image:
-                raise InvalidArgument(f"{ref}: not a container image (artifact or unknown config)")
-            report.digest = index_digest or digest
-            semaphore = asyncio.Semaphore(parallel)
-
-            async def one(desc: Descriptor) -> None:
-                async with semaphore:
-                    if store.content.exists(desc.digest):
-                        report.skipped.append(desc.digest)
-                        progress.done(desc.digest, "Already exists")
-                    else:
-                        await download(client, repo, desc, store, progress)
-                        report.sent.append(desc.digest)
-                        report.bytes += desc.size
-                    sources.record(host, desc.digest, repo)
-
+        async with RegistryClient(host, insecure=insecure, auth=auth,
+                                  connections=parallel + 2) as client:
+            resolved = await resolve(client, ref)
+            report.digest = resolved.index_digest or resolved.digest
             with store.importing():
-                unique = {d.digest: d for d in (doc.config, *doc.layers)}
-                await asyncio.gather(*(one(d) for d in unique.values()))
-                if index_digest:
-                    store.content.put(index_body, index_digest)
-                tags = [str(ref)] if ref.tag and not ref.digest else []
-                report.image = store.add_image(body, tags, index_digest=index_digest,
-                                               media_type=_manifest_type(media_type))
-    except _NET_ERRORS as exc:
+                await fetch_blobs(client, resolved, store, progress, report, sources, parallel)
+                report.image = record(store, resolved)
+    except NET_ERRORS as exc:
         raise ConnectError(host, str(exc) or type(exc).__name__) from None
     finally:
         sources.close()
@@ -275,7 +372,7 @@ async def copy_blob(src: RegistryClient, dst: RegistryClient, repo: str, desc: D
 
                 await dst.finish_upload(dst_repo, location, desc.digest, body, desc.size)
             return
-        except _NET_ERRORS:
+        except NET_ERRORS:
             if attempt == RETRIES:
                 raise
             await sleep_backoff(attempt)

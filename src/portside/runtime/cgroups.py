@@ -247,3 +247,16 @@ def frozen(layout: Layout, cgpath: str) -> bool:
         state = _read(Path(layout.v1["freezer"]) / cgpath.lstrip("/") / "freezer.state")
         return state.strip() in ("FROZEN", "FREEZING")
     return False
+
+
+def supports_blkio_weight(layout: Layout) -> bool:
+    """Whether block I/O weights can be set (v1 `blkio.weight`, v2 `io.weight`): the file
+    exists only with a scheduler that weighs (BFQ/CFQ). Docker drops the weight, with a
+    warning, where it cannot."""
+    names = ("blkio.weight", "blkio.bfq.weight") if "blkio" in layout.v1 else (
+        "io.weight", "io.bfq.weight")
+    top = layout.v1.get("blkio") or (layout.v2 if layout.mode == "v2" else None)
+    if top is None:
+        return False
+    base = Path(top)
+    return any((base / name).exists() or (base / "portside" / name).exists() for name in names)

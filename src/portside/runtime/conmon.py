@@ -13,6 +13,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,3 +161,22 @@ def _read_line(fd: int, timeout: float, cid: str) -> bytes:
             break
         buf += chunk
     return buf
+
+
+def connect_attach(path: Path) -> socket.socket:
+    """Connect to conmon's attach socket, also when its path exceeds sun_path (108 bytes)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.setblocking(False)
+    if len(str(path)) < 100:
+        sock.setblocking(True)
+        sock.connect(str(path))
+        sock.setblocking(False)
+        return sock
+    dirfd = os.open(path.parent, os.O_PATH)
+    try:
+        sock.setblocking(True)
+        sock.connect(f"/proc/self/fd/{dirfd}/{path.name}")
+        sock.setblocking(False)
+    finally:
+        os.close(dirfd)
+    return sock

@@ -312,6 +312,13 @@ class Runtime:
         spec = ContainerSpec(id=cid, resources=resources)
         res = specgen.resources(spec)
         res.pop("devices", None)
+        if (res.get("pids") or {}).get("limit") == -1:
+            # Lifting the limit: crun (1.8) writes "-1" into pids.max, which the kernel
+            # refuses; "max" is what both cgroup versions take.
+            del res["pids"]
+            pids_dir = cgroups.detect().controller_dir("pids", self._cgpath(cid))
+            if pids_dir is not None and (pids_dir / "pids.max").exists():
+                (pids_dir / "pids.max").write_text("max")
         d = self._dir(cid)
         path = d / "resources.json"
         path.write_text(json.dumps(res))

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from portside.errors import DigestMismatch, InvalidDigest, PortsideError, SizeMismatch
 from portside.oci.model import MAX_MANIFEST_BYTES, Descriptor, ImageConfig
-from portside.store.archive import MAGIC_LEN, DiffHasher, InvalidArchive, Progress, sniff
+from portside.store.archive_common import MAGIC_LEN, DiffHasher, InvalidArchive, Progress, sniff
 from portside.store.content import CHUNK
 from portside.store.images import ImageStore
 

@@ -28,8 +28,8 @@ from portside.oci.model import (
     host_platform,
     parse_document,
 )
-from portside.store.archive import InvalidArchive, Progress
 from portside.store.archive_collect import Collector
+from portside.store.archive_common import InvalidArchive, Progress
 from portside.store.images import Image, ImageStore
 
 _MAX_INDEX_DEPTH = 4

@@ -26,7 +26,7 @@ from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci import reference as refs
 from portside.oci.model import ImageConfig, Manifest, canonical_json
-from portside.store.archive import sniff
+from portside.store.archive_common import sniff
 from portside.store.content import CHUNK
 from portside.store.images import Image, ImageStore
 

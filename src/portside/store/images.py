@@ -260,6 +260,11 @@ class ImageStore:
     def release_content(self, holder: str) -> None:
         self.db.execute("DELETE FROM content_leases WHERE holder = ?", (holder,))
 
+    def release_content_of(self, prefix: str) -> None:
+        """Drop the content leases of every holder named `prefix...` (a crash's leftovers)."""
+        self.db.execute("DELETE FROM content_leases WHERE substr(holder, 1, ?) = ?",
+                        (len(prefix), prefix))
+
     def holders(self, image: Image) -> builtins.list[str]:
         rows = self.db.execute(
             "SELECT holder FROM leases WHERE manifest_digest IN"
@@ -279,7 +284,7 @@ class ImageStore:
         image = self.get(name)
         holders = self.holders(image)
         report = RemovalReport()
-        if not self._looks_like_id(name, image):
+        if not self.looks_like_id(name, image):
             ref = str(refs.parse(name).with_default_tag())
             if ref in image.tags:
                 if len(image.tags) == 1 and holders and not force:
@@ -313,8 +318,30 @@ class ImageStore:
             report.reclaimed = self.collect_garbage()
         return report
 
+    def untag(self, name: str) -> bool:
+        """Remove one tag (`repo:tag`, `latest` by default); False when it did not exist."""
+        ref = str(refs.parse(name).with_default_tag())
+        return self.db.execute("DELETE FROM tags WHERE name = ?", (ref,)).rowcount > 0
+
+    def forget(self, image: Image) -> builtins.list[str]:
+        """Drop the records of an image (every manifest of its config) and its tags; the
+        blobs stay until `collect_garbage`. Returns the tags that went."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT name FROM tags JOIN images USING (manifest_digest) WHERE config_digest = ?"
+                " ORDER BY name", (image.config_digest,),
+            ).fetchall()
+            db.execute(
+                "DELETE FROM tags WHERE manifest_digest IN"
+                " (SELECT manifest_digest FROM images WHERE config_digest = ?)",
+                (image.config_digest,),
+            )
+            db.execute("DELETE FROM images WHERE config_digest = ?", (image.config_digest,))
+        return [r[0] for r in rows]
+
     @staticmethod
-    def _looks_like_id(name: str, image: Image) -> bool:
+    def looks_like_id(name: str, image: Image) -> bool:
+        """Whether `name` is (a prefix of) the image's id or manifest digest, not a name."""
         bare = name.removeprefix("sha256:")
         return image.config_digest.removeprefix("sha256:").startswith(bare) or (
             image.manifest_digest.removeprefix("sha256:").startswith(bare)

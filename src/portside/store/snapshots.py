@@ -23,16 +23,12 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from portside.errors import DigestMismatch
 from portside.oci import digest as digests
-from portside.oci.model import Descriptor, InvalidDocument
+from portside.oci.model import Descriptor
 from portside.store.content import ContentStore, fsync_dir
 from portside.store.unpack import Unpacked, UnpackPolicy, unpack
-
-if TYPE_CHECKING:
-    from portside.store.images import Image, ImageStore
 
 STAGING_PREFIX = ".staging-"
 TRASH_PREFIX = ".trash-"
@@ -146,31 +142,6 @@ class SnapshotStore:
                 with contextlib.suppress(FileNotFoundError):
                     if entry.stat(follow_symlinks=False).st_mtime <= limit:
                         _remove_tree(Path(entry.path))
-
-
-def prepare_image(store: ImageStore, image: Image) -> list[Path]:
-    """The snapshot directories of `image`'s layers, top-most first: overlayfs' `lowerdir=`
-    order. Layers not unpacked yet are unpacked now. A layer that occurs more than once is
-    listed once, at its top-most place (the lower occurrence can show nothing the upper one
-    does not), since overlayfs may refuse the same directory twice.
-
-    Holds the store's import lock while unpacking, so garbage collection never removes a
-    snapshot being prepared; callers keep the image leased while they use the result.
-    """
-    manifest = store.manifest(image)
-    diff_ids = store.config(image).diff_ids
-    if len(diff_ids) != len(manifest.layers):
-        raise InvalidDocument(
-            image.manifest_digest,
-            f"{len(manifest.layers)} layers but the config lists {len(diff_ids)} diff_ids",
-        )
-    paths: list[Path] = []
-    with store.importing():
-        for layer, diff_id in reversed(list(zip(manifest.layers, diff_ids, strict=True))):
-            path = store.snapshots.prepare(layer, diff_id)
-            if path not in paths:
-                paths.append(path)
-    return paths
 
 
 def _remove_tree(path: Path) -> None:

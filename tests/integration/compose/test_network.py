@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 def needs_networks(project: Project) -> None:
-    from portside.cli.client import Client
+    from portside.client.transport import Client
 
     client = Client(project.daemon.socket, autostart=False)
     try:
@@ -67,7 +67,7 @@ networks:
 
 
 def api(project: Project) -> object:
-    from portside.cli.client import Client
+    from portside.client.transport import Client
 
     return Client(project.daemon.socket, autostart=False)
 

@@ -10,7 +10,7 @@ from helpers.daemon import PortsideDaemon
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portside.cli.client import Response
+from portside.client.transport import Response
 
 junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**10), st.text(max_size=12),
                  st.lists(st.text(max_size=8), max_size=3),

@@ -108,3 +108,22 @@ def test_oom_kill_shows_in_inspect(daemon: PortsideDaemon) -> None:
     state = daemon.inspect("oom")["State"]
     assert state["OOMKilled"] is True
     assert state["ExitCode"] == 137
+
+
+def test_run_imports_stay_light(daemon: PortsideDaemon) -> None:
+    """`run --rm` end to end imports no dataclasses, typing, json, click or the engine
+    interface beyond what the interpreter itself loads (`-X importtime` lists them)."""
+    import subprocess
+    import sys
+
+    def imported(*args: str) -> set[str]:
+        r = subprocess.run([sys.executable, "-X", "importtime", *args], env=daemon.env,
+                           capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+        return {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines()
+                if line.startswith("import time:")}
+
+    loaded = imported("-m", "portside", "run", "--rm", "busybox", "true") - imported("-c", "0")
+    assert "portside.client.runpath" in loaded
+    assert loaded & {"dataclasses", "typing", "json", "click", "portside.engine.interface"} \
+        == set()

@@ -55,9 +55,9 @@ def test_push_pull_ls_tags_through_the_cli(serve: Serve, store: ImageStore, tmp_
     built = add_image(store, [{"a": b"a"}, {"b": b"b"}], tags=(ref,))
     out = portside("push", ref).stdout
     assert f"digest: {built.image.manifest_digest}" in out
-    assert out.count("Pushed") == 3
+    assert out.count("Pushed") == 2  # the layers, as docker push shows them (not the config)
     out = portside("push", ref).stdout
-    assert out.count("Layer already exists") == 3
+    assert out.count("Layer already exists") == 2
     other = {"PORTSIDE_ROOT": str(tmp_path / "other")}
     out = portside("pull", ref, env=other).stdout
     assert f"Digest: {built.image.manifest_digest}" in out
@@ -77,10 +77,11 @@ def test_errors_are_one_line(serve: Serve, store: ImageStore) -> None:
     result = portside("pull", f"{host}/no/such:1", check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().startswith("Error:") and "MANIFEST_UNKNOWN" in result.stderr
+    assert result.stderr.strip().startswith("Error:") and "manifest unknown" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     result = portside("push", f"{host}/not/local:1", check=False)
-    assert result.returncode != 0 and "not found" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "An image does not exist locally with the tag" in result.stderr  # dockerd's words
     result = portside("pull", "127.0.0.1:1/nothing/listens:1", check=False)
     assert result.returncode != 0 and "cannot reach registry" in result.stderr
 
@@ -93,7 +94,7 @@ def test_login_push_logout_with_htpasswd(serve: Serve, store: ImageStore, tmp_pa
     ref = f"{host}/team/app:1"
     add_image(store, [{"a": b"a"}], tags=(ref,))
     denied = portside("push", ref, env=env, check=False)
-    assert denied.returncode != 0 and "UNAUTHORIZED" in denied.stderr
+    assert denied.returncode != 0 and "unauthorized" in denied.stderr
     bad = portside("login", host, "-u", "alice", "--password-stdin", stdin="wrong\n", env=env,
                    check=False)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
@@ -166,4 +167,4 @@ def test_pull_through_cache_via_the_cli(serve: Serve, store: ImageStore, tmp_pat
     assert (tmp_path / "cache" / "blobs" / "sha256" / built.image.config_digest[7:]).exists()
     store.tag(ref, f"{cache}/library/app:2")
     refused = portside("push", f"{cache}/library/app:2", check=False)
-    assert refused.returncode != 0 and "UNSUPPORTED" in refused.stderr
+    assert refused.returncode != 0 and "unsupported" in refused.stderr

@@ -9,7 +9,7 @@ import tarfile
 from helpers.imagefactory import add_image
 
 from portside.store.images import ImageStore
-from portside.store.snapshots import prepare_image
+from portside.store.rootfs import prepare_image
 
 from .conftest import BUSYBOX, Harness
 

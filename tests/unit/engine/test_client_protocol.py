@@ -9,7 +9,7 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portside.cli.client import Response, demux
+from portside.client.transport import Response, demux
 from portside.engine.api.streams import frame
 
 

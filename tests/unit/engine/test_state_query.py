@@ -112,7 +112,7 @@ def test_copy_up_applies_layers_and_whiteouts(tmp_path: Path) -> None:
 
 
 def test_format_templates() -> None:
-    from portside.cli.ps import render
+    from portside.cli.output import render
 
     doc = {"State": {"Status": "running", "Running": True, "ExitCode": 0},
            "Config": {"Labels": {"a": "b"}}, "Names": "web"}

@@ -65,7 +65,7 @@ def test_cache_answers_from_storage_when_upstream_is_gone(
     assert old is not None
     asyncio.run_coroutine_threadsafe(old.close(), cache.loop).result(30)
     dead = Proxy("http://127.0.0.1:9")
-    dead.registry = cache.registry
+    dead.storage = cache.registry.storage
     cache.registry.proxy = dead
     other = ImageStore(tmp_path / "cold")
     assert asyncio.run(transfer.pull(other, f"{cache.host}/library/app:1")).image is not None

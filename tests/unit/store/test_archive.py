@@ -421,5 +421,5 @@ def test_cli_save_unknown_image_writes_nothing(store: ImageStore, tmp_path: Path
     out = tmp_path / "none.tar"
     result = portside("save", "-o", str(out), "nosuch")
     assert result.returncode == 1
-    assert result.stderr.decode() == "Error: image 'nosuch' not found\n"
+    assert result.stderr.decode() == "Error: No such image: nosuch:latest\n"
     assert list(tmp_path.glob("*.tar*")) == [] and list(tmp_path.glob(".none*")) == []

@@ -11,7 +11,7 @@ import pytest
 from helpers.imagefactory import add_image
 
 from portside.store.images import ImageStore
-from portside.store.snapshots import prepare_image
+from portside.store.rootfs import prepare_image
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting overlayfs needs root")
 

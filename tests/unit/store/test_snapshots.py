@@ -22,7 +22,8 @@ from portside.oci.model import Descriptor
 from portside.store import snapshots as snapshots_module
 from portside.store.images import ImageStore
 from portside.store.layers import write_layer
-from portside.store.snapshots import SnapshotStore, prepare_image
+from portside.store.rootfs import prepare_image
+from portside.store.snapshots import SnapshotStore
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="unpacking layers needs root")
 

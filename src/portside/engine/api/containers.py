@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.engine import query
+from portside.engine import disk, query
 from portside.engine.api import streams
 from portside.engine.containers import Engine
 from portside.errors import InvalidArgument, PortsideError
@@ -93,6 +93,10 @@ async def list_containers(request: web.Request) -> web.Response:
     limit = int(request.query.get("limit") or -1)
     if limit > 0:
         out = out[:limit]
+    if flag(request, "size"):  # `docker ps -s`
+        for doc in out:
+            doc.update(await asyncio.to_thread(disk.container_sizes, engine,
+                                               engine.get(doc["Id"])))
     return web.json_response(out)
 
 
@@ -106,8 +110,7 @@ async def inspect(request: web.Request) -> web.Response:
     doc["ExecIDs"] = [i for i, e in engine.execs.items()
                       if e["ContainerID"] == c.id and e["ExitCode"] is None] or None
     if flag(request, "size"):
-        doc["SizeRw"] = 0
-        doc["SizeRootFs"] = 0
+        doc.update(await asyncio.to_thread(disk.container_sizes, engine, c))
     return web.json_response(doc)
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import os
 import socket
 import struct
 import termios
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -139,25 +137,6 @@ class Hijacked:
         transport = self.request.transport
         if transport is not None:
             transport.close()
-
-
-def connect_attach(path: Path) -> socket.socket:
-    """Connect to conmon's attach socket, also when its path exceeds sun_path (108 bytes)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.setblocking(False)
-    if len(str(path)) < 100:
-        sock.setblocking(True)
-        sock.connect(str(path))
-        sock.setblocking(False)
-        return sock
-    dirfd = os.open(path.parent, os.O_PATH)
-    try:
-        sock.setblocking(True)
-        sock.connect(f"/proc/self/fd/{dirfd}/{path.name}")
-        sock.setblocking(False)
-    finally:
-        os.close(dirfd)
-    return sock
 
 
 async def pump_attach(sock: socket.socket, out: Hijacked, stdout: bool, stderr: bool) -> None:

@@ -3,8 +3,9 @@
 A minimal HTTP/1.1 over a unix socket. It imports next to nothing, since it is on the
 hot path of `portside run`: not aiohttp, not http.client (and the email package it drags
 in), not even `socket`, `json` or `pathlib`, whose imports cost `run` ~20 ms here; the C
-modules under them (`_socket`, `_json` through `wirejson`) do the work. Error bodies (`{"message"}`)
-become PortsideError subclasses by status, so the CLI prints them as one line. When the
+modules under them (`_socket`, `_json` through `wirejson`) do the work. Error bodies become
+the PortsideError class the daemon raised (`errors.from_wire`), else one chosen by status,
+so the CLI prints them as one line. When the
 socket is absent, the daemon is started detached (logging to $ROOT/daemon.log), like
 `portside run` expects. `hijack` opens an upgraded connection for attach/exec streams.
 """
@@ -18,12 +19,15 @@ from _socket import AF_UNIX, SOCK_STREAM
 from _socket import socket as unix_socket
 
 from portside import config
-from portside.cli import wirejson as json
-from portside.errors import Conflict, InvalidArgument, NotFound, PortsideError
+from portside.client import wirejson as json
+from portside.errors import Conflict, InvalidArgument, NotFound, PortsideError, from_wire
 
 TYPE_CHECKING = False  # typing costs milliseconds to import on `run`'s hot path
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from portside.engine.interface import LogChunk
 
 API = "/v1.43"
 DEFAULT_SOCKET = "/run/portside/portside.sock"
@@ -69,7 +73,7 @@ class Response:
     """A response read from a socket: status, headers, and the body (Content-Length,
     chunked, or until close) by `read`, `read1` or `readline`."""
 
-    def __init__(self, sock: unix_socket) -> None:
+    def __init__(self, sock: unix_socket, bodyless: bool = False) -> None:
         self.sock = sock
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -90,7 +94,7 @@ class Response:
         length = self.headers.get("content-length")
         self._left = int(length) if length is not None and not self._chunked else None
         self._chunk_left = 0
-        self._eof = self.status in (204, 304) or self._left == 0
+        self._eof = bodyless or self.status in (204, 304) or self._left == 0
 
     def _recv(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -166,7 +170,14 @@ class Response:
         return line + sep
 
 
-def error_for(status: int, message: str) -> PortsideError:
+def error_for(status: int, message: str, body: object = None) -> PortsideError:
+    """The error of a failed request: the class the daemon raised (with its facts) when the
+    body names one, else one chosen by the status, as for any Docker-API server."""
+    typed = from_wire(body) if body is not None else None
+    if typed is not None:
+        if status == 400 and isinstance(typed, InvalidArgument):
+            typed.exit_code = 125  # the daemon refused the request: Docker's exit code for that
+        return typed
     if status == 404:
         return NotFound(message)
     if status == 409:
@@ -193,12 +204,29 @@ def _query(params: dict[str, Any] | None) -> str:
     return "?" + "&".join(f"{_quote(k)}={_quote(v)}" for k, v in items.items()) if items else ""
 
 
+def _target(path: str, params: dict[str, Any] | None) -> str:
+    """The request target: `path` (which may carry a query of repeated keys already, as
+    Docker's `t=` and `changes=`) with `params` added."""
+    query = _query(params)
+    return path + ("&" + query[1:] if query and "?" in path else query)
+
+
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
 def _quote(text: str) -> str:
     """Percent-encoding of a query key or value (urllib.parse costs milliseconds to import)."""
     return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in text.encode())
+
+
+def _send_chunked(sock: unix_socket, upload: Any) -> None:
+    """Stream a binary file as an HTTP/1.1 chunked body."""
+    while True:
+        block = upload.read(1 << 20)
+        if not block:
+            break
+        sock.sendall(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
 
 
 class Client:
@@ -241,32 +269,46 @@ class Client:
     # -- plain requests --
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                body: Any = None, timeout: float | None = None) -> Response:
-        """Send a request; returns the response (body unread), or raises on an error."""
+                body: Any = None, timeout: float | None = None,
+                headers: dict[str, str] | None = None, upload: Any = None,
+                content_type: str = "application/x-tar") -> Response:
+        """Send a request; returns the response (body unread), or raises on an error.
+        `body` is sent as JSON; `upload`, a binary file, is streamed chunked instead."""
         self.ensure_daemon()
         data = json.dumps(body).encode() if body is not None else b""
-        head = (f"{method} {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
-                f"Connection: close\r\nContent-Length: {len(data)}\r\n")
-        if body is not None:
-            head += "Content-Type: application/json\r\n"
+        head = f"{method} {API}{_target(path, params)} HTTP/1.1\r\nHost: portside\r\nConnection: close\r\n"
+        if upload is not None:
+            head += f"Transfer-Encoding: chunked\r\nContent-Type: {content_type}\r\n"
+        else:
+            head += f"Content-Length: {len(data)}\r\n"
+            if body is not None:
+                head += "Content-Type: application/json\r\n"
+        for key, value in (headers or {}).items():
+            head += f"{key}: {value}\r\n"
         sock = unix_socket(AF_UNIX, SOCK_STREAM)
         if timeout is not None:
             sock.settimeout(timeout)
         try:
             sock.connect(self.path)
             sock.sendall(head.encode() + b"\r\n" + data)
-            resp = Response(sock)
+            if upload is not None:
+                _send_chunked(sock, upload)
+            resp = Response(sock, bodyless=method == "HEAD")
+        except BrokenPipeError:
+            resp = Response(sock)  # the daemon answered (refused) before reading it all
         except OSError as exc:
             sock.close()
             raise DaemonUnavailable(f"cannot talk to the portside daemon at {self.path}: {exc}"
                                     ) from None
         if resp.status >= 400:
-            raw = resp.read()
+            raw = b"" if method == "HEAD" else resp.read()  # a HEAD answer has no body
+            body = None
             try:
-                message = json.loads(raw).get("message") or raw.decode()
-            except ValueError:
+                body = json.loads(raw)
+                message = body.get("message") or raw.decode()
+            except (ValueError, AttributeError):
                 message = raw.decode(errors="replace").strip()
-            raise error_for(resp.status, message or f"HTTP {resp.status}")
+            raise error_for(resp.status, message or f"HTTP {resp.status}", body)
         return resp
 
     def json(self, method: str, path: str, params: dict[str, Any] | None = None,
@@ -295,7 +337,7 @@ class Client:
             raise DaemonUnavailable(f"cannot connect to the daemon at {self.path}: {exc}"
                                     ) from None
         data = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {API}{path}{_query(params)} HTTP/1.1\r\nHost: portside\r\n"
+        head = (f"POST {API}{_target(path, params)} HTTP/1.1\r\nHost: portside\r\n"
                 "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(data)}\r\n\r\n").encode()
         sock.sendall(head + data)
@@ -321,11 +363,13 @@ class Client:
                     break
                 rest += chunk
             sock.close()
+            body = None
             try:
-                rest = json.loads(rest).get("message", "").encode() or rest
-            except ValueError:
+                body = json.loads(rest)
+                rest = body.get("message", "").encode() or rest
+            except (ValueError, AttributeError):
                 pass
-            raise error_for(status, rest.decode(errors="replace").strip())
+            raise error_for(status, rest.decode(errors="replace").strip(), body)
         return sock, rest
 
 
@@ -354,3 +398,24 @@ def demux(sock: Any, first: bytes, tty: bool, out: Any, err: Any) -> None:
         if not chunk:
             return
         buf += chunk
+
+
+def demux_frames(resp: Response, tty: bool) -> Iterator[LogChunk]:
+    """The chunks of a (multiplexed unless tty) response body, as they arrive."""
+    from portside.engine.interface import LogChunk
+
+    buf = bytearray()
+    while True:
+        data = resp.read1(65536)
+        if not data:
+            return
+        if tty:
+            yield LogChunk(1, data)
+            continue
+        buf += data
+        while len(buf) >= 8:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < 8 + size:
+                break
+            yield LogChunk(2 if buf[0] == 2 else 1, bytes(buf[8:8 + size]))
+            del buf[:8 + size]
