@@ -367,12 +367,19 @@ def test_top_diff_commit_image(dockerpy: docker.DockerClient) -> None:
     assert "PID" in top["Titles"] and "CMD" in top["Titles"]
     diff = {d["Path"]: d["Kind"] for d in c.diff()}
     assert diff["/made"] == 1 and diff["/made/f"] == 1  # added
-    image = c.commit(repository="snap", tag="1", message="snapshot", author="me")
+    image = c.commit(repository="snap", tag="1", message="snapshot", author="me",
+                     changes=["ENV SNAP=yes", "LABEL kind=snapshot"])
     assert "snap:1" in image.tags
+    assert "SNAP=yes" in image.attrs["Config"]["Env"]
+    assert image.labels["kind"] == "snapshot"
+    with pytest.raises(APIError) as err:
+        c.commit(repository="snap", tag="2", changes=["NOPE x"])
+    assert err.value.status_code == 400
     c.reload()
     assert c.status == "running"  # paused while committing, running again
-    out = dockerpy.containers.run("snap:1", ["cat", "/made/f"], remove=True)
-    assert out == b"hi\n"
+    out = dockerpy.containers.run("snap:1", ["sh", "-c", "cat /made/f; echo $SNAP"],
+                                  remove=True)
+    assert out == b"hi\nyes\n"
     assert c.image.id == dockerpy.images.get("busybox").id
     c.remove(force=True)
     with pytest.raises(APIError) as err:

@@ -334,12 +334,15 @@ async def changes(request: web.Request) -> web.Response:
 
 async def commit(request: web.Request) -> web.Response:
     from portside.engine import commit as commit_mod
+    from portside.engine.imageimport import apply_changes
 
     engine = engine_of(request)
     c = engine.get(request.query.get("container", ""))
     repo, tag = request.query.get("repo") or "", request.query.get("tag") or ""
     name = f"{repo}:{tag}" if repo and tag else repo or None
     body = await body_json(request)
+    changes = list(request.query.getall("changes", ()))
+    apply_changes({}, changes)  # a bad instruction is a 400 before anything is written
     paused = False
     if c.running and flag(request, "pause", True) and not c.state["Paused"]:
         await engine.pause(c.id)
@@ -347,7 +350,7 @@ async def commit(request: web.Request) -> web.Response:
     try:
         image_id = await asyncio.to_thread(
             commit_mod.commit, engine, c, name, request.query.get("comment") or "",
-            request.query.get("author") or "", body or None)
+            request.query.get("author") or "", body or None, changes)
     finally:
         if paused:
             await engine.unpause(c.id)
