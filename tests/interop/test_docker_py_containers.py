@@ -341,6 +341,7 @@ def test_attach_and_stdin(dockerpy: docker.DockerClient) -> None:
     stream = c.attach(stdout=True, stderr=True, stream=True)  # before start: nothing lost
     c.start()
     assert b"".join(stream) in (b"out\nerr\n", b"err\nout\n")
+    assert c.wait()["StatusCode"] == 0  # the stream ends with its output, the exit follows
     assert c.attach(logs=True, stream=False, stderr=False) == b"out\n"
     c.remove()
     c = dockerpy.containers.run("busybox", "cat", detach=True, stdin_open=True)
