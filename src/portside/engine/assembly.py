@@ -27,9 +27,11 @@ def build_engine(root: Path, default_runtime: str = "crun",
     root = Path(root)
     backend = SqliteBackend(root / STATE_FILE)
     legacy.migrate(root, backend)
+    events = EventBus(backend)
     return Engine(
         root, images=ImageStore(root), state=StateStore(backend),
         volumes=VolumeStore(root / "volumes", backend),
-        runtime=Runtime(root / "runtime"), networks=Networking(root, backend),
-        events=EventBus(backend),
-        default_runtime=default_runtime, exits=exits)
+        runtime=Runtime(root / "runtime"),
+        networks=Networking(root, backend, lambda action, net, attrs: events.publish(
+            "network", action, net.id, attrs)),
+        events=events, default_runtime=default_runtime, exits=exits)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from portside.engine.validate import MIN_MEMORY
 from portside.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
 
-MIN_MEMORY = 6 * 1024 * 1024  # Docker's "Minimum memory limit allowed is 6MB"
 UPDATABLE_INT = ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "CpuShares",
                  "NanoCpus", "CpuQuota", "CpuPeriod", "CpuRealtimePeriod", "CpuRealtimeRuntime",
                  "PidsLimit", "BlkioWeight")

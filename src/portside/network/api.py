@@ -19,7 +19,7 @@ from aiohttp import web
 
 from portside.errors import Conflict, PortsideError
 from portside.network.docker import PSEUDO, PSEUDO_IDS, network_doc, parse_ipam, pseudo_doc
-from portside.network.errors import InvalidNetworkArgument, NetworkNotFound
+from portside.network.errors import InvalidNetworkArgument, NetworkNotFound, PredefinedNetwork
 from portside.network.manager import NetworkManager
 from portside.network.store import Network
 
@@ -171,8 +171,7 @@ async def delete_network(request: web.Request) -> web.Response:
     m = _manager(request)
     ref = request.match_info["id"]
     if ref in PSEUDO or ref in PSEUDO_IDS.values():
-        return web.json_response(
-            {"message": f"{ref} is a pre-defined network and cannot be removed"}, status=403)
+        raise PredefinedNetwork(ref)
     await asyncio.to_thread(m.remove, ref)
     return web.Response(status=204)
 

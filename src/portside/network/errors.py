@@ -9,6 +9,15 @@ class InvalidNetworkArgument(InvalidArgument):
     """A malformed subnet, port spec, alias, address or network name."""
 
 
+class PredefinedNetwork(InvalidNetworkArgument):
+    """bridge, host and none cannot be removed; Docker answers 403 Forbidden."""
+
+    http_status = 403
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is a pre-defined network and cannot be removed")
+
+
 class NetworkNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"network {ref} not found")

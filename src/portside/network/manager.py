@@ -15,12 +15,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from portside.network.errors import (
     NetworkSetupFailed,
     NotAttached,
     PortInUse,
+    PredefinedNetwork,
 )
 from portside.network.netavark import Netavark
 from portside.network.netns import NETNS_DIR, create_netns
@@ -49,7 +51,11 @@ from portside.network.store import Attachment, Network, NetworkStore
 from portside.state.backend import StateBackend
 from portside.state.sqlite import SqliteBackend
 
+log = logging.getLogger("portside.network")
+
 DEFAULT_NETWORK = "bridge"
+# (action, network, Docker's attributes): create, connect, disconnect, destroy
+NetworkEvent = Callable[[str, Network, dict[str, str]], object]
 PREDEFINED = ("bridge", "host", "none")
 STATE_FILE = "state.db"  # the root's state backend, as the engine opens it
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
@@ -67,8 +73,10 @@ class NetworkManager:
 
     def __init__(self, root: Path, *, backend: StateBackend | None = None,
                  netns_dir: Path = NETNS_DIR, default_bridge: str = "portside0",
-                 default_subnet: str | None = None) -> None:
+                 default_subnet: str | None = None,
+                 on_event: NetworkEvent | None = None) -> None:
         self.root = root
+        self.on_event = on_event
         self.dir = root / "network"
         self.dir.mkdir(parents=True, exist_ok=True)
         # the engine passes its backend; on its own (tools, tests) the manager opens the
@@ -91,6 +99,19 @@ class NetworkManager:
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
         self._lock = threading.RLock()
+
+    def _event(self, action: str, net: Network, container_id: str = "") -> None:
+        """Tell `on_event` (the daemon's event stream) of a network's create, connect,
+        disconnect or destroy, with Docker's attributes; never fails the operation."""
+        if self.on_event is None:
+            return
+        attrs = {"name": net.name, "type": net.driver}
+        if container_id:
+            attrs["container"] = container_id
+        try:
+            self.on_event(action, net, attrs)
+        except Exception:  # noqa: BLE001 - an event is a report, not part of the change
+            log.exception("network event %s of %s", action, net.name)
 
     def close(self) -> None:
         """Remove the bridges of networks without endpoints (they come back with the next
@@ -167,7 +188,8 @@ class NetworkManager:
             rec = self._record(name, net, gw, internal=internal, dns=True,
                                labels=labels or {}, options=options or {})
             self.store.add_network(rec)
-            return rec
+        self._event("create", rec)
+        return rec
 
     def _record(self, name: str, subnet: ipaddress.IPv4Network,
                 gateway: ipaddress.IPv4Address | None, *, internal: bool, dns: bool,
@@ -196,19 +218,19 @@ class NetworkManager:
     def remove(self, ref: str) -> Network:
         """Remove a network without containers; its bridge went with its last container."""
         if ref in PREDEFINED:
-            raise InvalidNetworkArgument(f"{ref} is a pre-defined network and cannot be removed")
+            raise PredefinedNetwork(ref)
         with self.locked():
             net = self.store.get_network(ref)
             if net.name == DEFAULT_NETWORK:
-                raise InvalidNetworkArgument(
-                    f"{net.name} is a pre-defined network and cannot be removed")
+                raise PredefinedNetwork(net.name)
             users = self.store.attachments(network_id=net.id)
             if users:
                 raise NetworkInUse(net.name, [a.container_id for a in users])
             self.store.remove_network(net.id)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
             self._apply_firewall()
-            return net
+        self._event("destroy", net)
+        return net
 
     def prune(self, labels: dict[str, str] | None = None) -> list[str]:
         """Remove every user-defined network without containers (matching `labels`)."""
@@ -275,7 +297,8 @@ class NetworkManager:
             att.mac = iface.get("mac_address", "")
             att.dns_servers = [net.gateway] if net.dns_enabled else []
             self.store.set_mac(container_id, net.id, att.mac)
-            return att
+        self._event("connect", net, container_id)
+        return att
 
     def rename(self, container_id: str, name: str) -> None:
         """`docker rename`: DNS answers the container's new name (and no more the old)."""
@@ -390,6 +413,7 @@ class NetworkManager:
             else:
                 self.driver.teardown_without_netns(ep)
         self.store.release(att.container_id, att.network_id)
+        self._event("disconnect", net, att.container_id)
         self._apply_firewall(removed=att)
         if net.dns_enabled:
             self._sync_dns()

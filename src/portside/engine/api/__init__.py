@@ -75,14 +75,14 @@ def make_app(engine: Any) -> web.Application:
 
 def _add_network_routes(app: web.Application, engine: Any) -> None:
     """`/networks` from the network package, with the engine's view of containers."""
-    from portside.engine.networking import uses_bridge
+    from portside.engine.networking import owns_netns
     from portside.engine.spec import default_hostname
     from portside.network.api import ContainerRef, add_routes
 
     def lookup(ref: str) -> ContainerRef:
         c = engine.get(ref)
         netns = None
-        if c.running and uses_bridge(c):
+        if c.running and owns_netns(c):
             from portside.network import containers as glue
 
             path = glue.netns_path(c.id)

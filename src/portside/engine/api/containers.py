@@ -51,16 +51,45 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response({"Id": c.id, "Warnings": []}, status=201)
 
 
+def _list_filters(engine: Engine, filters: dict[str, list[str]]
+                  ) -> tuple[dict[str, list[str]], float, float]:
+    """Check the keys; networks given by id become names; `before` and `since` (container
+    names or ids) become the bounds of the creation time."""
+    from portside.engine.state import parse_rfc3339
+
+    for key in filters:
+        if key not in query.LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    if "network" in filters:
+        names = set(filters["network"])
+        for ref in filters["network"]:
+            with contextlib.suppress(PortsideError):
+                names.add(engine.networks.manager.get(ref).name)
+        filters = {**filters, "network": sorted(names)}
+    before = min((parse_rfc3339(engine.get(r).created) for r in filters.get("before", [])),
+                 default=float("inf"))
+    since = max((parse_rfc3339(engine.get(r).created) for r in filters.get("since", [])),
+                default=float("-inf"))
+    return filters, before, since
+
+
 async def list_containers(request: web.Request) -> web.Response:
+    from portside.engine.state import parse_rfc3339
+
     engine = engine_of(request)
-    filters = query.normalise_filters(request.query.get("filters"))
-    show_all = flag(request, "all")
+    filters, before, since = _list_filters(
+        engine, query.normalise_filters(request.query.get("filters")))
+    show_all = flag(request, "all") or "before" in filters or "since" in filters
     out = []
     for c in engine.state.all():
         if not show_all and not c.running and "status" not in filters:
             continue
+        if not since < parse_rfc3339(c.created) < before:
+            continue
         if query.matches(c, filters):
-            out.append(query.summary(c, engine.networks.ports(c)))
+            settings = engine.networks.settings(c) if c.running else None
+            out.append(query.summary(c, engine.networks.ports(c),
+                                     (settings or {}).get("Networks")))
     limit = int(request.query.get("limit") or -1)
     if limit > 0:
         out = out[:limit]
@@ -76,6 +105,10 @@ async def inspect(request: web.Request) -> web.Response:
     c = engine.get(request.match_info["id"])
     settings = await asyncio.to_thread(engine.networks.settings, c)
     doc = query.inspect(c, str(engine.log_path(c.id)), settings)
+    # Docker lists the container's exec instances that have not exited (it drops an
+    # exec from the container at its exit; /exec/{id}/json still answers for it)
+    doc["ExecIDs"] = [i for i, e in engine.execs.items()
+                      if e["ContainerID"] == c.id and e["ExitCode"] is None] or None
     if flag(request, "size"):
         doc.update(await asyncio.to_thread(disk.container_sizes, engine, c))
     return web.json_response(doc)
@@ -301,12 +334,15 @@ async def changes(request: web.Request) -> web.Response:
 
 async def commit(request: web.Request) -> web.Response:
     from portside.engine import commit as commit_mod
+    from portside.engine.imageimport import apply_changes
 
     engine = engine_of(request)
     c = engine.get(request.query.get("container", ""))
     repo, tag = request.query.get("repo") or "", request.query.get("tag") or ""
     name = f"{repo}:{tag}" if repo and tag else repo or None
     body = await body_json(request)
+    changes = list(request.query.getall("changes", ()))
+    apply_changes({}, changes)  # a bad instruction is a 400 before anything is written
     paused = False
     if c.running and flag(request, "pause", True) and not c.state["Paused"]:
         await engine.pause(c.id)
@@ -314,7 +350,7 @@ async def commit(request: web.Request) -> web.Response:
     try:
         image_id = await asyncio.to_thread(
             commit_mod.commit, engine, c, name, request.query.get("comment") or "",
-            request.query.get("author") or "", body or None)
+            request.query.get("author") or "", body or None, changes)
     finally:
         if paused:
             await engine.unpause(c.id)

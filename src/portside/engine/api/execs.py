@@ -19,6 +19,7 @@ from portside.engine.api import streams
 from portside.engine.api.containers import body_json, engine_of
 from portside.engine.containers import Engine, NotRunning
 from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.runtime.errors import CommandNotExecutable, CommandNotFound
 
 
 def _get(engine: Engine, exec_id: str) -> dict[str, Any]:
@@ -106,7 +107,12 @@ async def start(request: web.Request) -> web.StreamResponse:
     tty = bool(body.get("Tty", inst["ProcessConfig"]["tty"]))
     inst["ProcessConfig"]["tty"] = tty
     detach = bool(body.get("Detach"))
-    proc = await asyncio.to_thread(_spawn, engine, inst, inst["OpenStdin"] and not detach)
+    try:
+        proc = await asyncio.to_thread(_spawn, engine, inst, inst["OpenStdin"] and not detach)
+    except (CommandNotFound, CommandNotExecutable) as exc:
+        if detach:
+            raise
+        return await _failed_start(request, inst, tty, exc)
     inst.update(_proc=proc, Running=True)
     c = engine.get(inst["ContainerID"])
     engine.event(c, f"exec_start: {inst['ProcessConfig']['entrypoint']}", execID=inst["ID"])
@@ -135,6 +141,23 @@ async def start(request: web.Request) -> web.StreamResponse:
     if feeder is not None:
         feeder.cancel()
     await _finish(engine, inst, proc)
+    await out.close()
+    return out.resp or web.Response(status=200)
+
+
+async def _failed_start(request: web.Request, inst: dict[str, Any], tty: bool,
+                        exc: Exception) -> web.StreamResponse:
+    """Docker (daemon/exec.go) answers an attached start whose command cannot run with the
+    upgraded stream carrying the runtime's error on stdout, and records exit code 126: a
+    client sees the message and the exit status, as for any exec."""
+    reason = ("executable file not found in $PATH" if isinstance(exc, CommandNotFound)
+              else "permission denied")
+    message = (f"OCI runtime exec failed: exec failed: exec:"
+               f" \"{inst['ProcessConfig']['entrypoint']}\": {reason}: unknown\r\n")
+    inst.update(Running=False, ExitCode=126, Pid=0)
+    out = streams.Hijacked(request, tty)
+    await out.open()
+    await out.write(streams.STDOUT, message.encode())
     await out.close()
     return out.resp or web.Response(status=200)
 

@@ -84,6 +84,18 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 # -- volumes --
 
+def _volume_labels_match(v: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's `label` (key or key=value, all must hold) and `label!` (none may) filters."""
+    labels = v.get("Labels") or {}
+
+    def has(item: str) -> bool:
+        key, eq, value = item.partition("=")
+        return key in labels and (not eq or labels[key] == value)
+
+    return all(has(i) for i in filters.get("label", [])) and not any(
+        has(i) for i in filters.get("label!", []))
+
+
 async def list_volumes(request: web.Request) -> web.Response:
     engine = engine_of(request)
     filters = normalise_filters(request.query.get("filters"))
@@ -93,6 +105,10 @@ async def list_volumes(request: web.Request) -> web.Response:
         if "dangling" in filters and (filters["dangling"][0] in ("true", "1")) == bool(users):
             continue
         if "name" in filters and not any(n in v["Name"] for n in filters["name"]):
+            continue
+        if "driver" in filters and v["Driver"] not in filters["driver"]:
+            continue
+        if not _volume_labels_match(v, filters):
             continue
         out.append(v)
     return web.json_response({"Volumes": out, "Warnings": None})
@@ -123,16 +139,22 @@ async def remove_volume(request: web.Request) -> web.Response:
 
 
 async def prune_volumes(request: web.Request) -> web.Response:
-    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered."""
+    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered;
+    a client of an older API (Docker 20.10's is 1.41) gets every unused volume pruned."""
     engine = engine_of(request)
     filters = normalise_filters(request.query.get("filters"))
     everything = (filters.get("all") or ["false"])[0] in ("true", "1")
+    asked = request.match_info.get("version")
+    if asked and tuple(int(p) for p in asked.split(".")) < (1, 42):
+        everything = True
     deleted, reclaimed = [], 0
     for v in engine.volumes.list():
         name = v["Name"]
         if engine.volume_users(name):
             continue
         if not everything and not engine.volumes.is_anonymous(name):
+            continue
+        if not _volume_labels_match(v, filters):
             continue
         reclaimed += engine.volumes.size(name)
         engine.volumes.remove(name, [])
