@@ -35,6 +35,20 @@ class Result:
     note: str = ""  # e.g. "n/a (not built)" for a side that could not run
 
 
+def versus(ours: float | None, theirs: float | None, unit: str, reference_name: str,
+           ours_why: str = "not measured", theirs_why: str = "not measured") -> Result:
+    """A Result from two figures measured apart, either of which may be missing (each
+    missing one with why: the note names both when neither could be measured)."""
+    if ours is None and theirs is None:
+        return Result(None, None, unit, reference_name,
+                      f"n/a (portside: {ours_why}; reference: {theirs_why})")
+    if ours is None:
+        return Result(None, theirs, unit, reference_name, f"n/a ({ours_why})")
+    if theirs is None:
+        return Result(ours, None, unit, reference_name, f"n/a ({theirs_why})")
+    return Result(ours, theirs, unit, reference_name)
+
+
 @dataclass
 class Benchmark:
     name: str

@@ -4,7 +4,8 @@
 its own socket, --data-root, --exec-root and pidfile in a scratch directory, the
 containerd dockerd starts and manages itself when given none (its socket under the
 exec-root), overlay2, the rlimit this host's hard limit allows (DESIGN.md), a private
---config-file (only to keep its identity key out of /etc/docker), and a bridge of its own (psbdock0, made before and deleted after) so the
+--config-file (to keep its identity key out of /etc/docker, and to list the registries it
+may reach over plain http when a benchmark runs one), and a bridge of its own (psbdock0, made before and deleted after) so the
 host's docker0, if any, is never touched. Docker's default --iptables=true stays on, so its
 network setup costs what it costs for users; the DOCKER* chains it adds to iptables' filter
 and nat tables (and a FORWARD policy it may set) are taken out again by `stop()`, which
@@ -27,6 +28,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks import Context, NotAvailable
@@ -169,7 +172,8 @@ def _mounts_under(path: Path) -> list[str]:
 class Docker:
     """A private dockerd driven with the `docker` client; `stop()` undoes everything."""
 
-    def __init__(self, ctx: Context, archive: Path | None = None) -> None:
+    def __init__(self, ctx: Context, archive: Path | None = None,
+                 insecure_registries: Sequence[str] = ()) -> None:
         if os.geteuid() != 0:
             raise NotAvailable("dockerd needs root")
         ctx.ensure_debs("docker.io")
@@ -190,9 +194,12 @@ class Docker:
         # dockerd's managed containerd (--config <exec-root>/containerd/containerd.toml)
         # and its shims (-address <exec-root>/containerd/containerd.sock) name this
         self.containerd_dir = str(self.exec_root / "containerd")
-        # its identity key, else /etc/docker/key.json (no flag for it in 20.10)
-        (self.dir / "daemon.json").write_text(
-            json.dumps({"deprecated-key-path": str(self.dir / "key.json")}) + "\n")
+        # its identity key, else /etc/docker/key.json (no flag for it in 20.10); registries
+        # it may reach over plain http (the benchmarks' own, on 127.0.0.1)
+        config: dict[str, object] = {"deprecated-key-path": str(self.dir / "key.json")}
+        if insecure_registries:
+            config["insecure-registries"] = list(insecure_registries)
+        (self.dir / "daemon.json").write_text(json.dumps(config) + "\n")
         (self.dir / "cli").mkdir()
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
                     "DOCKER_CONFIG": str(self.dir / "cli")}
@@ -254,6 +261,11 @@ class Docker:
         if r.returncode != 0:
             raise NotAvailable(f"docker {args[0]} failed: {r.stderr.strip()[-160:]}")
         return r.stdout
+
+    def client_for(self, client: str | None = None, **env: str) -> DockerClient:
+        """A client of this dockerd: `client` (else the one first on PATH) with `env` added
+        to its environment (`DOCKER_BUILDKIT="1"`)."""
+        return DockerClient(client or self.client, {**self.env, **env}, "dockerd")
 
     def shim_pids(self) -> list[int]:
         """The containerd-shim-runc-v2 processes of this dockerd's containerd."""
@@ -318,3 +330,36 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return "?"
+
+
+@dataclass(frozen=True)
+class DockerClient:
+    """One `docker` client binary and the environment that points it at one daemon."""
+
+    exe: str
+    env: dict[str, str]
+    daemon: str  # for messages: "dockerd", "portside"
+
+    def __call__(self, *args: str) -> str:
+        """Run it; its output, or NotAvailable with its last error line."""
+        r = subprocess.run([self.exe, *args], env=self.env, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            tail = (r.stderr or r.stdout).strip().splitlines()[-1:]
+            raise NotAvailable(f"docker {args[0]} through {self.daemon} failed: "
+                               f"{tail[0][-200:] if tail else r.returncode}")
+        return r.stdout
+
+    def ok(self, *args: str) -> bool:
+        """Run it where failing is an answer (`image inspect`, `rmi` of what may be absent)."""
+        return subprocess.run([self.exe, *args], env=self.env, capture_output=True,
+                              stdin=subprocess.DEVNULL).returncode == 0
+
+    def timed(self, *args: str) -> float:
+        """Wall-clock seconds of one successful run, client start-up included."""
+        start = time.perf_counter()
+        self(*args)
+        return time.perf_counter() - start
+
+    def with_env(self, **env: str) -> DockerClient:
+        return replace(self, env={**self.env, **env})

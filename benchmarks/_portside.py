@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,6 +52,40 @@ class Portside:
                 raise NotAvailable("the portside daemon did not start")
             time.sleep(0.05)
 
+    def docker_env(self, config_dir: Path) -> dict[str, str]:
+        """The environment in which a `docker` client talks to this daemon (its own client
+        configuration directory, so no credential or context of the host's leaks in)."""
+        config_dir.mkdir(parents=True, exist_ok=True)
+        return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
+                "DOCKER_CONFIG": str(config_dir)}
+
+    def probe(self, method: str, path: str) -> tuple[int, str]:
+        """Send `method path` with an empty body, as an outside client would; returns the
+        status and the JSON error body's message ("" when there is none)."""
+        conn = _UnixHTTPConnection(str(self.socket))
+        try:
+            conn.request(method, path, body=b"", headers={"Content-Type": "application/x-tar"})
+            response = conn.getresponse()
+            raw = response.read()
+        finally:
+            conn.close()
+        try:
+            message = json.loads(raw).get("message") or ""
+        except (ValueError, AttributeError):
+            message = ""
+        return response.status, str(message)
+
+    def unserved(self, method: str, path: str) -> bool:
+        """Whether no handler of the daemon takes `method path` (probed with an empty body).
+
+        A path no route matches gets the HTTP router's own answer, 404 (or 405 when a route
+        of another method matches the path), whose message is the bare HTTP reason; a
+        handler's 404 says what is missing ("No such image: ..."). So the probe may use
+        harmless arguments: a handler that exists fails on them, a missing one never runs.
+        """
+        status, message = self.probe(method, path)
+        return status in (404, 405) and message in ("Not Found", "Method Not Allowed")
+
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             ids = self("ps", "-aq", "--no-trunc").split()
@@ -68,3 +105,17 @@ class Portside:
             with contextlib.suppress(Exception):
                 net.manager.purge()
             net.close()
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over the daemon's unix socket, as an outside client reaches it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=60)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock

@@ -37,12 +37,13 @@ CMD ["/app/run"]
 """
 
 
-def _context(ctx: Context) -> tuple[Path, int]:
+def build_context(ctx: Context, dockerfile: str = DOCKERFILE) -> tuple[Path, int]:
+    """The bench's context (made once per entry) with `dockerfile`; returns it and its bytes."""
     top = ctx.workdir / "context"
     if not top.exists():
         top.mkdir()
         make_tree(top, SIZE, FILES, seed=5)
-        (top / "Dockerfile").write_text(DOCKERFILE)
+        (top / "Dockerfile").write_text(dockerfile)
         # Old enough that the stat-keyed hash cache trusts it (it skips files that
         # changed within the last two seconds).
         for path in top.rglob("*"):
@@ -56,7 +57,7 @@ def context_hash(ctx: Context) -> Result:
     from portside.build.cache import BuildCache
     from portside.build.context import BuildContext
 
-    top, total = _context(ctx)
+    top, total = build_context(ctx)
     files = sorted(str(p) for p in top.rglob("*") if p.is_file())
     reference = best_of(
         RUNS, lambda: subprocess.run(["sha256sum", *files], check=True, capture_output=True)
@@ -113,7 +114,7 @@ def _buildah_env(ctx: Context) -> dict[str, str]:
 
 @register("build, first (10 steps, 100 MB context)", goal=0.5, higher_is_better=False, order=61)
 def first_build(ctx: Context) -> Result:
-    top, _ = _context(ctx)
+    top, _ = build_context(ctx)
     root = ctx.workdir / "portside-root"
     ours = best_of(RUNS, lambda: _portside(root, top), before=lambda: ctx.scratch("portside-root"))
     ctx.log(f"portside build (first): {ours:.2f} s")
@@ -134,7 +135,7 @@ def first_build(ctx: Context) -> Result:
     "build, fully cached (10 steps, 100 MB context)", goal=0.09, higher_is_better=False, order=62
 )
 def cached_build(ctx: Context) -> Result:
-    top, _ = _context(ctx)
+    top, _ = build_context(ctx)
     root = ctx.scratch("portside-root")
     _portside(root, top)
     ours = best_of(RUNS, lambda: _portside(root, top))

@@ -34,9 +34,10 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 @contextmanager
-def portside_server(root: Path) -> Iterator[str]:
+def portside_server(root: Path, addr: str = "127.0.0.1:0") -> Iterator[str]:
+    """`portside registry serve` on `addr` (a free port by default); yields HOST:PORT."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "portside", "registry", "serve", "--addr", "127.0.0.1:0",
+        [sys.executable, "-m", "portside", "registry", "serve", "--addr", addr,
          "--root", str(root)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None

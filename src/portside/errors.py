@@ -79,7 +79,9 @@ class UnsafeLayer(PortsideError):
 
     def __init__(self, layer: str, entry: str, reason: str) -> None:
         super().__init__(f"layer {layer}: refusing entry {entry!r}: {reason}")
+        self.layer = layer
         self.entry = entry
+        self.reason = reason
 
 
 # -- errors across the daemon's socket --

@@ -184,11 +184,12 @@ def test_portside_push_pull_against_the_distribution_registry(
     ref = f"{host}/team/app:1.0"
     built = add_image(store, [{"a": b"alpha"}, {"b": os.urandom(12 << 20)}], tags=(ref,))
     out = portside("push", ref).stdout
-    assert out.count("Pushed") == 3 and built.image.manifest_digest in out
-    assert portside("push", ref).stdout.count("Layer already exists") == 3
+    # The layers, as docker push lists them (the config blob is sent too, unlisted).
+    assert out.count("Pushed") == 2 and built.image.manifest_digest in out
+    assert portside("push", ref).stdout.count("Layer already exists") == 2
     store.tag(ref, f"{host}/other/app:2")
     out = portside("push", f"{host}/other/app:2").stdout
-    assert out.count("Mounted from team/app") == 3
+    assert out.count("Mounted from team/app") == 2
     other = {"PORTSIDE_ROOT": str(tmp_path / "pulled")}
     assert built.image.manifest_digest in portside("pull", ref, env=other).stdout
     pulled = ImageStore(tmp_path / "pulled")

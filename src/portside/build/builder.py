@@ -33,6 +33,7 @@ class BuildOptions:
     context: Path
     dockerfile: Path | None = None
     dockerfile_text: str | None = None  # `-f -`: the Dockerfile came on stdin
+    dockerfile_name: str | None = None  # how messages name `dockerfile` (default: as given)
     tags: list[str] = field(default_factory=list)
     build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
@@ -46,6 +47,11 @@ class BuildOptions:
     push: bool = False  # push every tag once built
     cache_from: list[str] = field(default_factory=list)
     network: str = "default"  # for RUN steps without --network
+    # The daemon builds contexts a client sent, unpacked into a temporary directory: it
+    # never runs `git` in them (a hostile .git/config can name commands git would run),
+    # and does not record file hashes by a path that is gone after the build.
+    git_labels: bool = True
+    remember_hashes: bool = True
 
 
 @dataclass
@@ -81,12 +87,17 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         text, shown = options.dockerfile_text, "Dockerfile"
     else:
         path, shown = find_dockerfile(context, options.dockerfile)
+        shown = options.dockerfile_name or shown
         try:
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
     dockerfile = parse(text, shown)
-    git = gitinfo.describe(context, commit_time=options.reproducible and options.epoch is None)
+    git = (
+        gitinfo.describe(context, commit_time=options.reproducible and options.epoch is None)
+        if options.git_labels
+        else None
+    )
     epoch = options.epoch
     if epoch is None and options.reproducible:
         epoch = git.commit_time if git else 0
@@ -96,7 +107,9 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     tmp = Path(tempfile.mkdtemp(dir=scratch, prefix="build-"))
     run: BuildRun | None = None
     try:
-        ctx = BuildContext(context, cache, _ignore_rules(context, path))
+        ctx = BuildContext(
+            context, cache, _ignore_rules(context, path), remember=options.remember_hashes
+        )
         for ref in options.cache_from:
             remote.import_cache(store, cache, ref, progress)
         with store.importing():
@@ -116,6 +129,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
             )
             target = target_stage(dockerfile, options.target)
             stages = needed(dockerfile, target, run.meta_args)
+            progress.plan(sum(1 + len(stage.instructions) for stage in stages))
             for stage in stages:
                 run.build_stage(stage, base_of(dockerfile, stage, run.meta_args))
             state = run.results[target.index]

@@ -82,11 +82,21 @@ class BuildCache:
 
     def prune(self) -> int:
         """Drop every cached step and file hash (`builder prune`); returns the steps dropped."""
-        n = self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
-        self.db.execute("DELETE FROM steps")
-        self.db.execute("DELETE FROM file_hashes_v2")
+        return len(self.prune_steps())
+
+    def prune_steps(self) -> list[str]:
+        """Drop every cached step and file hash; returns the keys of the steps dropped."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            keys = [str(r[0]) for r in self.db.execute("SELECT key FROM steps")]
+            self.db.execute("DELETE FROM steps")
+            self.db.execute("DELETE FROM file_hashes_v2")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
         self._hashes, self._new_hashes = None, {}
-        return int(n)
+        return keys
 
     # -- file hashes --
 

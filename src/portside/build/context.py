@@ -64,6 +64,19 @@ class BuildContext:
     def ignored(self, rel: str) -> bool:
         return self.matcher.ignored(rel)
 
+    def resolves_inside(self, rel: str) -> bool:
+        """Whether `rel`, with every symlink on the way followed, stays in the context.
+
+        A context can hold symlinks to anywhere (`etc -> /etc`); a source path must never
+        reach through one to a file outside the context (Docker scopes them the same way).
+        """
+        real = os.path.realpath(self.root / rel if rel else self.root)
+        return Path(real).is_relative_to(self.root)
+
+    def _parent_inside(self, rel: str) -> bool:
+        parent = os.path.dirname(rel)
+        return not parent or self.resolves_inside(parent)
+
     def exists_ignored(self, source: str) -> bool:
         """Whether `source` exists on disk but .dockerignore hides it (for the error hint)."""
         rel = dockerignore.clean(source)
@@ -76,7 +89,8 @@ class BuildContext:
             return [""]
         parts = rel.split("/")
         if not any(c in part for part in parts for c in _GLOB):
-            return [rel] if os.path.lexists(self.root / rel) and not self.ignored(rel) else []
+            there = os.path.lexists(self.root / rel) and self._parent_inside(rel)
+            return [rel] if there and not self.ignored(rel) else []
         found: list[str] = []
         self._glob("", parts, found)
         return sorted(found)
@@ -101,7 +115,7 @@ class BuildContext:
             if self.ignored(rel) and not (rest and self.matcher.may_reinclude_below(rel)):
                 continue
             if rest:
-                if (self.root / rel).is_dir():
+                if (self.root / rel).is_dir() and self.resolves_inside(rel):
                     self._glob(rel + "/", rest, found)
             else:
                 found.append(rel)
@@ -112,6 +126,8 @@ class BuildContext:
         A symlink named directly as a source is followed (when it stays in the context),
         as Docker does; symlinks found inside directories are kept as links.
         """
+        if rel and not self._parent_inside(rel):
+            raise FileNotFoundError(f"{rel}: leads outside the build context")
         path = self.root / rel if rel else self.root
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):

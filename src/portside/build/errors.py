@@ -17,13 +17,18 @@ class DockerfileError(InvalidArgument):
 
 
 class BuildError(PortsideError):
-    """A step failed while building (source missing, command failed...)."""
+    """A step failed while building (source missing, command failed...).
 
-    def __init__(self, path: str, line: int, message: str) -> None:
+    `status` is the exit code of a RUN command that failed (None for other failures): the
+    Docker Engine API's build stream reports it as the error's code, and `docker build`
+    exits with it."""
+
+    def __init__(self, path: str, line: int, message: str, status: int | None = None) -> None:
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line
+        self.status = status
 
 
 class SourceNotFound(NotFound):

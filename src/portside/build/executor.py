@@ -68,7 +68,8 @@ class BuildRun:
         self._runtime: Any = None
         self.pull = pull
         self.network = network  # RUN's network when the step does not say
-        self.holder = f"build:{os.getpid()}:{int(self.now * 1000)}"
+        # Unique per build: a daemon runs several at once in one process.
+        self.holder = f"build:{os.getpid()}:{int(self.now * 1000)}:{os.urandom(4).hex()}"
         self.pulled: dict[str, Image] = {}
 
     # -- helpers the steps share --
@@ -179,14 +180,15 @@ class BuildRun:
             from portside.build.state import scratch
 
             state = scratch()
-            how = "FROM scratch"
+            how, ident = "FROM scratch", ""
         elif (parent := self.dockerfile.stage(base)) is not None and parent.index < stage.index:
             state = self.results[parent.index].clone()
-            how = f"FROM {parent.display}"
+            how, ident = f"FROM {parent.display}", state.key
         else:
             from portside.build.state import from_image
 
             image = self.image_for(Instruction("FROM", stage.line, stage.line, "", ""), base)
+            ident = image.id
             doc = self.store.config(image).raw
             state = from_image(image.manifest_digest, self.image_layers(image), doc)
             triggers = [str(t) for t in state.config.pop("OnBuild", None) or []]
@@ -198,7 +200,11 @@ class BuildRun:
         state.cmd_from_base = bool(state.config.get("Cmd"))
         steps = [parse_trigger(t, self.path, stage.line, self.dockerfile.escape) for t in triggers]
         steps += stage.instructions
-        self.progress.step(self._label(stage, 0, len(steps)), how, "RESOLVED", 0.0)
+        platform = f"--platform={stage.platform} " if stage.platform else ""
+        written = f"FROM {platform}{stage.base}" + (f" AS {stage.name}" if stage.name else "")
+        self.progress.step(
+            self._label(stage, 0, len(steps)), how, "RESOLVED", 0.0, ident=ident, written=written
+        )
         for n, inst in enumerate(steps, 1):
             self.step(stage, state, inst, n, len(steps))
         self.results[stage.index] = state
@@ -278,7 +284,12 @@ class BuildRun:
         )
         state.history.append(entry)
         self.progress.step(
-            self._label(stage, n, total), inst.original, status, time.monotonic() - started
+            self._label(stage, n, total),
+            inst.original,
+            status,
+            time.monotonic() - started,
+            ident=key,
+            written=inst.original,
         )
 
     def _workdir(

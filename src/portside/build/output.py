@@ -28,8 +28,30 @@ class Progress:
 
             self._console = Console(file=self.stream, highlight=False)
 
-    def step(self, label: str, text: str, status: str, seconds: float) -> None:
-        """Report a finished step: `#3 [build 2/5] COPY . /app  CACHED 0.0s`."""
+    def plan(self, steps: int) -> None:
+        """The number of steps the build will report (its stages' FROMs and instructions),
+        told once the target's stages are known. This output numbers steps as they come."""
+
+    def cancelled(self) -> bool:
+        """Whether whoever watches the build has given up on it (the daemon's client left):
+        a running RUN step is then stopped. Never, for the command line."""
+        return False
+
+    def step(
+        self,
+        label: str,
+        text: str,
+        status: str,
+        seconds: float,
+        *,
+        ident: str = "",
+        written: str = "",
+    ) -> None:
+        """Report a finished step: `#3 [build 2/5] COPY . /app  CACHED 0.0s`.
+
+        `ident` names what the step produced (its cache key; the base image's id for a FROM)
+        and `written` is the instruction as the Dockerfile has it, for outputs that show
+        them (the Docker Engine API's classic build stream); this one shows `text`."""
         self.count += 1
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if self.mode == "quiet":

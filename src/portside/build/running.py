@@ -243,6 +243,12 @@ def _bind_source(
         StageFS(run.store.content, layers).export(rel, top / "src")
         return top / "src"
     path = run.ctx.root / rel if rel else run.ctx.root
+    if not run.ctx.resolves_inside(rel):
+        raise BuildError(
+            run.path,
+            inst.line,
+            f"RUN --mount=type=bind: {m.get('source', '/')!r} leads outside the build context",
+        )
     if readonly:
         return path
     copy = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-")) / "src"
@@ -327,10 +333,13 @@ def _run_container(
         rt.start(spec.id)
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
-        for entry in read_logs(rt.log_path(spec.id), follow=True, stop=done.is_set):
+        stop = lambda: done.is_set() or run.progress.cancelled()  # noqa: E731
+        for entry in read_logs(rt.log_path(spec.id), follow=True, stop=stop):
             line = entry.data.decode("utf-8", "replace").rstrip("\n")
             tail.append(line)
             run.progress.output(line)
+        if not done.is_set() and run.progress.cancelled():
+            raise BuildError(run.path, inst.line, "RUN: stopped, the build was cancelled")
         waiter.join()
         code = result.get("code", -1)
         if code != 0:
@@ -342,7 +351,9 @@ def _run_container(
             if last:
                 text = " | ".join(last)
                 detail = ": " + (text if len(text) <= 300 else "…" + text[-299:])
-            raise BuildError(run.path, inst.line, f"{shown} failed with exit code {code}{detail}")
+            raise BuildError(
+                run.path, inst.line, f"{shown} failed with exit code {code}{detail}", status=code
+            )
         upper = rt.upperdir(spec.id)
         _remove_mount_points(run, state, upper, [m.destination for m in spec.mounts])
         from portside.build.stagefs import remember_index

@@ -79,23 +79,29 @@ def load(input_: str | None, quiet: bool) -> None:
     import os
 
     from portside.cli.engine import engine
+    from portside.errors import InvalidArgument
+    from portside.store.archive_common import InvalidArchive
 
     if input_ is None and sys.stdin.isatty():
         raise click.UsageError("requested load from stdin, but stdin is empty")
     progress = _LoadProgress() if not quiet and sys.stderr.isatty() else None
     api = engine()
-    if input_ is None:
-        loaded = api.images.load(_Counted(sys.stdin.buffer, "standard input", 0, progress))
-    elif os.path.isdir(input_):
-        loaded = _load_directory(api, input_)
-    else:
-        try:
-            source = open(input_, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise click.UsageError(f"cannot read {input_}: {exc.strerror}") from None
-        with source:
-            size = os.fstat(source.fileno()).st_size
-            loaded = api.images.load(_Counted(source, os.path.basename(input_), size, progress))
+    try:
+        if input_ is None:
+            loaded = api.images.load(_Counted(sys.stdin.buffer, "standard input", 0, progress))
+        elif os.path.isdir(input_):
+            loaded = _load_directory(api, input_)
+        else:
+            try:
+                source = open(input_, "rb")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise InvalidArgument(f"{input_}: {(exc.strerror or str(exc)).lower()}") from None
+            with source:
+                size = os.fstat(source.fileno()).st_size
+                loaded = api.images.load(_Counted(source, os.path.basename(input_), size,
+                                                  progress))
+    except InvalidArchive as exc:  # the daemon saw an upload: name the archive the user gave
+        raise InvalidArchive(input_ or "standard input", exc.reason) from None
     for name in loaded:
         click.echo(f"Loaded image ID: {name}" if name.startswith("sha256:")
                    else f"Loaded image: {name}")

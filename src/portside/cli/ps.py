@@ -285,7 +285,10 @@ def prune(force: bool, filters: tuple[str, ...]) -> None:
 @click.option("--until", default=None, help="Stream until a time or duration.")
 @click.option("-f", "--filter", "filters", multiple=True, help="type=, event=, container=...")
 @click.option("--format", "fmt", default="", help="json for one JSON object a line.")
-def events(since_: str | None, until: str | None, filters: tuple[str, ...], fmt: str) -> None:
+@click.option("--after-revision", type=int, default=0,
+              help="Resume: only the events after this revision (each JSON event has one).")
+def events(since_: str | None, until: str | None, filters: tuple[str, ...], fmt: str,
+           after_revision: int) -> None:
     """Stream the daemon's events."""
     import time
     from datetime import datetime
@@ -296,7 +299,7 @@ def events(since_: str | None, until: str | None, filters: tuple[str, ...], fmt:
     options = EventOptions(
         since=f"{parse_time_or_duration(since_, now):.9f}" if since_ else "",
         until=f"{parse_time_or_duration(until, now):.9f}" if until else "",
-        filters=parse_filters(list(filters)) if filters else {})
+        filters=parse_filters(list(filters)) if filters else {}, after_revision=after_revision)
     for e in engine().system.events(options):
         if fmt == "json":
             click.echo(json.dumps(_docker_event(e)))
@@ -311,7 +314,8 @@ def _docker_event(e: Event) -> Document:
     status/id/from fields of container events."""
     doc: Document = {"Type": e.type, "Action": e.action,
                      "Actor": {"ID": e.actor_id, "Attributes": dict(e.attributes)},
-                     "scope": "local", "time": e.time_nano // 10**9, "timeNano": e.time_nano}
+                     "scope": "local", "time": e.time_nano // 10**9, "timeNano": e.time_nano,
+                     "revision": e.revision}
     if e.type == "container":
         doc.update({"status": e.action, "id": e.actor_id,
                     "from": e.attributes.get("image", "")})

@@ -15,7 +15,8 @@ from portside.cli.output import human_size, table
 # -- the commands ------------------------------------------------------------------------------
 
 
-@click.group("system", cls=LazyGroup, lazy={"info": "portside.cli.info:info"})
+@click.group("system", cls=LazyGroup, lazy={"info": "portside.cli.info:info",
+                                          "events": "portside.cli.ps:events"})
 def system() -> None:
     """Manage portside."""
 

@@ -231,9 +231,13 @@ class RemoteImages:
             "nocache": options.no_cache or None, "pull": options.pull or None,
             "cachefrom": options.cache_from or None, "platform": options.platform or None,
             "networkmode": options.network_mode or None, "q": options.quiet or None}
-        path = "/build" + ("?" + "&".join(f"t={_q(t)}" for t in options.tags) if options.tags
-                           else "")
-        resp = self.c.request("POST", path, params, upload=context)
+        # `t` repeats, which a params dict cannot say: the whole query goes in the path
+        # (the transport would add a second `?` after one already there).
+        query = [f"t={_q(t)}" for t in options.tags] + [
+            f"{_q(k)}={_q(json.dumps(v) if isinstance(v, dict | list) else '1' if v is True else str(v))}"
+            for k, v in params.items() if v is not None]
+        path = "/build" + ("?" + "&".join(query) if query else "")
+        resp = self.c.request("POST", path, None, upload=context)
         image = ""
         for msg in json_lines(resp):
             if msg.get("stream"):

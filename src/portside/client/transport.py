@@ -175,9 +175,7 @@ def error_for(status: int, message: str, body: object = None) -> PortsideError:
     body names one, else one chosen by the status, as for any Docker-API server."""
     typed = from_wire(body) if body is not None else None
     if typed is not None:
-        if status == 400 and isinstance(typed, InvalidArgument):
-            typed.exit_code = 125  # the daemon refused the request: Docker's exit code for that
-        return typed
+        return typed  # its exit code is its class's (`run` makes refusals 125, as Docker)
     if status == 404:
         return NotFound(message)
     if status == 409:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from portside.engine import legacy
 from portside.engine.containers import Engine
 from portside.engine.events import EventBus
 from portside.engine.monitor import ExitReporter
@@ -14,17 +15,23 @@ from portside.runtime import Runtime
 from portside.state.sqlite import SqliteBackend
 from portside.store.images import ImageStore
 
+STATE_FILE = "state.db"
+
 
 def build_engine(root: Path, default_runtime: str = "crun",
                  exits: ExitReporter | None = None) -> Engine:
-    """The engine of the root `root`: its image store, records, volumes, runtime (conmon +
-    crun/runc), networking and event bus (its events kept in the state backend, `state.db`);
-    `exits` selects the managed mode."""
+    """The engine of the root `root`: its image store, runtime (conmon + crun/runc),
+    networking, and one state backend (`state.db`) shared by the container records, the
+    volumes, the network records and the event bus (which closes it last); `exits`
+    selects the managed mode. Records of an older `engine.db` are moved in first."""
     root = Path(root)
-    state = StateStore(root / "engine.db")
+    backend = SqliteBackend(root / STATE_FILE)
+    legacy.migrate(root, backend)
+    events = EventBus(backend)
     return Engine(
-        root, images=ImageStore(root), state=state,
-        volumes=VolumeStore(root / "volumes", state.db, state.lock),
-        runtime=Runtime(root / "runtime"), networks=Networking(root),
-        events=EventBus(SqliteBackend(root / "state.db")),
-        default_runtime=default_runtime, exits=exits)
+        root, images=ImageStore(root), state=StateStore(backend),
+        volumes=VolumeStore(root / "volumes", backend),
+        runtime=Runtime(root / "runtime"),
+        networks=Networking(root, backend, lambda action, net, attrs: events.publish(
+            "network", action, net.id, attrs)),
+        events=events, default_runtime=default_runtime, exits=exits)

@@ -60,8 +60,11 @@ def changes(engine: Engine, c: Container) -> list[dict[str, Any]]:
 
 
 def commit(engine: Engine, c: Container, tag: str | None, comment: str = "", author: str = "",
-           changes_config: dict[str, Any] | None = None) -> str:
-    """Record the container's root filesystem as a new image; returns its id."""
+           changes_config: dict[str, Any] | None = None,
+           changes: list[str] | None = None) -> str:
+    """Record the container's root filesystem as a new image; returns its id. `changes`
+    are `docker commit --change` instructions (CMD, ENV, LABEL...), applied last."""
+    from portside.engine.imageimport import apply_changes
     from portside.store import imagebuilder
     from portside.store.layers import LayerResult, walk, write_entries
 
@@ -78,6 +81,7 @@ def commit(engine: Engine, c: Container, tag: str | None, comment: str = "", aut
         layers.append(write_entries(store.content, entries))
         config = {k: c.config[k] for k in _KEEP if c.config.get(k) is not None}
         config.update(changes_config or {})
+        apply_changes(config, changes or [])
         history = list(base_config.history) + [{
             "created_by": " ".join(list(c.config.get("Entrypoint") or [])
                                    + list(c.config.get("Cmd") or [])),

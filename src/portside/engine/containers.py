@@ -204,7 +204,7 @@ class Engine:
             host_config["NetworkMode"] = "container:" + self.get(mode.partition(":")[2]).id
         restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
         if host_config.get("AutoRemove") and restart not in ("", "no"):
-            raise Conflict("conflicting options: cannot combine --restart and --rm")
+            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         specs = mounts_mod.requested(host_config, config.get("Volumes"))
         mounts_mod.check_sources(specs)
         cid = secrets.token_hex(32)
@@ -212,7 +212,7 @@ class Engine:
             s.type == "volume" and not s.nocopy for s in specs) else []
         c = Container(cid, name, now_rfc3339(), body["Image"], image.id, config, host_config,
                       new_state(), [], 0, host_config.get("Runtime") or self.default_runtime)
-        self.state.add(c)  # the name check that counts (unique index)
+        self.state.add(c)  # the name check that counts (names/<name>, created only if absent)
         try:
             c.mounts = mounts_mod.resolve(specs, self.volumes, lowerdirs)
             self.images.lease(cid, image)
@@ -397,11 +397,18 @@ class Engine:
         from portside.engine.options import parse_signal
 
         c = self.get(ref)
-        parse_signal(signal)
+        number = parse_signal(signal)
         if not c.running:
             raise NotRunning(c)
+        # Docker (daemon/kill.go): a SIGKILL returns once the container has stopped, so a
+        # client can remove it right after; other signals return when sent (and a frozen,
+        # paused container dies only when thawed)
+        exited = self.monitor.exited(c.id) if number == 9 and not c.state["Paused"] else None
         await asyncio.to_thread(self.runtime.kill, c.id, signal)
-        self.event(c, "kill", signal=str(parse_signal(signal)))
+        self.event(c, "kill", signal=str(number))
+        if exited is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), 30)
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)

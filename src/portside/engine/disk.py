@@ -8,7 +8,6 @@ containers mount it; the build cache lists the cached steps with the layers only
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -116,23 +115,3 @@ def system_df(engine: Engine, image_summary: Callable[[Image], dict[str, Any]],
     if wanted("build-cache"):
         doc["BuildCache"] = build_cache_usage(engine)
     return doc
-
-
-def prune_build_cache(engine: Engine) -> dict[str, Any]:
-    """POST /build/prune: every cached step and RUN cache mount; the layers only the cache
-    kept go with them (`builder prune`)."""
-    from portside.build.cache import CACHE_HOLDER, BuildCache, cached_steps
-
-    ids = [s["key"][:25] for s in cached_steps(engine.root)]
-    cache = BuildCache(engine.root)
-    try:
-        cache.prune()
-    finally:
-        cache.close()
-    mounts = engine.root / "build" / "cache-mounts"
-    reclaimed = tree_size(mounts) if mounts.is_dir() else 0
-    shutil.rmtree(mounts, ignore_errors=True)
-    with engine.image_lock:
-        engine.images.release_content(CACHE_HOLDER)
-        reclaimed += engine.images.collect_garbage()
-    return {"CachesDeleted": ids or None, "SpaceReclaimed": reclaimed}

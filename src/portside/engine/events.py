@@ -36,7 +36,8 @@ TRIMMED = "events.trimmed"
 
 
 def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    """Docker's events filters: type, event/action, container, image, label, volume, name."""
+    """Docker's events filters: type, event/action, container, image, label, volume,
+    network, name."""
     actor = event.get("Actor", {})
     attrs = actor.get("Attributes", {})
     for key, values in filters.items():
@@ -59,6 +60,9 @@ def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         elif key == "image" and attrs.get("image") not in values:
             return False
         if key == "volume" and (event.get("Type") != "volume" or actor.get("ID") not in values):
+            return False
+        if key == "network" and not any(
+                actor.get("ID", "").startswith(v) or attrs.get("name") == v for v in values):
             return False
         if key == "label":
             for v in values:

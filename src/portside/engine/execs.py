@@ -13,12 +13,23 @@ import asyncio
 import contextlib
 import os
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from portside.engine.containers import Engine, NotRunning
 from portside.engine.state import Container
 from portside.engine.streams import STDERR, STDOUT, Sink
 from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.runtime.errors import CommandNotExecutable, CommandNotFound
+
+
+@dataclass(frozen=True)
+class FailedStart:
+    """An attached start whose command cannot run: Docker (daemon/exec.go) sends the
+    runtime's error on the stream's stdout and records exit code 126, so a client sees the
+    message and the exit status, as for any exec."""
+
+    message: bytes
 
 
 def get(engine: Engine, exec_id: str) -> dict[str, Any]:
@@ -90,13 +101,24 @@ def _spawn(engine: Engine, inst: dict[str, Any], stdin: bool) -> Any:
 
 async def begin(engine: Engine, inst: dict[str, Any], body: dict[str, Any]) -> Any:
     """Start the instance's process (Docker's start body: `Detach`, `Tty`, `ConsoleSize`);
-    a detached one is finished in the background. Returns the process."""
+    a detached one is finished in the background. Returns the process, or `FailedStart`
+    when an attached start's command cannot run (a detached one raises)."""
     if inst["Running"] or inst["ExitCode"] is not None:
         raise Conflict(f"exec {inst['ID']} has already been started")
     tty = bool(body.get("Tty", inst["ProcessConfig"]["tty"]))
     inst["ProcessConfig"]["tty"] = tty
     detach = bool(body.get("Detach"))
-    proc = await asyncio.to_thread(_spawn, engine, inst, inst["OpenStdin"] and not detach)
+    try:
+        proc = await asyncio.to_thread(_spawn, engine, inst, inst["OpenStdin"] and not detach)
+    except (CommandNotFound, CommandNotExecutable) as exc:
+        if detach:
+            raise
+        reason = ("executable file not found in $PATH" if isinstance(exc, CommandNotFound)
+                  else "permission denied")
+        inst.update(Running=False, ExitCode=126, Pid=0)
+        return FailedStart(f"OCI runtime exec failed: exec failed: exec:"
+                           f" \"{inst['ProcessConfig']['entrypoint']}\": {reason}:"
+                           " unknown\r\n".encode())
     inst.update(_proc=proc, Running=True)
     c = engine.get(inst["ContainerID"])
     engine.event(c, f"exec_start: {inst['ProcessConfig']['entrypoint']}", execID=inst["ID"])
@@ -110,7 +132,10 @@ async def begin(engine: Engine, inst: dict[str, Any], body: dict[str, Any]) -> A
 
 async def pump(engine: Engine, inst: dict[str, Any], proc: Any, out: Sink) -> None:
     """Carry the process's output to `out` (and `out.stdin` to it) until its output ends,
-    then record its exit."""
+    then record its exit; a `FailedStart`'s message goes out alone."""
+    if isinstance(proc, FailedStart):
+        await out.write(STDOUT, proc.message)
+        return
     pumps = []
     if proc.pty is not None:
         pumps.append(_copy_out(proc.pty, out, STDOUT))

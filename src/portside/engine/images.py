@@ -264,7 +264,7 @@ class ImageService:
                 self._event("untag", image.id, image.id, image)  # blobs stay until the sweep
             self._event("delete", image.id, image.id, image)
             out.append(("Deleted", image.id))
-            self.store.collect_garbage()
+            self.store.collect_garbage(wait=False)  # an import under way may need our lock
         return out
 
     @staticmethod
@@ -305,7 +305,7 @@ class ImageService:
                     self._event("untag", image.id, image.id, image)
                 report.removed.append(("Deleted", image.id))
                 self._event("delete", image.id, image.id)
-            report.reclaimed = self.store.collect_garbage()
+            report.reclaimed = self.store.collect_garbage(wait=False)
         return report
 
     # -- archives --

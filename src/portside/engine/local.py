@@ -100,6 +100,9 @@ class LocalEngine:
 
 async def _close(engine: Engine) -> None:
     """What `portside daemon` closes when it stops, then the tasks still on the loop."""
+    from portside.engine.builds import builds_of
+
+    await asyncio.to_thread(builds_of(engine).close)  # running builds stop and clean up
     engine.monitor.close()
     with contextlib.suppress(Exception):
         engine.runtime.close()

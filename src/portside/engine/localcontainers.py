@@ -141,7 +141,8 @@ class LocalContainers:
         self.engine.get(ref)
         name = "{}:{}".format(*tagged(options.reference)) if options.reference else None
         return self.on.run(operations.commit(self.engine, ref, name, options.comment,
-                                             options.author, None, options.pause))
+                                             options.author, None, options.pause,
+                                             list(options.changes)))
 
     def prune(self, filters: Filters | None = None) -> PruneReport:
         return prune_report(self.on.run(self.engine.prune(filters or {})), "ContainersDeleted")

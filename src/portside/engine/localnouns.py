@@ -130,9 +130,20 @@ class LocalImages:
 
     def build(self, context: Readable, options: BuildOptions,
               log: Callable[[str], None]) -> str:
-        from portside.engine.localbuild import build
+        from portside.engine.builds import BuildRequest, builds_of, check_platform, network_of
 
-        return build(self.on.engine, context, options, log)
+        check_platform(options.platform)
+        request = BuildRequest(
+            dockerfile=options.dockerfile, tags=[t for t in options.tags if t],
+            build_args=dict(options.build_args), target=options.target or None,
+            labels=dict(options.labels), no_cache=options.no_cache, pull=options.pull,
+            cache_from=list(options.cache_from), network=network_of(options.network_mode))
+
+        def emit(msg: dict[str, Any]) -> None:
+            if msg.get("stream") and not options.quiet:
+                log(str(msg["stream"]))
+
+        return builds_of(self.on.engine).run(request, reader(context), emit).image.id
 
     def list(self, all: bool = False, filters: Filters | None = None) -> list[ImageSummary]:
         return [image_summary(d) for d in imagedocs.summaries(self.service, filters or {})]
@@ -226,9 +237,9 @@ class LocalSystem:
             self.engine, lambda image: imagedocs.summary(service, image), set()))
 
     def prune_build_cache(self) -> PruneReport:
-        from portside.engine import disk
+        from portside.engine.builds import builds_of
 
-        return prune_report(disk.prune_build_cache(self.engine), "CachesDeleted")
+        return prune_report(builds_of(self.engine).prune(), "CachesDeleted")
 
     def events(self, options: EventOptions) -> Iterator[Event]:
         watch = self.on.call(operations.EventWatch, self.engine, options.since or None,

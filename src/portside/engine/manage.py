@@ -11,17 +11,14 @@ networks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from portside.engine.state import NameInUse, NoSuchContainer
+from portside.engine.validate import MIN_MEMORY
 from portside.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
 
-MIN_MEMORY = 6 * 1024 * 1024  # Docker's "Minimum memory limit allowed is 6MB"
 UPDATABLE_INT = ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "CpuShares",
                  "NanoCpus", "CpuQuota", "CpuPeriod", "CpuRealtimePeriod", "CpuRealtimeRuntime",
                  "PidsLimit", "BlkioWeight")
@@ -134,16 +131,8 @@ def rename(engine: Engine, ref: str, new_name: str) -> None:
                               " are allowed")
     if name == c.name:
         raise InvalidArgument("Renaming a container with the same name as its current name")
-    with contextlib.suppress(NoSuchContainer):
-        holder = engine.state.get(name)
-        if holder.name == name:
-            raise NameInUse(name, holder.id)
     old = c.name
-    c.name = name
-    try:
-        engine.state.save(c)  # the names' unique index decides a race
-    except sqlite3.IntegrityError:
-        raise NameInUse(name, engine.state.get(name).id) from None
+    engine.state.rename(c, name)  # one transaction: NameInUse when the name is taken
     from portside.engine.networking import uses_bridge
 
     if uses_bridge(c) and (engine.root / "network").exists():

@@ -19,6 +19,7 @@ from typing import Any
 from portside import config as portside_config
 from portside.engine.state import Container
 from portside.errors import Conflict
+from portside.state.backend import StateBackend
 
 # Where a container's create-time NetworkingConfig is kept (in its HostConfig record;
 # inspect leaves it out).
@@ -30,9 +31,29 @@ def uses_bridge(c: Container) -> bool:
     return mode not in ("none", "host") and not mode.startswith("container:")
 
 
+def owns_netns(c: Container) -> bool:
+    """Whether the container has (or had at its start) a namespace portside made for it.
+    Disconnecting a running container from its last network keeps that namespace, with
+    lo only, as Docker keeps the sandbox, though NetworkMode then records "none" for the
+    next start: a connect must attach to it, and the stop must remove it."""
+    if uses_bridge(c):
+        return True
+    from portside.network import containers as glue
+
+    return glue.netns_path(c.id).exists()
+
+
 class Networking:
-    def __init__(self, root: Path) -> None:
+    """The engine's door to the network layer. `backend` is the state backend the network
+    records go to (the engine's own); without one, the manager opens `<root>/state.db`
+    (clean-up tools working on a stopped daemon's root). `on_event` receives the network's
+    events (NetworkManager.on_event)."""
+
+    def __init__(self, root: Path, backend: StateBackend | None = None,
+                 on_event: Callable[[str, Any, dict[str, str]], object] | None = None) -> None:
         self.root = root
+        self.backend = backend
+        self.on_event = on_event
         self._manager: Any = None
         self._lock = threading.Lock()
 
@@ -42,7 +63,9 @@ class Networking:
             if self._manager is None:
                 from portside.network import NetworkManager
 
-                self._manager = NetworkManager(self.root, default_bridge=self._bridge_name())
+                self._manager = NetworkManager(self.root, backend=self.backend,
+                                               default_bridge=self._bridge_name(),
+                                               on_event=self.on_event)
             return self._manager
 
     def _bridge_name(self) -> str:
@@ -113,7 +136,7 @@ class Networking:
         return netns, files, default_hostname(other.id, other.config)
 
     def teardown(self, c: Container) -> None:
-        if not uses_bridge(c):
+        if not owns_netns(c):
             return
         from portside.network import containers as glue
 
@@ -121,7 +144,7 @@ class Networking:
             glue.teardown(self.manager, c.id)
 
     def settings(self, c: Container) -> dict[str, Any] | None:
-        if not uses_bridge(c) or self._manager is None and not (self.root / "network").exists():
+        if not owns_netns(c) or self._manager is None and not (self.root / "network").exists():
             return None
         from portside.network import containers as glue
 

@@ -10,6 +10,7 @@ answer around it, `LocalEngine` calls it from its dataclass options. Functions m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
@@ -19,22 +20,48 @@ from portside.engine import disk, query
 from portside.engine import events as events_mod
 from portside.engine.containers import Engine
 from portside.engine.options import parse_time_or_duration
-from portside.engine.state import Container
-from portside.errors import InvalidArgument
+from portside.engine.state import Container, parse_rfc3339
+from portside.errors import InvalidArgument, PortsideError
 from portside.network.operations import ContainerRef
 
 # -- containers --
 
+def _list_filters(engine: Engine, filters: dict[str, list[str]]
+                  ) -> tuple[dict[str, list[str]], float, float]:
+    """Check the keys; networks given by id become names; `before` and `since` (container
+    names or ids) become the bounds of the creation time."""
+    for key in filters:
+        if key not in query.LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    if "network" in filters:
+        names = set(filters["network"])
+        for ref in filters["network"]:
+            with contextlib.suppress(PortsideError):
+                names.add(engine.networks.manager.get(ref).name)
+        filters = {**filters, "network": sorted(names)}
+    before = min((parse_rfc3339(engine.get(r).created) for r in filters.get("before", [])),
+                 default=float("inf"))
+    since = max((parse_rfc3339(engine.get(r).created) for r in filters.get("since", [])),
+                default=float("-inf"))
+    return filters, before, since
+
+
 def container_list(engine: Engine, filters: dict[str, list[str]], show_all: bool,
                    limit: int) -> list[dict[str, Any]]:
-    """`GET /containers/json` without sizes (on the loop): running ones unless `show_all`
-    or a `status` filter; `limit` > 0 keeps the first ones."""
+    """`GET /containers/json` without sizes (on the loop): running ones unless `show_all`,
+    a `status` filter, `before` or `since`; `limit` > 0 keeps the first ones."""
+    filters, before, since = _list_filters(engine, filters)
+    show_all = show_all or "before" in filters or "since" in filters
     out = []
     for c in engine.state.all():
         if not show_all and not c.running and "status" not in filters:
             continue
+        if not since < parse_rfc3339(c.created) < before:
+            continue
         if query.matches(c, filters):
-            out.append(query.summary(c, engine.networks.ports(c)))
+            settings = engine.networks.settings(c) if c.running else None
+            out.append(query.summary(c, engine.networks.ports(c),
+                                     (settings or {}).get("Networks")))
     if limit > 0:
         out = out[:limit]
     return out
@@ -51,17 +78,24 @@ def container_inspect(engine: Engine, c: Container, size: bool = False) -> dict[
     records)."""
     settings = engine.networks.settings(c)
     doc = query.inspect(c, str(engine.log_path(c.id)), settings)
+    # Docker lists the container's exec instances that have not exited (it drops an
+    # exec from the container at its exit; /exec/{id}/json still answers for it)
+    doc["ExecIDs"] = [i for i, e in list(engine.execs.items())
+                      if e["ContainerID"] == c.id and e["ExitCode"] is None] or None
     if size:
         doc.update(disk.container_sizes(engine, c))
     return doc
 
 
 async def commit(engine: Engine, ref: str, name: str | None, comment: str, author: str,
-                 config: dict[str, Any] | None, pause: bool) -> str:
-    """`POST /commit` (on the loop): a running container is paused meanwhile unless
-    `pause` is false; returns the new image's ID."""
+                 config: dict[str, Any] | None, pause: bool, changes: list[str]) -> str:
+    """`POST /commit` (on the loop): Docker's `changes` (ENV, LABEL, CMD...) checked before
+    anything is written; a running container paused meanwhile unless `pause` is false;
+    returns the new image's ID."""
     from portside.engine import commit as commit_mod
+    from portside.engine.imageimport import apply_changes
 
+    apply_changes({}, changes)  # a bad instruction is a 400 before anything is written
     c = engine.get(ref)
     paused = False
     if c.running and pause and not c.state["Paused"]:
@@ -69,7 +103,7 @@ async def commit(engine: Engine, ref: str, name: str | None, comment: str, autho
         paused = True
     try:
         image_id = await asyncio.to_thread(commit_mod.commit, engine, c, name, comment,
-                                           author, config)
+                                           author, config, changes)
     finally:
         if paused:
             await engine.unpause(c.id)
@@ -114,12 +148,12 @@ async def stats(engine: Engine, c: Container, stream: bool, one_shot: bool
 
 def container_ref(engine: Engine, ref: str) -> ContainerRef:
     """What the network operations need of a container (connect, disconnect)."""
-    from portside.engine.networking import uses_bridge
+    from portside.engine.networking import owns_netns
     from portside.engine.spec import default_hostname
 
     c = engine.get(ref)
     netns = None
-    if c.running and uses_bridge(c):
+    if c.running and owns_netns(c):
         from portside.network import containers as glue
 
         path = glue.netns_path(c.id)
@@ -173,13 +207,30 @@ def log_chunks(engine: Engine, c: Container, *, stdout: bool, stderr: bool,
 
 # -- volumes --
 
+def _volume_labels_match(v: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's `label` (key or key=value, all must hold) and `label!` (none may) filters."""
+    labels = v.get("Labels") or {}
+
+    def has(item: str) -> bool:
+        key, eq, value = item.partition("=")
+        return key in labels and (not eq or labels[key] == value)
+
+    return all(has(i) for i in filters.get("label", [])) and not any(
+        has(i) for i in filters.get("label!", []))
+
+
 def volume_list(engine: Engine, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """`GET /volumes`' volumes: filtered by dangling, name, driver, label and label!."""
     out = []
     for v in engine.volumes.list():
         users = engine.volume_users(v["Name"])
         if "dangling" in filters and (filters["dangling"][0] in ("true", "1")) == bool(users):
             continue
         if "name" in filters and not any(n in v["Name"] for n in filters["name"]):
+            continue
+        if "driver" in filters and v["Driver"] not in filters["driver"]:
+            continue
+        if not _volume_labels_match(v, filters):
             continue
         out.append(v)
     return out
@@ -201,15 +252,21 @@ def volume_remove(engine: Engine, name: str, force: bool) -> None:
     engine.events.publish("volume", "destroy", name, {"driver": "local"})
 
 
-def volume_prune(engine: Engine, filters: dict[str, list[str]]) -> dict[str, Any]:
-    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered."""
+def volume_prune(engine: Engine, filters: dict[str, list[str]],
+                 api_version: str | None = None) -> dict[str, Any]:
+    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered;
+    a client of an older API (Docker 20.10's is 1.41) gets every unused volume pruned."""
     everything = (filters.get("all") or ["false"])[0] in ("true", "1")
+    if api_version and tuple(int(p) for p in api_version.split(".")) < (1, 42):
+        everything = True
     deleted, reclaimed = [], 0
     for v in engine.volumes.list():
         name = v["Name"]
         if engine.volume_users(name):
             continue
         if not everything and not engine.volumes.is_anonymous(name):
+            continue
+        if not _volume_labels_match(v, filters):
             continue
         reclaimed += engine.volumes.size(name)
         engine.volumes.remove(name, [])

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from portside.engine.state import Container, parse_rfc3339, unix_created
+from portside.errors import InvalidArgument
+from portside.runtime.spec import DEFAULT_SHM_SIZE
 
 
 def human_duration(seconds: float) -> str:
@@ -76,23 +78,63 @@ def command_text(c: Container) -> str:
     return " ".join(shlex.quote(a) if " " in a else a for a in args)
 
 
-def summary(c: Container, ports: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def summary(c: Container, ports: list[dict[str, Any]] | None = None,
+            networks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of the container list; `networks` are its endpoints while it runs (as in
+    inspect), else the networks it will be on, by name."""
     network = c.host_config.get("NetworkMode") or "default"
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image, "ImageID": c.image_id,
         "Command": command_text(c), "Created": unix_created(c), "Ports": ports or [],
         "Labels": c.config.get("Labels") or {}, "State": c.state["Status"],
         "Status": status_text(c), "HostConfig": {"NetworkMode": network},
-        "NetworkSettings": {"Networks": {}}, "Mounts": c.mounts,
+        "NetworkSettings": {"Networks": networks or {n: {} for n in sorted(networks_of(c))}},
+        "Mounts": c.mounts,
     }
+
+
+# What inspect shows of a HostConfig field the client left out: Docker answers every
+# field, its zero value when unset, so clients read `["Privileged"]` or `["Memory"]` without
+# a KeyError. Only values that are what portside does by default are given here.
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "NetworkMode": "default", "PortBindings": {},
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "Dns": [],
+    "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
+    "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
+    "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False,
+    "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": DEFAULT_SHM_SIZE,
+    "ConsoleSize": [0, 0], "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+    "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+    "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+    "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
+    "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+}
+
+
+def docker_log_config(asked: dict[str, Any] | None) -> dict[str, Any]:
+    """The log driver as Docker names it. conmon's k8s-file log (the default, also when
+    the client sent an empty Type) is the one `/logs` reads, so it is shown as Docker's
+    readable default, json-file: clients such as docker-py read logs only for json-file
+    or journald (podman's compat API does the same)."""
+    doc = dict(asked or {})
+    if doc.get("Type") in (None, "", "k8s-file"):
+        doc["Type"] = "json-file"
+    doc["Config"] = doc.get("Config") or {}
+    return doc
 
 
 def inspect(c: Container, log_path: str,
             network_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     args = list(c.config.get("Entrypoint") or []) + list(c.config.get("Cmd") or [])
-    host_config = {"NetworkMode": "default", "RestartPolicy": {"Name": "no",
-                   "MaximumRetryCount": 0}, "LogConfig": {"Type": "k8s-file", "Config": {}},
-                   **{k: v for k, v in c.host_config.items() if not k.startswith("_")}}
+    host_config = {**HOST_CONFIG_DEFAULTS, "Runtime": c.runtime,
+                   **{k: v for k, v in c.host_config.items()
+                      if not k.startswith("_") and v is not None}}
+    host_config["LogConfig"] = docker_log_config(c.host_config.get("LogConfig"))
     return {
         "Id": c.id, "Created": c.created, "Path": args[0] if args else "",
         "Args": args[1:], "State": c.state, "Image": c.image_id,
@@ -110,6 +152,52 @@ def inspect(c: Container, log_path: str,
     }
 
 
+def _name_matches(pattern: str, name: str) -> bool:
+    """Docker's `name` filter: a regular expression searched in the name with its leading
+    slash, so `^/web$` is the exact match; a pattern that does not compile matches nothing."""
+    try:
+        return re.search(pattern, "/" + name) is not None
+    except re.error:
+        return False
+
+
+# The filters `GET /containers/json` accepts (Docker's acceptedPsFilterTags); any other
+# key is a 400, as in Docker.
+LIST_FILTERS = frozenset({"ancestor", "before", "expose", "exited", "health", "id",
+                          "isolation", "is-task", "label", "name", "network", "publish",
+                          "since", "status", "volume"})
+
+
+def networks_of(c: Container) -> set[str]:
+    """The names of the networks the container is (or at its start will be) on."""
+    from portside.engine.networking import NETWORKING_KEY
+
+    mode = c.host_config.get("NetworkMode") or "default"
+    kept = (c.host_config.get(NETWORKING_KEY) or {}).get("EndpointsConfig") or {}
+    names = {n for n in kept if n != "default"}
+    if mode not in ("none", "host") and not mode.startswith("container:"):
+        names.add("bridge" if mode == "default" else mode)
+    return names
+
+
+def _mounts_volume(c: Container, ref: str) -> bool:
+    """Docker's `volume` filter: a volume's name (a bind's source) or a mount point."""
+    return any(ref in (m.get("Name") or m.get("Source"), m.get("Destination"))
+               for m in c.mounts)
+
+
+def _ports_filter(values: list[str]) -> set[str]:
+    """`80`, `80/udp`, `8000-8002/tcp` -> {"80/tcp", ...} (the default protocol is tcp)."""
+    out = set()
+    for v in values:
+        spec, _, proto = v.partition("/")
+        low, _, high = spec.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise InvalidArgument(f"invalid port filter {v!r}")
+        out |= {f"{p}/{proto or 'tcp'}" for p in range(int(low), int(high or low) + 1)}
+    return out
+
+
 def matches(c: Container, filters: dict[str, list[str]]) -> bool:
     """Docker's container list filters; values of one key are OR-ed, keys AND-ed."""
     for key, values in filters.items():
@@ -117,7 +205,7 @@ def matches(c: Container, filters: dict[str, list[str]]) -> bool:
             continue
         if key == "status" and c.state["Status"] not in values:
             return False
-        if key == "name" and not any(re.search(v.removeprefix("/"), c.name) for v in values):
+        if key == "name" and not any(_name_matches(v, c.name) for v in values):
             return False
         if key == "id" and not any(c.id.startswith(v) for v in values):
             return False
@@ -128,6 +216,20 @@ def matches(c: Container, filters: dict[str, list[str]]) -> bool:
                                 or c.state["Status"] != "exited"):
             return False
         if key == "health" and (c.state.get("Health") or {}).get("Status", "none") not in values:
+            return False
+        if key == "volume" and not any(_mounts_volume(c, v) for v in values):
+            return False
+        if key == "network" and not networks_of(c) & set(values):
+            return False
+        if key == "expose" and not _ports_filter(values) & set(
+                c.config.get("ExposedPorts") or {}):
+            return False
+        if key == "publish" and not _ports_filter(values) & {
+                p for p, b in (c.host_config.get("PortBindings") or {}).items() if b}:
+            return False
+        if key == "is-task" and "true" in values:  # no swarm tasks here
+            return False
+        if key == "isolation" and "default" not in values:
             return False
         if key == "label":
             labels = c.config.get("Labels") or {}

@@ -9,6 +9,8 @@ from portside.errors import InvalidArgument
 _STR = ("Image", "User", "WorkingDir", "StopSignal", "Hostname", "Domainname")
 _BOOL = ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr",
          "NetworkDisabled", "ArgsEscaped")
+MIN_MEMORY = 6 * 1024 * 1024  # Docker's "Minimum memory limit allowed is 6MB" (create, update)
+
 _HC_INT = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
            "CpuShares", "PidsLimit", "ShmSize")
 _HC_BOOL = ("AutoRemove", "Init", "ReadonlyRootfs", "Privileged", "PublishAllPorts")
@@ -88,6 +90,10 @@ def check_host_config(hc: dict[str, Any]) -> None:
     for key in ("Memory", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "ShmSize"):
         if (hc.get(key) or 0) < 0:
             raise _bad(f"HostConfig.{key}", "must not be negative")
+    if 0 < (hc.get("Memory") or 0) < MIN_MEMORY:
+        # Docker's own check (daemon_unix.go, linuxMinMemory): below it a container
+        # cannot even start its runtime
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if hc.get("MemorySwap") is not None and hc["MemorySwap"] < -1:
         raise _bad("HostConfig.MemorySwap", "must be -1 or a size")
     for key in _HC_BOOL:

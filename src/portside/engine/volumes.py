@@ -1,4 +1,5 @@
-"""Named and anonymous volumes: directories under $ROOT/volumes/<name>/_data, recorded in SQLite.
+"""Named and anonymous volumes: directories under $ROOT/volumes/<name>/_data, recorded in
+the state backend under `volumes/<name>`.
 
 A volume is created on first use; when a container mounts an empty volume over a path
 that has content in the image, that content is copied in first (Docker's copy-up, unless
@@ -14,23 +15,15 @@ import os
 import re
 import secrets
 import shutil
-import sqlite3
 import stat
-import threading
 from pathlib import Path
 from typing import Any
 
 from portside.engine.state import now_rfc3339
 from portside.errors import Conflict, InvalidArgument, NotFound
+from portside.state.backend import Compare, Get, Put, StateBackend
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS volumes (
-    name      TEXT PRIMARY KEY,
-    created   TEXT NOT NULL,
-    labels    TEXT NOT NULL,
-    anonymous INTEGER NOT NULL DEFAULT 0
-);
-"""
+VOLUMES = "volumes/"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
@@ -59,22 +52,29 @@ class VolumeInUse(Conflict):
         super().__init__(f"remove {name}: volume is in use - [{', '.join(users)}]")
 
 
+def volume_doc(created: str, labels: dict[str, str], anonymous: bool) -> bytes:
+    """The record of a volume as stored under `volumes/<name>`."""
+    return json.dumps({"created": created, "labels": labels,
+                       "anonymous": anonymous}).encode()
+
+
 class VolumeStore:
-    def __init__(self, root: Path, db: sqlite3.Connection, lock: threading.RLock) -> None:
+    """The volumes' directories under `root` and their records in `backend` (shared with
+    the engine's other parts). A record is created only if absent, so two creates of one
+    name agree on which one made it."""
+
+    def __init__(self, root: Path, backend: StateBackend) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o701)
-        self.db = db
-        self.lock = lock
-        with lock:
-            db.executescript(SCHEMA)
+        self.backend = backend
 
     def data_dir(self, name: str) -> Path:
         return self.root / name / "_data"
 
-    def _doc(self, row: sqlite3.Row) -> dict[str, Any]:
-        return {"CreatedAt": row["created"], "Driver": "local",
-                "Labels": json.loads(row["labels"]) or None,
-                "Mountpoint": str(self.data_dir(row["name"])), "Name": row["name"],
+    def _doc(self, name: str, value: bytes) -> dict[str, Any]:
+        d = json.loads(value)
+        return {"CreatedAt": d["created"], "Driver": "local", "Labels": d["labels"] or None,
+                "Mountpoint": str(self.data_dir(name)), "Name": name,
                 "Options": None, "Scope": "local"}
 
     def create(self, name: str = "", labels: dict[str, str] | None = None,
@@ -85,39 +85,36 @@ class VolumeStore:
         if not _NAME.match(name):
             raise InvalidArgument(f"create {name}: {name!r} includes invalid characters for a"
                                   " local volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        with self.lock:
-            row = self.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
-            if row is not None:
-                return self._doc(row), False
-            self.data_dir(name).mkdir(parents=True, exist_ok=True, mode=0o755)
-            self.db.execute("INSERT INTO volumes VALUES (?, ?, ?, ?)",
-                            (name, now_rfc3339(), json.dumps(labels or {}), int(anonymous)))
-            row = self.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
-        return self._doc(row), True
+        key = VOLUMES + name
+        kv = self.backend.get(key)
+        if kv is not None:
+            return self._doc(name, kv.value), False
+        self.data_dir(name).mkdir(parents=True, exist_ok=True, mode=0o755)
+        value = volume_doc(now_rfc3339(), labels or {}, anonymous)
+        r = self.backend.txn([Compare.absent(key)], [Put(key, value)], [Get(key)])
+        if not r.succeeded:  # created by someone else meanwhile: theirs it is
+            return self._doc(name, r.responses[0].kvs[0].value), False
+        return self._doc(name, value), True
 
     def get(self, name: str) -> dict[str, Any]:
-        with self.lock:
-            row = self.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        kv = self.backend.get(VOLUMES + name) if name else None
+        if kv is None:
             raise NoSuchVolume(name)
-        return self._doc(row)
+        return self._doc(name, kv.value)
 
     def is_anonymous(self, name: str) -> bool:
-        with self.lock:
-            row = self.db.execute("SELECT anonymous FROM volumes WHERE name = ?", (name,)).fetchone()
-        return bool(row and row[0])
+        kv = self.backend.get(VOLUMES + name) if name else None
+        return bool(kv and json.loads(kv.value)["anonymous"])
 
     def list(self) -> builtins.list[dict[str, Any]]:
-        with self.lock:
-            rows = self.db.execute("SELECT * FROM volumes ORDER BY name").fetchall()
-        return [self._doc(r) for r in rows]
+        kvs, _ = self.backend.range(VOLUMES)  # sorted by key, so by name
+        return [self._doc(kv.key[len(VOLUMES):], kv.value) for kv in kvs]
 
     def remove(self, name: str, users: builtins.list[str], force: bool = False) -> None:
         self.get(name)
         if users:
             raise VolumeInUse(name, users)
-        with self.lock:
-            self.db.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        self.backend.delete(VOLUMES + name)
         target = self.root / name
         if target.exists():
             trash = self.root / f".trash-{secrets.token_hex(4)}"

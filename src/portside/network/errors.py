@@ -9,6 +9,15 @@ class InvalidNetworkArgument(InvalidArgument):
     """A malformed subnet, port spec, alias, address or network name."""
 
 
+class PredefinedNetwork(InvalidNetworkArgument):
+    """bridge, host and none cannot be removed; Docker answers 403 Forbidden."""
+
+    http_status = 403
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is a pre-defined network and cannot be removed")
+
+
 class NetworkNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"network {ref} not found")
@@ -65,13 +74,3 @@ class NetworkSetupFailed(PortsideError):
     def __init__(self, action: str, network: str, message: str) -> None:
         msg = " ".join(message.split()) or "unknown error"
         super().__init__(f"{action} network {network}: {msg}")
-
-
-class PredefinedNetwork(PortsideError):
-    """`host`, `none` (and their IDs) exist always and cannot be removed."""
-
-    http_status = 403
-
-    def __init__(self, ref: str) -> None:
-        super().__init__(f"{ref} is a pre-defined network and cannot be removed")
-        self.ref = ref

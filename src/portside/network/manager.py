@@ -15,17 +15,18 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from portside.network import firewall, subnets
+from portside.network import firewall, legacy, subnets
 from portside.network.cni import CniBridge
 from portside.network.dns import DnsServer
 from portside.network.driver import Driver, Endpoint
@@ -35,6 +36,7 @@ from portside.network.errors import (
     NetworkSetupFailed,
     NotAttached,
     PortInUse,
+    PredefinedNetwork,
 )
 from portside.network.netavark import Netavark
 from portside.network.netns import NETNS_DIR, create_netns
@@ -46,9 +48,16 @@ from portside.network.ports import (
 )
 from portside.network.resolver import ContainerResolvers
 from portside.network.store import Attachment, Network, NetworkStore
+from portside.state.backend import StateBackend
+from portside.state.sqlite import SqliteBackend
+
+log = logging.getLogger("portside.network")
 
 DEFAULT_NETWORK = "bridge"
+# (action, network, Docker's attributes): create, connect, disconnect, destroy
+NetworkEvent = Callable[[str, Network, dict[str, str]], object]
 PREDEFINED = ("bridge", "host", "none")
+STATE_FILE = "state.db"  # the root's state backend, as the engine opens it
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _ALIAS = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*$")
 
@@ -62,13 +71,20 @@ def validate_alias(alias: str) -> str:
 class NetworkManager:
     """Networks and container endpoints under one portside root."""
 
-    def __init__(self, root: Path, *, netns_dir: Path = NETNS_DIR,
-                 default_bridge: str = "portside0",
-                 default_subnet: str | None = None) -> None:
+    def __init__(self, root: Path, *, backend: StateBackend | None = None,
+                 netns_dir: Path = NETNS_DIR, default_bridge: str = "portside0",
+                 default_subnet: str | None = None,
+                 on_event: NetworkEvent | None = None) -> None:
         self.root = root
+        self.on_event = on_event
         self.dir = root / "network"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.store = NetworkStore(self.dir / "network.db")
+        # the engine passes its backend; on its own (tools, tests) the manager opens the
+        # root's, and closes it with itself
+        self._owns_backend = backend is None
+        self.backend = backend if backend is not None else SqliteBackend(root / STATE_FILE)
+        legacy.migrate(self.dir, self.backend)
+        self.store = NetworkStore(self.backend)
         # user-defined bridges are named <prefix><id>, the prefix unique to this root, so
         # the DNS server can listen on exactly this root's bridges
         tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:4]
@@ -84,6 +100,19 @@ class NetworkManager:
         self.default_subnet = default_subnet
         self._lock = threading.RLock()
 
+    def _event(self, action: str, net: Network, container_id: str = "") -> None:
+        """Tell `on_event` (the daemon's event stream) of a network's create, connect,
+        disconnect or destroy, with Docker's attributes; never fails the operation."""
+        if self.on_event is None:
+            return
+        attrs = {"name": net.name, "type": net.driver}
+        if container_id:
+            attrs["container"] = container_id
+        try:
+            self.on_event(action, net, attrs)
+        except Exception:  # noqa: BLE001 - an event is a report, not part of the change
+            log.exception("network event %s of %s", action, net.name)
+
     def close(self) -> None:
         """Remove the bridges of networks without endpoints (they come back with the next
         container) and close the store: a stopped daemon leaves no idle bridge behind."""
@@ -94,6 +123,8 @@ class NetworkManager:
                     _delete_link(net.bridge)
             self._apply_firewall()  # their rules go with them
         self.store.close()
+        if self._owns_backend:
+            self.backend.close()
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -157,7 +188,8 @@ class NetworkManager:
             rec = self._record(name, net, gw, internal=internal, dns=True,
                                labels=labels or {}, options=options or {})
             self.store.add_network(rec)
-            return rec
+        self._event("create", rec)
+        return rec
 
     def _record(self, name: str, subnet: ipaddress.IPv4Network,
                 gateway: ipaddress.IPv4Address | None, *, internal: bool, dns: bool,
@@ -186,19 +218,19 @@ class NetworkManager:
     def remove(self, ref: str) -> Network:
         """Remove a network without containers; its bridge went with its last container."""
         if ref in PREDEFINED:
-            raise InvalidNetworkArgument(f"{ref} is a pre-defined network and cannot be removed")
+            raise PredefinedNetwork(ref)
         with self.locked():
             net = self.store.get_network(ref)
             if net.name == DEFAULT_NETWORK:
-                raise InvalidNetworkArgument(
-                    f"{net.name} is a pre-defined network and cannot be removed")
+                raise PredefinedNetwork(net.name)
             users = self.store.attachments(network_id=net.id)
             if users:
                 raise NetworkInUse(net.name, [a.container_id for a in users])
             self.store.remove_network(net.id)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
             self._apply_firewall()
-            return net
+        self._event("destroy", net)
+        return net
 
     def prune(self, labels: dict[str, str] | None = None) -> list[str]:
         """Remove every user-defined network without containers (matching `labels`)."""
@@ -265,7 +297,8 @@ class NetworkManager:
             att.mac = iface.get("mac_address", "")
             att.dns_servers = [net.gateway] if net.dns_enabled else []
             self.store.set_mac(container_id, net.id, att.mac)
-            return att
+        self._event("connect", net, container_id)
+        return att
 
     def rename(self, container_id: str, name: str) -> None:
         """`docker rename`: DNS answers the container's new name (and no more the old)."""
@@ -380,6 +413,7 @@ class NetworkManager:
             else:
                 self.driver.teardown_without_netns(ep)
         self.store.release(att.container_id, att.network_id)
+        self._event("disconnect", net, att.container_id)
         self._apply_firewall(removed=att)
         if net.dns_enabled:
             self._sync_dns()

@@ -9,6 +9,12 @@ wall-clock time, so they outlive the process that granted them). Every write is 
 history, so several processes may open the same file (WAL mode; SQLite's lock orders them)
 and compare-and-swap stays atomic across them.
 
+Commits do not copy the WAL back into the database file (SQLite's automatic checkpoint,
+which syncs both files, would stall whichever write happened to trigger it, a container's
+start, say): a checkpointer thread with its own connection does it after every
+`CHECKPOINT_EVERY` commits, and SQLite's own at `AUTO_CHECKPOINT` pages is the backstop.
+Durability is SQLite's WAL with `synchronous=NORMAL` either way.
+
 Leases expire lazily and by a reaper: each call first expires leases whose time is up
 (each such lease's deletes are one revision), and a daemon thread (started with the first
 `grant` or `watch`, or when the file already has leases) does the same at each deadline and
@@ -19,6 +25,7 @@ this process's writes at once and other processes' within `poll_interval` second
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -51,7 +58,11 @@ from portside.state.backend import (
 )
 from portside.state.watch import HistoryWatch, Notifier, Reaper
 
+log = logging.getLogger(__name__)
+
 WINDOW = 1000  # revisions a watch reads at a time
+CHECKPOINT_EVERY = 64  # write commits between two checkpoints by the checkpointer thread
+AUTO_CHECKPOINT = 20000  # WAL pages at which a commit checkpoints itself (the backstop)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -147,6 +158,10 @@ class SqliteBackend:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.poll_interval: float | None = poll_interval
         self._conn = sqlitedb.connect(self.path, SCHEMA)
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={AUTO_CHECKPOINT}")
+        self._checkpointer = _Checkpointer(self.path)
+        self._commits = 0
+        self._rev = 0  # the revision, inside a write transaction (read at its start)
         self._lock = threading.RLock()
         self._tables = _Tables(self._conn)
         self._closed = False
@@ -170,14 +185,18 @@ class SqliteBackend:
         return value
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """One consistent snapshot for several SELECTs, after expiring due leases."""
+    def _read(self, snapshot: bool = True) -> Iterator[sqlite3.Connection]:
+        """Reads after expiring due leases; several SELECTs see one snapshot when
+        `snapshot` (a single SELECT is one anyway)."""
         with self._lock:
             self._check_open()
             if self._conn.execute("SELECT 1 FROM leases WHERE expires <= ? LIMIT 1",
                                   (time.time(),)).fetchone():
                 with self._write():
                     pass
+            if not snapshot:
+                yield self._conn
+                return
             self._conn.execute("BEGIN")
             try:
                 yield self._conn
@@ -191,18 +210,25 @@ class SqliteBackend:
         with self._lock:
             self._check_open()
             with sqlitedb.transaction(self._conn):
-                self._expire(time.time())
-                yield self._meta("revision") + 1
+                self._rev, soonest = self._conn.execute(
+                    "SELECT (SELECT value FROM meta WHERE name = 'revision'),"
+                    " (SELECT min(expires) FROM leases)").fetchone()
+                now = time.time()
+                if soonest is not None and soonest <= now:
+                    self._expire(now)
+                yield self._rev + 1
             if self._pending:
                 self._pending = False
+                self._commits += 1
+                if self._commits % CHECKPOINT_EVERY == 0:
+                    self._checkpointer.poke()
                 self.notifier.notify()
 
     def _record(self, events: list[Event]) -> int:
         """Append `events` (all of one revision) to the history and advance the revision."""
-        revision = self._meta("revision")
         if not events:
-            return revision
-        revision += 1
+            return self._rev
+        revision = self._rev + 1
         rows = []
         for sub, e in enumerate(events):
             p = e.prev_kv
@@ -212,8 +238,13 @@ class SqliteBackend:
                          p.value if p else None, p.create_revision if p else None,
                          p.mod_revision if p else None, p.version if p else None,
                          p.lease if p else None))
-        self._conn.executemany("INSERT INTO history VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        insert = "INSERT INTO history VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        if len(rows) == 1:
+            self._conn.execute(insert, rows[0])
+        else:
+            self._conn.executemany(insert, rows)
         self._conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+        self._rev = revision
         self._pending = True
         return revision
 
@@ -225,7 +256,7 @@ class SqliteBackend:
     def _revoke_in_txn(self, lease: int) -> int:
         rows = self._tables.lease_keys(lease)
         self._conn.execute("DELETE FROM leases WHERE id = ?", (lease,))
-        return self._record(delete_rows(self._tables, rows, self._meta("revision") + 1))
+        return self._record(delete_rows(self._tables, rows, self._rev + 1))
 
     def _reap(self) -> float | None:
         with self._lock:
@@ -246,7 +277,7 @@ class SqliteBackend:
 
     def get(self, key: str) -> KeyValue | None:
         check_key(key)
-        with self._read():
+        with self._read(snapshot=False):
             return self._tables.row(key)
 
     def range(self, prefix: str) -> tuple[list[KeyValue], int]:
@@ -312,7 +343,7 @@ class SqliteBackend:
 
     def compact(self, revision: int) -> None:
         with self._write():
-            current = self._meta("revision")
+            current = self._rev
             if revision > current:
                 raise InvalidRevision(revision, f"is in the future (the store is at {current})")
             if revision > self._meta("compacted"):
@@ -364,9 +395,59 @@ class SqliteBackend:
         for w in watches:
             w.close()
         self._reaper.stop()
+        self._checkpointer.stop()
         with self._lock:
             self._conn.close()
         self.notifier.notify()
+
+
+class _Checkpointer:
+    """A daemon thread that copies the WAL back into the database file when poked, on a
+    connection of its own, so no write waits for it (a PASSIVE checkpoint never blocks
+    writers or readers; what it cannot copy yet is copied next time)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._cond = threading.Condition()
+        self._poked = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            self._poked = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"state-checkpoint {self._path.name}")
+                self._thread.start()
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=0, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._poked or self._stopped)
+                    if self._stopped:
+                        return
+                    self._poked = False
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:  # busy (another checkpoint): the next poke retries
+                    log.debug("checkpoint of %s skipped", self._path, exc_info=True)
+        finally:
+            conn.close()
 
 
 if TYPE_CHECKING:

@@ -33,6 +33,7 @@ class InvalidArchive(InvalidArgument):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"{where}: {reason}")
         self.where = where
+        self.reason = reason
 
 
 def sniff(head: bytes) -> str:

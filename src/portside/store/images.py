@@ -393,21 +393,37 @@ class ImageStore:
                 )
         return keep
 
-    def collect_garbage(self) -> int:
-        """Remove blobs and snapshots no image references; returns the bytes reclaimed."""
+    def collect_garbage(self, wait: bool = True) -> int:
+        """Remove blobs and snapshots no image references; returns the bytes reclaimed.
+
+        The sweep waits for imports under way (they hold `importing`), unless `wait` is
+        false: then, while one is under way, nothing is swept (0) and the next collection
+        takes what this one left. The daemon collects so while it holds its image lock,
+        which a build or pull in progress needs to finish: waiting would never end.
+        """
+        fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            return self._sweep()
+        finally:
+            os.close(fd)
+
+    def _sweep(self) -> int:
         reclaimed = 0
-        with self._lock(fcntl.LOCK_EX):
-            keep = self.referenced_blobs()
-            for digest in list(self.content.digests()):
-                if digest not in keep:
-                    with contextlib.suppress(FileNotFoundError):
-                        reclaimed += self.content.size(digest)
-                    self.content.delete(digest)
-            self.content.clean_ingest(older_than=24 * 3600)
-            keep_snapshots = self.referenced_diff_ids()
-            for diff_id in self.snapshots.ids():
-                if diff_id not in keep_snapshots:
-                    reclaimed += self.snapshots.remove(diff_id)
+        keep = self.referenced_blobs()
+        for digest in list(self.content.digests()):
+            if digest not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    reclaimed += self.content.size(digest)
+                self.content.delete(digest)
+        self.content.clean_ingest(older_than=24 * 3600)
+        keep_snapshots = self.referenced_diff_ids()
+        for diff_id in self.snapshots.ids():
+            if diff_id not in keep_snapshots:
+                reclaimed += self.snapshots.remove(diff_id)
         return reclaimed
 
     def disk_usage(self) -> dict[str, int]:

@@ -286,13 +286,18 @@ class Entry:
     xattrs: dict[bytes, bytes] = field(default_factory=dict)
 
 
-def entries(stream: Stream, max_entries: int) -> Iterator[Entry]:
+def entries(stream: Stream, max_entries: int, eof_ends: bool = False) -> Iterator[Entry]:
     """The entries of the archive, up to its end-of-archive marker.
 
     The consumer may read a regular entry's data (`stream.copy`) before asking for the
     next entry; whatever it leaves unread, and the padding, is skipped. Raises Truncated
     when the stream ends before the marker, TarFormatError for invalid headers (unsafe
     for more than `max_entries` headers or oversized extended headers).
+
+    With `eof_ends`, a stream that ends cleanly between entries or right after an entry's
+    data (its padding and the marker missing) is complete, as Go's archive/tar reads it:
+    the docker client sends build contexts like that (`docker build -f - .`). A stream
+    that ends inside a header or an entry's data is still Truncated.
     """
     pax: dict[bytes, bytes] = {}
     long_name = long_link = b""
@@ -300,6 +305,8 @@ def entries(stream: Stream, max_entries: int) -> Iterator[Entry]:
     while True:
         block = stream.block()
         if block is None:
+            if eof_ends and not (pax or long_name or long_link):
+                return
             raise Truncated("the archive ends without its end-of-archive marker")
         if block == ZERO_BLOCK:
             return
@@ -345,9 +352,15 @@ def entries(stream: Stream, max_entries: int) -> Iterator[Entry]:
         entry = _decode(block, kind, size, pax, long_name, long_link)
         pax, long_name, long_link = {}, b"", b""
         length = entry.size if entry.kind in REGULAR else 0  # other kinds carry no data
-        end = stream.offset + length + (-length % BLOCK)
+        data_end = stream.offset + length
+        end = data_end + (-length % BLOCK)
         yield entry
-        stream.skip(max(0, end - stream.offset))
+        try:
+            stream.skip(max(0, end - stream.offset))
+        except Truncated:
+            if eof_ends and stream.offset >= data_end:
+                return  # only the padding is missing
+            raise
 
 
 def _decode(

@@ -97,6 +97,12 @@ class UnpackPolicy:
     max_path: int = 4096  # bytes in an entry's path or a link's target (PATH_MAX)
     allow_devices: bool = True  # char/block device nodes, as Docker allows (we are root)
     preserve_owner: bool | None = None  # None: when running as root
+    # A stream ending cleanly after an entry is complete without its end-of-archive marker
+    # (Go's archive/tar reads such tars, and the docker client sends build contexts so).
+    # Layers stay strict: their diff_id covers the whole stream.
+    eof_ends_archive: bool = False
+    # `.wh.` names are OCI whiteouts in a layer; in a build context they are plain names.
+    whiteouts: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> UnpackPolicy:
@@ -184,7 +190,7 @@ class _Unpacker:
     # the entry loop
 
     def run(self, stream: Stream) -> None:
-        for entry in entries(stream, self.policy.max_entries):
+        for entry in entries(stream, self.policy.max_entries, self.policy.eof_ends_archive):
             self.entry = entry.name
             self.count += 1
             if len(self.dirs) > DIR_CACHE:
@@ -253,7 +259,7 @@ class _Unpacker:
         return fd
 
     def _open_dir(self, parent: int, comp: bytes, path: bytes, create: bool) -> int:
-        if comp.startswith(WHITEOUT):
+        if comp.startswith(WHITEOUT) and self.policy.whiteouts:
             raise self.unsafe(f"the whiteout {_show(path)!r} cannot be a directory")
         try:
             return os.open(comp, _O_DIR, dir_fd=parent)
@@ -307,7 +313,7 @@ class _Unpacker:
         base = parts[-1]
         parent_key = b"/".join(parts[:-1])
         key = b"/".join(parts)
-        if base.startswith(WHITEOUT):
+        if base.startswith(WHITEOUT) and self.policy.whiteouts:
             self._whiteout(parent_key, base)
             return
         kind = e.kind

@@ -20,6 +20,7 @@ from helpers.daemon import PortsideDaemon
 from portside.client.remote import RemoteEngine
 from portside.client.transport import Client, demux
 from portside.engine.interface import (
+    BuildOptions,
     CommitOptions,
     CreateOptions,
     EngineAPI,
@@ -32,6 +33,7 @@ from portside.engine.interface import (
 )
 from portside.engine.local import LocalEngine
 from portside.engine.state import NoSuchContainer
+from portside.errors import InvalidArgument
 from portside.store.images import ImageStore
 
 pytestmark = pytest.mark.timeout(180)
@@ -318,3 +320,21 @@ def test_image_archive_and_prunes(engine: EngineAPI) -> None:
     assert net in engine.networks.prune().deleted
     df = engine.system.df()
     assert [i["Id"] for i in df["Images"]] == [engine.images.inspect("busybox")["Id"]]  # type: ignore[union-attr,index]
+
+
+def test_build_from_a_context_tar(engine: EngineAPI) -> None:
+    lines: list[str] = []
+    context = _tar({"build.Dockerfile": b"FROM busybox\nCOPY hello.txt /hello.txt\nLABEL made=here\n",
+                    "hello.txt": b"hi\n"})
+    image_id = engine.images.build(context, BuildOptions(tags=["built:1"],
+                                                         dockerfile="build.Dockerfile"),
+                                   lines.append)
+    assert image_id.startswith("sha256:")
+    doc = engine.images.inspect("built:1")
+    assert doc["Id"] == image_id
+    assert doc["Config"]["Labels"]["made"] == "here"  # type: ignore[index,call-overload]
+    assert any("COPY hello.txt /hello.txt" in line for line in lines)
+    assert "built:1" in next(i for i in engine.images.list() if i.id == image_id).tags
+    with pytest.raises(InvalidArgument):
+        engine.images.build(io.BytesIO(b"not a tar" * 100), BuildOptions(), lines.append)
+    assert engine.system.prune_build_cache().deleted

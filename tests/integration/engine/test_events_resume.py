@@ -92,3 +92,19 @@ def test_resume_after_a_restart_returns_exactly_the_missed_events(
 def test_a_bad_revision_is_a_client_error(daemon: PortsideDaemon) -> None:
     status, body = _events(daemon, "after_revision=yesterday")
     assert status == 400 and "after_revision" in body[0]["message"]
+
+
+def test_the_cli_resumes_after_a_revision(daemon: PortsideDaemon) -> None:
+    daemon.cli("volume", "create", "first")
+    until = f"{time.time() + 1:.0f}"
+    seen = [json.loads(line) for line in daemon.cli(
+        "system", "events", "--since", "0", "--until", until, "--format", "json",
+        "--filter", "type=volume").stdout.splitlines()]
+    assert [e["Actor"]["ID"] for e in seen] == ["first"]
+    daemon.cli("volume", "create", "second")
+    until = f"{time.time() + 1:.0f}"
+    resumed = [json.loads(line) for line in daemon.cli(
+        "events", "--after-revision", str(seen[-1]["revision"]), "--until", until,
+        "--format", "json", "--filter", "type=volume").stdout.splitlines()]
+    assert [e["Actor"]["ID"] for e in resumed] == ["second"]
+    assert resumed[0]["revision"] > seen[-1]["revision"]

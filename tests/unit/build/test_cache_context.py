@@ -108,3 +108,26 @@ def test_ignored_paths_and_globs(tmp_path: Path) -> None:
     top_link = next(ctx.tree("link"))
     assert top_link.is_file  # a symlink named as a source is followed
     cache.close()
+
+
+def test_sources_never_reach_through_a_symlink_out_of_the_context(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "secret").write_text("host file\n")
+    ctx_dir = tmp_path / "ctx"
+    (ctx_dir / "inner").mkdir(parents=True)
+    (ctx_dir / "inner" / "ok.txt").write_text("in the context\n")
+    os.symlink(outside, ctx_dir / "out")  # absolute: anywhere on the host
+    os.symlink("inner", ctx_dir / "alias")  # relative, staying inside
+    cache = BuildCache(tmp_path / "cache")
+    ctx = BuildContext(ctx_dir, cache, remember=False)
+    assert ctx.match("out/secret") == []
+    assert ctx.match("out/*") == []
+    assert ctx.match("*/secret") == []
+    assert ctx.match("out") == ["out"]  # the link itself is copied as a link
+    assert [e.rel for e in ctx.tree("out")] == ["out"]  # and not followed out
+    with pytest.raises(FileNotFoundError):
+        list(ctx.tree("out/secret"))
+    assert ctx.match("alias/ok.txt") == ["alias/ok.txt"]
+    assert ctx.resolves_inside("alias") and not ctx.resolves_inside("out")
+    cache.close()

@@ -16,6 +16,7 @@ from portside.engine.api.streams import frame
 from portside.engine.state import Container, NameInUse, NoSuchContainer, StateStore, new_state
 from portside.engine.volumes import copy_up, safe_join
 from portside.errors import InvalidArgument
+from portside.state import MemoryBackend
 
 
 def _container(cid: str, name: str, **state: object) -> Container:
@@ -27,7 +28,7 @@ def _container(cid: str, name: str, **state: object) -> Container:
 
 
 def test_lookup_by_id_prefix_and_name(tmp_path: Path) -> None:
-    s = StateStore(tmp_path / "e.db")
+    s = StateStore(MemoryBackend())
     s.add(_container("ab" + "0" * 62, "first"))
     s.add(_container("ac" + "0" * 62, "second"))
     assert s.get("first").name == "first"

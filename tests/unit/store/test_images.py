@@ -45,3 +45,27 @@ def test_prune_keeps_tagged_and_shared_blobs(store: ImageStore) -> None:
     assert len(report.deleted) == 1
     for blob in keep.layers:
         assert store.content.exists("sha256:" + __import__("hashlib").sha256(blob).hexdigest())
+
+
+def test_a_collection_that_must_not_wait_skips_while_an_import_runs(store: ImageStore) -> None:
+    """The daemon collects while holding its image lock, which an import under way needs:
+    with wait=False the sweep is skipped then (0), never waited for; a later one sweeps."""
+    import threading
+    import time
+
+    gone = add_image(store, [{"g": b"gone"}], tags=("gone:1",))
+    store.db.execute("DELETE FROM tags")
+    store.db.execute("DELETE FROM images")
+    with store.importing():
+        started = time.monotonic()
+        assert store.collect_garbage(wait=False) == 0
+        assert time.monotonic() - started < 1
+        assert store.content.exists(gone.image.config_digest)
+        waited: list[int] = []
+        sweeper = threading.Thread(target=lambda: waited.append(store.collect_garbage()))
+        sweeper.start()
+        time.sleep(0.2)
+        assert waited == []  # the default still waits for the import
+    sweeper.join(5)
+    assert waited and waited[0] > 0
+    assert not store.content.exists(gone.image.config_digest)

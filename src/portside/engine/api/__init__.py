@@ -50,7 +50,16 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def make_app(engine: Any) -> web.Application:
-    from portside.engine.api import archive, containers, execs, images, info, manage, system
+    from portside.engine.api import (
+        archive,
+        build,
+        containers,
+        execs,
+        images,
+        info,
+        manage,
+        system,
+    )
 
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024 * 1024)
     app["engine"] = engine
@@ -60,6 +69,7 @@ def make_app(engine: Any) -> web.Application:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, r"/v{version:\d+\.\d+}" + path, handler)
     _add_network_routes(app, engine)
+    build.add_routes(app, engine)
     return app
 
 

@@ -241,7 +241,8 @@ async def commit(request: web.Request) -> web.Response:
     body = await body_json(request)
     image_id = await operations.commit(engine, ref, name, request.query.get("comment") or "",
                                        request.query.get("author") or "", body or None,
-                                       flag(request, "pause", True))
+                                       flag(request, "pause", True),
+                                       list(request.query.getall("changes", ())))
     return web.json_response({"Id": image_id}, status=201)
 
 

@@ -1,5 +1,6 @@
-"""`GET /info`, `GET /version`, `GET /system/df` and `POST /build/prune`: the daemon
-and its host, measured (`engine.hostinfo`, `engine.disk`), in Docker's shapes.
+"""`GET /info`, `GET /version` and `GET /system/df`: the daemon and its host, measured
+(`engine.hostinfo`, `engine.disk`), in Docker's shapes. (`POST /build/prune` is the build
+API's, `engine/api/build.py`: it waits for running builds.)
 """
 
 from __future__ import annotations
@@ -36,13 +37,6 @@ async def system_df(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(disk.system_df, engine, summary, kinds))
 
 
-async def prune_build(request: web.Request) -> web.Response:
-    from portside.engine import disk
-
-    return web.json_response(await asyncio.to_thread(disk.prune_build_cache,
-                                                     engine_of(request)))
-
-
 def routes() -> list[tuple[str, str, Any]]:
     return [("GET", "/info", info), ("GET", "/version", version),
-            ("GET", "/system/df", system_df), ("POST", "/build/prune", prune_build)]
+            ("GET", "/system/df", system_df)]

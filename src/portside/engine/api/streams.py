@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import socket
+import struct
+import termios
 from typing import Any
 
 from aiohttp import web
@@ -69,6 +73,7 @@ class Hijacked:
         self.stdin = asyncio.StreamReader()
         self.resp: web.StreamResponse | None = None
         self.closed = False
+        self.headers_read = False
 
     async def open(self) -> None:
         upgrade = self.request.headers.get("Upgrade", "").lower() == "tcp"
@@ -83,9 +88,34 @@ class Hijacked:
         with contextlib.suppress(AssertionError):
             proto.set_parser(_StdinParser(self.stdin))
 
+    async def _wait_headers_read(self) -> None:
+        """Hold the first output until the client has read the response's headers (at most
+        a quarter second). docker-py reads a hijacked stream from the raw socket beneath its
+        HTTP parser, so output that reaches it together with the headers is swallowed by the
+        parser's buffer and lost. On a unix socket the bytes the peer has not read yet are
+        the sender's SIOCOUTQ (== TIOCOUTQ)."""
+        self.headers_read = True
+        transport = self.request.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None or sock is None or sock.family != socket.AF_UNIX:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 0.25
+        while loop.time() < deadline:
+            try:
+                unread = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                        b"\0\0\0\0"))[0]
+            except OSError:
+                return
+            if unread == 0 and transport.get_write_buffer_size() == 0:
+                return
+            await asyncio.sleep(0.0005)
+
     async def write(self, stream: int, data: bytes) -> bool:
         if self.closed or not data or self.resp is None:
             return not self.closed
+        if not self.headers_read:
+            await self._wait_headers_read()
         try:
             await self.resp.write(data if self.tty else frame(stream, data))
             return True

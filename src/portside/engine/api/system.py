@@ -68,9 +68,11 @@ async def remove_volume(request: web.Request) -> web.Response:
 
 
 async def prune_volumes(request: web.Request) -> web.Response:
-    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered."""
+    """Docker (API >= 1.42) prunes only anonymous volumes unless `all=true` is filtered;
+    a client of an older API (Docker 20.10's is 1.41) gets every unused volume pruned."""
     filters = normalise_filters(request.query.get("filters"))
-    return web.json_response(operations.volume_prune(engine_of(request), filters))
+    return web.json_response(operations.volume_prune(engine_of(request), filters,
+                                                     request.match_info.get("version")))
 
 
 def routes() -> list[tuple[str, str, Any]]:
