@@ -96,6 +96,7 @@ class LocalContainers:
 
     def logs(self, ref: str, options: LogOptions) -> Iterator[LogChunk]:
         c = self.engine.get(ref)
+        operations.check_log_streams(options.stdout, options.stderr)
         since, until, tail = operations.log_window(options.since or None,
                                                    options.until or None, options.tail)
         gone = threading.Event()
@@ -113,8 +114,6 @@ class LocalContainers:
                 gone.set()
                 chunks.close()
 
-        if not (options.stdout or options.stderr):
-            next(chunks)  # raises the handler's error, at the call
         return read()
 
     def top(self, ref: str, ps_args: str = "") -> Top:

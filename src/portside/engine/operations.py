@@ -175,6 +175,11 @@ def log_window(since: str | None, until: str | None, tail: str | None
     return since_t, until_t, None if tail_text == "all" else int(tail_text)
 
 
+def check_log_streams(stdout: bool, stderr: bool) -> None:
+    if not (stdout or stderr):
+        raise InvalidArgument("you must choose at least one stream")
+
+
 def log_chunks(engine: Engine, c: Container, *, stdout: bool, stderr: bool,
                timestamps: bool, since: float | None, until: float | None,
                tail: int | None, follow: bool, gone: threading.Event
@@ -184,8 +189,7 @@ def log_chunks(engine: Engine, c: Container, *, stdout: bool, stderr: bool,
     from portside.engine.streams import STDERR, STDOUT
     from portside.runtime import read_logs
 
-    if not (stdout or stderr):
-        raise InvalidArgument("you must choose at least one stream")
+    check_log_streams(stdout, stderr)
 
     def stop() -> bool:
         if gone.is_set():

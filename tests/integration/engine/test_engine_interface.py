@@ -104,6 +104,8 @@ def test_container_lifecycle(engine: EngineAPI) -> None:
     assert b"".join(c.data for c in chunks if c.stream == 2) == b"oops\n"
     only_err = list(engine.containers.logs(name, LogOptions(stdout=False)))
     assert [c.data for c in only_err] == [b"oops\n"]
+    with pytest.raises(InvalidArgument, match="at least one stream"):
+        engine.containers.logs(name, LogOptions(stdout=False, stderr=False))
 
     doc = engine.containers.inspect(name)
     assert doc["Id"] == cid and doc["Name"] == f"/{name}"

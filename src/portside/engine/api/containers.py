@@ -139,8 +139,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = engine.get(request.match_info["id"])
     want_out, want_err = flag(request, "stdout"), flag(request, "stderr")
-    if not (want_out or want_err):
-        raise InvalidArgument("you must choose at least one stream")
+    operations.check_log_streams(want_out, want_err)
     follow, stamps = flag(request, "follow"), flag(request, "timestamps")
     since, until, tail = operations.log_window(request.query.get("since"),
                                                request.query.get("until"),
