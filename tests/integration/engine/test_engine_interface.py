@@ -340,3 +340,24 @@ def test_build_from_a_context_tar(engine: EngineAPI) -> None:
     with pytest.raises(InvalidArgument):
         engine.images.build(io.BytesIO(b"not a tar" * 100), BuildOptions(), lines.append)
     assert engine.system.prune_build_cache().deleted
+
+
+def test_local_engine_open_runs_and_closes_its_loop(root: Path, store: ImageStore) -> None:
+    """`LocalEngine.open`: the engine's loop runs in its own thread while open, and nothing
+    of it is left after (a container it started keeps running, as after a daemon stops)."""
+    import threading
+
+    busybox_image(store)
+    try:
+        with LocalEngine.open(root) as local:
+            assert local.loop.is_running() and local.system.ping()
+            assert any(t.name == "portside-engine" for t in threading.enumerate())
+            cid = _create(local, "sh", "-c", LOOP)
+            local.containers.start(cid)
+        assert local.loop.is_closed()
+        assert not any(t.name == "portside-engine" for t in threading.enumerate())
+        with LocalEngine.open(root) as again:  # the next engine adopts it
+            assert again.containers.state(cid).running
+            again.containers.remove(cid, force=True)
+    finally:
+        PortsideDaemon(root).cleanup()
