@@ -43,6 +43,7 @@ from portside.engine.reports import (
     top,
     wait_result,
 )
+from portside.engine.state import Container
 
 
 class LocalContainers:
@@ -156,9 +157,9 @@ class LocalContainers:
 
         return list(self.on.run(manage.update(self.engine, ref, dict(resources))))
 
-    def _quiet(self, ref: str, work: Callable[[Any], T]) -> T:
+    def _quiet(self, ref: str, work: Callable[[Container], T]) -> T:
         """`work(container)` in this thread, the container held as the handlers hold it."""
-        entered: asyncio.Future[Any] = self.on.loop.create_future()
+        entered: asyncio.Future[Container] = self.on.loop.create_future()
         release = asyncio.Event()
         done = threading.Event()
 
@@ -174,7 +175,7 @@ class LocalContainers:
             finally:
                 done.set()
 
-        async def enter() -> Any:
+        async def enter() -> Container:
             self.on.spawn(hold())
             return await entered
 
@@ -186,7 +187,7 @@ class LocalContainers:
             done.wait()
 
     def export(self, ref: str, out: IO[bytes]) -> None:
-        def work(c: Any) -> Any:
+        def work(c: Container) -> Container:
             copying.export(self.engine, c, lambda chunk: write_to(out, chunk))
             return c
 
@@ -198,7 +199,7 @@ class LocalContainers:
     def get_archive(self, ref: str, path: str, out: IO[bytes]) -> PathStat:
         seen: list[dict[str, Any]] = []
 
-        def work(c: Any) -> Any:
+        def work(c: Container) -> Container:
             copying.read(self.engine, c, path, seen.append, lambda chunk: write_to(out, chunk))
             return c
 
@@ -208,7 +209,7 @@ class LocalContainers:
 
     def put_archive(self, ref: str, path: str, tar: Readable,
                     no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
-        def work(c: Any) -> Any:
+        def work(c: Container) -> Container:
             copying.write(self.engine, c, path, cast(IO[bytes], tar), copy_uid_gid,
                           no_overwrite_dir_non_dir)
             return c
