@@ -59,7 +59,9 @@ def test_resume_after_a_restart_returns_exactly_the_missed_events(
     assert status == 200
     cid = missed[2]["Actor"]["ID"]
     assert len(cid) == 64
-    assert _summary(missed) == [
+    # the container's bridge endpoint is a network event of its own, as Docker's
+    assert ("network", "connect") in [(t, a) for t, a, _ in _summary(missed)]
+    assert [item for item in _summary(missed) if item[0] != "network"] == [
         ("volume", "create", "after1"), ("volume", "destroy", "before1"),
         ("container", "create", cid), ("container", "start", cid),
         ("container", "die", cid), ("container", "destroy", cid)]
