@@ -23,17 +23,21 @@ from portside.engine.interface import (
     BuildOptions,
     CommitOptions,
     CreateOptions,
+    Document,
     EngineAPI,
     EventOptions,
     ExecOptions,
+    JSONValue,
     LogOptions,
     NetworkCreate,
+    PullOptions,
+    PushOptions,
     Stream,
     VolumeCreate,
 )
 from portside.engine.local import LocalEngine
 from portside.engine.state import NoSuchContainer
-from portside.errors import InvalidArgument
+from portside.errors import InvalidArgument, NotFound
 from portside.store.images import ImageStore
 
 pytestmark = pytest.mark.timeout(180)
@@ -74,9 +78,9 @@ def _name() -> str:
     return "t-" + secrets.token_hex(4)
 
 
-def _create(engine: EngineAPI, *cmd: str, name: str = "", **body: object) -> str:
-    doc = {"Image": "busybox", "Cmd": list(cmd), **body}
-    return engine.containers.create(CreateOptions(body=doc, name=name)).id  # type: ignore[arg-type]
+def _create(engine: EngineAPI, *cmd: str, name: str = "", **body: JSONValue) -> str:
+    doc: Document = {"Image": "busybox", "Cmd": list(cmd), **body}
+    return str(engine.containers.create(CreateOptions(body=doc, name=name)).id)
 
 
 def _read(stream: Stream, first: bytes, tty: bool = False) -> tuple[bytes, bytes]:
@@ -109,7 +113,7 @@ def test_container_lifecycle(engine: EngineAPI) -> None:
 
     doc = engine.containers.inspect(name)
     assert doc["Id"] == cid and doc["Name"] == f"/{name}"
-    assert doc["State"]["ExitCode"] == 3  # type: ignore[index,call-overload]
+    assert doc["State"]["ExitCode"] == 3
     state = engine.containers.state(cid)
     assert (state.status, state.running, state.exit_code) == ("exited", False, 3)
     assert cid not in [c.id for c in engine.containers.list()]
@@ -194,7 +198,7 @@ def test_network_create_connect_inspect_remove(engine: EngineAPI) -> None:
         engine.networks.connect(net, cid)
         attached = engine.networks.inspect(net)["Containers"]
         assert isinstance(attached, dict) and cid in attached
-        nets = engine.containers.inspect(cid)["NetworkSettings"]["Networks"]  # type: ignore[index,call-overload]
+        nets = engine.containers.inspect(cid)["NetworkSettings"]["Networks"]
         assert net in nets
         engine.networks.disconnect(net, cid)
         assert not engine.networks.inspect(net)["Containers"]
@@ -300,7 +304,7 @@ def test_running_container_views_and_changes(engine: EngineAPI) -> None:
     engine.containers.rename(cid, new_name)
     assert engine.containers.inspect(new_name)["Id"] == cid
     engine.containers.update(cid, {"Memory": 64 * 1024 * 1024})
-    memory = engine.containers.inspect(cid)["HostConfig"]["Memory"]  # type: ignore[index,call-overload]
+    memory = engine.containers.inspect(cid)["HostConfig"]["Memory"]
     assert memory == 64 * 1024 * 1024
     engine.containers.kill(cid, "SIGKILL")
     assert engine.containers.wait(cid).status_code == 137
@@ -321,7 +325,7 @@ def test_image_archive_and_prunes(engine: EngineAPI) -> None:
     engine.networks.create(NetworkCreate(name=net))
     assert net in engine.networks.prune().deleted
     df = engine.system.df()
-    assert [i["Id"] for i in df["Images"]] == [engine.images.inspect("busybox")["Id"]]  # type: ignore[union-attr,index]
+    assert [i["Id"] for i in df["Images"]] == [engine.images.inspect("busybox")["Id"]]
 
 
 def test_build_from_a_context_tar(engine: EngineAPI) -> None:
@@ -334,7 +338,7 @@ def test_build_from_a_context_tar(engine: EngineAPI) -> None:
     assert image_id.startswith("sha256:")
     doc = engine.images.inspect("built:1")
     assert doc["Id"] == image_id
-    assert doc["Config"]["Labels"]["made"] == "here"  # type: ignore[index,call-overload]
+    assert doc["Config"]["Labels"]["made"] == "here"
     assert any("COPY hello.txt /hello.txt" in line for line in lines)
     assert "built:1" in next(i for i in engine.images.list() if i.id == image_id).tags
     with pytest.raises(InvalidArgument):
@@ -361,3 +365,50 @@ def test_local_engine_open_runs_and_closes_its_loop(root: Path, store: ImageStor
             again.containers.remove(cid, force=True)
     finally:
         PortsideDaemon(root).cleanup()
+
+
+class _Recorded:
+    """A `Progress` that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.finished: list[tuple[str, str]] = []
+        self.closed = False
+
+    def start(self, key: str, total: int) -> None:
+        self.started.append(key)
+
+    def advance(self, key: str, amount: int) -> None:
+        pass
+
+    def done(self, key: str, status: str) -> None:
+        self.finished.append((key, status))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_push_and_pull_through_a_registry(engine: EngineAPI, tmp_path: Path) -> None:
+    from helpers.regserver import run_registry
+
+    from portside.registry import server as srv
+
+    registry, stop = run_registry(srv.open_registry(tmp_path / "registry"))
+    try:
+        ref = f"{registry.host}/suite/busybox:1"
+        engine.images.tag("busybox", ref)
+        pushed = _Recorded()
+        report = engine.images.push(PushOptions(reference=ref, insecure=True), pushed)
+        assert report.digest.startswith("sha256:") and report.size > 0 and pushed.closed
+        assert pushed.finished and all(status for _, status in pushed.finished)
+        engine.images.remove(ref)
+        pulled = _Recorded()
+        got = engine.images.pull(PullOptions(reference=ref, insecure=True), pulled)
+        assert got.image_id == engine.images.inspect("busybox")["Id"]
+        assert got.digest == report.digest and pulled.closed
+        assert ref in next(i for i in engine.images.list() if i.id == got.image_id).tags
+        with pytest.raises(NotFound):
+            engine.images.pull(PullOptions(reference=f"{registry.host}/suite/none:1",
+                                           insecure=True), _Recorded())
+    finally:
+        stop()
