@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import socket
 import tarfile
 import time
 from collections.abc import Iterator
@@ -412,3 +413,25 @@ def test_push_and_pull_through_a_registry(engine: EngineAPI, tmp_path: Path) -> 
                                            insecure=True), _Recorded())
     finally:
         stop()
+
+
+def test_stdin_through_attach_and_exec(engine: EngineAPI) -> None:
+    cid = _create(engine, "sh", "-c", "read line; echo got $line", OpenStdin=True,
+                  StdinOnce=True, AttachStdin=True)
+    stream, first = engine.containers.attach(cid, stdin=True)
+    waiting = engine.containers.begin_wait(cid, "next-exit")
+    engine.containers.start(cid)
+    stream.sendall(b"hello\n")
+    out, _ = _read(stream, first)
+    assert out == b"got hello\n"
+    assert waiting().status_code == 0
+
+    runner = _create(engine, "sh", "-c", LOOP)
+    engine.containers.start(runner)
+    exec_id = engine.containers.exec_create(runner, ExecOptions(cmd=["wc", "-c"], stdin=True))
+    stream, first = engine.containers.exec_start(exec_id)
+    stream.sendall(b"twelve bytes")
+    stream.shutdown(socket.SHUT_WR)  # the exec's stdin ends: wc counts and exits
+    out, _ = _read(stream, first)
+    assert out.strip() == b"12"
+    assert engine.containers.exec_inspect(exec_id).exit_code == 0
