@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.errors import PortsideError
+from portside.errors import PortsideError, to_wire
 from portside.network import operations as ops
 from portside.network.errors import InvalidNetworkArgument
 from portside.network.manager import NetworkManager
@@ -40,12 +40,14 @@ def add_routes(app: web.Application, manager: NetworkManager,
 
 
 def _docker_errors(handler: Handler) -> Handler:
-    """Errors as Docker's `{"message"}` bodies, whatever middleware the app has."""
+    """Errors as Docker's `{"message"}` bodies, whatever middleware the app has, with the
+    error's class and facts beside the message (`errors.to_wire`), so a portside client
+    raises the class the network layer raised (`NetworkNotFound.ref`...)."""
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except PortsideError as exc:
-            return web.json_response({"message": str(exc)}, status=exc.http_status)
+            return web.json_response(to_wire(exc), status=exc.http_status)
         except (ValueError, json.JSONDecodeError) as exc:
             return web.json_response({"message": f"invalid parameter: {exc}"}, status=400)
     return wrapped

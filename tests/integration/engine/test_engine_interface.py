@@ -38,7 +38,9 @@ from portside.engine.interface import (
 )
 from portside.engine.local import LocalEngine
 from portside.engine.state import NoSuchContainer
+from portside.engine.volumes import NoSuchVolume
 from portside.errors import InvalidArgument, NotFound
+from portside.network.errors import NetworkNotFound
 from portside.store.images import ImageStore
 
 pytestmark = pytest.mark.timeout(180)
@@ -145,6 +147,14 @@ def test_unknown_container_is_a_typed_error(engine: EngineAPI) -> None:
             call("no-such-thing")
         assert caught.value.ref == "no-such-thing"
         assert "no-such-thing" in str(caught.value)
+
+
+def test_unknown_network_and_volume_are_typed_errors(engine: EngineAPI) -> None:
+    with pytest.raises(NetworkNotFound) as net:
+        engine.networks.inspect("no-such-net")
+    assert net.value.ref == "no-such-net"
+    with pytest.raises(NoSuchVolume):
+        engine.volumes.inspect("no-such-volume")
 
 
 def test_exec_output_and_exit_code(engine: EngineAPI) -> None:
