@@ -14,8 +14,6 @@ from portside.engine.api.containers import engine_of
 from portside.engine.hostinfo import info_doc, version_doc
 from portside.engine.imagedocs import summary as image_summary
 
-__all__ = ["info_doc", "routes", "version_doc"]
-
 
 async def info(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(info_doc, engine_of(request)))
