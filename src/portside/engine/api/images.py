@@ -24,13 +24,14 @@ from aiohttp import web
 from portside.engine.api.containers import engine_of, flag
 from portside.engine.imageprogress import Emit, Message, error, status
 from portside.engine.images import ImageService
-from portside.engine.imagetypes import PruneFilters, RegistryAuth, label_matches, timestamp
+from portside.engine.imagetypes import PruneFilters, RegistryAuth, label_matches
 from portside.engine.options import parse_time_or_duration
 from portside.engine.query import normalise_filters
 from portside.errors import InvalidArgument, PortsideError
 from portside.oci import reference as refs
 from portside.store.describe import inspect as describe_image
 from portside.store.images import Image
+from portside.times import parse_time
 
 log = logging.getLogger("portside.api")
 JSON = "application/json"
@@ -133,7 +134,7 @@ async def progress_stream(request: web.Request,
 def _summary(service: ImageService, image: Image) -> dict[str, Any]:
     cfg = service.store.config(image)
     return {"Id": image.id, "ParentId": "", "RepoTags": [_familiar(t) for t in image.tags],
-            "RepoDigests": _repo_digests(image), "Created": int(timestamp(image.created) or 0),
+            "RepoDigests": _repo_digests(image), "Created": int(parse_time(image.created) or 0),
             "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": cfg.config.get("Labels") or {},
             "Containers": len(service.store.holders(image))}
