@@ -7,14 +7,17 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import NotAvailable
+from benchmarks._docker import DockerClient
 from portside.client.transport import socket_answers
 
 
@@ -58,6 +61,13 @@ class Portside:
         config_dir.mkdir(parents=True, exist_ok=True)
         return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
                 "DOCKER_CONFIG": str(config_dir)}
+
+    def docker_client(self, config_dir: Path) -> DockerClient:
+        """The `docker` client first on PATH, talking to this daemon (see `docker_env`)."""
+        client = shutil.which("docker")
+        if client is None:
+            raise NotAvailable("no docker client on PATH")
+        return DockerClient(client, self.docker_env(config_dir), "portside")
 
     def probe(self, method: str, path: str) -> tuple[int, str]:
         """Send `method path` with an empty body, as an outside client would; returns the
@@ -105,6 +115,19 @@ class Portside:
             with contextlib.suppress(Exception):
                 net.manager.purge()
             net.close()
+
+
+@contextlib.contextmanager
+def running(work: Path) -> Iterator[Portside]:
+    """A daemon started in `work` (made here, so new); stopped after, its mounts undone."""
+    ps = Portside(work)
+    try:
+        work.mkdir()
+        ps.start()
+        yield ps
+    finally:
+        ps.stop()
+        subprocess.run(["umount", "-R", str(work)], capture_output=True, check=False)
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

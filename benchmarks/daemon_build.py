@@ -23,14 +23,13 @@ best of FIRST_RUNS and CACHED_RUNS; all measured the first time any of these ent
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks import Context, NotAvailable, Result, register, versus
 from benchmarks._docker import Docker, DockerClient
-from benchmarks._portside import Portside
+from benchmarks._portside import running
 from benchmarks.build import DOCKERFILE, build_context
 
 FIRST_RUNS = 2
@@ -82,26 +81,18 @@ def _builds(ctx: Context, name: str, docker: DockerClient, top: Path) -> tuple[f
 
 def _portside_side(ctx: Context, work: Path, top: Path, out: dict[str, Any]) -> Path | None:
     """portside's figures into `out`; returns the base image saved for dockerd."""
-    ps = Portside(work / "portside")
     archive: Path | None = None
     try:
-        (work / "portside").mkdir()
-        ps.start()
-        archive = work / "busybox.tar"
-        ps("save", "--format", "docker", "-o", str(archive), BASE)
-        if ps.unserved("POST", "/build"):
-            raise NotAvailable("portside's daemon does not serve POST /build yet (no route)")
-        client = shutil.which("docker")
-        if client is None:
-            raise NotAvailable("no docker client on PATH")
-        docker = DockerClient(client, ps.docker_env(work / "portside-cli"), "portside")
-        out["portside first"], out["portside cached"] = _builds(
-            ctx, "portside (classic protocol)", docker.with_env(DOCKER_BUILDKIT="0"), top)
+        with running(work / "portside") as ps:
+            archive = work / "busybox.tar"
+            ps("save", "--format", "docker", "-o", str(archive), BASE)
+            if ps.unserved("POST", "/build"):
+                raise NotAvailable("portside's daemon does not serve POST /build yet (no route)")
+            docker = ps.docker_client(work / "portside-cli")
+            out["portside first"], out["portside cached"] = _builds(
+                ctx, "portside (classic protocol)", docker.with_env(DOCKER_BUILDKIT="0"), top)
     except NotAvailable as exc:
         out["portside error"] = str(exc)
-    finally:
-        ps.stop()
-        subprocess.run(["umount", "-R", str(work / "portside")], capture_output=True, check=False)
     return archive
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks import Context, NotAvailable, Result, register, versus
 from benchmarks._data import make_tree
 from benchmarks._docker import Docker, DockerClient
-from benchmarks._portside import Portside
+from benchmarks._portside import running
 from benchmarks.registry_servers import free_port, portside_server
 
 LAYERS = 4
@@ -142,34 +142,26 @@ def _side(ctx: Context, name: str, docker: DockerClient, registry: _Registry, si
 
 def _portside_side(ctx: Context, work: Path, registry: _Registry, layers: list[str],
                    size: int, out: dict[str, Any]) -> None:
-    ps = Portside(work / "portside")
     try:
-        (work / "portside").mkdir()
-        ps.start()
-        missing = []
-        status, message = ps.probe("POST", PULL_PROBE)
-        if status in (404, 405):
-            missing.append(f"POST /images/create (it answers {status}: {message[:60]})")
-        if ps.unserved("POST", PUSH_PROBE):
-            missing.append("POST /images/{name}/push (no route)")
-        if missing:
-            raise NotAvailable(f"portside's daemon does not serve {' or '.join(missing)} yet")
-        client = shutil.which("docker")
-        if client is None:
-            raise NotAvailable("no docker client on PATH")
-        docker = DockerClient(client, ps.docker_env(work / "portside-cli"), "portside")
-        hexes = {d.split(":", 1)[1] for d in layers}
+        with running(work / "portside") as ps:
+            missing = []
+            status, message = ps.probe("POST", PULL_PROBE)
+            if status in (404, 405):
+                missing.append(f"POST /images/create (it answers {status}: {message[:60]})")
+            if ps.unserved("POST", PUSH_PROBE):
+                missing.append("POST /images/{name}/push (no route)")
+            if missing:
+                raise NotAvailable(f"portside's daemon does not serve {' or '.join(missing)} yet")
+            docker = ps.docker_client(work / "portside-cli")
+            hexes = {d.split(":", 1)[1] for d in layers}
 
-        def leftovers() -> list[Path]:
-            return [p for p in ps.root.rglob("*") if p.name in hexes]
+            def leftovers() -> list[Path]:
+                return [p for p in ps.root.rglob("*") if p.name in hexes]
 
-        out["portside pull"], out["portside push"] = _side(
-            ctx, "portside", docker, registry, size, leftovers)
+            out["portside pull"], out["portside push"] = _side(
+                ctx, "portside", docker, registry, size, leftovers)
     except NotAvailable as exc:
         out["portside error"] = str(exc)
-    finally:
-        ps.stop()
-        subprocess.run(["umount", "-R", str(work / "portside")], capture_output=True, check=False)
 
 
 def _docker_side(ctx: Context, registry: _Registry, size: int, out: dict[str, Any]) -> None:

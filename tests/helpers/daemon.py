@@ -69,11 +69,21 @@ class PortsideDaemon:
                                  f"stdout: {r.stdout}\nstderr: {r.stderr}")
         return r
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 120,
-               input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def docker_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a `docker` client of this daemon: the test's DOCKER_* variables
+        dropped, a configuration directory of its own, and `extra`."""
         env = {k: v for k, v in self.env.items() if not k.startswith("DOCKER_")}
         env["DOCKER_CONFIG"] = str(self.sockdir / "docker-config")
-        r = subprocess.run(["docker", "-H", f"unix://{self.socket}", *args], env=env,
+        env.update(extra)
+        return env
+
+    def docker_argv(self, *args: str) -> list[str]:
+        """`docker *args` against this daemon's socket (run with `docker_env`)."""
+        return ["docker", "-H", f"unix://{self.socket}", *args]
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 120,
+               input: str | None = None) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(self.docker_argv(*args), env=self.docker_env(),
                            text=True, capture_output=True, timeout=timeout, input=input,
                            stdin=None if input is not None else subprocess.DEVNULL)
         if check and r.returncode != 0:

@@ -1,15 +1,23 @@
-"""Run a registry server in a thread of the test process, on 127.0.0.1 and a free port."""
+"""Run a registry server in a thread of the test process, on 127.0.0.1 and a free port;
+`serve_registry` logs the requests it answers, and `publish` puts an image there."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+from helpers.imagefactory import add_image
+
 from portside.registry import server as srv
+from portside.registry import transfer
+from portside.store.images import ImageStore
 
 
 @dataclass
@@ -27,14 +35,18 @@ class RunningRegistry:
         return f"http://127.0.0.1:{self.port}"
 
 
-def run_registry(registry: srv.Registry, ssl_context: Any = None) -> tuple[RunningRegistry, Callable[[], None]]:
+def run_registry(registry: srv.Registry, ssl_context: Any = None,
+                 middlewares: Sequence[Any] = ()) -> tuple[RunningRegistry, Callable[[], None]]:
+    """Serve `registry` (behind `middlewares`, outermost first) until the returned stop."""
+    app = srv.make_app(registry)
+    app.middlewares.extend(middlewares)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     box: dict[str, Any] = {}
 
     def main() -> None:
         asyncio.set_event_loop(loop)
-        runner, port = loop.run_until_complete(srv.start(registry, "127.0.0.1", 0, ssl_context))
+        runner, port = loop.run_until_complete(srv.serve(app, "127.0.0.1", 0, ssl_context))
         box["runner"], box["port"] = runner, port
         ready.set()
         loop.run_forever()
@@ -53,6 +65,50 @@ def run_registry(registry: srv.Registry, ssl_context: Any = None) -> tuple[Runni
     return RunningRegistry(registry, box["port"], loop), stop
 
 
+@dataclass
+class LoggedRegistry:
+    """A registry in a thread of the test that logs every request it answers, so a test can
+    assert from the registry's side (which blobs were fetched, whether any upload happened)."""
+
+    port: int = 0
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def blob_gets(self) -> list[str]:
+        return [p for m, p in self.requests if m == "GET" and "/blobs/sha256:" in p]
+
+    def uploads(self) -> list[str]:
+        return [p for m, p in self.requests if m in ("POST", "PATCH", "PUT") and "/blobs/" in p]
+
+
+def serve_registry(root: Path, htpasswd: Path | None = None) -> tuple[LoggedRegistry,
+                                                                      Callable[[], None]]:
+    """`run_registry` on a registry at `root`, logging each request's method and path."""
+    logged = LoggedRegistry()
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        logged.requests.append((request.method, request.path))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    running, stop = run_registry(srv.open_registry(root, htpasswd=htpasswd),
+                                 middlewares=[record])
+    logged.port = running.port
+    return logged, stop
+
+
+def publish(tmp_path: Path, ref: str, layers: int = 2, size: int = 64 << 10,
+            auth: tuple[str, str] | None = None) -> ImageStore:
+    """Push an image of random layers to a registry from a store of its own."""
+    other = ImageStore(tmp_path / f"other-{abs(hash(ref))}")
+    files = [{f"data{i}.bin": os.urandom(size)} for i in range(layers)]
+    add_image(other, files, tags=(ref,), config={"Cmd": ["sh"], "Labels": {"team": "blue"}})
+    asyncio.run(transfer.push(other, ref, auth=auth))
+    return other
 
 
 def http(reg: RunningRegistry, method: str, path: str, body: bytes | None = None,

@@ -14,7 +14,7 @@ import bcrypt
 import pytest
 from helpers.daemon import PortsideDaemon
 from helpers.imagefactory import add_image
-from helpers.loggedregistry import LoggedRegistry, publish, serve_registry
+from helpers.regserver import LoggedRegistry, publish, serve_registry
 
 from portside.store.images import ImageStore
 

@@ -16,13 +16,13 @@ from portside.engine.imagetypes import (
     PruneReport,
     RemovedItem,
     label_matches,
-    timestamp,
 )
 from portside.engine.options import parse_time_or_duration
 from portside.errors import InvalidArgument
 from portside.oci import reference as refs
 from portside.store.describe import inspect as describe_image
 from portside.store.images import Image
+from portside.times import parse_time
 
 
 def familiar(tag: str) -> str:
@@ -42,7 +42,7 @@ def summary(service: ImageService, image: Image) -> dict[str, Any]:
     """One image as `GET /images/json` lists it."""
     cfg = service.store.config(image)
     return {"Id": image.id, "ParentId": "", "RepoTags": [familiar(t) for t in image.tags],
-            "RepoDigests": _repo_digests(image), "Created": int(timestamp(image.created) or 0),
+            "RepoDigests": _repo_digests(image), "Created": int(parse_time(image.created) or 0),
             "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": cfg.config.get("Labels") or {},
             "Containers": len(service.store.holders(image))}

@@ -34,7 +34,6 @@ from portside.engine.imagetypes import (
     RemovedItem,
     label_matches,
     parse_platform,
-    timestamp,
 )
 from portside.errors import Conflict, ImageUnknown, InvalidArgument
 from portside.oci import reference as refs
@@ -43,6 +42,7 @@ from portside.registry import transfer
 from portside.registry.client import ConnectError, RegistryClient
 from portside.registry.errors import RemoteError
 from portside.store.images import Image, ImageStore
+from portside.times import parse_time
 
 __all__ = ["ImageService", "NoSuchImage", "PruneFilters", "RegistryAuth"]
 PULL_LEASE = "daemon-pull-"  # content-lease holders of the pulls under way
@@ -292,7 +292,7 @@ class ImageService:
                 if self.store.holders(image) or (filters.dangling_only and image.tags):
                     continue
                 config = self.store.config(image)
-                created = timestamp(config.created)
+                created = parse_time(config.created)
                 if filters.until is not None and (created is None or created >= filters.until):
                     continue
                 labels = config.config.get("Labels") or {}
@@ -359,7 +359,7 @@ class ImageService:
             rows = rows_of(self.store, image)
         tags = [refs.parse(t).familiar() for t in image.tags]
         return [HistoryEntry(str(r.get("Id") or "<missing>"),
-                             int(timestamp(str(r["Created"])) or 0), str(r["CreatedBy"]),
+                             int(parse_time(str(r["Created"])) or 0), str(r["CreatedBy"]),
                              (tags or None) if i == 0 else None, int(r["Size"]),
                              str(r["Comment"]))
                 for i, r in enumerate(rows)]

@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 from portside.errors import ImageUnknown, InvalidArgument, NotFound
@@ -135,15 +134,6 @@ class PruneFilters:
 class PruneReport:
     removed: list[RemovedItem] = field(default_factory=list)
     reclaimed: int = 0
-
-
-def timestamp(text: str) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def label_matches(labels: dict[str, str], spec: str) -> bool:

@@ -120,10 +120,10 @@ class Monitor:
         if c.state.get("Health"):
             c.state["Health"]["Status"] = "unhealthy"
         engine.state.save(c)
-        await asyncio.to_thread(engine.networks.teardown, c)
         if oom:
             engine.event(c, "oom")
-        engine.event(c, "die", exitCode=str(code))
+        engine.event(c, "die", exitCode=str(code))  # then the network's disconnect, as Docker
+        await asyncio.to_thread(engine.networks.teardown, c)
         fut = self.next_exit.pop(cid, None)
         if fut is not None and not fut.done():
             fut.set_result(None)

@@ -15,6 +15,7 @@ from typing import Any
 
 from portside.errors import InvalidArgument
 from portside.numbers import is_digits
+from portside.times import parse_rfc3339
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -314,10 +315,8 @@ def parse_time_or_duration(text: str, now: float) -> float:
         return now - parse_duration(s) / 1e9
     except InvalidArgument:
         pass
-    from datetime import datetime
-
     try:
-        return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(s)
     except ValueError:
         raise InvalidArgument(f"invalid time {text!r}: expected a duration (10m), a UNIX"
                               " timestamp or an RFC 3339 time") from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from portside import times
 from portside.errors import Conflict, InvalidArgument, NotFound
 from portside.state.backend import Compare, Delete, Get, Put, StateBackend
 
@@ -35,7 +36,7 @@ def now_rfc3339() -> str:
 def parse_rfc3339(text: str) -> float:
     if not text or text.startswith("0001-"):
         return 0.0
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return times.parse_rfc3339(text)
 
 
 class NoSuchContainer(NotFound):

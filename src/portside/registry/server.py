@@ -279,7 +279,13 @@ def open_registry(root: Path, auth_config: Path | None = None, htpasswd: Path | 
 async def start(registry: Registry, host: str, port: int,
                 ssl_context: Any = None) -> tuple[web.AppRunner, int]:
     """Bind and start serving; returns the runner (for cleanup) and the bound port."""
-    runner = web.AppRunner(make_app(registry), access_log=None, handle_signals=False)
+    return await serve(make_app(registry), host, port, ssl_context)
+
+
+async def serve(app: web.Application, host: str, port: int,
+                ssl_context: Any = None) -> tuple[web.AppRunner, int]:
+    """`start` for an app already made (a test adds its middlewares to `make_app`'s)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=1024,
                        reuse_address=True)

@@ -312,10 +312,9 @@ class Runtime:
         spec = ContainerSpec(id=cid, resources=resources)
         res = specgen.resources(spec)
         res.pop("devices", None)
-        if (res.get("pids") or {}).get("limit") == -1:
+        if resources.pids_limit is not None and resources.pids_limit < 0:
             # Lifting the limit: crun (1.8) writes "-1" into pids.max, which the kernel
             # refuses; "max" is what both cgroup versions take.
-            del res["pids"]
             pids_dir = cgroups.detect().controller_dir("pids", self._cgpath(cid))
             if pids_dir is not None and (pids_dir / "pids.max").exists():
                 (pids_dir / "pids.max").write_text("max")

@@ -232,9 +232,7 @@ def resources(spec: ContainerSpec) -> dict[str, Any]:
     if cpu:
         out["cpu"] = cpu
     if r.pids_limit and r.pids_limit > 0:
-        out["pids"] = {"limit": r.pids_limit}
-    elif r.pids_limit is not None and r.pids_limit < 0:
-        out["pids"] = {"limit": -1}  # lift a limit (`docker update --pids-limit -1`)
+        out["pids"] = {"limit": r.pids_limit}  # (0 or -1: no limit; update lifts one itself)
     if r.blkio_weight:
         if not 10 <= r.blkio_weight <= 1000:
             raise InvalidArgument("blkio-weight must be between 10 and 1000")

@@ -1,8 +1,8 @@
 """The state backend: revisioned keys with compare-and-swap, prefix ranges, watch and leases.
 
 `backend` is the contract (etcd v3's model); `memory` and `sqlite` are the embedded
-implementations, which share `apply` (how a transaction changes the store) and `watch`
-(the watch handle). docs/state.md says what is guaranteed.
+implementations, which share `apply` (how a transaction changes the store), `watch`
+(the watch handle) and `embedded` (their lock, watches, reaper and closing). docs/state.md says what is guaranteed.
 """
 
 from portside.state.backend import (

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,13 +20,11 @@ from portside.state.backend import (
     BackendClosed,
     Compacted,
     Compare,
-    Delete,
     Event,
     InvalidRevision,
     KeyValue,
     LeaseNotFound,
     Op,
-    Put,
     StateBackend,
     TxnResult,
     check_key,
@@ -36,7 +32,8 @@ from portside.state.backend import (
     check_start,
     check_ttl,
 )
-from portside.state.watch import HistoryWatch, Notifier, Reaper
+from portside.state.embedded import EmbeddedBackend
+from portside.state.watch import HistoryWatch
 
 WINDOW = 1000  # revisions a watch reads at a time
 
@@ -88,13 +85,13 @@ class _Tables:
         return [self.b._kv[k] for k in sorted(self.b._leases[lease].keys)]
 
 
-class MemoryBackend:
+class MemoryBackend(EmbeddedBackend):
     """A `StateBackend` in this process's memory; thread-safe."""
 
     poll_interval: float | None = None
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        super().__init__("state-memory-leases", reap_interval=1.0)
         self._kv: dict[str, KeyValue] = {}
         self._keys: list[str] = []
         self._history: list[Event] = []
@@ -103,11 +100,7 @@ class MemoryBackend:
         self._compacted = 0
         self._leases: dict[int, _Lease] = {}
         self._lease_ids = itertools.count(1)
-        self._closed = False
         self._tables = _Tables(self)
-        self._watches: weakref.WeakSet[HistoryWatch] = weakref.WeakSet()
-        self.notifier = Notifier()
-        self._reaper = Reaper("state-memory-leases", self._reap, max_sleep=1.0)
 
     def _open(self) -> None:
         """Checks every call makes: not closed, and due leases expired first."""
@@ -163,15 +156,6 @@ class MemoryBackend:
 
     # -- writes --
 
-    def put(self, key: str, value: bytes, lease: int | None = None) -> int:
-        return self.txn((), (Put(key, value, lease),)).revision
-
-    def delete(self, key: str) -> int:
-        return self.txn((), (Delete(key),)).revision
-
-    def delete_prefix(self, prefix: str) -> int:
-        return self.txn((), (Delete(prefix, prefix=True),)).revision
-
     def txn(self, compares: Sequence[Compare], success: Sequence[Op],
             failure: Sequence[Op] = ()) -> TxnResult:
         with self._lock:
@@ -207,10 +191,6 @@ class MemoryBackend:
             hi_i = bisect.bisect_right(self._history_revisions, hi)
             return ([e for e in self._history[lo_i:hi_i] if e.kv.key.startswith(prefix)],
                     hi + 1)
-
-    def forget_watch(self, watch: HistoryWatch) -> None:
-        with self._lock:
-            self._watches.discard(watch)
 
     def compact(self, revision: int) -> None:
         with self._lock:
@@ -257,17 +237,6 @@ class MemoryBackend:
             if lease not in self._leases:
                 raise LeaseNotFound(lease)
             return self._revoke_locked(lease)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            watches = list(self._watches)
-        for w in watches:
-            w.close()
-        self._reaper.stop()
-        self.notifier.notify()
 
 
 if TYPE_CHECKING:

@@ -29,7 +29,6 @@ import logging
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,14 +39,12 @@ from portside.state.backend import (
     BackendClosed,
     Compacted,
     Compare,
-    Delete,
     Event,
     EventType,
     InvalidRevision,
     KeyValue,
     LeaseNotFound,
     Op,
-    Put,
     StateBackend,
     TxnResult,
     check_key,
@@ -56,7 +53,8 @@ from portside.state.backend import (
     check_ttl,
     deleted,
 )
-from portside.state.watch import HistoryWatch, Notifier, Reaper
+from portside.state.embedded import EmbeddedBackend
+from portside.state.watch import HistoryWatch
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +147,13 @@ class _Tables:
             f"SELECT {KV_COLUMNS} FROM kv WHERE lease = ? ORDER BY key", (lease,))]
 
 
-class SqliteBackend:
+class SqliteBackend(EmbeddedBackend):
     """A `StateBackend` in one SQLite file; thread-safe, and safe for several processes."""
 
     def __init__(self, path: Path, poll_interval: float = 0.1,
                  reap_interval: float = 0.5) -> None:
         self.path = Path(path)
+        super().__init__(f"state-leases {self.path.name}", reap_interval)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.poll_interval: float | None = poll_interval
         self._conn = sqlitedb.connect(self.path, SCHEMA)
@@ -162,14 +161,8 @@ class SqliteBackend:
         self._checkpointer = _Checkpointer(self.path)
         self._commits = 0
         self._rev = 0  # the revision, inside a write transaction (read at its start)
-        self._lock = threading.RLock()
         self._tables = _Tables(self._conn)
-        self._closed = False
         self._pending = False  # the open write transaction recorded events: notify watchers
-        self._watches: weakref.WeakSet[HistoryWatch] = weakref.WeakSet()
-        self.notifier = Notifier()
-        self._reaper = Reaper(f"state-leases {self.path.name}", self._reap,
-                              max_sleep=reap_interval)
         if self._conn.execute("SELECT 1 FROM leases LIMIT 1").fetchone():
             self._reaper.start()
 
@@ -287,15 +280,6 @@ class SqliteBackend:
 
     # -- writes --
 
-    def put(self, key: str, value: bytes, lease: int | None = None) -> int:
-        return self.txn((), (Put(key, value, lease),)).revision
-
-    def delete(self, key: str) -> int:
-        return self.txn((), (Delete(key),)).revision
-
-    def delete_prefix(self, prefix: str) -> int:
-        return self.txn((), (Delete(prefix, prefix=True),)).revision
-
     def txn(self, compares: Sequence[Compare], success: Sequence[Op],
             failure: Sequence[Op] = ()) -> TxnResult:
         with self._write() as revision:
@@ -336,10 +320,6 @@ class SqliteBackend:
             finally:
                 self._conn.execute("COMMIT")
         return [_event(r) for r in rows], hi + 1
-
-    def forget_watch(self, watch: HistoryWatch) -> None:
-        with self._lock:
-            self._watches.discard(watch)
 
     def compact(self, revision: int) -> None:
         with self._write():
@@ -386,19 +366,10 @@ class SqliteBackend:
                 raise LeaseNotFound(lease)
             return self._revoke_in_txn(lease)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            watches = list(self._watches)
-        for w in watches:
-            w.close()
-        self._reaper.stop()
+    def _release(self) -> None:
         self._checkpointer.stop()
         with self._lock:
             self._conn.close()
-        self.notifier.notify()
 
 
 class _Checkpointer:

@@ -32,11 +32,9 @@ pytestmark = [
 def docker_build(daemon: PortsideDaemon, *args: str, check: bool = True,
                  timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """`docker build` with the classic builder (daemon.docker drops DOCKER_* variables)."""
-    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_CONFIG"] = str(daemon.sockdir / "docker-config")
-    env["DOCKER_BUILDKIT"] = "0"
-    r = subprocess.run(["docker", "-H", f"unix://{daemon.socket}", "build", *args], env=env,
-                       text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    r = subprocess.run(daemon.docker_argv("build", *args),
+                       env=daemon.docker_env(DOCKER_BUILDKIT="0"), text=True, capture_output=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
     if check and r.returncode != 0:
         raise AssertionError(f"docker build {' '.join(args)} -> {r.returncode}\n"
                              f"stdout: {r.stdout}\nstderr: {r.stderr}\n{daemon.log()[-3000:]}")
@@ -267,10 +265,9 @@ def test_compressed_contexts_and_a_dockerfile_on_stdin(daemon: PortsideDaemon,
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "b.txt").write_text("beside a piped Dockerfile\n")
-    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
-    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
-    r = subprocess.run(["docker", "-H", f"unix://{daemon.socket}", "build", "-t", "stdin:1",
-                        "-f", "-", str(ctx)], env=env, text=True, capture_output=True,
+    env = daemon.docker_env(DOCKER_BUILDKIT="0")
+    r = subprocess.run(daemon.docker_argv("build", "-t", "stdin:1", "-f", "-", str(ctx)),
+                       env=env, text=True, capture_output=True,
                        input="FROM busybox\nCOPY b.txt /\n", timeout=180)
     assert r.returncode == 0, r.stderr
     assert daemon.docker("run", "--rm", "stdin:1", "cat", "/b.txt").stdout == \
@@ -296,10 +293,9 @@ def test_a_build_does_not_hold_up_other_work(daemon: PortsideDaemon, tmp_path: P
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN sleep 4 && echo slept\n")
-    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
-    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
-    slow = subprocess.Popen(["docker", "-H", f"unix://{daemon.socket}", "build", "-t", "slow:1",
-                             str(ctx)], env=env, text=True, stdout=subprocess.PIPE,
+    env = daemon.docker_env(DOCKER_BUILDKIT="0")
+    slow = subprocess.Popen(daemon.docker_argv("build", "-t", "slow:1", str(ctx)), env=env,
+                            text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -340,8 +336,7 @@ def test_a_daemon_that_stops_stops_its_builds_first(daemon: PortsideDaemon) -> N
 
 
 def test_two_builds_at_once_both_succeed(daemon: PortsideDaemon, tmp_path: Path) -> None:
-    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
-    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
+    env = daemon.docker_env(DOCKER_BUILDKIT="0")
     procs = []
     for n in (1, 2):
         ctx = tmp_path / f"ctx{n}"
@@ -350,7 +345,7 @@ def test_two_builds_at_once_both_succeed(daemon: PortsideDaemon, tmp_path: Path)
             f"FROM busybox\nRUN echo {n} > /n && sleep 1\nCOPY . /src\nRUN cat /n\n")
         (ctx / "file.txt").write_text(f"context {n}\n")
         procs.append(subprocess.Popen(
-            ["docker", "-H", f"unix://{daemon.socket}", "build", "-t", f"twin:{n}", str(ctx)],
+            daemon.docker_argv("build", "-t", f"twin:{n}", str(ctx)),
             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     for proc in procs:
         out, err = proc.communicate(timeout=180)
@@ -401,10 +396,9 @@ def test_rmi_during_a_build_neither_waits_for_it_nor_deadlocks(daemon: PortsideD
     docker_build(daemon, "-t", "doomed:1", str(ctx))
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN sleep 4 && echo slept\n"
                                     "RUN echo after\n")
-    env = {k: v for k, v in daemon.env.items() if not k.startswith("DOCKER_")}
-    env.update(DOCKER_CONFIG=str(daemon.sockdir / "docker-config"), DOCKER_BUILDKIT="0")
-    slow = subprocess.Popen(["docker", "-H", f"unix://{daemon.socket}", "build", "-t", "slow:1",
-                             str(ctx)], env=env, text=True, stdout=subprocess.PIPE,
+    env = daemon.docker_env(DOCKER_BUILDKIT="0")
+    slow = subprocess.Popen(daemon.docker_argv("build", "-t", "slow:1", str(ctx)), env=env,
+                            text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         containers = daemon.root / "build" / "containers"
