@@ -8,6 +8,7 @@ closed, close the watches, stop the reaper, free the backend's own resources, wa
 
 from __future__ import annotations
 
+import abc
 import threading
 import weakref
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from portside.state.backend import Compare, Delete, Op, Put, TxnResult
 from portside.state.watch import HistoryWatch, Notifier, Reaper
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(abc.ABC):
     """The plumbing of a `StateBackend` kept in this process; subclasses add storage."""
 
     def __init__(self, reaper_name: str, reap_interval: float) -> None:
@@ -26,16 +27,17 @@ class EmbeddedBackend:
         self.notifier = Notifier()
         self._reaper = Reaper(reaper_name, self._reap, max_sleep=reap_interval)
 
+    @abc.abstractmethod
     def _reap(self) -> float | None:
         """Expire due leases; the seconds until the next deadline, None when none is held."""
-        raise NotImplementedError
 
-    def _release(self) -> None:
+    def _release(self) -> None:  # noqa: B027 - a hook: most backends hold nothing more
         """Free what the backend holds, once its watches and reaper have stopped."""
 
+    @abc.abstractmethod
     def txn(self, compares: Sequence[Compare], success: Sequence[Op],
             failure: Sequence[Op] = ()) -> TxnResult:
-        raise NotImplementedError
+        """Apply `success` if every compare holds, else `failure`, at one revision."""
 
     def put(self, key: str, value: bytes, lease: int | None = None) -> int:
         return self.txn((), (Put(key, value, lease),)).revision
