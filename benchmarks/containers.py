@@ -252,7 +252,7 @@ def _figures(ctx: Context) -> dict[str, Any]:
     return _CACHE
 
 
-@register("`portside run --rm busybox true` (--network none) vs bare `crun run`", goal=3,
+@register("`portside run --rm busybox true` (--network none) vs bare `crun run`", goal=2,
           higher_is_better=False, order=20)
 def run_vs_crun(ctx: Context) -> Result:
     f = _figures(ctx)
