@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from portside.engine.extension import DaemonExtension
+
+
+def extensions() -> list[DaemonExtension]:
+    """What the daemon serves beside the engine, one line each."""
+    return []
 
 
 @click.command("daemon")
@@ -19,4 +28,4 @@ def daemon(socket_path: Path | None, runtime: str) -> None:
     from portside.client.transport import socket_path as default_socket
     from portside.engine.daemon import run
 
-    run(config.root(), socket_path or Path(default_socket()), runtime)
+    run(config.root(), socket_path or Path(default_socket()), runtime, extensions())

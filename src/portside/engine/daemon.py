@@ -12,9 +12,14 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portside.errors import Conflict
+
+if TYPE_CHECKING:
+    from portside.engine.extension import DaemonExtension
 
 log = logging.getLogger("portside.daemon")
 
@@ -36,7 +41,8 @@ def _claim_socket(path: Path) -> None:
     raise Conflict(f"another daemon is already listening on {path}")
 
 
-async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") -> None:
+async def serve(root: Path, socket_path: Path, default_runtime: str = "crun",
+                extensions: Sequence[DaemonExtension] = ()) -> None:
     from aiohttp import web
 
     from portside.engine.api import make_app
@@ -48,6 +54,8 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
     engine = build_engine(root, default_runtime)
     engine.events.loop = asyncio.get_running_loop()
     app = make_app(engine)
+    for extension in extensions:
+        extension.install(app, engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     # Before the socket answers: no client may see a container "running" that died
@@ -84,6 +92,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun") ->
         engine.events.close()  # the events still queued are recorded first
 
 
-def run(root: Path, socket_path: Path, default_runtime: str = "crun") -> None:
+def run(root: Path, socket_path: Path, default_runtime: str = "crun",
+        extensions: Sequence[DaemonExtension] = ()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(root, socket_path, default_runtime))
+    asyncio.run(serve(root, socket_path, default_runtime, extensions))
