@@ -6,7 +6,8 @@ which refuses `..` and absolute names, symlinks climbing out, writes through a s
 device nodes (by this module's policy) and archives over the size limit, and leaves nothing
 behind when it refuses. What differs from a layer: `.wh.` names are plain files, and the
 archive may end without its end-of-archive marker (Go's tar reader accepts that, and the
-docker client sends such contexts).
+docker client sends such contexts). Every file is hashed as it is written, so the build
+never reads the context back to key its COPY steps.
 """
 
 from __future__ import annotations
@@ -88,11 +89,21 @@ def context_policy() -> UnpackPolicy:
     return UnpackPolicy.from_env(**overrides)
 
 
-def unpack_context(source: IO[bytes], target: Path, policy: UnpackPolicy | None = None) -> None:
-    """Unpack a client's context tar into `target` (missing); ContextError when unusable,
-    with nothing left at `target`."""
+def unpack_context(
+    source: IO[bytes], target: Path, policy: UnpackPolicy | None = None
+) -> dict[str, str]:
+    """Unpack a client's context tar into `target` (missing); returns the sha256 of every
+    regular file by its path relative to `target`. ContextError when unusable, with nothing
+    left at `target`."""
+    digests: dict[bytes, str] = {}
     try:
-        unpack(_decompressed(source), target, layer="build context", policy=policy or context_policy())
+        unpack(
+            _decompressed(source),
+            target,
+            layer="build context",
+            policy=policy or context_policy(),
+            file_digests=digests,
+        )
     except UnsafeLayer as exc:
         raise ContextError(f"build context: refusing entry {exc.entry!r}: {exc.reason}") from None
     except LayerError as exc:
@@ -105,6 +116,7 @@ def unpack_context(source: IO[bytes], target: Path, policy: UnpackPolicy | None 
             raise
         shutil.rmtree(target, ignore_errors=True)
         raise ContextError(f"build context: bad compressed data ({exc})") from None
+    return {os.fsdecode(name): digest for name, digest in digests.items()}
 
 
 def dockerfile_in(context: Path, name: str) -> Path | None:

@@ -251,7 +251,7 @@ class Builds:
             top = Path(tempfile.mkdtemp(dir=self.scratch, prefix=CONTEXT_PREFIX))
             try:
                 context = top / "context"
-                unpack_context(source, context)
+                digests = unpack_context(source, context)
                 dockerfile = dockerfile_in(context, request.dockerfile)
                 options = BuildOptions(
                     context=context,
@@ -267,6 +267,7 @@ class Builds:
                     network=request.network,
                     git_labels=False,
                     remember_hashes=False,
+                    context_digests=digests,
                 )
                 store = SharedImageStore(self.engine.images, self.engine.image_lock)
                 try:
