@@ -593,34 +593,46 @@ def unpack(
         saved = (os.fstat(root_fd), set(os.listxattr(root_fd)))
     unpacker = _Unpacker(root_fd, layer, policy, file_digests)
     try:
-        try:
-            stream, compression = open_stream(source, media_type, policy.max_bytes)
-            unpacker.run(stream)
-        except TarFormatError as exc:
-            name = _show(exc.name) if exc.name is not None else None
-            if exc.unsafe:
-                raise UnsafeLayer(layer or "(stream)", name or "", exc.reason) from None
-            raise CorruptLayer(layer, exc.reason, name) from None
-        except Bomb:
-            raise UnsafeLayer(
-                layer or "(stream)",
-                _show(unpacker.entry or b"(stream)"),
-                f"uncompressed layer larger than {policy.max_bytes} bytes (limit)",
-            ) from None
-        except Truncated as exc:
-            raise unpacker.corrupt(f"truncated: {exc}") from None
-        except zlib.error as exc:
-            raise unpacker.corrupt(f"bad gzip data ({exc})") from None
-        except Exception as exc:
-            if type(exc).__name__ == "ZstdError":
-                raise unpacker.corrupt(f"bad zstd data ({exc})") from None
-            raise
+        result = run_unpacker(unpacker, source, layer, policy, media_type)
     except BaseException:
         unpacker.close()
         _restore(target, root_fd, created, saved)
         raise
     unpacker.close()
     os.close(root_fd)
+    return result
+
+
+def run_unpacker(
+    unpacker: _Unpacker,
+    source: IO[bytes],
+    layer: str,
+    policy: UnpackPolicy,
+    media_type: str | None = None,
+) -> Unpacked:
+    """Read `source` through `unpacker`; the archive's faults as this module's errors."""
+    try:
+        stream, compression = open_stream(source, media_type, policy.max_bytes)
+        unpacker.run(stream)
+    except TarFormatError as exc:
+        name = _show(exc.name) if exc.name is not None else None
+        if exc.unsafe:
+            raise UnsafeLayer(layer or "(stream)", name or "", exc.reason) from None
+        raise CorruptLayer(layer, exc.reason, name) from None
+    except Bomb:
+        raise UnsafeLayer(
+            layer or "(stream)",
+            _show(unpacker.entry or b"(stream)"),
+            f"uncompressed layer larger than {policy.max_bytes} bytes (limit)",
+        ) from None
+    except Truncated as exc:
+        raise unpacker.corrupt(f"truncated: {exc}") from None
+    except zlib.error as exc:
+        raise unpacker.corrupt(f"bad gzip data ({exc})") from None
+    except Exception as exc:
+        if type(exc).__name__ == "ZstdError":
+            raise unpacker.corrupt(f"bad zstd data ({exc})") from None
+        raise
     return Unpacked(stream.digest(), unpacker.size, stream.total, unpacker.count, compression)
 
 
