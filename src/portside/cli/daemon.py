@@ -22,10 +22,18 @@ def extensions() -> list[DaemonExtension]:
                    " env PORTSIDE_SOCKET).")
 @click.option("--runtime", "runtime", type=click.Choice(["crun", "runc"]), default="crun",
               show_default=True, help="Default OCI runtime for containers.")
-def daemon(socket_path: Path | None, runtime: str) -> None:
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="image policy (containers policy.json) enforced at pull and"
+                                 " create (default: env PORTSIDE_POLICY, else ROOT/policy.json)")
+def daemon(socket_path: Path | None, runtime: str, policy_path: Path | None) -> None:
     """Run the portside daemon (Docker Engine API) in the foreground."""
+    import os
+
     from portside import config
     from portside.client.transport import socket_path as default_socket
     from portside.engine.daemon import run
+    from portside.trust import enforce, policy
 
-    run(config.root(), socket_path or Path(default_socket()), runtime, extensions())
+    found = policy.find(policy_path, config.root(), dict(os.environ))
+    enforcer = enforce.PolicyEnforcer(policy.load(found)) if found else None
+    run(config.root(), socket_path or Path(default_socket()), runtime, extensions(), enforcer)

@@ -69,6 +69,7 @@ COMMANDS: dict[str, str] = {
     "key": "portside.cli.trust:key",
     "sign": "portside.cli.trust:sign",
     "verify": "portside.cli.trust:verify",
+    "policy": "portside.cli.trust:policy",
 }
 
 

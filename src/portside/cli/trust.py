@@ -10,10 +10,14 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from portside.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from portside.trust.policy import Policy
 
 
 def passphrase(passphrase_file: Path | None, confirm: bool) -> bytes:
@@ -101,3 +105,61 @@ def verify(key_path: Path, image: str) -> None:
     public = keys.load_public(keys.read_key_file(key_path), str(key_path))
     digest, claims = asyncio.run(signing.verify_image(ref, public))
     click.echo(f"Verified {ref.repository}@{digest} (signed as {claims.identity})")
+
+
+def _policy_in_force(explicit: Path | None) -> tuple[Path | None, Policy | None]:
+    from portside import config
+    from portside.trust import policy as policy_mod
+
+    found = policy_mod.find(explicit, config.root(), dict(os.environ))
+    return found, policy_mod.load(found) if found else None
+
+
+@click.group()
+def policy() -> None:
+    """The image policy (containers policy.json) enforced at pull, create and build."""
+
+
+@policy.command("show")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="this file instead of the one in force")
+def show(policy_path: Path | None) -> None:
+    """Print the policy in force and where it comes from."""
+    found, loaded = _policy_in_force(policy_path)
+    if found is None:
+        click.echo("no policy configured (PORTSIDE_POLICY, daemon --policy, ROOT/policy.json):"
+                   " every image is admitted")
+        return
+    assert loaded is not None
+    click.echo(f"# {found}")
+    click.echo(loaded.text.rstrip("\n"))
+
+
+@policy.command("check")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="this file instead of the one in force")
+@click.argument("image")
+def check(policy_path: Path | None, image: str) -> None:
+    """Say whether the policy admits IMAGE as its registry serves it now."""
+    from portside.oci import reference as refs
+    from portside.registry.client import RegistryClient
+    from portside.trust import enforce, signing
+
+    found, loaded = _policy_in_force(policy_path)
+    ref = refs.parse(image).with_default_tag()
+    if found is None:
+        click.echo(f"{ref}: admitted (no policy configured)")
+        return
+    assert loaded is not None
+
+    async def judge() -> tuple[str, str | None]:
+        async with RegistryClient(ref.domain) as client:
+            digest = await signing.resolve_digest(client, ref)
+        return digest, await enforce.PolicyEnforcer(loaded).verdict(ref, digest)
+
+    digest, reason = asyncio.run(judge())
+    if reason is not None:
+        from portside.engine.imagepolicy import PolicyDenied
+
+        raise PolicyDenied(reason)
+    click.echo(f"{ref.repository}@{digest}: admitted by {loaded.rule_for(ref).describe()}")
