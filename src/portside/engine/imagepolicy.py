@@ -1,14 +1,16 @@
 """The seam through which the engine asks whether an image may enter or start.
 
 The engine calls `admit` where an image enters (pull) and where a container is made from
-one (create); the builder and the orchestrator receive the same object. The trust layer
+one (create); the builder (its FROM images, through `blocking`) and the orchestrator
+receive the same object. The trust layer
 fills it from the containers `policy.json` (`portside.trust.enforce`); with no policy the
 engine holds None and checks nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from portside.errors import PortsideError
@@ -27,3 +29,11 @@ class ImagePolicy(Protocol):
         (references with a registry), is admitted; raise PolicyDenied otherwise. Verdicts
         may be cached per digest."""
         ...
+
+
+def blocking(policy: ImagePolicy) -> Callable[[str, str], None]:
+    """`policy` for a caller in a worker thread without an event loop (the builder's FROM):
+    (reference, digest) -> None, raising PolicyDenied."""
+    def admit(reference: str, digest: str) -> None:
+        asyncio.run(policy.admit([reference], digest))
+    return admit

@@ -135,3 +135,30 @@ def test_bad_policy_stops_the_daemon_with_line_and_column(tmp_path: Path, root: 
     assert result.returncode == 2
     assert result.stderr.strip() == (f"Error: {tmp_path / 'policy.json'}: line 2 column 3: "
                                      "unknown field 'transport' in the policy")
+
+
+def test_build_from_images_are_judged(tmp_path: Path, guarded: PortsideDaemon,
+                                      registry: LoggedRegistry) -> None:
+    """The daemon's build (the docker client's classic builder) and the in-process
+    `portside build` judge each FROM image by the same policy."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {registry.host}/shop/web:1\nRUN true\n"
+                                    "FROM busybox\nCOPY --from=0 /bin/sh /sh2\n")
+    env = guarded.docker_env(DOCKER_BUILDKIT="0")
+    refused = subprocess.run(guarded.docker_argv("build", "-t", "tr-app:1", str(ctx)), env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0
+    assert "Dockerfile:3: FROM busybox: policy" in refused.stdout + refused.stderr
+    assert "default reject refuses docker.io/library/busybox@sha256:" in refused.stdout + \
+        refused.stderr
+
+    (ctx / "Dockerfile").write_text(f"FROM {registry.host}/shop/web:1\nRUN echo ok > /ok\n")
+    built = subprocess.run(guarded.docker_argv("build", "-t", "tr-app:2", str(ctx)), env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+
+    (ctx / "Dockerfile").write_text("FROM busybox\n")
+    local = guarded.cli("build", "-t", "tr-app:3", str(ctx), check=False)
+    assert local.returncode != 0
+    assert "Dockerfile:1: FROM busybox: policy" in local.stderr
