@@ -134,6 +134,8 @@ def decrypt_private(data: bytes, passphrase: bytes, where: str) -> ec.EllipticCu
     params = _field(doc, where, "kdf", "params")
     try:
         n, r, p = (int(_field(params, where, k)) for k in ("N", "r", "p"))
+        if not (1 < n <= 1 << 20 and 0 < r <= 32 and 0 < p <= 16):
+            raise ValueError  # a hostile file must not make scrypt eat the machine
         box_key = _kdf(passphrase, _bytes_field(doc, where, "kdf", "salt"), n, r, p)
     except (TypeError, ValueError):
         raise KeyError_(f"{where}: bad scrypt parameters") from None
@@ -143,7 +145,10 @@ def decrypt_private(data: bytes, passphrase: bytes, where: str) -> ec.EllipticCu
                           _bytes_field(doc, where, "cipher", "nonce"))
     except (nacl.exceptions.CryptoError, ValueError):
         raise KeyError_(f"{where}: wrong passphrase (or the key file is damaged)") from None
-    key = serialization.load_der_private_key(der, None)
+    try:
+        key = serialization.load_der_private_key(der, None)
+    except ValueError:
+        raise KeyError_(f"{where}: the decrypted key is not PKCS#8") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise KeyError_(f"{where}: not an ECDSA key")
     return key

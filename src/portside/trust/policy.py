@@ -188,15 +188,17 @@ class _Reader:
         out = []
         for v in values:
             text = self.string(v, f"{where}.{name}")
-            if name.startswith("keyPath"):
-                path = self.base / text
-                out.append(keys.load_public(keys.read_key_file(path), f"{self.source}: {path}"))
-            else:
-                try:
+            try:
+                if name.startswith("keyPath"):
+                    path = self.base / text
+                    out.append(keys.load_public(keys.read_key_file(path), str(path)))
+                else:
                     pem = base64.standard_b64decode(text)
-                except ValueError:
-                    raise self.fail(f"{where}.{name} is not base64") from None
-                out.append(keys.load_public(pem, f"{self.source}: {where}.{name}"))
+                    out.append(keys.load_public(pem, "the key"))
+            except keys.KeyError_ as exc:
+                raise self.fail(f"{where}.{name}: {exc}", f'"{name}"') from None
+            except ValueError:
+                raise self.fail(f"{where}.{name} is not base64", f'"{name}"') from None
         return tuple(out)
 
     def identity(self, value: Any, where: str) -> Identity:
