@@ -20,7 +20,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -174,28 +174,65 @@ def _from_layers(layers: Any) -> list[tuple[str, str]]:
     return out
 
 
-async def fetch(client: RegistryClient, repo: str, digest: str) -> list[Signature]:
+class SignatureSource(Protocol):
+    """Where signatures are read: a registry over HTTP (`RemoteSource`) or a registry
+    server's own storage (`portside.trust.pushpolicy`)."""
+
+    async def manifest(self, repo: str, reference: str) -> bytes | None:
+        """The manifest's bytes, None when there is none."""
+        ...
+
+    async def blob(self, repo: str, digest: str, limit: int) -> bytes: ...
+
+    async def referrers(self, repo: str, digest: str) -> list[dict[str, Any]]: ...
+
+
+class RemoteSource:
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+
+    async def manifest(self, repo: str, reference: str) -> bytes | None:
+        try:
+            body, _, _ = await self.client.get_manifest(repo, reference)
+        except RemoteError as exc:
+            if getattr(exc, "status", 0) == 404:
+                return None
+            raise
+        return body
+
+    async def blob(self, repo: str, digest: str, limit: int) -> bytes:
+        return await self.client.get_blob(repo, digest, limit)
+
+    async def referrers(self, repo: str, digest: str) -> list[dict[str, Any]]:
+        return await self.client.referrers(repo, digest)
+
+
+def _json(body: bytes | None) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(body) if body is not None else None
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+async def fetch(source: SignatureSource, repo: str, digest: str) -> list[Signature]:
     """The signatures of `digest` stored in `repo`: the `.sig` tag's and the referrers'."""
     found: list[tuple[str, str]] = []
-    tagged = await _sig_manifest(client, repo, digest)
+    tagged = _json(await source.manifest(repo, sig_tag(digest)))
     if tagged is not None:
         found += _from_layers(tagged.get("layers"))
-    for desc in await client.referrers(repo, digest):
+    for desc in await source.referrers(repo, digest):
         if desc.get("artifactType") != ARTIFACT_TYPE or len(found) >= MAX_SIGNATURES:
             continue
-        body, _, _ = await client.get_manifest(repo, str(desc.get("digest", "")))
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            continue
-        found += _from_layers(doc.get("layers") if isinstance(doc, dict) else None)
+        doc = _json(await source.manifest(repo, str(desc.get("digest", ""))))
+        found += _from_layers(doc.get("layers") if doc is not None else None)
     out: list[Signature] = []
     for payload_digest, sig in dict.fromkeys(found[:MAX_SIGNATURES]):
         try:
             signature = base64.standard_b64decode(sig)
         except ValueError:
             continue
-        payload = await client.get_blob(repo, payload_digest, MAX_PAYLOAD)
+        payload = await source.blob(repo, payload_digest, MAX_PAYLOAD)
         out.append(Signature(payload, signature))
     return out
 
@@ -239,7 +276,7 @@ async def verify_image(ref: refs.Reference, key: ec.EllipticCurvePublicKey) -> t
     """(digest, claims) of `ref` when a signature by `key` in its registry verifies."""
     async with RegistryClient(ref.domain) as client:
         digest = await resolve_digest(client, ref)
-        found = await fetch(client, ref.path, digest)
+        found = await fetch(RemoteSource(client), ref.path, digest)
     claims = accepted(found, key, digest, same_repository(ref))
     if claims is None:
         what = f"{len(found)} signature(s), none" if found else "no signature"
