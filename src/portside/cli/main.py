@@ -70,6 +70,7 @@ COMMANDS: dict[str, str] = {
     "sign": "portside.cli.trust:sign",
     "verify": "portside.cli.trust:verify",
     "policy": "portside.cli.trust:policy",
+    "trace": "portside.cli.trace:trace",
 }
 
 
