@@ -48,7 +48,7 @@ class PolicyEnforcer:
 
     async def verdict(self, ref: refs.Reference, digest: str) -> str | None:
         """None when the policy admits `ref` at `digest`, else the one-line refusal."""
-        rule = self.policy.rule_for(ref) if ref.domain else self.policy_default()
+        rule = self.policy.rule_for(ref) if ref.domain else Rule("default", self.policy.default)
         key = (rule.scope, str(ref), digest)
         with self._lock:
             if key in self._admitted:
@@ -66,9 +66,6 @@ class PolicyEnforcer:
         with self._lock:
             self._admitted.add(key)
         return None
-
-    def policy_default(self) -> Rule:
-        return Rule("default", self.policy.default)
 
     async def _check(self, req: Requirement, ref: refs.Reference, digest: str) -> str | None:
         if req.type == "insecureAcceptAnything":

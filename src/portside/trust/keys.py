@@ -32,7 +32,7 @@ SALT_BYTES, KEY_BYTES = 32, 32
 MAX_KEY_FILE = 64 * 1024
 
 
-class KeyError_(InvalidArgument):
+class KeyFileError(InvalidArgument):
     """A key file that cannot be used; never carries the passphrase."""
 
 
@@ -56,15 +56,15 @@ def _unpem(data: bytes, where: str) -> tuple[str, bytes]:
     text = data.decode("ascii", "replace").strip()
     first, _, rest = text.partition("\n")
     if not (first.startswith("-----BEGIN ") and first.endswith("-----")):
-        raise KeyError_(f"{where}: not a PEM file")
+        raise KeyFileError(f"{where}: not a PEM file")
     kind = first[len("-----BEGIN "):-5]
     body, end, _ = rest.partition(f"-----END {kind}-----")
     if not end:
-        raise KeyError_(f"{where}: PEM block {kind!r} has no end line")
+        raise KeyFileError(f"{where}: PEM block {kind!r} has no end line")
     try:
         return kind, base64.b64decode("".join(body.split()), validate=True)
     except ValueError:
-        raise KeyError_(f"{where}: PEM body is not base64") from None
+        raise KeyFileError(f"{where}: PEM body is not base64") from None
 
 
 def _kdf(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -103,7 +103,7 @@ def public_pem(key: ec.EllipticCurvePublicKey) -> bytes:
 def _field(doc: Any, where: str, *path: str) -> Any:
     for name in path:
         if not isinstance(doc, dict) or name not in doc:
-            raise KeyError_(f"{where}: encrypted key lacks {'.'.join(path)}")
+            raise KeyFileError(f"{where}: encrypted key lacks {'.'.join(path)}")
         doc = doc[name]
     return doc
 
@@ -113,7 +113,7 @@ def _bytes_field(doc: Any, where: str, *path: str) -> bytes:
     try:
         return base64.standard_b64decode(str(value))
     except ValueError:
-        raise KeyError_(f"{where}: {'.'.join(path)} is not base64") from None
+        raise KeyFileError(f"{where}: {'.'.join(path)} is not base64") from None
 
 
 def decrypt_private(data: bytes, passphrase: bytes, where: str) -> ec.EllipticCurvePrivateKey:
@@ -123,14 +123,14 @@ def decrypt_private(data: bytes, passphrase: bytes, where: str) -> ec.EllipticCu
 
     kind, body = _unpem(data, where)
     if kind not in PEM_TYPES:
-        raise KeyError_(f"{where}: PEM type {kind!r} is not a cosign private key")
+        raise KeyFileError(f"{where}: PEM type {kind!r} is not a cosign private key")
     try:
         doc = json.loads(body)
     except ValueError:
-        raise KeyError_(f"{where}: encrypted key is not JSON") from None
+        raise KeyFileError(f"{where}: encrypted key is not JSON") from None
     if _field(doc, where, "kdf", "name") != "scrypt" or \
             _field(doc, where, "cipher", "name") != "nacl/secretbox":
-        raise KeyError_(f"{where}: only scrypt + nacl/secretbox keys are supported")
+        raise KeyFileError(f"{where}: only scrypt + nacl/secretbox keys are supported")
     params = _field(doc, where, "kdf", "params")
     try:
         n, r, p = (int(_field(params, where, k)) for k in ("N", "r", "p"))
@@ -138,19 +138,19 @@ def decrypt_private(data: bytes, passphrase: bytes, where: str) -> ec.EllipticCu
             raise ValueError  # a hostile file must not make scrypt eat the machine
         box_key = _kdf(passphrase, _bytes_field(doc, where, "kdf", "salt"), n, r, p)
     except (TypeError, ValueError):
-        raise KeyError_(f"{where}: bad scrypt parameters") from None
+        raise KeyFileError(f"{where}: bad scrypt parameters") from None
     box = nacl.secret.SecretBox(box_key)
     try:
         der = box.decrypt(_bytes_field(doc, where, "ciphertext"),
                           _bytes_field(doc, where, "cipher", "nonce"))
     except (nacl.exceptions.CryptoError, ValueError):
-        raise KeyError_(f"{where}: wrong passphrase (or the key file is damaged)") from None
+        raise KeyFileError(f"{where}: wrong passphrase (or the key file is damaged)") from None
     try:
         key = serialization.load_der_private_key(der, None)
     except ValueError:
-        raise KeyError_(f"{where}: the decrypted key is not PKCS#8") from None
+        raise KeyFileError(f"{where}: the decrypted key is not PKCS#8") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise KeyError_(f"{where}: not an ECDSA key")
+        raise KeyFileError(f"{where}: not an ECDSA key")
     return key
 
 
@@ -159,19 +159,19 @@ def load_public(data: bytes, where: str) -> ec.EllipticCurvePublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
-        raise KeyError_(f"{where}: not a PEM public key") from None
+        raise KeyFileError(f"{where}: not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise KeyError_(f"{where}: not an ECDSA public key")
+        raise KeyFileError(f"{where}: not an ECDSA public key")
     return key
 
 
 def read_key_file(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_KEY_FILE:
-            raise KeyError_(f"{path}: too large for a key file")
+            raise KeyFileError(f"{path}: too large for a key file")
         return path.read_bytes()
     except OSError as exc:
-        raise KeyError_(f"{path}: cannot read key: {exc.strerror}") from None
+        raise KeyFileError(f"{path}: cannot read key: {exc.strerror}") from None
 
 
 def sign(key: ec.EllipticCurvePrivateKey, payload: bytes) -> bytes:

@@ -195,7 +195,7 @@ class _Reader:
                 else:
                     pem = base64.standard_b64decode(text)
                     out.append(keys.load_public(pem, "the key"))
-            except keys.KeyError_ as exc:
+            except keys.KeyFileError as exc:
                 raise self.fail(f"{where}.{name}: {exc}", f'"{name}"') from None
             except ValueError:
                 raise self.fail(f"{where}.{name} is not base64", f'"{name}"') from None

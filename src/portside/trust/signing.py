@@ -89,11 +89,11 @@ def parse_payload(data: bytes) -> Payload | None:
     return Payload(digest, identity)
 
 
-def _config(payload_digest: str) -> bytes:
-    # cosign's and containers/image's config of a signature image: an empty image whose one
-    # diff_id is the payload's digest.
+def _config(payload_digests: list[str]) -> bytes:
+    # cosign's and containers/image's config of a signature image: an empty image whose
+    # diff_ids are the payloads' digests.
     doc = {"architecture": "", "os": "", "config": {},
-           "rootfs": {"type": "layers", "diff_ids": [payload_digest]}}
+           "rootfs": {"type": "layers", "diff_ids": payload_digests}}
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -134,18 +134,13 @@ async def attach(client: RegistryClient, ref: refs.Reference, digest: str,
     """Store one signature of `digest` in `ref`'s repository: added to the `.sig` tag's
     manifest (kept signatures stay) and pushed as a referrer."""
     repo = ref.path
-    payload_digest = await client.put_blob(repo, payload)
+    await client.put_blob(repo, payload)
     layer = _layer(payload, signature)
     existing = await _sig_manifest(client, repo, digest)
     layers = [d for d in (existing or {}).get("layers", []) if isinstance(d, dict)
               and d != layer]
     layers.append(layer)
-    config = _config(payload_digest)
-    if len(layers) > 1:
-        config = json.dumps({"architecture": "", "os": "", "config": {},
-                             "rootfs": {"type": "layers",
-                                        "diff_ids": [d.get("digest") for d in layers]}},
-                            separators=(",", ":")).encode()
+    config = _config([str(d.get("digest", "")) for d in layers])
     await client.put_blob(repo, config)
     tagged = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
               "config": _descriptor(mt.OCI_CONFIG, config), "layers": layers}

@@ -63,6 +63,10 @@ def test_sign_verify_and_the_policy_commands(tmp_path: Path, root: Path,
     portside("key", "generate", "--name", "other", "--dir", str(tmp_path))
     other = portside("verify", "--key", str(tmp_path / "other.pub"), image, check=False)
     assert other.returncode == 1 and "1 signature(s), none verifies" in other.stderr
+    # a second signer adds to the `.sig` tag: both keys verify
+    portside("sign", "--key", str(tmp_path / "other.key"), image)
+    for key in ("other.pub", "release.pub"):
+        portside("verify", "--key", str(tmp_path / key), image)
 
     missing = portside("sign", "--key", str(tmp_path / "release.key"),
                        f"{registry.host}/shop/nothing:1", check=False)

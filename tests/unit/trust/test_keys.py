@@ -46,7 +46,7 @@ def test_older_cosign_pem_type_is_read() -> None:
 
 def test_wrong_passphrase_is_one_line_without_the_passphrase() -> None:
     pair = keys.generate(b"right one")
-    with pytest.raises(keys.KeyError_) as caught:
+    with pytest.raises(keys.KeyFileError) as caught:
         keys.decrypt_private(pair.private_pem, b"wrong guess", "release.key")
     message = str(caught.value)
     assert message == "release.key: wrong passphrase (or the key file is damaged)"
@@ -61,14 +61,14 @@ def test_wrong_passphrase_is_one_line_without_the_passphrase() -> None:
     (b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n", "has no end line"),
 ])
 def test_bad_private_key_files(data: bytes, expected: str) -> None:
-    with pytest.raises(keys.KeyError_, match=expected):
+    with pytest.raises(keys.KeyFileError, match=expected):
         keys.decrypt_private(data, b"x", "k.key")
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=600))
 def test_any_bytes_as_a_key_file_fail_cleanly(data: bytes) -> None:
-    with pytest.raises(keys.KeyError_):
+    with pytest.raises(keys.KeyFileError):
         keys.decrypt_private(data, b"x", "k.key")
-    with pytest.raises(keys.KeyError_):
+    with pytest.raises(keys.KeyFileError):
         keys.load_public(data, "k.pub")

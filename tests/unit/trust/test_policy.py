@@ -118,7 +118,7 @@ def test_any_json_is_a_policy_or_a_one_line_refusal(doc: object) -> None:
         policy.parse(json.dumps(doc), "p.json", Path("/nonexistent"))
     except policy.PolicyInvalid as exc:
         assert "\n" not in str(exc)
-    except keys.KeyError_ as exc:
+    except keys.KeyFileError as exc:
         assert "\n" not in str(exc)
 
 
@@ -127,5 +127,5 @@ def test_any_json_is_a_policy_or_a_one_line_refusal(doc: object) -> None:
 def test_any_text_is_a_policy_or_a_one_line_refusal(text: str) -> None:
     try:
         policy.parse(text, "p.json", Path("/nonexistent"))
-    except (policy.PolicyInvalid, keys.KeyError_) as exc:
+    except (policy.PolicyInvalid, keys.KeyFileError) as exc:
         assert "\n" not in str(exc)
