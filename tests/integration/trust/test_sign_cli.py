@@ -67,6 +67,11 @@ def test_sign_verify_and_the_policy_commands(tmp_path: Path, root: Path,
     portside("sign", "--key", str(tmp_path / "other.key"), image)
     for key in ("other.pub", "release.pub"):
         portside("verify", "--key", str(tmp_path / key), image)
+    # the image changed under its tag: the signatures are for the old digest
+    publish(tmp_path / "changed", image)
+    changed = portside("verify", "--key", str(tmp_path / "release.pub"), image, check=False)
+    assert changed.returncode == 1 and "no signature verifies" in changed.stderr
+    portside("sign", "--key", str(tmp_path / "release.key"), image)
 
     missing = portside("sign", "--key", str(tmp_path / "release.key"),
                        f"{registry.host}/shop/nothing:1", check=False)
