@@ -214,7 +214,7 @@ def _policy_in_force() -> Callable[[str, str], None] | None:
     ROOT/policy.json), as the daemon enforces it; None when there is none."""
     from portside import config
     from portside.engine.imagepolicy import blocking
-    from portside.trust import enforce, policy
+    from portside.trust import enforce
 
-    found = policy.find(None, config.root(), dict(os.environ))
-    return blocking(enforce.PolicyEnforcer(policy.load(found))) if found else None
+    enforcer = enforce.in_force(config.root())
+    return blocking(enforcer) if enforcer else None

@@ -27,13 +27,10 @@ def extensions() -> list[DaemonExtension]:
                                  " create (default: env PORTSIDE_POLICY, else ROOT/policy.json)")
 def daemon(socket_path: Path | None, runtime: str, policy_path: Path | None) -> None:
     """Run the portside daemon (Docker Engine API) in the foreground."""
-    import os
-
     from portside import config
     from portside.client.transport import socket_path as default_socket
     from portside.engine.daemon import run
-    from portside.trust import enforce, policy
+    from portside.trust import enforce
 
-    found = policy.find(policy_path, config.root(), dict(os.environ))
-    enforcer = enforce.PolicyEnforcer(policy.load(found)) if found else None
+    enforcer = enforce.in_force(config.root(), policy_path)
     run(config.root(), socket_path or Path(default_socket()), runtime, extensions(), enforcer)

@@ -8,16 +8,18 @@ cached: an image signed after a refusal is admitted at the next try.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from portside.engine.imagepolicy import PolicyDenied
 from portside.errors import PortsideError
 from portside.oci import reference as refs
 from portside.registry.client import RegistryClient
 from portside.trust import signing
-from portside.trust.policy import Policy, Requirement, Rule
+from portside.trust.policy import Policy, Requirement, Rule, find, load
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +93,18 @@ class PolicyEnforcer:
         if not found:
             return "no signature found"
         return f"none of its {len(found)} signature(s) verifies with the rule's keys and identity"
+
+
+def in_force(root: Path, explicit: Path | None = None) -> PolicyEnforcer | None:
+    """The enforcer of the policy in force for a process on `root` (`explicit`, else
+    PORTSIDE_POLICY, else ROOT/policy.json); None when there is none."""
+    found = find(explicit, root, dict(os.environ))
+    return PolicyEnforcer(load(found)) if found else None
+
+
+async def admit_remote(enforcer: PolicyEnforcer, reference: str) -> None:
+    """Judge `reference` as its registry serves it now (before an in-process pull)."""
+    ref = refs.parse(reference).with_default_tag()
+    async with RegistryClient(ref.domain) as client:
+        digest = await signing.resolve_digest(client, ref)
+    await enforcer.admit([str(ref)], digest)

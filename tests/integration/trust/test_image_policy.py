@@ -162,3 +162,23 @@ def test_build_from_images_are_judged(tmp_path: Path, guarded: PortsideDaemon,
     local = guarded.cli("build", "-t", "tr-app:3", str(ctx), check=False)
     assert local.returncode != 0
     assert "Dockerfile:1: FROM busybox: policy" in local.stderr
+
+
+def test_compose_pull_and_build_are_judged(tmp_path: Path, guarded: PortsideDaemon,
+                                           registry: LoggedRegistry) -> None:
+    """compose pulls and builds in its own process: the same policy judges them."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    compose = project / "compose.yaml"
+    compose.write_text(f"services:\n  web:\n    image: {registry.host}/shop/unsigned:1\n")
+    refused = guarded.cli("compose", "-f", str(compose), "pull", check=False)
+    assert refused.returncode != 0
+    assert f"refuses {registry.host}/shop/unsigned@sha256:" in refused.stderr
+    compose.write_text(f"services:\n  web:\n    image: {registry.host}/shop/web:1\n")
+    guarded.cli("compose", "-f", str(compose), "pull")
+
+    (project / "Dockerfile").write_text("FROM busybox\n")
+    compose.write_text("services:\n  app:\n    build: .\n")
+    refused = guarded.cli("compose", "-f", str(compose), "build", check=False)
+    assert refused.returncode != 0
+    assert "Dockerfile:1: FROM busybox: policy" in refused.stderr
