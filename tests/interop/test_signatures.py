@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -163,3 +163,18 @@ def test_skopeo_signature_with_a_portside_key_verifies_in_portside(
     # and the unsigned tag is refused by both
     assert portside("verify", "--key", f"{keypair}.pub", f"{registry.host}/shop/web:1",
                     check=False).returncode == 1
+
+
+def test_sign_and_verify_on_the_distribution_registry(
+        tmp_path: Path, distribution: Callable[..., str], keypair: Path) -> None:
+    """The reference registry (no referrers API in Debian's 2.8) takes the `.sig` tag and the
+    referrer manifest; verification reads the tag."""
+    host = distribution()
+    image = f"{host}/shop/web:1"
+    publish(tmp_path, image)
+    portside("sign", "--key", f"{keypair}.key", image, COSIGN_PASSWORD=PASSWORD)
+    verified = portside("verify", "--key", f"{keypair}.pub", image)
+    assert verified.stdout.startswith(f"Verified {host}/shop/web@sha256:")
+    tags = json.loads(run(need("skopeo"), "list-tags", "--tls-verify=false",
+                          f"docker://{host}/shop/web").stdout)["Tags"]
+    assert any(t.startswith("sha256-") and t.endswith(".sig") for t in tags)
