@@ -1,0 +1,193 @@
+"""Secrets given to a container: references in its HostConfig, files on a tmpfs at start.
+
+A container's `HostConfig.PortsideSecrets` is a list of Docker's `SecretReference`s
+(`SecretID`, `SecretName`, `File: {Name, UID, GID, Mode}`), checked at create against the
+engine's `SecretSource` (the daemon's assembly passes the trust layer's store; the engine
+never imports it). Only references are recorded, never a value.
+
+At each start the values are read (so a Vault secret is read then) and written to a fresh
+tmpfs mounted in the container's directory, made read-only and private, and bind mounted
+read-only at `/run/secrets`. Once the runtime has created the container (its mount
+namespace holds its own reference to the tmpfs) the host's mount is detached: nothing of
+the secret stays on the host, and the tmpfs goes with the container's namespace. The files
+live on no layer, so `diff`, `commit` and `export` never see them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+from portside.errors import InvalidArgument, PortsideError
+
+SECRETS_KEY = "PortsideSecrets"
+SECRETS_DIR = "/run/secrets"
+_TMPFS_SIZE = 8 * 1024 * 1024  # room for 16 secrets of Docker's 500 KB
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_PRIVATE, _MNT_DETACH = 32, 1 << 18, 2
+_FLAGS = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+
+
+class SecretSource(Protocol):
+    """The secrets a container may be given: `lookup` finds one by ID, name or ID prefix
+    and gives (ID, name); `value` gives its bytes at container start. Errors are one line
+    (unknown secret, unreachable or sealed backend) and never contain a value."""
+
+    def lookup(self, ref: str) -> tuple[str, str]: ...
+
+    def value(self, ref: str) -> bytes: ...
+
+
+class NoSecrets:
+    """The engine without a secret store (an engine built outside the daemon)."""
+
+    def lookup(self, ref: str) -> tuple[str, str]:
+        raise InvalidArgument(f"secret {ref!r}: this engine has no secret store")
+
+    def value(self, ref: str) -> bytes:
+        return self.lookup(ref)[0].encode()  # never reached: lookup refuses first
+
+
+def _int(value: object, what: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidArgument(f"invalid secret {what} {value!r}: expected a number")
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"invalid secret {what} {value!r}: expected a number") from None
+
+
+def normalise(refs: object, source: SecretSource) -> list[dict[str, Any]]:
+    """Docker's `SecretReference` list, checked and completed (ID and name both filled,
+    the file name defaulting to the secret's name, uid/gid 0 and mode 0444 by default)."""
+    if not isinstance(refs, list):
+        raise InvalidArgument(f"invalid {SECRETS_KEY}: expected a list of secret references")
+    out: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for ref in refs:
+        if not isinstance(ref, dict):
+            raise InvalidArgument(f"invalid {SECRETS_KEY}: expected a list of secret references")
+        sid, name = source.lookup(str(ref.get("SecretID") or ref.get("SecretName") or ""))
+        file = ref.get("File") or {}
+        if not isinstance(file, dict):
+            raise InvalidArgument(f"secret {name!r}: File must be an object")
+        target = str(file.get("Name") or name)
+        if target.startswith(SECRETS_DIR + "/"):
+            target = target[len(SECRETS_DIR) + 1:]
+        if not target or "/" in target or target in (".", ".."):
+            raise InvalidArgument(f"secret {name!r}: target {target!r} must be a file name "
+                                  f"in {SECRETS_DIR}")
+        if target in names:
+            raise InvalidArgument(f"secret {name!r}: target {SECRETS_DIR}/{target} is used "
+                                  "twice")
+        names.add(target)
+        mode = file.get("Mode")
+        mode = int(mode, 8) if isinstance(mode, str) and mode.isdigit() else _int(
+            mode, "mode", 0o444)
+        if not 0 <= mode <= 0o777:
+            raise InvalidArgument(f"secret {name!r}: invalid mode {mode:o}")
+        out.append({"SecretID": sid, "SecretName": name,
+                    "File": {"Name": target, "UID": str(_int(file.get("UID"), "uid", 0)),
+                             "GID": str(_int(file.get("GID"), "gid", 0)), "Mode": mode}})
+    return out
+
+
+def parse_secret(text: str) -> dict[str, Any]:
+    """`--secret NAME[,target=PATH,uid=N,gid=N,mode=0400]` (or `source=NAME,...`, as
+    `docker service create --secret`) -> a `SecretReference`."""
+    name = ""
+    file: dict[str, Any] = {}
+    for i, part in enumerate(p for p in text.split(",") if p):
+        key, sep, value = part.partition("=")
+        if not sep and i == 0:
+            name = key
+        elif key in ("source", "src") and sep:
+            name = value
+        elif key in ("target", "dst", "destination") and sep:
+            file["Name"] = value
+        elif key in ("uid", "gid") and sep:
+            file[key.upper()] = str(_int(value, key, 0))
+        elif key == "mode" and sep:
+            try:
+                file["Mode"] = int(value, 8)
+            except ValueError:
+                raise InvalidArgument(f"invalid --secret {text!r}: mode {value!r} is not "
+                                      "octal") from None
+        else:
+            raise InvalidArgument(f"invalid --secret {text!r}: unknown field {part!r} "
+                                  "(NAME[,target=PATH,uid=N,gid=N,mode=0444])")
+    if not name:
+        raise InvalidArgument(f"invalid --secret {text!r}: no secret name")
+    return {"SecretName": name, "File": file}
+
+
+def with_secrets(host_config: dict[str, Any], refs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The HostConfig that gives a container Docker's `SecretReference`s (a service's
+    `TaskTemplate.ContainerSpec.Secrets`): the engine checks them at create."""
+    return {**host_config, SECRETS_KEY: list(refs)} if refs else dict(host_config)
+
+
+def _libc() -> Any:
+    import ctypes  # only when a container has secrets
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(libc: Any, source: bytes | None, target: Path, fstype: bytes | None, flags: int,
+           data: bytes | None) -> None:
+    import ctypes
+
+    if libc.mount(source, str(target).encode(), fstype, flags, data) != 0:
+        err = ctypes.get_errno()
+        raise PortsideError(f"mount of the secrets tmpfs at {target}: {os.strerror(err)}")
+
+
+def populate(container_dir: Path, refs: list[dict[str, Any]], source: SecretSource) -> Path:
+    """Read every value and write the files on a new read-only tmpfs under
+    `container_dir`; the caller binds it into the container, then `release`s it."""
+    values = [(ref, source.value(ref["SecretID"])) for ref in refs]  # before any mount
+    where = container_dir / "secrets"
+    release(where)
+    where.mkdir(mode=0o700, exist_ok=True)
+    libc = _libc()
+    _mount(libc, b"tmpfs", where, b"tmpfs", _FLAGS, f"mode=0755,size={_TMPFS_SIZE}".encode())
+    try:
+        _mount(libc, None, where, None, _MS_PRIVATE, None)
+        for ref, data in values:
+            f = ref["File"]
+            fd = os.open(where / f["Name"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchown(fd, int(f["UID"]), int(f["GID"]))
+                os.fchmod(fd, int(f["Mode"]))
+            finally:
+                os.close(fd)
+        _mount(libc, None, where, None, _MS_REMOUNT | _MS_RDONLY | _FLAGS, None)
+    except BaseException:
+        release(where)
+        raise
+    return where
+
+
+def mount(where: Path) -> Any:
+    """The runtime's read-only bind of the populated tmpfs at /run/secrets."""
+    from portside.runtime import Mount
+
+    return Mount(SECRETS_DIR, "bind", str(where), ["rbind", "ro", "nosuid", "nodev", "noexec"])
+
+
+def release(where: Path) -> None:
+    """Detach the host's view of a secrets tmpfs (the container keeps its own), and remove
+    the empty mount point. Nothing to do when there is none."""
+    if not where.exists():
+        return
+    if os.path.ismount(where):
+        _libc().umount2(str(where).encode(), _MNT_DETACH)
+    shutil.rmtree(where, ignore_errors=True)
