@@ -279,7 +279,7 @@ class Engine:
 
                 secret_dir = await asyncio.to_thread(
                     secretfiles.populate, self.container_dir(c.id), c.host_config[SECRETS_KEY],
-                    self.secrets)
+                    self.secrets, secretfiles.mount_points(c.mounts))
                 extra.append(secretfiles.mount(secret_dir))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,

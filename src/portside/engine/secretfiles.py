@@ -146,9 +146,22 @@ def _mount(libc: Any, source: bytes | None, target: Path, fstype: bytes | None, 
         raise PortsideError(f"mount of the secrets tmpfs at {target}: {os.strerror(err)}")
 
 
-def populate(container_dir: Path, refs: list[dict[str, Any]], source: SecretSource) -> Path:
+def mount_points(mounts: list[dict[str, Any]]) -> dict[str, bool]:
+    """The container's other mounts right inside /run/secrets (compose's `file:` secrets),
+    name -> is a directory: their mount points must exist on the read-only tmpfs."""
+    out = {}
+    for m in mounts:
+        parent, _, name = str(m.get("Destination") or "").rpartition("/")
+        if parent == SECRETS_DIR and name:
+            out[name] = os.path.isdir(m.get("Source") or "")
+    return out
+
+
+def populate(container_dir: Path, refs: list[dict[str, Any]], source: SecretSource,
+             points: dict[str, bool] | None = None) -> Path:
     """Read every value and write the files on a new read-only tmpfs under
-    `container_dir`; the caller binds it into the container, then `release`s it."""
+    `container_dir` (with empty mount points for `points`); the caller binds it into the
+    container, then `release`s it."""
     values = [(ref, source.value(ref["SecretID"])) for ref in refs]  # before any mount
     where = container_dir / "secrets"
     release(where)
@@ -169,6 +182,9 @@ def populate(container_dir: Path, refs: list[dict[str, Any]], source: SecretSour
                 os.fchmod(fd, int(f["Mode"]))
             finally:
                 os.close(fd)
+        for name, is_dir in (points or {}).items():
+            if not (where / name).exists():
+                (where / name).mkdir() if is_dir else (where / name).touch(0o444)
         _mount(libc, None, where, None, _MS_REMOUNT | _MS_RDONLY | _FLAGS, None)
     except BaseException:
         release(where)
