@@ -49,6 +49,12 @@ def test_secret_commands(daemon: PortsideDaemon, tmp_path: Path) -> None:
     assert r.returncode != 0 and "secret 'se-nope' not found" in r.stderr
     assert daemon.cli("secret", "rm", "se-db", "se-stdin").stdout.split() == ["se-db", "se-stdin"]
     assert daemon.cli("secret", "ls", "-q").stdout == ""
+    events = [json.loads(line) for line in daemon.cli(
+        "events", "--format", "json", "--since", "0", "--until", "0s",
+        "--filter", "type=secret").stdout.splitlines()]
+    assert [(e["Action"], e["Actor"]["Attributes"]["name"]) for e in events] == [
+        ("create", "se-db"), ("create", "se-stdin"), ("remove", "se-db"), ("remove", "se-stdin")]
+    assert events[0]["Actor"]["ID"] == sid
     for text in (daemon.log(), (daemon.root / "state.db").read_bytes().decode("latin-1")):
         assert VALUE not in text
 
@@ -184,5 +190,38 @@ def test_docker_py_secrets_and_configs(daemon: PortsideDaemon) -> None:
         assert client.configs.get("se-pyconf").id == c.id
         c.remove()
         assert client.configs.list() == []
+    finally:
+        client.close()
+
+
+def test_docker_api_create_body(daemon: PortsideDaemon) -> None:
+    """The create body's `HostConfig.PortsideSecrets` (Docker's SecretReference), sent by
+    docker-py's low-level API as any Docker API client would."""
+    import docker
+    from docker.errors import APIError
+
+    client = docker.APIClient(base_url="unix://" + str(daemon.socket), timeout=60)
+    try:
+        sid = client.create_secret("se-api", VALUE.encode())["ID"]
+        host = client.create_host_config()
+        host["PortsideSecrets"] = [{"SecretID": sid, "File": {"Name": "token", "UID": "5",
+                                                              "GID": "6", "Mode": 0o440}}]
+        c = client.create_container("busybox", ["sh", "-c", "stat -c '%a %u %g' "
+                                                "/run/secrets/token; cat /run/secrets/token"],
+                                    host_config=host)
+        client.start(c["Id"])
+        assert client.wait(c["Id"])["StatusCode"] == 0
+        assert client.logs(c["Id"]).decode() == "440 5 6\n" + VALUE
+        refs = client.inspect_container(c["Id"])["HostConfig"]["PortsideSecrets"]
+        assert refs == [{"SecretID": sid, "SecretName": "se-api",
+                         "File": {"Name": "token", "UID": "5", "GID": "6", "Mode": 0o440}}]
+        client.remove_container(c["Id"])
+        host["PortsideSecrets"] = [{"SecretName": "se-nothing"}]
+        try:
+            client.create_container("busybox", ["true"], host_config=host)
+        except APIError as exc:
+            assert exc.status_code == 404 and "se-nothing" in str(exc.explanation)
+        else:
+            raise AssertionError("an unknown secret was accepted")
     finally:
         client.close()

@@ -24,4 +24,4 @@ class SecretsExtension:
         backend = engine.state.backend
         secrets = SecretStore(backend, keyring, SECRET, {"vault": VaultDriver.from_env()})
         engine.secrets = secrets
-        add_routes(app, secrets, SecretStore(backend, keyring, CONFIG))
+        add_routes(app, engine.events, secrets, SecretStore(backend, keyring, CONFIG))
