@@ -68,6 +68,8 @@ def test_bad_input_is_one_line_without_the_value(store: SecretStore) -> None:
         store.create({"Name": "b", "Data": "%%%"})
     with pytest.raises(InvalidArgument, match="larger than 0"):
         store.create({"Name": "e", "Data": ""})
+    with pytest.raises(InvalidArgument, match="Options an object"):
+        store.create({"Name": "d", "Driver": {"Name": "vault", "Options": [1]}})
     with pytest.raises(InvalidArgument, match="driver 'nope' is not available"):
         store.create({"Name": "d", "Driver": {"Name": "nope"}})
     with pytest.raises(InvalidArgument, match="MOUNT/PATH#FIELD"):
@@ -166,3 +168,44 @@ def test_parse_secret_never_crashes(text: str) -> None:
         assert "\n" not in str(exc).strip() or "\n" in text
     else:
         assert ref["SecretName"]
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+
+
+@given(st.dictionaries(st.sampled_from(["Name", "Labels", "Data", "Driver", "Templating"]),
+                       _json, max_size=5))
+def test_create_body_is_accepted_or_refused_in_one_line(body: dict[str, object]) -> None:
+    """Any JSON a client sends to POST /secrets/create: an ID or a 400/409, never a crash."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        store = SecretStore(MemoryBackend(), Keyring(Path(d) / "k"), SECRET,
+                            {"vault": VaultDriver("", "")})
+        try:
+            sid = store.create(body)
+        except (InvalidArgument, Conflict) as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert store.inspect(sid)["ID"] == sid
+
+
+def test_vault_driver_never_shows_its_token() -> None:
+    driver = VaultDriver.from_env({"VAULT_ADDR": "http://127.0.0.1:1/", "VAULT_TOKEN": "tok-9"})
+    assert "tok-9" not in repr(driver) and driver.addr == "http://127.0.0.1:1"
+    with pytest.raises(InvalidArgument, match="MOUNT/PATH#FIELD"):
+        driver.check("k", {"path": "secret/data/shop"})
+    driver.check("k", {"path": "secret/data/shop#api_key"})
+
+
+def test_with_secrets_for_services() -> None:
+    from portside.engine.secretfiles import SECRETS_KEY, with_secrets
+
+    refs = [{"SecretID": "id1", "SecretName": "pw", "File": {"Name": "pw", "UID": "0",
+                                                              "GID": "0", "Mode": 292}}]
+    host = with_secrets({"Memory": 1}, refs)
+    assert host == {"Memory": 1, SECRETS_KEY: refs}
+    assert normalise(host[SECRETS_KEY], _Source()) == refs
+    assert with_secrets({"Memory": 1}, []) == {"Memory": 1}

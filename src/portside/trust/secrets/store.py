@@ -117,8 +117,11 @@ class SecretStore:
         driver = spec.get("Driver") or None
         if driver is not None and not isinstance(driver, dict):
             raise InvalidArgument(f"invalid {word} driver: expected an object")
-        driver_name = str((driver or {}).get("Name") or "")
-        options = {str(k): str(v) for k, v in ((driver or {}).get("Options") or {}).items()}
+        driver_name = (driver or {}).get("Name") or ""
+        options = (driver or {}).get("Options") or {}
+        if not isinstance(driver_name, str) or not isinstance(options, dict):
+            raise InvalidArgument(f"invalid {word} driver: Name is a string, Options an object")
+        options = {str(k): str(v) for k, v in options.items()}
         sid = token.token_hex(13)[:25]  # swarmkit's IDs are 25 base-36 characters
         spec_doc: dict[str, Any] = {"Name": name, "Labels": labels}
         ops: list[Any] = []
