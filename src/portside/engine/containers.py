@@ -277,9 +277,15 @@ class Engine:
             if c.host_config.get(SECRETS_KEY):
                 from portside.engine import secretfiles
 
-                secret_dir = await asyncio.to_thread(
-                    secretfiles.populate, self.container_dir(c.id), c.host_config[SECRETS_KEY],
-                    self.secrets, secretfiles.mount_points(c.mounts))
+                try:
+                    secret_dir = await asyncio.to_thread(
+                        secretfiles.populate, self.container_dir(c.id),
+                        c.host_config[SECRETS_KEY], self.secrets,
+                        secretfiles.mount_points(c.mounts))
+                except PortsideError as exc:  # inspect shows why it did not start
+                    c.state.update(Error=str(exc))
+                    self.state.save(c)
+                    raise
                 extra.append(secretfiles.mount(secret_dir))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,

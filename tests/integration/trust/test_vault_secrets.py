@@ -108,6 +108,12 @@ def test_vault_secret_read_at_start(root: Path, store: ImageStore, bao: str) -> 
         assert r.returncode != 0
         assert r.stderr.strip() == f"Error: secret 'api_key': vault at {bao}: vault is sealed"
         assert d.cli("ps", "-aq").stdout == ""  # --rm: nothing half-started is left
+        d.cli("create", "--name", "se-later", "--secret", "api_key", "busybox", "true")
+        r = d.cli("start", "se-later", check=False)
+        assert r.returncode != 0 and "vault is sealed" in r.stderr
+        state = d.inspect("se-later")["State"]
+        assert state["Status"] == "created" and "vault is sealed" in state["Error"]
+        d.cli("rm", "se-later")
         assert TOKEN not in d.log() and VALUE not in d.log()
         r = d.cli("secret", "create", "bad", "--driver", "vault", "--vault-path", "secret/x",
                   check=False)
