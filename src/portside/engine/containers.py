@@ -279,7 +279,7 @@ class Engine:
 
                 try:
                     secret_dir = await asyncio.to_thread(
-                        secretfiles.populate, self.container_dir(c.id),
+                        secretfiles.populate, self.root, c.id,
                         c.host_config[SECRETS_KEY], self.secrets,
                         secretfiles.mount_points(c.mounts))
                 except PortsideError as exc:  # inspect shows why it did not start

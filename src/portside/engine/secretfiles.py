@@ -6,7 +6,8 @@ engine's `SecretSource` (the daemon's assembly passes the trust layer's store; t
 never imports it). Only references are recorded, never a value.
 
 At each start the values are read (so a Vault secret is read then) and written to a fresh
-tmpfs mounted in the container's directory, made read-only and private, and bind mounted
+tmpfs mounted under `<root>/secretfs` (a private mount, so the tmpfs never propagates to
+another mount namespace: a systemd host's / is shared), made read-only, and bind mounted
 read-only at `/run/secrets`. Once the runtime has created the container (its mount
 namespace holds its own reference to the tmpfs) the host's mount is detached: nothing of
 the secret stays on the host, and the tmpfs goes with the container's namespace. The files
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +28,9 @@ SECRETS_KEY = "PortsideSecrets"
 SECRETS_DIR = "/run/secrets"
 _TMPFS_SIZE = 8 * 1024 * 1024  # room for 16 secrets of Docker's 500 KB
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REMOUNT, _MS_PRIVATE, _MNT_DETACH = 32, 1 << 18, 2
+_MS_REMOUNT, _MS_BIND, _MS_PRIVATE, _MNT_DETACH = 32, 4096, 1 << 18, 2
+BASE = "secretfs"
+_base_lock = threading.Lock()
 _FLAGS = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
 
 
@@ -157,19 +161,47 @@ def mount_points(mounts: list[dict[str, Any]]) -> dict[str, bool]:
     return out
 
 
-def populate(container_dir: Path, refs: list[dict[str, Any]], source: SecretSource,
+def _is_mount_point(path: Path) -> bool:
+    """From mountinfo: a bind of a directory onto itself has its parent's st_dev, so
+    `os.path.ismount` does not see it."""
+    target = str(path).replace("\\", "\\134").replace(" ", "\\040")
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+def private_base(root: Path) -> Path:
+    """`<root>/secretfs`, bound onto itself and made private once: mounts under it do not
+    propagate anywhere, so no copy of a secrets tmpfs outlives its container elsewhere."""
+    base = root / BASE
+    with _base_lock:
+        base.mkdir(mode=0o700, exist_ok=True)
+        if not _is_mount_point(base):
+            libc = _libc()
+            _mount(libc, str(base).encode(), base, None, _MS_BIND, None)
+            _mount(libc, None, base, None, _MS_PRIVATE, None)
+    return base
+
+
+def close_base(root: Path) -> None:
+    """Detach `<root>/secretfs` (the daemon's stop; running containers keep their own)."""
+    base = root / BASE
+    with _base_lock:
+        if base.exists() and _is_mount_point(base):
+            _libc().umount2(str(base).encode(), _MNT_DETACH)
+
+
+def populate(root: Path, cid: str, refs: list[dict[str, Any]], source: SecretSource,
              points: dict[str, bool] | None = None) -> Path:
-    """Read every value and write the files on a new read-only tmpfs under
-    `container_dir` (with empty mount points for `points`); the caller binds it into the
+    """Read every value and write the files on a new read-only tmpfs under the root's
+    private base (with empty mount points for `points`); the caller binds it into the
     container, then `release`s it."""
     values = [(ref, source.value(ref["SecretID"])) for ref in refs]  # before any mount
-    where = container_dir / "secrets"
+    where = private_base(root) / cid
     release(where)
     where.mkdir(mode=0o700, exist_ok=True)
     libc = _libc()
     _mount(libc, b"tmpfs", where, b"tmpfs", _FLAGS, f"mode=0755,size={_TMPFS_SIZE}".encode())
     try:
-        _mount(libc, None, where, None, _MS_PRIVATE, None)
         for ref, data in values:
             f = ref["File"]
             fd = os.open(where / f["Name"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,

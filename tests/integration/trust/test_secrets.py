@@ -14,11 +14,11 @@ from helpers.daemon import PortsideDaemon
 VALUE = "s3cr3t-Value-never-leaks"
 
 
-def _host_mounts(under: Path) -> list[str]:
+def _host_mounts(under: Path, what: str = "/secretfs/") -> list[str]:
     """The host's secrets tmpfs mounts under a root (the container's rootfs overlay is
-    there too while it runs)."""
+    there too while it runs; the private base `secretfs` while the daemon runs)."""
     return [line for line in Path("/proc/mounts").read_text().splitlines()
-            if str(under) in line and "/secrets" in line]
+            if str(under) in line and what in line]
 
 
 def test_secret_commands(daemon: PortsideDaemon, tmp_path: Path) -> None:
@@ -103,6 +103,8 @@ def test_run_with_a_secret(daemon: PortsideDaemon, tmp_path: Path) -> None:
                    check=False)
     assert r.returncode != 0 and "must be a file name in /run/secrets" in r.stderr
     assert daemon.cli("ps", "-aq").stdout == ""
+    daemon.stop()
+    assert _host_mounts(daemon.root, "secret") == []  # the daemon's stop detaches the base
 
 
 def _tar_bytes(path: Path) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from portside.engine.secretfiles import close_base
 from portside.trust.secrets.api import add_routes
 from portside.trust.secrets.keyring import KEY_FILE, Keyring
 from portside.trust.secrets.store import CONFIG, SECRET, SecretStore
@@ -25,3 +26,8 @@ class SecretsExtension:
         secrets = SecretStore(backend, keyring, SECRET, {"vault": VaultDriver.from_env()})
         engine.secrets = secrets
         add_routes(app, engine.events, secrets, SecretStore(backend, keyring, CONFIG))
+
+        async def close(app: web.Application) -> None:
+            close_base(engine.root)
+
+        app.on_cleanup.append(close)
