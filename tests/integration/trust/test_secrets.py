@@ -104,7 +104,7 @@ def test_run_with_a_secret(daemon: PortsideDaemon, tmp_path: Path) -> None:
     assert r.returncode != 0 and "must be a file name in /run/secrets" in r.stderr
     assert daemon.cli("ps", "-aq").stdout == ""
     daemon.stop()
-    assert _host_mounts(daemon.root, "secret") == []  # the daemon's stop detaches the base
+    assert _host_mounts(daemon.root, "/secretfs") == []  # the daemon's stop detaches the base
 
 
 def _tar_bytes(path: Path) -> bytes:
@@ -227,3 +227,19 @@ def test_docker_api_create_body(daemon: PortsideDaemon) -> None:
             raise AssertionError("an unknown secret was accepted")
     finally:
         client.close()
+
+
+def test_secrets_survive_a_daemon_restart(daemon: PortsideDaemon) -> None:
+    """Live-restore: a running container keeps its /run/secrets while no daemon runs (its
+    namespace holds the tmpfs); the next daemon opens the same store with the same key."""
+    daemon.cli("secret", "create", "se-live", "-", input=VALUE)
+    daemon.cli("run", "-d", "--name", "se-lr", "--secret", "se-live", "busybox",
+               "sleep", "600")
+    daemon.stop()
+    assert _host_mounts(daemon.root, "/secretfs") == []
+    daemon.start()
+    assert daemon.cli("exec", "se-lr", "cat", "/run/secrets/se-live").stdout == VALUE
+    daemon.cli("restart", "-t", "0", "se-lr")  # written again from the store
+    assert daemon.cli("exec", "se-lr", "cat", "/run/secrets/se-live").stdout == VALUE
+    daemon.cli("rm", "-f", "se-lr")
+    assert _host_mounts(daemon.root) == []
