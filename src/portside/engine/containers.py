@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
+from portside.engine import secretfiles
 from portside.engine import spec as spec_mod
 from portside.engine.errors import StartFailed
 from portside.engine.events import EventBus
 from portside.engine.images import ImageService
 from portside.engine.imagetypes import NoSuchImage
 from portside.engine.networking import NETWORKING_KEY
-from portside.engine.secretfiles import SECRETS_KEY
+from portside.engine.secretfiles import SECRETS_KEY, SecretSource
 from portside.engine.state import (
     Container,
     NoSuchContainer,
@@ -44,7 +45,6 @@ from portside.store.images import ImageStore
 if TYPE_CHECKING:
     from portside.engine.monitor import ExitReporter
     from portside.engine.networking import Networking
-    from portside.engine.secretfiles import SecretSource
     from portside.runtime import Runtime
 
 log = logging.getLogger("portside.engine")
@@ -73,7 +73,6 @@ class Engine:
                  exits: ExitReporter | None = None,
                  secrets: SecretSource | None = None) -> None:
         from portside.engine.monitor import Monitor
-        from portside.engine.secretfiles import NoSecrets
 
         self.root = Path(root)
         self.default_runtime = default_runtime
@@ -84,7 +83,7 @@ class Engine:
         self.networks = networks
         self.events = events
         self.exits = exits
-        self.secrets: SecretSource = secrets or NoSecrets()
+        self.secrets: SecretSource = secrets or secretfiles.NoSecrets()
         self.locks: dict[str, asyncio.Lock] = {}
         self.waits = Waiters()
         self.manual_stop: set[str] = set()
@@ -211,9 +210,8 @@ class Engine:
         if host_config.get("AutoRemove") and restart not in ("", "no"):
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         if host_config.get(SECRETS_KEY):  # references only, checked now (as Docker's)
-            from portside.engine.secretfiles import normalise
-
-            host_config[SECRETS_KEY] = normalise(host_config[SECRETS_KEY], self.secrets)
+            host_config[SECRETS_KEY] = secretfiles.normalise(host_config[SECRETS_KEY],
+                                                             self.secrets)
         specs = mounts_mod.requested(host_config, config.get("Volumes"))
         mounts_mod.check_sources(specs)
         cid = secrets.token_hex(32)
@@ -275,8 +273,6 @@ class Engine:
                                                                self.container_dir(c.id))
             extra = []
             if c.host_config.get(SECRETS_KEY):
-                from portside.engine import secretfiles
-
                 try:
                     secret_dir = await asyncio.to_thread(
                         secretfiles.populate, self.root, c.id,
@@ -295,9 +291,7 @@ class Engine:
             spec.rw_dir = self.rw_dir(c.id)
         except BaseException:
             if secret_dir is not None:
-                from portside.engine.secretfiles import release
-
-                release(secret_dir)
+                secretfiles.release(secret_dir)
             await asyncio.to_thread(self.networks.teardown, c)
             raise
         # The namespace's wiring (CNI, firewall, DNS) runs while the runtime creates the
@@ -351,9 +345,7 @@ class Engine:
             self._create_in_runtime(spec)
         finally:
             if secret_dir is not None:
-                from portside.engine.secretfiles import release
-
-                release(secret_dir)
+                secretfiles.release(secret_dir)
 
     def _create_in_runtime(self, spec: Any) -> None:
         self._runtime_delete(spec.id)  # the last run's; its log and rw layer stay
