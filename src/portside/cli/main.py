@@ -68,6 +68,11 @@ COMMANDS: dict[str, str] = {
     "import": "portside.cli.exports:import_",
     "info": "portside.cli.info:info",
     "version": "portside.cli.info:version",
+    "key": "portside.cli.trust:key",
+    "sign": "portside.cli.trust:sign",
+    "verify": "portside.cli.trust:verify",
+    "policy": "portside.cli.trust:policy",
+    "trace": "portside.cli.trace:trace",
 }
 
 

@@ -40,9 +40,11 @@ from portside.engine.state import (
 from portside.engine.volumes import VolumeStore, tree_size
 from portside.engine.waits import Waiters
 from portside.errors import Conflict, ImageUnknown, InvalidArgument, PortsideError
+from portside.oci import reference as refs
 from portside.store.images import ImageStore
 
 if TYPE_CHECKING:
+    from portside.engine.imagepolicy import ImagePolicy
     from portside.engine.monitor import ExitReporter
     from portside.engine.networking import Networking
     from portside.runtime import Runtime
@@ -71,7 +73,8 @@ class Engine:
                  volumes: VolumeStore, runtime: Runtime, networks: Networking,
                  events: EventBus, default_runtime: str = "crun",
                  exits: ExitReporter | None = None,
-                 secrets: SecretSource | None = None) -> None:
+                 secrets: SecretSource | None = None,
+                 policy: ImagePolicy | None = None) -> None:
         from portside.engine.monitor import Monitor
 
         self.root = Path(root)
@@ -84,6 +87,7 @@ class Engine:
         self.events = events
         self.exits = exits
         self.secrets: SecretSource = secrets or secretfiles.NoSecrets()
+        self.policy = policy  # the image policy (trust layer); None checks nothing
         self.locks: dict[str, asyncio.Lock] = {}
         self.waits = Waiters()
         self.manual_stop: set[str] = set()
@@ -91,7 +95,7 @@ class Engine:
         self.execs: dict[str, dict[str, Any]] = {}
         self.image_lock = threading.RLock()
         self.image_service = ImageService(self.images, self.events, self.image_lock,
-                                          self._holder_running)
+                                          self._holder_running, policy)
         self.monitor = Monitor(self)
         for trash in (self.root / "containers").glob(".removed-*"):
             shutil.rmtree(trash, ignore_errors=True)
@@ -175,8 +179,23 @@ class Engine:
 
         Runs in a worker thread; the image store's connection is shared, so its use is
         serialised (a layer unpack holds a transaction)."""
+        if self.policy is not None and body.get("Image"):
+            self.admit(str(body["Image"]))
         with self.image_lock:
             return self._create(body, name)
+
+    def admit(self, given: str) -> None:
+        """Ask the policy whether the image `given` (a name or an id) may start: judged by
+        the name given when it is one of the image's tags, else by all of its tags."""
+        assert self.policy is not None
+        with self.image_lock:
+            image = self._image(given)
+        try:
+            normal = str(refs.parse(given).with_default_tag())
+        except InvalidArgument:
+            normal = ""
+        names = [normal] if normal in image.tags else list(image.tags)
+        asyncio.run(self.policy.admit(names, image.index_digest or image.manifest_digest))
 
     def _create(self, body: dict[str, Any], name: str) -> Container:
         from portside.engine.validate import check_create
