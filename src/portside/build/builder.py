@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,9 @@ class BuildOptions:
     # sha256 of the context's files by relative path, when whoever wrote the context took
     # them (the daemon, as it unpacks a client's tar): those files are never read to key.
     context_digests: dict[str, str] | None = None
+    # The image policy (trust layer), asked with (reference, digest) of each FROM image
+    # before a step uses it; it raises to refuse. None admits every base.
+    admit_base: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -133,6 +137,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
                 secrets=options.secrets,
                 pull=options.pull,
                 network=options.network,
+                admit_base=options.admit_base,
             )
             target = target_stage(dockerfile, options.target)
             stages = needed(dockerfile, target, run.meta_args)

@@ -28,6 +28,7 @@ from portside.build.builder import BuildOptions, build
 from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
 from portside.build.output import Progress
+from portside.engine import imagepolicy
 from portside.engine.buildcontext import ContextCache, dockerfile_in
 from portside.engine.sharedstore import SharedImageStore
 from portside.errors import InvalidArgument, PortsideError, to_wire
@@ -264,6 +265,8 @@ class Builds:
                 git_labels=False,
                 remember_hashes=False,
                 context_digests=digests,
+                admit_base=None if self.engine.policy is None
+                else imagepolicy.blocking(self.engine.policy),
             )
             store = SharedImageStore(self.engine.images, self.engine.image_lock)
             try:
