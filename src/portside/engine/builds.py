@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import threading
 import time
 import weakref
@@ -30,7 +29,7 @@ from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
 from portside.build.output import Progress
 from portside.engine import imagepolicy
-from portside.engine.buildcontext import dockerfile_in, unpack_context
+from portside.engine.buildcontext import ContextCache, dockerfile_in
 from portside.engine.sharedstore import SharedImageStore
 from portside.errors import InvalidArgument, PortsideError, to_wire
 from portside.oci import reference as refs
@@ -196,6 +195,7 @@ class Builds:
         self._closing = threading.Event()
         for stale in self.scratch.glob(CONTEXT_PREFIX + "*"):  # a crash's leftovers
             shutil.rmtree(stale, ignore_errors=True)
+        self.contexts = ContextCache(engine.root / "build" / "contexts")
 
     @property
     def scratch(self) -> Path:
@@ -248,37 +248,32 @@ class Builds:
             emit(message)
 
         output = ClassicOutput(relay, stopping)
-        with self._building():
-            top = Path(tempfile.mkdtemp(dir=self.scratch, prefix=CONTEXT_PREFIX))
+        with self._building(), self.contexts.checkout(source) as (context, digests):
+            dockerfile = dockerfile_in(context, request.dockerfile)
+            options = BuildOptions(
+                context=context,
+                dockerfile=dockerfile,
+                dockerfile_name=dockerignore.clean(request.dockerfile) or None,
+                tags=tags,
+                build_args=dict(request.build_args),
+                target=request.target or None,
+                no_cache=request.no_cache,
+                labels=dict(request.labels),
+                pull=request.pull,
+                cache_from=list(request.cache_from),
+                network=request.network,
+                git_labels=False,
+                remember_hashes=False,
+                context_digests=digests,
+                admit_base=None if self.engine.policy is None
+                else imagepolicy.blocking(self.engine.policy),
+            )
+            store = SharedImageStore(self.engine.images, self.engine.image_lock)
             try:
-                context = top / "context"
-                unpack_context(source, context)
-                dockerfile = dockerfile_in(context, request.dockerfile)
-                options = BuildOptions(
-                    context=context,
-                    dockerfile=dockerfile,
-                    dockerfile_name=dockerignore.clean(request.dockerfile) or None,
-                    tags=tags,
-                    build_args=dict(request.build_args),
-                    target=request.target or None,
-                    no_cache=request.no_cache,
-                    labels=dict(request.labels),
-                    pull=request.pull,
-                    cache_from=list(request.cache_from),
-                    network=request.network,
-                    git_labels=False,
-                    remember_hashes=False,
-                    admit_base=None if self.engine.policy is None
-                    else imagepolicy.blocking(self.engine.policy),
-                )
-                store = SharedImageStore(self.engine.images, self.engine.image_lock)
-                try:
-                    result = build(store, options, output)
-                except BaseException:
-                    output.failed()
-                    raise
-            finally:
-                shutil.rmtree(top, ignore_errors=True)
+                result = build(store, options, output)
+            except BaseException:
+                output.failed()
+                raise
         image = result.image
         for tag in tags:
             self.engine.events.publish(
@@ -309,6 +304,7 @@ class Builds:
                 for entry in mounts.iterdir():
                     deleted.append(f"cache-mount:{entry.name}")
             shutil.rmtree(mounts, ignore_errors=True)
+            self.contexts.clear()  # the last contexts kept to unpack the next ones over
             with self.engine.image_lock:
                 self.engine.images.release_content(CACHE_HOLDER)
                 # Builds are done, but a pull may hold the import lock and need this lock.

@@ -11,7 +11,6 @@ syntax error) is an HTTP error; after it, the last message carries the error.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import threading
@@ -158,21 +157,27 @@ async def _build(request: web.Request) -> web.StreamResponse:
     options = parse_request(request.query)
     quiet = _flag(request.query, "q")
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE)
+    queue: asyncio.Queue[Message] = asyncio.Queue()  # bounded by `room`
+    # The queue's free places: the build's thread takes one per message and hands the
+    # message over without waiting for the loop (a round trip per message costs a
+    # scheduler slice on a busy host); the loop gives the place back as it takes it.
+    room = threading.Semaphore(QUEUE)
     gone = threading.Event()
 
     def emit(message: Message) -> None:
+        while not room.acquire(timeout=0.5):
+            if gone.is_set():
+                raise BuildCancelled("the client closed the connection")
         if gone.is_set():
             raise BuildCancelled("the client closed the connection")
-        put = asyncio.run_coroutine_threadsafe(queue.put(message), loop)
-        while True:
-            try:
-                put.result(timeout=0.5)
-                return
-            except concurrent.futures.TimeoutError:
-                if gone.is_set():
-                    put.cancel()
-                    raise BuildCancelled("the client closed the connection") from None
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+        except RuntimeError:  # the loop is closed: the server went
+            raise BuildCancelled("the daemon is stopping") from None
+
+    def take() -> Message:
+        room.release()
+        return queue.get_nowait()
 
     done: asyncio.Future[BuildReport] = loop.create_future()
 
@@ -219,9 +224,10 @@ async def _build(request: web.Request) -> web.StreamResponse:
             if getter not in finished:
                 getter.cancel()
                 break
+            room.release()
             batch = [getter.result()]
             while not queue.empty():
-                batch.append(queue.get_nowait())
+                batch.append(take())
             if quiet:
                 held.extend(batch)
             else:
@@ -231,7 +237,7 @@ async def _build(request: web.Request) -> web.StreamResponse:
         raise
     rest: list[Message] = []
     while not queue.empty():
-        rest.append(queue.get_nowait())
+        rest.append(take())
     error = done.exception()
     if quiet:
         held.extend(rest)
