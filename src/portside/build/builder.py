@@ -52,6 +52,7 @@ class BuildOptions:
     # and does not record file hashes by a path that is gone after the build.
     git_labels: bool = True
     remember_hashes: bool = True
+    git: gitinfo.GitInfo | None = None  # what the client's checkout said (daemon builds)
 
 
 @dataclass
@@ -93,7 +94,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         except OSError as exc:
             raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
     dockerfile = parse(text, shown)
-    git = (
+    git = options.git or (
         gitinfo.describe(context, commit_time=options.reproducible and options.epoch is None)
         if options.git_labels
         else None

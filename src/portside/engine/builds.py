@@ -28,8 +28,10 @@ from portside.build import dockerignore
 from portside.build.builder import BuildOptions, build
 from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
+from portside.build.gitinfo import GitInfo
 from portside.build.output import Progress
 from portside.engine.buildcontext import dockerfile_in, unpack_context
+from portside.engine.buildsteps import StepOutput
 from portside.engine.sharedstore import SharedImageStore
 from portside.errors import InvalidArgument, PortsideError, to_wire
 from portside.oci import reference as refs
@@ -65,6 +67,14 @@ class BuildRequest:
     pull: bool = False
     cache_from: list[str] = field(default_factory=list)
     network: str = "default"
+    # portside's extensions (`portside build`): see engine/api/build.py
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # memory only
+    push: bool = False
+    reproducible: bool = False
+    epoch: int | None = None
+    git: GitInfo | None = None  # the client's checkout, for the labels
+    steps: bool = False  # portside's step messages (buildsteps) instead of the classic ones
+    dockerfile_name: str = ""  # how messages name the Dockerfile (`-f -` sent as a file)
 
 
 @dataclass(frozen=True)
@@ -246,7 +256,8 @@ class Builds:
                 raise BuildCancelled("the build was cancelled")
             emit(message)
 
-        output = ClassicOutput(relay, stopping)
+        output: ClassicOutput | StepOutput = (
+            StepOutput(relay, stopping) if request.steps else ClassicOutput(relay, stopping))
         with self._building():
             top = Path(tempfile.mkdtemp(dir=self.scratch, prefix=CONTEXT_PREFIX))
             try:
@@ -256,7 +267,8 @@ class Builds:
                 options = BuildOptions(
                     context=context,
                     dockerfile=dockerfile,
-                    dockerfile_name=dockerignore.clean(request.dockerfile) or None,
+                    dockerfile_name=(request.dockerfile_name
+                                     or dockerignore.clean(request.dockerfile) or None),
                     tags=tags,
                     build_args=dict(request.build_args),
                     target=request.target or None,
@@ -265,6 +277,11 @@ class Builds:
                     pull=request.pull,
                     cache_from=list(request.cache_from),
                     network=request.network,
+                    secrets=dict(request.secrets),
+                    push=request.push,
+                    reproducible=request.reproducible,
+                    epoch=request.epoch,
+                    git=request.git,
                     git_labels=False,
                     remember_hashes=False,
                 )
@@ -281,7 +298,10 @@ class Builds:
             self.engine.events.publish(
                 "image", "tag", image.id, {"name": refs.parse(tag).familiar()}
             )
-        output.finish(image, tags)
+        if isinstance(output, StepOutput):
+            output.finish(image.id)
+        else:
+            output.finish(image, tags)
         return BuildReport(image, tags)
 
     def prune(self) -> Message:
