@@ -80,23 +80,29 @@ def _entries(p: ContextPlan) -> Iterator[tuple[str, str, bool]]:
     keep = {p.dockerfile, ".dockerignore", p.dockerfile + ".dockerignore"}
     root = os.fspath(p.context)
 
-    def walk(directory: str, prefix: str) -> Iterator[tuple[str, str, bool]]:
+    def listing(directory: str, prefix: str) -> Iterator[tuple[os.DirEntry[str], str]]:
         try:
-            listing = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
             raise InvalidArgument(f"cannot read {directory}: {exc.strerror}") from None
-        for entry in listing:
-            rel = prefix + entry.name
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if (rel not in keep and p.matcher.ignored(rel)
-                    and not (is_dir and p.matcher.may_reinclude_below(rel))):
-                yield entry.path, rel, True
-                continue
-            yield entry.path, rel, False
-            if is_dir:
-                yield from walk(entry.path, rel + "/")
+        return ((e, prefix + e.name) for e in entries)
 
-    yield from walk(root, "")
+    # A stack of listings, not recursion: a context may be thousands of directories deep.
+    stack = [listing(root, "")]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        entry, rel = item
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if (rel not in keep and p.matcher.ignored(rel)
+                and not (is_dir and p.matcher.may_reinclude_below(rel))):
+            yield entry.path, rel, True
+            continue
+        yield entry.path, rel, False
+        if is_dir:
+            stack.append(listing(entry.path, rel + "/"))
 
 
 def _write(p: ContextPlan, out: IO[bytes]) -> None:
