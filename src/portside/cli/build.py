@@ -300,27 +300,14 @@ def builder() -> None:
 @builder.command()
 @click.option("-f", "--force", is_flag=True, help="Do not ask (accepted for docker compatibility).")
 def prune(force: bool) -> None:
-    """Remove the build cache: cached steps, file hashes and RUN cache mounts.
+    """Remove the build cache: cached steps and RUN cache mounts (in the daemon).
 
     Layers kept only for the cache are removed with it; `image prune` never touches them.
     """
-    import shutil
-
-    from portside.build.cache import CACHE_HOLDER, BuildCache
+    from portside.cli.engine import engine
     from portside.cli.output import human_size
-    from portside.config import root
-    from portside.store.images import ImageStore
 
-    cache = BuildCache(root())
-    try:
-        steps = cache.prune()
-    finally:
-        cache.close()
-    store = ImageStore(root())
-    store.release_content(CACHE_HOLDER)
-    reclaimed = store.collect_garbage()
-    mounts = root() / "build" / "cache-mounts"
-    count = sum(1 for _ in mounts.iterdir()) if mounts.is_dir() else 0
-    shutil.rmtree(mounts, ignore_errors=True)
-    click.echo(f"Deleted {steps} cached steps and {count} cache mounts")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    report = engine().system.prune_build_cache()
+    mounts = sum(1 for d in report.deleted if d.startswith("cache-mount:"))
+    click.echo(f"Deleted {len(report.deleted) - mounts} cached steps and {mounts} cache mounts")
+    click.echo(f"Total reclaimed space: {human_size(report.space_reclaimed)}")
