@@ -6,6 +6,11 @@ runs the build in a thread of its own (it reads the request body as it unpacks i
 streams the builder's messages. As dockerd does, the status stays open until the first
 message: an error before it (a bad parameter, a context that is not a tar, a Dockerfile
 syntax error) is an HTTP error; after it, the last message carries the error.
+
+portside's own client adds what the classic protocol lacks as query parameters Docker
+clients never send (`steps`, `push`, `reproducible`, `epoch`, `git`, `dockerfile_name`),
+and its secrets as parts of a `multipart/form-data` body before the context: read into
+memory here, never written anywhere (docs/build.md).
 """
 
 from __future__ import annotations
