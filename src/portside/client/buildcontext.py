@@ -13,6 +13,8 @@ The secrets of a build travel in the same upload, as parts before the context
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets as random
 import tarfile
@@ -140,6 +142,8 @@ class ContextStream:
 
     def __init__(self, p: ContextPlan) -> None:
         rfd, wfd = os.pipe()
+        with contextlib.suppress(OSError):  # fewer switches between the two threads
+            fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, 1 << 20)
         self._r = os.fdopen(rfd, "rb")
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._make, args=(p, os.fdopen(wfd, "wb")),

@@ -204,7 +204,7 @@ class Builds:
         self._pruning = False
         self._closing = threading.Event()
         for stale in self.scratch.glob(CONTEXT_PREFIX + "*"):  # a crash's leftovers
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove_tree(stale)
 
     @property
     def scratch(self) -> Path:
