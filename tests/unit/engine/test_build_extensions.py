@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 from unittest import mock
@@ -161,3 +162,19 @@ def test_a_plain_body_is_the_context() -> None:
         return found
 
     assert asyncio.run(parse()) == {}
+
+
+def test_a_deep_stale_context_is_removed_when_builds_start(tmp_path: Path) -> None:
+    """A context thousands of directories deep (deeper than Python's recursion limit), left
+    by a crash, does not stop the daemon from starting."""
+    from types import SimpleNamespace
+
+    from portside.engine.builds import Builds
+
+    level = str(tmp_path / "tmp" / "context-left")
+    os.makedirs(level)
+    for _ in range(1200):  # os.makedirs itself recurses
+        level = os.path.join(level, "d")
+        os.mkdir(level)
+    Builds(SimpleNamespace(root=tmp_path))  # type: ignore[arg-type]
+    assert list((tmp_path / "tmp").iterdir()) == []
