@@ -234,19 +234,35 @@ def _export(api: EngineAPI, image: str, names: list[str], out: dict[str, str]) -
     """An `--output`, written here from what the daemon streams: an image archive (oci,
     docker), or the image's filesystem as a tar or into a directory (tar, local)."""
     import contextlib
+    import tempfile
 
     kind, dest = out["type"], out["dest"]
-    with contextlib.ExitStack() as stack:
-        if kind == "local":
-            _export_local(api, image, Path(dest))
-            return
-        target = (sys.stdout.buffer if dest == "-" else
-                  stack.enter_context(open(dest, "wb")))  # noqa: SIM115
+    if kind == "local":
+        _export_local(api, image, Path(dest))
+        return
+
+    def write(target: IO[bytes]) -> None:
         if kind in ("oci", "docker"):
             api.images.save(names or [image], target, format=kind)
         else:
             _filesystem(api, image, target)
         target.flush()
+
+    if dest == "-":
+        write(sys.stdout.buffer)
+        return
+    # A file appears whole or not at all: written beside it, renamed when complete.
+    path = Path(dest).absolute()
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def _filesystem(api: EngineAPI, image: str, out: IO[bytes]) -> None:
@@ -259,7 +275,7 @@ def _filesystem(api: EngineAPI, image: str, out: IO[bytes]) -> None:
     try:
         api.containers.export(made.id, out)
     finally:
-        api.containers.remove(made.id, force=True)
+        api.containers.remove(made.id, force=True, volumes=True)  # a VOLUME's, made by create
 
 
 def _export_local(api: EngineAPI, image: str, dest: Path) -> None:
