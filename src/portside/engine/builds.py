@@ -298,6 +298,9 @@ class Builds:
             self.engine.events.publish(
                 "image", "tag", image.id, {"name": refs.parse(tag).familiar()}
             )
+        for tag in tags if request.push else []:  # the builder pushed them, as `docker push`
+            name = refs.parse(tag).familiar()
+            self.engine.events.publish("image", "push", name, {"name": name})
         if isinstance(output, StepOutput):
             output.finish(image.id)
         else:

@@ -155,3 +155,29 @@ def test_bootstrap_lands_through_the_daemon(daemon: PortsideDaemon) -> None:
     assert json.loads(daemon.cli("image", "inspect", "bd-base:1").stdout)[0]["Id"] == image_id
     assert any(e.get("Action") == "load" or e.get("Action") == "tag"
                for e in _events(daemon, since))
+
+
+def test_push_is_the_daemons(daemon: PortsideDaemon, tmp_path: Path) -> None:
+    """`--push`: the daemon pushes each tag, with its progress lines on the client."""
+    from helpers.regserver import run_registry
+
+    from portside.registry import server as srv
+
+    running, stop = run_registry(srv.open_registry(tmp_path / "registry"))
+    try:
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text("FROM busybox\nLABEL bd=push\n")
+        names = [f"{running.host}/bd/app:1", f"{running.host}/bd/app:2"]
+        since = time.time() - 1
+        built = daemon.cli("build", "--progress", "plain", "--push", "-t", names[0], "-t",
+                           names[1], str(ctx))
+        for name in names:
+            assert f"pushed {name}: digest: sha256:" in built.stderr
+        pushes = [e for e in _events(daemon, since) if e.get("Action") == "push"]
+        assert len(pushes) == 2, pushes
+        nothing = daemon.cli("build", "--push", str(ctx), check=False)
+        assert nothing.returncode != 0 and nothing.stderr.strip() == (
+            "Error: --push needs at least one -t name to push to")
+    finally:
+        stop()
