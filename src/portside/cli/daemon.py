@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 def extensions() -> list[DaemonExtension]:
     """What the daemon serves beside the engine, one line each."""
-    return []
+    from portside.trust.secrets.extension import SecretsExtension
+
+    return [SecretsExtension()]  # /secrets, /configs; the engine's SecretSource
 
 
 @click.command("daemon")

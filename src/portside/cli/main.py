@@ -54,6 +54,8 @@ COMMANDS: dict[str, str] = {
     "rm": "portside.cli.ps:rm",
     "events": "portside.cli.ps:events",
     "volume": "portside.cli.volumes:volume",
+    "secret": "portside.cli.secrets:secret",
+    "config": "portside.cli.secrets:config",
     "diff": "portside.cli.commit:diff",
     "commit": "portside.cli.commit:commit",
     "network": "portside.cli.network:network",
