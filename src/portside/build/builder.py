@@ -59,6 +59,7 @@ class BuildOptions:
     # The image policy (trust layer), asked with (reference, digest) of each FROM image
     # before a step uses it; it raises to refuse. None admits every base.
     admit_base: Callable[[str, str], None] | None = None
+    git: gitinfo.GitInfo | None = None  # what the client's checkout said (daemon builds)
 
 
 @dataclass
@@ -100,7 +101,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         except OSError as exc:
             raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
     dockerfile = parse(text, shown)
-    git = (
+    git = options.git or (
         gitinfo.describe(context, commit_time=options.reproducible and options.epoch is None)
         if options.git_labels
         else None

@@ -27,9 +27,11 @@ from portside.build import dockerignore
 from portside.build.builder import BuildOptions, build
 from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
+from portside.build.gitinfo import GitInfo
 from portside.build.output import Progress
 from portside.engine import imagepolicy
 from portside.engine.buildcontext import ContextCache, dockerfile_in
+from portside.engine.buildsteps import StepOutput
 from portside.engine.sharedstore import SharedImageStore
 from portside.errors import InvalidArgument, PortsideError, to_wire
 from portside.oci import reference as refs
@@ -65,6 +67,14 @@ class BuildRequest:
     pull: bool = False
     cache_from: list[str] = field(default_factory=list)
     network: str = "default"
+    # portside's extensions (`portside build`): see engine/api/build.py
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # memory only
+    push: bool = False
+    reproducible: bool = False
+    epoch: int | None = None
+    git: GitInfo | None = None  # the client's checkout, for the labels
+    steps: bool = False  # portside's step messages (buildsteps) instead of the classic ones
+    dockerfile_name: str = ""  # how messages name the Dockerfile (`-f -` sent as a file)
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,7 @@ class Builds:
         self._pruning = False
         self._closing = threading.Event()
         for stale in self.scratch.glob(CONTEXT_PREFIX + "*"):  # a crash's leftovers
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove_tree(stale)
         self.contexts = ContextCache(engine.root / "build" / "contexts")
 
     @property
@@ -247,13 +257,15 @@ class Builds:
                 raise BuildCancelled("the build was cancelled")
             emit(message)
 
-        output = ClassicOutput(relay, stopping)
+        output: ClassicOutput | StepOutput = (
+            StepOutput(relay, stopping) if request.steps else ClassicOutput(relay, stopping))
         with self._building(), self.contexts.checkout(source) as (context, digests):
             dockerfile = dockerfile_in(context, request.dockerfile)
             options = BuildOptions(
                 context=context,
                 dockerfile=dockerfile,
-                dockerfile_name=dockerignore.clean(request.dockerfile) or None,
+                dockerfile_name=(request.dockerfile_name
+                                 or dockerignore.clean(request.dockerfile) or None),
                 tags=tags,
                 build_args=dict(request.build_args),
                 target=request.target or None,
@@ -262,6 +274,11 @@ class Builds:
                 pull=request.pull,
                 cache_from=list(request.cache_from),
                 network=request.network,
+                secrets=dict(request.secrets),
+                push=request.push,
+                reproducible=request.reproducible,
+                epoch=request.epoch,
+                git=request.git,
                 git_labels=False,
                 remember_hashes=False,
                 context_digests=digests,
@@ -279,7 +296,13 @@ class Builds:
             self.engine.events.publish(
                 "image", "tag", image.id, {"name": refs.parse(tag).familiar()}
             )
-        output.finish(image, tags)
+        for tag in tags if request.push else []:  # the builder pushed them, as `docker push`
+            name = refs.parse(tag).familiar()
+            self.engine.events.publish("image", "push", name, {"name": name})
+        if isinstance(output, StepOutput):
+            output.finish(image.id)
+        else:
+            output.finish(image, tags)
         return BuildReport(image, tags)
 
     def prune(self) -> Message:
@@ -348,6 +371,17 @@ def builds_of(engine: Engine) -> Builds:
     if builds is None:
         builds = _BUILDS[engine] = Builds(engine)
     return builds
+
+
+def _remove_tree(path: Path) -> None:
+    """A context's directory, however deep: Python 3.11's rmtree recurses once per level
+    (a context can be thousands deep), rm(1) does not."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        import subprocess
+
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False)
 
 
 def _tree_size(path: Path) -> int:
