@@ -240,7 +240,7 @@ class NetworkManager:
             if net.name == DEFAULT_NETWORK:
                 raise PredefinedNetwork(net.name)
             users = [a.container_id for a in self.store.attachments(network_id=net.id)]
-            if self.backend.range(SERVICES)[0]:
+            if self.store.backend.range(SERVICES)[0]:
                 users += self.balancer().users(net.id)
             if users:
                 raise NetworkInUse(net.name, users)
@@ -369,7 +369,7 @@ class NetworkManager:
         raised."""
         attachments = self.store.attachments()
         services: list[str] = []
-        if self._balancer is not None or self.backend.range(SERVICES)[0]:
+        if self._balancer is not None or self.store.backend.range(SERVICES)[0]:
             services = self.balancer().dns_lines()
         self.dns.sync([a for a in attachments if a.dns_servers], services)
         self.resolvers.sync(attachments, strict=container_id)
@@ -477,7 +477,7 @@ class NetworkManager:
     def purge(self) -> None:
         """Remove every endpoint, network and bridge of this root, the default one too
         (for tests, benchmarks and uninstalling; the host is left as it was)."""
-        if self.backend.range(SERVICES)[0]:
+        if self.store.backend.range(SERVICES)[0]:
             self.balancer().purge()
         for cid in sorted({a.container_id for a in self.store.attachments()}):
             self.release_all(cid)

@@ -105,7 +105,7 @@ class KernelBalancer:
 
     def __init__(self, manager: NetworkManager) -> None:
         self.manager = manager
-        self.store = ServiceStore(manager.backend)
+        self.store = ServiceStore(manager.store.backend)
         tag = manager.bridge_prefix[2:]
         self.table = lbtable.table_name(tag)
         self.link = f"psv{tag}"
