@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.daemon import PortsideDaemon
 
 from portside.network.balancer import Backend, ServiceEndpoint, ServicePort
 from portside.network.errors import InvalidNetworkArgument, NetworkInUse, PortInUse
@@ -312,3 +313,48 @@ def test_bad_input_is_one_line_and_records_nothing(balanced: NetworkManager) -> 
             m.balancer().apply(ep)
         assert "\n" not in str(err.value) and "lb-x" in str(err.value)
     assert not m.backend.range("service-endpoints/")[0]
+
+
+def test_real_containers_behind_a_vip_across_a_daemon_restart(daemon: PortsideDaemon) -> None:
+    """Busybox httpd containers run by the daemon (crun, conmon) as the tasks; the
+    balancer on the daemon's root, as the orchestrator will drive it."""
+    from portside.engine.networking import Networking
+
+    net_name = f"lb-real-{secrets.token_hex(3)}"
+    daemon.cli("network", "create", net_name)
+    names = [f"lb-real-{n}-{secrets.token_hex(2)}" for n in ("a", "b")]
+    for name in names:  # GET /etc/hostname answers the task's (container's) name
+        daemon.cli("run", "-d", "--name", name, "--hostname", name, "--network", net_name,
+                   "busybox", "httpd", "-f", "-p", "80", "-h", "/")
+    networking = Networking(daemon.root)
+    m = networking.manager
+    try:
+        net = m.get(net_name)
+        backends = tuple(Backend(a.container_id, net.id, a.ip)
+                         for a in m.store.attachments(network_id=net.id))
+        assert len(backends) == 2
+        balancer = networking.balancer()
+        vip = balancer.apply(ServiceEndpoint("lbreal", "lb-real", (net.id,),
+                                             ports=(ServicePort(80),),
+                                             backends=backends))[net.id]
+        for a in m.store.attachments(network_id=net.id):
+            wait_listening(Path(a.netns), 80)
+        assert {_get(vip, path="/etc/hostname") for _ in range(30)} == set(names)
+
+        daemon.stop()  # the containers live on (conmon); the kernel state too
+        daemon.start()
+        fresh = Networking(daemon.root)
+        try:
+            fresh.balancer().restore()
+            assert fresh.manager.balancer().vips("lbreal") == {net.id: vip}
+            assert {_get(vip, path="/etc/hostname") for _ in range(30)} == set(names)
+            fresh.balancer().remove("lbreal")
+            assert _table(fresh.manager) == ""
+        finally:
+            fresh.manager.close()
+    finally:
+        m.balancer().purge()
+        m.close()
+        for name in names:
+            daemon.cli("rm", "-f", name, check=False)
+        daemon.cli("network", "rm", net_name, check=False)
