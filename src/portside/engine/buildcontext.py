@@ -21,7 +21,6 @@ import bz2
 import contextlib
 import lzma
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from portside.build import dockerignore
 from portside.errors import InvalidArgument, UnsafeLayer
 from portside.store.resync import resync
 from portside.store.unpack import LayerError, UnpackPolicy, parse_size, unpack
+from portside.trees import remove_tree
 
 _BZIP2_MAGIC = b"BZh"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -131,8 +131,18 @@ def _context_errors(target: Path) -> Iterator[None]:
         # failure (a full disk, the client gone) is not the client's bad data.
         if isinstance(exc, OSError) and (exc.errno is not None or isinstance(exc, ConnectionError)):
             raise
-        shutil.rmtree(target, ignore_errors=True)
+        remove_tree(target)
         raise ContextError(f"build context: bad compressed data ({exc})") from None
+
+
+# resync compares a kept tree with os.fwalk, which recurses once per level: a context
+# deeper than this is not kept (the next build unpacks its own), so no walk can reach
+# Python's recursion limit.
+KEEP_DEPTH = 300
+
+
+def _too_deep(digests: dict[bytes, str]) -> bool:
+    return any(name.count(b"/") >= KEEP_DEPTH for name in digests)
 
 
 class ContextCache:
@@ -149,7 +159,7 @@ class ContextCache:
         self._free: list[tuple[Path, dict[bytes, str]]] = []  # most recently used last
         self._kept = 0  # slots that exist, free or out
         self._made = 0
-        shutil.rmtree(top, ignore_errors=True)  # a former daemon's: their digests are gone
+        remove_tree(top)  # a former daemon's: their digests are gone
 
     @contextlib.contextmanager
     def checkout(
@@ -161,14 +171,8 @@ class ContextCache:
         digests: dict[bytes, str] = {}
         try:
             with _context_errors(path):
-                resync(
-                    _decompressed(source),
-                    path,
-                    previous,
-                    layer="build context",
-                    policy=policy or context_policy(),
-                    file_digests=digests,
-                )
+                resync(_decompressed(source), path, previous, layer="build context",
+                       policy=policy or context_policy(), file_digests=digests)
         except BaseException:
             self._give_back(path, None, keep)
             raise
@@ -187,16 +191,16 @@ class ContextCache:
             keep = self._kept < self.slots
             self._kept += keep
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
         return path, {}, keep
 
     def _give_back(self, path: Path, digests: dict[bytes, str] | None, keep: bool) -> None:
         with self._lock:
-            if keep and digests is not None and path.is_dir():
+            if keep and digests is not None and path.is_dir() and not _too_deep(digests):
                 self._free.append((path, digests))
                 return
             self._kept -= keep
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
 
     def clear(self) -> None:
         """Remove every free context (builder prune: no build is running)."""
@@ -204,7 +208,7 @@ class ContextCache:
             free, self._free = self._free, []
             self._kept -= len(free)
         for path, _ in free:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
 
 
 def dockerfile_in(context: Path, name: str) -> Path | None:

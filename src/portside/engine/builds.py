@@ -37,6 +37,7 @@ from portside.errors import InvalidArgument, PortsideError, to_wire
 from portside.oci import reference as refs
 from portside.oci.model import host_platform
 from portside.store.images import Image
+from portside.trees import remove_tree
 
 if TYPE_CHECKING:
     from portside.engine.containers import Engine
@@ -204,7 +205,7 @@ class Builds:
         self._pruning = False
         self._closing = threading.Event()
         for stale in self.scratch.glob(CONTEXT_PREFIX + "*"):  # a crash's leftovers
-            _remove_tree(stale)
+            remove_tree(stale)
         self.contexts = ContextCache(engine.root / "build" / "contexts")
 
     @property
@@ -371,17 +372,6 @@ def builds_of(engine: Engine) -> Builds:
     if builds is None:
         builds = _BUILDS[engine] = Builds(engine)
     return builds
-
-
-def _remove_tree(path: Path) -> None:
-    """A context's directory, however deep: Python 3.11's rmtree recurses once per level
-    (a context can be thousands deep), rm(1) does not."""
-    try:
-        shutil.rmtree(path, ignore_errors=True)
-    except RecursionError:
-        import subprocess
-
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False)
 
 
 def _tree_size(path: Path) -> int:

@@ -35,6 +35,7 @@ from portside.store.unpack import (
     run_unpacker,
     unpack,
 )
+from portside.trees import remove_tree
 
 REUSE_MAX = 64 << 20  # larger files are written again rather than held in memory
 _O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -215,7 +216,7 @@ def resync(
     try:
         return run_unpacker(resyncer, source, layer, policy)
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        remove_tree(target)
         raise
     finally:
         resyncer.close()
