@@ -66,6 +66,9 @@ COMMANDS: dict[str, str] = {
     "import": "portside.cli.exports:import_",
     "info": "portside.cli.info:info",
     "version": "portside.cli.info:version",
+    "sbom": "portside.cli.sbom:sbom",
+    "scan": "portside.cli.scan:scan",
+    "where": "portside.cli.where:where",
 }
 
 
