@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 def extensions() -> list[DaemonExtension]:
     """What the daemon serves beside the engine, one line each."""
-    return []
+    from portside.trust.vulns.indexer import PackageIndexer
+
+    return [
+        PackageIndexer(),  # the per-digest package index `portside where` reads
+    ]
 
 
 @click.command("daemon")

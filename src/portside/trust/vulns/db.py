@@ -168,8 +168,12 @@ class AdvisoryDB:
             [(a.advisory, a.ecosystem, a.release, a.name, json.dumps(a.ranges),
               json.dumps(a.versions)) for a in affected],
         )
+        # `where CVE-...` finds the advisory by any name it goes by: its aliases, the
+        # upstream ids (DEBIAN-CVE-*), and the CVEs a DSA/DLA fixes (`related`)
+        names = {*advisory.aliases, *_strings(record.get("upstream")),
+                 *_strings(record.get("related"))}
         self.conn.executemany("INSERT INTO aliases VALUES (?, ?)",
-                              [(alias, advisory.id) for alias in advisory.aliases])
+                              [(name, advisory.id) for name in sorted(names)])
         report.stored += 1
 
     # -- reading --
@@ -243,6 +247,10 @@ def _records(source: Path) -> Iterator[tuple[str, bytes]]:
         yield str(source), source.read_bytes()
     else:
         raise zipfile.BadZipFile(f"{source}: neither a zip archive, a directory nor a .json file")
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _text(record: dict[str, Any], key: str) -> str:
