@@ -53,12 +53,13 @@ def parse(data: bytes) -> BuildInfo | None:
         size, pos = _uvarint(data, at + 32)
         version = data[pos : pos + size].decode()
         size, pos = _uvarint(data, pos + size)
-        modinfo = data[pos : pos + size].decode(errors="replace")
+        raw = data[pos : pos + size]
     except (ValueError, UnicodeDecodeError):
         return None
-    # modinfo is framed by 16-byte sentinels (runtime/debug's modinfo start/end markers)
-    if len(modinfo) >= 33 and modinfo[-17] == "\n":
-        modinfo = modinfo[16:-16]
+    # modinfo is framed by 16-byte binary sentinels (cmd/go's modinfo start/end markers)
+    if len(raw) >= 33 and raw[-17:-16] == b"\n":
+        raw = raw[16:-16]
+    modinfo = raw.decode(errors="replace")
     main: GoModule | None = None
     deps: list[GoModule] = []
     for line in modinfo.splitlines():

@@ -287,7 +287,7 @@ def _python(files: dict[str, _Found], layers: list[str]) -> Iterator[Package]:
 def _npm(files: dict[str, _Found], layers: list[str]) -> Iterator[Package]:
     seen: set[tuple[str, str]] = set()
     for path, found in sorted(files.items()):
-        if not found.data or not path.endswith("package.json"):
+        if not found.data or not path.endswith(("/package.json", "/package-lock.json")):
             continue
         try:
             doc = json.loads(found.data)
