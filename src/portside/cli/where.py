@@ -38,6 +38,7 @@ def where(query: str, fmt: str) -> None:
     from portside import config
     from portside.cli.engine import engine
     from portside.cli.output import dump_json, table
+    from portside.engine.interface import at
     from portside.errors import InvalidArgument, NotFound
     from portside.store.images import ImageStore
     from portside.trust.vulns.db import AdvisoryDB
@@ -79,7 +80,7 @@ def where(query: str, fmt: str) -> None:
                     hits[p.name] = (p, [f.advisory.id for f in mine], fixed)
         if not hits:
             continue
-        started = str((eng.containers.inspect(c.id).get("State") or {}).get("StartedAt", ""))
+        started = str(at(eng.containers.inspect(c.id), "State", "StartedAt") or "")
         for package, found, fixed in hits.values():
             rows.append(_Row(c.id[:12], c.name, c.image, image.manifest_digest, started,
                              package.name, package.version, fixed, sorted(set(found))))
