@@ -73,6 +73,22 @@ def _events(events: list[dict[str, Any]], order: versions.Key) -> list[tuple[Any
     return out
 
 
+def _simple(events: list[dict[str, Any]], current: Any, order: versions.Key
+            ) -> tuple[bool, str] | None:
+    """Most OSV ranges are `introduced: 0` and one `fixed` or `last_affected`: one
+    comparison answers them, no sorting (None: not that shape)."""
+    if len(events) != 2 or events[0].get("introduced") != "0":
+        return None
+    end = events[1]
+    if isinstance(fix := end.get("fixed"), str):
+        bound = order(fix)
+        return None if bound is None else (current < bound, fix)
+    if isinstance(last := end.get("last_affected"), str):
+        bound = order(last)
+        return None if bound is None else (not bound < current, "")
+    return None
+
+
 def evaluate(entry: Affected, version: str) -> tuple[bool, str]:
     """(affected, fixed version) of `version` against one affected entry."""
     listed = version in entry.versions
@@ -83,9 +99,14 @@ def evaluate(entry: Affected, version: str) -> tuple[bool, str]:
             versions.ordering(entry.ecosystem) if kind == "ECOSYSTEM" else None)
         if order is None or (current := order(version)) is None:
             continue
+        events = r.get("events") or []
+        if (quick := _simple(events, current, order)) is not None:
+            if quick[0]:
+                return True, quick[1]
+            continue
         here = (1, current)
         vulnerable, next_fix = False, ""
-        for position, event, text in _events(r.get("events") or [], order):
+        for position, event, text in _events(events, order):
             if event == "introduced" and position <= here:
                 vulnerable, next_fix = True, ""
             elif (event == "fixed" and position <= here
@@ -103,18 +124,20 @@ def evaluate(entry: Affected, version: str) -> tuple[bool, str]:
 def match(packages: Iterable[Installed], db: AdvisoryDB, distro_id: str = "",
           distro_release: str = "") -> list[Finding]:
     """Every (package, advisory) pair where the advisory affects the installed version."""
-    keyed: dict[tuple[str, str], list[tuple[Installed, str]]] = {}
+    # (ecosystem, name) -> version -> the packages at it: a source's binaries share one
+    # evaluation (util-linux builds eight of them)
+    keyed: dict[tuple[str, str], dict[str, list[Installed]]] = {}
     for package in packages:
         if key := _key(package, distro_id):
-            keyed.setdefault((key[0], key[1]), []).append((package, key[2]))
+            keyed.setdefault((key[0], key[1]), {}).setdefault(key[2], []).append(package)
     hits: dict[tuple[str, str, str], tuple[Installed, str, str]] = {}
     for entry in db.affecting(keyed):
         if entry.release and distro_release and entry.ecosystem in ("Debian", "Ubuntu") \
                 and entry.release.partition(":")[0] != distro_release:
             continue
-        for package, version in keyed.get((entry.ecosystem, entry.name), []):
+        for version, installed in keyed.get((entry.ecosystem, entry.name), {}).items():
             affected, fixed = evaluate(entry, version)
-            if affected:
+            for package in installed if affected else ():
                 hits[(package.name, package.version, entry.advisory)] = (package, entry.advisory,
                                                                          fixed)
     advisories = db.advisories(advisory for _, advisory, _ in hits.values())
