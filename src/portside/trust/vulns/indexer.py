@@ -1,6 +1,7 @@
 """The daemon extension that keeps the per-digest package index current: every image event
 (pull, load, import, tag, commit, build) and every container start indexes the image it
-names, once per digest, in a worker thread so the daemon's loop never reads layers.
+names, once per digest, in a worker thread so the daemon's loop never reads layers; an
+image's removal drops the entries of images no longer stored.
 `portside where` then only joins the index with the running containers.
 """
 
@@ -58,8 +59,10 @@ class PackageIndexer:
         try:
             while True:
                 event = await queue.get()
-                ref = _image_of(event)
-                if ref:
+                if event.get("Type") == "image" and event.get("Action") == "delete":
+                    await asyncio.to_thread(
+                        index.forget, [i.manifest_digest for i in store.list()])
+                elif ref := _image_of(event):
                     await asyncio.to_thread(_index, index, store, ref)
         finally:
             index.close()
