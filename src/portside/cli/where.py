@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from portside.trust.vulns.db import AdvisoryDB
+    from portside.trust.vulns.index import Indexed
+    from portside.trust.vulns.match import Installed
+
+Hits = dict[str, tuple["Installed", list[str], str]]
 
 _ADVISORY_ID = re.compile(r"^[A-Z][A-Z0-9]*-[A-Za-z0-9.:_-]+$")
 
@@ -43,8 +50,6 @@ def where(query: str, fmt: str) -> None:
     from portside.store.images import ImageStore
     from portside.trust.vulns.db import AdvisoryDB
     from portside.trust.vulns.index import PackageIndex
-    from portside.trust.vulns.match import match
-
     if fmt not in ("table", "json"):
         raise InvalidArgument(f"unknown output format {fmt!r}: want table or json")
     root = config.root()
@@ -60,24 +65,15 @@ def where(query: str, fmt: str) -> None:
     index = PackageIndex(root)
     by_config = {image.config_digest: image for image in store.list()}
     rows: list[_Row] = []
+    hits_of: dict[str, Hits] = {}  # per image, not per container
     for c in eng.containers.list():
         image = by_config.get(c.image_id)
         if image is None:
             continue
-        indexed = index.ensure(store, image)
-        findings = match(indexed.packages, db, indexed.distro, indexed.release)
-        hits: dict[str, tuple[Any, list[str], str]] = {}
-        if ids:
-            for f in findings:
-                if f.advisory.id in ids:
-                    seen = hits.setdefault(f.package.name, (f.package, [], f.fixed))
-                    seen[1].append(f.advisory.id)
-        else:
-            for p in indexed.packages:
-                if query in (p.name, p.source):
-                    mine = [f for f in findings if f.package.name == p.name]
-                    fixed = _highest([f.fixed for f in mine if f.fixed], p.ecosystem)
-                    hits[p.name] = (p, [f.advisory.id for f in mine], fixed)
+        if image.manifest_digest not in hits_of:
+            indexed = index.ensure(store, image)
+            hits_of[image.manifest_digest] = _hits(indexed, db, ids, query)
+        hits = hits_of[image.manifest_digest]
         if not hits:
             continue
         started = str(at(eng.containers.inspect(c.id), "State", "StartedAt") or "")
@@ -95,6 +91,25 @@ def where(query: str, fmt: str) -> None:
            "FIXED", "IDS"),
           [(r.container, r.name, r.image, r.digest[:19], r.since[:19] or "-", r.package,
             r.installed, r.fixed or "-", ",".join(r.ids) or "-") for r in rows])
+
+
+def _hits(indexed: Indexed, db: AdvisoryDB, ids: set[str], query: str) -> Hits:
+    """package name -> (package, advisory ids, fixed version) of one indexed image."""
+    from portside.trust.vulns.match import match
+
+    findings = match(indexed.packages, db, indexed.distro, indexed.release)
+    hits: Hits = {}
+    if ids:
+        for f in findings:
+            if f.advisory.id in ids:
+                hits.setdefault(f.package.name, (f.package, [], f.fixed))[1].append(f.advisory.id)
+        return hits
+    for p in indexed.packages:
+        if query in (p.name, p.source):
+            mine = [f for f in findings if f.package.name == p.name]
+            hits[p.name] = (p, [f.advisory.id for f in mine],
+                            _highest([f.fixed for f in mine if f.fixed], p.ecosystem))
+    return hits
 
 
 def _highest(fixes: list[str], ecosystem: str) -> str:
