@@ -186,6 +186,7 @@ image = LazyGroup(
         "push": "portside.cli.registry:push",
         "pull": "portside.cli.registry:pull",
         "import": "portside.cli.exports:import_",
+        "lint": "portside.cli.lint:lint",
     },
 )
 for _cmd, _names in ((images, ("ls", "list")), (inspect, ("inspect",)), (history, ("history",)),

@@ -73,7 +73,7 @@ class _Found:
     link: str = ""
 
 
-def _open_layer(stream: IO[bytes]) -> tarfile.TarFile:
+def open_layer(stream: IO[bytes]) -> tarfile.TarFile:
     head = stream.read(4)
     rest = io.BufferedReader(_Prefixed(head, stream))
     if head.startswith(_GZIP):
@@ -127,7 +127,7 @@ def _remove(files: dict[str, _Found], path: str) -> None:
 def _layers(store: ImageStore, digests: list[str]) -> Iterator[tuple[int, tarfile.TarFile]]:
     for index, digest in enumerate(digests):
         try:
-            with store.content.open(digest) as blob, _open_layer(blob) as tar:
+            with store.content.open(digest) as blob, open_layer(blob) as tar:
                 yield index, tar
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise InventoryError(f"layer {digest}: cannot read it: {exc}") from exc
