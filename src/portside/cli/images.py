@@ -187,6 +187,7 @@ image = LazyGroup(
         "pull": "portside.cli.registry:pull",
         "import": "portside.cli.exports:import_",
         "lint": "portside.cli.lint:lint",
+        "test": "portside.cli.imagetest:image_test",
     },
 )
 for _cmd, _names in ((images, ("ls", "list")), (inspect, ("inspect",)), (history, ("history",)),
