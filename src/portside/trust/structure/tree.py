@@ -57,6 +57,12 @@ class Tree:
                             "/" + m.linkname.lstrip("/") if kind == "hardlink" else "")
                         self.entries[path] = Entry(kind, bits | (m.mode & 0o7777), m.uid,
                                                    m.gid, link, index)
+        # a layer may name files without their directories: those exist all the same
+        self.dirs = {posixpath.dirname(p) for p in self.entries}
+        for d in list(self.dirs):
+            while d not in ("/", ""):
+                d = posixpath.dirname(d)
+                self.dirs.add(d)
 
     def _drop_under(self, folder: str, keep_layer: int = -1) -> None:
         prefix = folder.rstrip("/") + "/"
@@ -79,14 +85,18 @@ class Tree:
                          if p] + parts
                 current = "/"
                 continue
-            if entry is None and candidate != "/":
+            if entry is None and candidate not in self.dirs:
                 return None
             current = candidate
         return current if hops > 0 else None
 
     def get(self, path: str) -> Entry | None:
         resolved = self.resolve(path)
-        return self.entries.get(resolved) if resolved else None
+        if resolved is None:
+            return None
+        if resolved not in self.entries and resolved in self.dirs:  # implied by its files
+            return Entry("dir", stat.S_IFDIR | 0o755, 0, 0, "", -1)
+        return self.entries.get(resolved)
 
     def read(self, path: str) -> bytes | None:
         """A regular file's content (a hardlink's target's), from the layer that wrote it."""
