@@ -201,8 +201,10 @@ class AdvisoryDB:
                 f"WHERE (f.name, f.ecosystem) IN (VALUES {marks}) AND a.withdrawn IS NULL",
                 params)
             for r in rows:
+                listed = r["versions"]
                 yield Affected(r["advisory"], r["ecosystem"], r["release"], r["name"],
-                               json.loads(r["ranges"]), json.loads(r["versions"]))
+                               json.loads(r["ranges"]),
+                               json.loads(listed) if listed != "[]" else [])
 
     def advisories(self, ids: Iterable[str]) -> dict[str, Advisory]:
         found: dict[str, Advisory] = {}

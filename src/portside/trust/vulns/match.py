@@ -73,7 +73,7 @@ def _events(events: list[dict[str, Any]], order: versions.Key) -> list[tuple[Any
     return out
 
 
-def _simple(events: list[dict[str, Any]], current: Any, order: versions.Key
+def _simple(events: list[dict[str, Any]], version: str, order: versions.Key
             ) -> tuple[bool, str] | None:
     """Most OSV ranges are `introduced: 0` and one `fixed` or `last_affected`: one
     comparison answers them, no sorting (None: not that shape)."""
@@ -81,11 +81,11 @@ def _simple(events: list[dict[str, Any]], current: Any, order: versions.Key
         return None
     end = events[1]
     if isinstance(fix := end.get("fixed"), str):
-        bound = order(fix)
-        return None if bound is None else (current < bound, fix)
+        below = versions.less(order, version, fix)
+        return None if below is None else (below, fix)
     if isinstance(last := end.get("last_affected"), str):
-        bound = order(last)
-        return None if bound is None else (not bound < current, "")
+        above = versions.less(order, last, version)
+        return None if above is None else (not above, "")
     return None
 
 
@@ -100,7 +100,7 @@ def evaluate(entry: Affected, version: str) -> tuple[bool, str]:
         if order is None or (current := order(version)) is None:
             continue
         events = r.get("events") or []
-        if (quick := _simple(events, current, order)) is not None:
+        if (quick := _simple(events, version, order)) is not None:
             if quick[0]:
                 return True, quick[1]
             continue

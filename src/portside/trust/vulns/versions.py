@@ -62,5 +62,13 @@ ORDERINGS: dict[str, Key] = {
 }
 
 
+@lru_cache(maxsize=262144)
+def less(order: Key, a: str, b: str) -> bool | None:
+    """a < b in `order` (None when either does not parse); cached, because real feeds
+    repeat the same fixed versions across thousands of records."""
+    va, vb = order(a), order(b)
+    return None if va is None or vb is None else va < vb
+
+
 def ordering(ecosystem: str) -> Key | None:
     return ORDERINGS.get(ecosystem.partition(":")[0])
