@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from portside.errors import InvalidArgument
 from portside.numbers import is_digits
+
+if TYPE_CHECKING:
+    from portside.build.builder import BuildOptions
+    from portside.store.images import Image, ImageStore
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -108,6 +113,12 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
     is_flag=True,
     help="Clamp timestamps to SOURCE_DATE_EPOCH (or the git commit time) for a stable digest.",
 )
+@click.option("--scan-fail-on", "scan_fail_on", default=None, metavar="LEVEL",
+              help="Scan the image before naming it; fail at a finding of this severity or "
+                   "above (low, medium, high, critical).")
+@click.option("--check", is_flag=True,
+              help="Before naming the image: lint the Dockerfile and the image (fail at high) "
+                   "and run CONTEXT/structure-tests.yaml if there is one.")
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -126,6 +137,8 @@ def build(
     progress: str,
     quiet: bool,
     reproducible: bool,
+    scan_fail_on: str | None,
+    check: bool,
 ) -> None:
     """Build an image from a Dockerfile and a context directory."""
     from portside.build.builder import BuildOptions
@@ -136,11 +149,25 @@ def build(
     epoch_text = os.environ.get("SOURCE_DATE_EPOCH", "")
     if epoch_text and not is_digits(epoch_text):
         raise InvalidArgument(f"SOURCE_DATE_EPOCH={epoch_text!r}: expected seconds since 1970")
+    gated = bool(scan_fail_on or check)
+    if gated and push:
+        raise InvalidArgument("--push with --scan-fail-on or --check: push once the image "
+                              "passed (portside push NAME)")
+    if scan_fail_on:
+        from portside.trust.vulns.severity import level
+
+        level(scan_fail_on)  # a bad level or name fails before the build, not after it
+    if gated:
+        from portside.oci import reference as refs
+
+        for name in tags:
+            refs.parse_tagged(name)
+    dockerfile_text = sys.stdin.read() if dockerfile == "-" else None
     options = BuildOptions(
         context=Path(context),
         dockerfile=Path(dockerfile) if dockerfile and dockerfile != "-" else None,
-        dockerfile_text=sys.stdin.read() if dockerfile == "-" else None,
-        tags=list(tags),
+        dockerfile_text=dockerfile_text,
+        tags=[] if gated else list(tags),  # a gated image gets its names once it passed
         build_args=_pairs(build_args, "--build-arg"),
         target=target,
         no_cache=no_cache,
@@ -158,9 +185,11 @@ def build(
     store = ImageStore()
     try:
         result = run_build(store, options, bar)
+        image = result.image
+        if gated:
+            image = _gates(store, image, options, dockerfile_text, scan_fail_on, check, tags)
     finally:
         store.db.close()
-    image = result.image
     if not quiet:
         bar.note(f"built {image.short_id}: {result.steps} steps, {result.cached} cached")
         for name in image.tags:
@@ -171,6 +200,39 @@ def build(
         Path(iidfile).write_text(image.id)
     # With an archive on standard output, the id goes to standard error instead.
     click.echo(image.id, err=any(o.get("dest") == "-" for o in options.outputs))
+
+
+def _gates(store: ImageStore, image: Image, options: BuildOptions, dockerfile_text: str | None,
+           scan_fail_on: str | None, check: bool, tags: tuple[str, ...]) -> Image:
+    """Run the trust gates on the built image; name it only when they pass."""
+    from portside.build.builder import find_dockerfile
+    from portside.errors import PortsideError
+    from portside.trust import gates
+
+    failures: list[str] = []
+    if scan_fail_on:
+        failures += gates.scan_gate(store, image, scan_fail_on)
+    if check:
+        if dockerfile_text is None:
+            path, name = find_dockerfile(options.context, options.dockerfile)
+            dockerfile_text = path.read_text()
+        else:
+            name = "Dockerfile (stdin)"
+        containers = None
+        if any((options.context / f).is_file() for f in gates.STRUCTURE_TESTS):
+            from portside.cli.engine import engine
+
+            containers = engine().containers
+        failures += gates.check_gate(store, image, (dockerfile_text, name), options.context,
+                                     containers)
+    if failures:
+        for line in failures:
+            click.echo(line, err=True)
+        raise PortsideError(f"build {image.short_id} failed its gates ({len(failures)} "
+                            "findings above): not tagged")
+    for name in tags:
+        store.tag(image.manifest_digest, name)
+    return store.get_by_manifest(image.manifest_digest)
 
 
 @click.group()

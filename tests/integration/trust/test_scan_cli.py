@@ -219,3 +219,43 @@ def test_where_finds_running_containers(daemon: PortsideDaemon, store: ImageStor
     assert "no running container is affected" in daemon.cli("where", "CVE-2023-45853").stdout
     missing = daemon.cli("where", "CVE-1999-0001", check=False)
     one_line_error(missing, "no advisory 'CVE-1999-0001'")
+
+
+def test_build_gates_name_the_image_only_when_it_passes(root: Path, store: ImageStore,
+                                                         tmp_path: Path) -> None:
+    _image_with_packages(store)
+    ok(root, "scan", "db", "import", str(DATA / "debian"))
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM sn-shop/web:1\nLABEL tier=web\n")
+    r = run(root, "build", "-q", "--scan-fail-on", "high", "-t", "sn-shop/web:2", str(context))
+    assert r.returncode == 1
+    assert "zlib1g 1:1.2.13.dfsg-1: DEBIAN-CVE-2023-45853 (critical)" in r.stderr
+    assert "not tagged" in r.stderr.splitlines()[-1]
+    assert run(root, "image", "inspect", "sn-shop/web:2").returncode != 0
+    # nothing in the database reaches critical once zlib's record is gone: the gate passes
+    (tmp_path / "db").mkdir()
+    shutil.copy(DATA / "debian" / "DEBIAN-CVE-2011-3374.json", tmp_path / "db")
+    for leftover in root.glob("vulns.db*"):
+        leftover.unlink()
+    ok(root, "scan", "db", "import", str(tmp_path / "db"))
+    ok(root, "build", "-q", "--scan-fail-on", "critical", "-t", "sn-shop/web:2", str(context))
+    assert run(root, "image", "inspect", "sn-shop/web:2").returncode == 0
+
+    # --check: a key copied in (and deleted in a later step) fails the lint gate
+    (context / "id_rsa").write_bytes(b"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n"
+                                     b"-----END RSA PRIVATE KEY-----\n")
+    (context / "Dockerfile").write_text("FROM sn-shop/web:1\nCOPY id_rsa /root/id_rsa\n")
+    r = run(root, "build", "-q", "--check", "-t", "sn-shop/web:3", str(context))
+    assert r.returncode == 1 and "PS100 critical" in r.stderr, r.stderr
+    (context / "id_rsa").unlink()
+    (context / "Dockerfile").write_text("FROM sn-shop/web:1\nLABEL tier=web\n")
+    (context / "structure-tests.yaml").write_text(
+        "schemaVersion: '2.0.0'\nfileExistenceTests:\n  - name: app\n    path: /app/nope\n")
+    r = run(root, "build", "-q", "--check", "-t", "sn-shop/web:3", str(context))
+    assert r.returncode == 1 and "/app/nope does not exist" in r.stderr, r.stderr
+    (context / "structure-tests.yaml").write_text(
+        "schemaVersion: '2.0.0'\nfileExistenceTests:\n  - name: app\n"
+        "    path: /app/node_modules/lodash/package.json\n")
+    ok(root, "build", "-q", "--check", "-t", "sn-shop/web:3", str(context))
+    assert run(root, "image", "inspect", "sn-shop/web:3").returncode == 0
