@@ -109,7 +109,8 @@ def _interesting(path: str) -> bool:
     base = posixpath.basename(path)
     parent = posixpath.basename(posixpath.dirname(path))
     return (
-        path in ("var/lib/dpkg/status", "etc/os-release", "usr/lib/os-release", "bin/busybox")
+        path in ("var/lib/dpkg/status", "etc/os-release", "usr/lib/os-release", "bin/busybox",
+                 "usr/bin/busybox")
         or path.startswith("var/lib/dpkg/status.d/")
         or (base == "METADATA" and parent.endswith(".dist-info"))
         or (base == "PKG-INFO" and parent.endswith(".egg-info"))
@@ -256,7 +257,7 @@ def _dpkg(files: dict[str, _Found], statuses: list[tuple[int, bytes]], layers: l
 
 
 def _busybox(files: dict[str, _Found], layers: list[str]) -> Iterator[Package]:
-    found = files.get("bin/busybox")
+    found = files.get("bin/busybox") or files.get("usr/bin/busybox")
     if found and found.link:
         found = files.get(found.link)
     if not found or not (match := _BUSYBOX_VERSION.search(found.data)):
