@@ -3,6 +3,7 @@ score and rating) or, without one, from the rating the record itself gives."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from portside.errors import InvalidArgument
@@ -30,6 +31,7 @@ def rank(name: str) -> int:
     return LEVELS.index(name) if name in LEVELS else 0
 
 
+@lru_cache(maxsize=65536)  # feeds repeat vectors: score each once
 def _from_vector(kind: str, vector: str) -> tuple[str, float] | None:
     import cvss
 
