@@ -174,6 +174,11 @@ def test_scan_bad_input(root: Path, store: ImageStore, tmp_path: Path) -> None:
     assert json.loads(ok(root, "scan", "db", "status", "--format", "json"))["ecosystems"] == \
         {"npm": 1}
     assert "0 vulnerabilities" in ok(root, "scan", "busybox")
+    # a layer that is no tar: one line naming the layer, from every command that reads it
+    add_image(store, [b"\x00not a tar at all" * 64], tags=("sn-broken:1",), compression="none")
+    for command in (("scan", "sn-broken:1"), ("sbom", "sn-broken:1"),
+                    ("image", "lint", "sn-broken:1")):
+        one_line_error(run(root, *command), "cannot read it")
 
 
 def _image_with_packages(store: ImageStore) -> str:

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from portside.store.images import Image, ImageStore
 from portside.trust.lint.rules import Finding
-from portside.trust.sbom.inventory import open_layer
+from portside.trust.sbom.inventory import read_layer
 
 _MAX_SCANNED = 1024 * 1024  # secrets live in small text files; binaries are not read
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
@@ -58,7 +58,7 @@ def lint_image(store: ImageStore, image: Image, max_layers: int = 20,
         where = f"layer {index} ({digest[:19]})"
         cache_bytes: dict[str, int] = defaultdict(int)
         tools: list[tuple[str, int]] = []
-        with store.content.open(digest) as blob, open_layer(blob) as tar:
+        with read_layer(store, digest) as tar:
             for member in tar:
                 if not member.isfile():
                     continue

@@ -10,6 +10,7 @@ came from: for dpkg, the earliest layer from which on its status entry stayed un
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import io
 import json
@@ -125,13 +126,16 @@ def _remove(files: dict[str, _Found], path: str) -> None:
         del files[key]
 
 
-def _layers(store: ImageStore, digests: list[str]) -> Iterator[tuple[int, tarfile.TarFile]]:
-    for index, digest in enumerate(digests):
-        try:
-            with store.content.open(digest) as blob, open_layer(blob) as tar:
-                yield index, tar
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise InventoryError(f"layer {digest}: cannot read it: {exc}") from exc
+@contextlib.contextmanager
+def read_layer(store: ImageStore, digest: str) -> Iterator[tarfile.TarFile]:
+    """A layer blob as a tar stream; a corrupt one, even half-way, is an InventoryError."""
+    import zlib
+
+    try:
+        with store.content.open(digest) as blob, open_layer(blob) as tar:
+            yield tar
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InventoryError(f"layer {digest}: cannot read it: {exc}") from exc
 
 
 def collect(store: ImageStore, image: Image) -> Inventory:
@@ -141,42 +145,43 @@ def collect(store: ImageStore, image: Image) -> Inventory:
     files: dict[str, _Found] = {}
     go: dict[str, tuple[int, gobuildinfo.BuildInfo]] = {}
     statuses: list[tuple[int, bytes]] = []  # every surviving dpkg status, oldest first
-    for index, tar in _layers(store, layers):
-        mine: dict[str, _Found] = {}
-        for member in tar:
-            path = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
-            folder, base = posixpath.split(path)
-            if base == ".wh..wh..opq":
-                _remove_under(files, folder)
-                go = {k: v for k, v in go.items() if not k.startswith(folder + "/")}
-                continue
-            if base.startswith(".wh."):
-                gone = posixpath.join(folder, base[4:])
-                _remove(files, gone)
-                go = {k: v for k, v in go.items() if k != gone and not k.startswith(gone + "/")}
-                continue
-            if member.isdir():
-                continue
-            files.pop(path, None)
-            go.pop(path, None)
-            if member.islnk() or member.issym():
-                link = member.linkname.lstrip("/") if member.islnk() else posixpath.normpath(
-                    posixpath.join(folder, member.linkname))
-                mine[path] = _Found(index, link=link)
-                continue
-            if not member.isfile():
-                continue
-            if _interesting(path):
-                f = tar.extractfile(member)
-                mine[path] = _Found(index, f.read() if f else b"")
-            elif member.mode & 0o111 and 64 < member.size <= _MAX_EXECUTABLE:
-                f = tar.extractfile(member)
-                data = f.read() if f else b""
-                if data.startswith(b"\x7fELF") and (info := gobuildinfo.parse(data)):
-                    go[path] = (index, info)
-        files.update(mine)
-        if (status := mine.get("var/lib/dpkg/status")) and status.data:
-            statuses.append((index, status.data))
+    for index, digest in enumerate(layers):
+        with read_layer(store, digest) as tar:
+            mine: dict[str, _Found] = {}
+            for member in tar:
+                path = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
+                folder, base = posixpath.split(path)
+                if base == ".wh..wh..opq":
+                    _remove_under(files, folder)
+                    go = {k: v for k, v in go.items() if not k.startswith(folder + "/")}
+                    continue
+                if base.startswith(".wh."):
+                    gone = posixpath.join(folder, base[4:])
+                    _remove(files, gone)
+                    go = {k: v for k, v in go.items() if k != gone and not k.startswith(gone + "/")}
+                    continue
+                if member.isdir():
+                    continue
+                files.pop(path, None)
+                go.pop(path, None)
+                if member.islnk() or member.issym():
+                    link = member.linkname.lstrip("/") if member.islnk() else posixpath.normpath(
+                        posixpath.join(folder, member.linkname))
+                    mine[path] = _Found(index, link=link)
+                    continue
+                if not member.isfile():
+                    continue
+                if _interesting(path):
+                    f = tar.extractfile(member)
+                    mine[path] = _Found(index, f.read() if f else b"")
+                elif member.mode & 0o111 and 64 < member.size <= _MAX_EXECUTABLE:
+                    f = tar.extractfile(member)
+                    data = f.read() if f else b""
+                    if data.startswith(b"\x7fELF") and (info := gobuildinfo.parse(data)):
+                        go[path] = (index, info)
+            files.update(mine)
+            if (status := mine.get("var/lib/dpkg/status")) and status.data:
+                statuses.append((index, status.data))
     statuses = [(i, d) for i, d in statuses if i <= files.get(
         "var/lib/dpkg/status", _Found(-1)).layer]
     distro = _distro(files)

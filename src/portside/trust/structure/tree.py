@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 
 from portside.store.images import Image, ImageStore
-from portside.trust.sbom.inventory import open_layer
+from portside.trust.sbom.inventory import read_layer
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Tree:
         self.layers = [d.digest for d in store.manifest(image).layers]
         self.entries: dict[str, Entry] = {}
         for index, digest in enumerate(self.layers):
-            with store.content.open(digest) as blob, open_layer(blob) as tar:
+            with read_layer(store, digest) as tar:
                 for m in tar:
                     path = posixpath.normpath("/" + m.name.lstrip("/").removeprefix("./"))
                     folder, base = posixpath.split(path)
@@ -106,7 +106,7 @@ class Tree:
             return None
         if entry.kind == "hardlink":
             return self.read(entry.link)
-        with self.store.content.open(self.layers[entry.layer]) as blob, open_layer(blob) as tar:
+        with read_layer(self.store, self.layers[entry.layer]) as tar:
             for m in tar:
                 if posixpath.normpath("/" + m.name.lstrip("/").removeprefix("./")) == resolved:
                     f = tar.extractfile(m)
