@@ -143,6 +143,12 @@ def _outputs(values: tuple[str, ...]) -> list[dict[str, str]]:
     is_flag=True,
     help="Clamp timestamps to SOURCE_DATE_EPOCH (or the git commit time) for a stable digest.",
 )
+@click.option("--scan-fail-on", "scan_fail_on", default=None, metavar="LEVEL",
+              help="Scan the image before naming it; fail at a finding of this severity or "
+                   "above (low, medium, high, critical).")
+@click.option("--check", is_flag=True,
+              help="Before naming the image: lint the Dockerfile and the image (fail at high) "
+                   "and run CONTEXT/structure-tests.yaml if there is one.")
 def build(
     context: str,
     tags: tuple[str, ...],
@@ -162,6 +168,8 @@ def build(
     progress: str,
     quiet: bool,
     reproducible: bool,
+    scan_fail_on: str | None,
+    check: bool,
 ) -> None:
     """Build an image from a Dockerfile and a context directory (in the daemon)."""
     from portside.build.output import Progress
@@ -176,13 +184,21 @@ def build(
     names = [str(refs.parse_tagged(t)) for t in tags]  # bad names fail before building
     if push and not names:
         raise InvalidArgument("--push needs at least one -t name to push to")
+    gated = bool(scan_fail_on or check)
+    if gated and push:
+        raise InvalidArgument("--push with --scan-fail-on or --check: push once the image "
+                              "passed (portside push NAME)")
+    if scan_fail_on:
+        from portside.trust.vulns.severity import level
+
+        level(scan_fail_on)  # a bad level fails before the build, not after it
     outs = _outputs(outputs)
     epoch = int(epoch_text) if epoch_text else None
     where = Path(context)
     sent = plan(where, dockerfile if dockerfile != "-" else None,
                 sys.stdin.read() if dockerfile == "-" else None)
     options = BuildOptions(
-        tags=names,
+        tags=[] if gated else names,  # a gated image gets its names once it passed
         dockerfile=sent.dockerfile,
         dockerfile_name="Dockerfile" if dockerfile == "-" else dockerfile or "",
         build_args=_pairs(build_args, "--build-arg"),
@@ -206,6 +222,10 @@ def build(
         image = api.images.build(upload, options, bar.note, steps=bar)
     finally:
         upload.close()
+    if gated:
+        text = sent.extra.get(sent.dockerfile) or (where / sent.dockerfile).read_bytes()
+        _gates(api, image, text, dockerfile or sent.dockerfile, where, scan_fail_on, check,
+               names)
     if not quiet:
         done, cached = bar.statuses.get("DONE", 0), bar.statuses.get("CACHED", 0)
         bar.note(f"built {image.removeprefix('sha256:')[:12]}: {done + cached} steps, {cached} cached")
@@ -219,6 +239,36 @@ def build(
         Path(iidfile).write_text(image)
     # With an archive on standard output, the id goes to standard error instead.
     click.echo(image, err=any(o.get("dest") == "-" for o in outs))
+
+
+def _gates(api: EngineAPI, image: str, dockerfile: bytes, dockerfile_name: str,
+           context: Path, scan_fail_on: str | None, check: bool, names: list[str]) -> None:
+    """Run the trust gates on the built image (read from the store under the root, which
+    the daemon shares); name it only when they pass."""
+    from portside import config
+    from portside.errors import PortsideError
+    from portside.store.images import ImageStore
+    from portside.trust import gates
+
+    store = ImageStore(config.root())
+    try:
+        built = store.get(image)
+        failures: list[str] = []
+        if scan_fail_on:
+            failures += gates.scan_gate(store, built, scan_fail_on)
+        if check:
+            failures += gates.check_gate(store, built, (dockerfile.decode(errors="replace"),
+                                                        dockerfile_name), context,
+                                         api.containers)
+    finally:
+        store.db.close()
+    if failures:
+        for line in failures:
+            click.echo(line, err=True)
+        raise PortsideError(f"build {image.removeprefix('sha256:')[:12]} failed its gates "
+                            f"({len(failures)} findings above): not tagged")
+    for name in names:
+        api.images.tag(image, name)
 
 
 def _git(context: Path, commit_time: bool) -> BuildGit | None:

@@ -14,8 +14,12 @@ if TYPE_CHECKING:
 def extensions() -> list[DaemonExtension]:
     """What the daemon serves beside the engine, one line each."""
     from portside.trust.secrets.extension import SecretsExtension
+    from portside.trust.vulns.indexer import PackageIndexer
 
-    return [SecretsExtension()]  # /secrets, /configs; the engine's SecretSource
+    return [
+        SecretsExtension(),  # /secrets, /configs; the engine's SecretSource
+        PackageIndexer(),  # the per-digest package index `portside where` reads
+    ]
 
 
 @click.command("daemon")

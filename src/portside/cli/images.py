@@ -186,6 +186,8 @@ image = LazyGroup(
         "push": "portside.cli.registry:push",
         "pull": "portside.cli.registry:pull",
         "import": "portside.cli.exports:import_",
+        "lint": "portside.cli.lint:lint",
+        "test": "portside.cli.imagetest:image_test",
     },
 )
 for _cmd, _names in ((images, ("ls", "list")), (inspect, ("inspect",)), (history, ("history",)),

@@ -73,6 +73,9 @@ COMMANDS: dict[str, str] = {
     "verify": "portside.cli.trust:verify",
     "policy": "portside.cli.trust:policy",
     "trace": "portside.cli.trace:trace",
+    "sbom": "portside.cli.sbom:sbom",
+    "scan": "portside.cli.scan:scan",
+    "where": "portside.cli.where:where",
 }
 
 
