@@ -33,6 +33,12 @@ class Conflict(PortsideError):
     http_status = 409
 
 
+class Forbidden(PortsideError):
+    """The caller may not ask this (not root, not on the daemon's host...)."""
+
+    http_status = 403
+
+
 class InvalidDigest(InvalidArgument):
     def __init__(self, digest: str, where: str = "") -> None:
         place = f" in {where}" if where else ""

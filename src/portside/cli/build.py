@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -214,10 +215,12 @@ def build(
         reproducible=reproducible,
         epoch=epoch,
         git=_git(where, reproducible and epoch is None),
+        # root on the daemon's host: the daemon reads the directory in place (no copy)
+        context_dir=str(where.resolve()) if not sent.extra and os.geteuid() == 0 else "",
     )
     bar = Progress("quiet" if quiet else progress)
     api = engine()
-    upload = ContextStream(sent)
+    upload = ContextStream(sent) if not options.context_dir else io.BytesIO(b"")
     try:
         image = api.images.build(upload, options, bar.note, steps=bar)
     finally:

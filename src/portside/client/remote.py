@@ -236,6 +236,7 @@ class RemoteImages:
             "push": options.push or None, "reproducible": options.reproducible or None,
             "epoch": options.epoch, "steps": steps is not None or None,
             "dockerfile_name": options.dockerfile_name or None,
+            "contextdir": options.context_dir or None,
             "git": {"revision": git.revision, "source": git.source, "dirty": git.dirty,
                     "commit_time": git.commit_time} if git else None,
             # the classic protocol's

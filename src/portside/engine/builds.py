@@ -76,6 +76,9 @@ class BuildRequest:
     git: GitInfo | None = None  # the client's checkout, for the labels
     steps: bool = False  # portside's step messages (buildsteps) instead of the classic ones
     dockerfile_name: str = ""  # how messages name the Dockerfile (`-f -` sent as a file)
+    # the context as a directory of this host (`contextdir`, a root caller's `portside
+    # build` on the same host: checked by the handler); "" reads the uploaded tar
+    context_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,16 @@ class Builds:
             while self._active and time.monotonic() < deadline:
                 self._cond.wait(max(0.0, deadline - time.monotonic()))
 
+    def _context(self, request: BuildRequest, source: IO[bytes]
+                 ) -> contextlib.AbstractContextManager[tuple[Path, dict[str, str] | None]]:
+        """The context directory and, for an upload, its files' digests."""
+        if request.context_dir:
+            top = Path(request.context_dir)
+            if not top.is_dir():
+                raise InvalidArgument(f"build context {request.context_dir!r} is not a directory")
+            return contextlib.nullcontext((top, None))
+        return self.contexts.checkout(source)
+
     def run(
         self,
         request: BuildRequest,
@@ -260,7 +273,7 @@ class Builds:
 
         output: ClassicOutput | StepOutput = (
             StepOutput(relay, stopping) if request.steps else ClassicOutput(relay, stopping))
-        with self._building(), self.contexts.checkout(source) as (context, digests):
+        with self._building(), self._context(request, source) as (context, digests):
             dockerfile = dockerfile_in(context, request.dockerfile)
             options = BuildOptions(
                 context=context,
@@ -281,7 +294,7 @@ class Builds:
                 epoch=request.epoch,
                 git=request.git,
                 git_labels=False,
-                remember_hashes=False,
+                remember_hashes=bool(request.context_dir),  # a directory that stays
                 context_digests=digests,
                 admit_base=None if self.engine.policy is None
                 else imagepolicy.blocking(self.engine.policy),

@@ -185,6 +185,10 @@ class BuildOptions:
     epoch: int | None = None  # SOURCE_DATE_EPOCH
     git: BuildGit | None = None  # what the client's checkout says, for the image's labels
     dockerfile_name: str = ""  # how messages name the Dockerfile (default: `dockerfile`)
+    # A directory on the engine's host to build from instead of the uploaded context: what
+    # `portside build` sends a daemon on the same host when run by root (no 100 MB copy;
+    # the builder's file-hash cache works as in-process). The daemon checks the caller.
+    context_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,8 @@ class LocalImages:
             secrets=dict(options.secrets), push=options.push,
             reproducible=options.reproducible, epoch=options.epoch,
             git=GitInfo(git.revision, git.source, git.dirty, git.commit_time) if git else None,
-            steps=steps is not None, dockerfile_name=options.dockerfile_name)
+            steps=steps is not None, dockerfile_name=options.dockerfile_name,
+            context_dir=options.context_dir)
 
         def emit(msg: dict[str, Any]) -> None:
             if steps is not None and buildsteps.replay(msg, steps):

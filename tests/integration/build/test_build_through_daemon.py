@@ -181,3 +181,26 @@ def test_push_is_the_daemons(daemon: PortsideDaemon, tmp_path: Path) -> None:
             "Error: --push needs at least one -t name to push to")
     finally:
         stop()
+
+
+def test_a_context_directory_is_read_in_place_only_for_an_absolute_path_of_root(
+        daemon: PortsideDaemon, tmp_path: Path) -> None:
+    """`contextdir` (what `portside build` run by root sends its local daemon): refused
+    for a relative path; the same build from a directory and from an upload is one image."""
+    import docker as dockerpy
+
+    d = daemon
+    d.cli("image", "bootstrap", "busybox", "-q")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a /a\n")
+    (ctx / "a").write_text("in place\n")
+    api = dockerpy.APIClient(base_url=f"unix://{d.socket}")
+    r = api._post(api._url("/build"), params={"contextdir": "ctx"}, data=b"")
+    assert r.status_code == 403 and "only a client on the daemon's host" in r.json()["message"]
+    api.close()
+    first = d.cli("build", "-q", str(ctx)).stdout.strip()  # in place
+    second = d.cli("build", "-q", "-f", "-", str(ctx),
+                   input="FROM busybox\nCOPY a /a\n").stdout.strip()  # uploaded
+    assert first == second
+    assert d.cli("run", "--rm", first, "cat", "/a").stdout == "in place\n"

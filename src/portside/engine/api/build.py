@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Mapping
 from typing import IO, Any, cast
@@ -38,7 +39,7 @@ from portside.engine.builds import (
     network_of,
     stream,
 )
-from portside.errors import InvalidArgument, PortsideError, to_wire
+from portside.errors import Forbidden, InvalidArgument, PortsideError, to_wire
 from portside.numbers import is_digits
 
 BUILDS_KEY = "builds"
@@ -124,6 +125,7 @@ def parse_request(query: Any) -> BuildRequest:
         git=_git(query),
         steps=_flag(query, "steps"),
         dockerfile_name=query.get("dockerfile_name", ""),
+        context_dir=query.get("contextdir", ""),
         dockerfile=query.get("dockerfile", ""),
         tags=[t for t in query.getall("t", []) if t],
         # `"X": null` is `--build-arg X` with X unset in the client's environment: no value.
@@ -218,9 +220,32 @@ async def build(request: web.Request) -> web.StreamResponse:
         return _refusal(exc)
 
 
+def _callers_directory(request: web.Request, path: str) -> str:
+    """`contextdir`: the caller's own directory, read in place. Only for root on this host
+    (SO_PEERCRED on the unix socket, which is root-only anyway), and seen as the caller
+    sees it: through its root (/proc/PID/root) when it lives in another mount namespace."""
+    import socket
+    import struct
+
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None or sock.family != socket.AF_UNIX or not os.path.isabs(path):
+        raise Forbidden("contextdir: only a client on the daemon's host may name a directory")
+    pid, uid, _gid = struct.unpack("3i", sock.getsockopt(
+        socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if uid != 0:
+        raise Forbidden("contextdir: only root may have the daemon read a directory")
+    try:
+        same = os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        raise Forbidden("contextdir: the caller's mount namespace cannot be read") from None
+    return path if same else f"/proc/{pid}/root{path}"
+
+
 async def _build(request: web.Request) -> web.StreamResponse:
     builds: Builds = request.app[BUILDS_KEY]
     options = parse_request(request.query)
+    if options.context_dir:
+        options.context_dir = _callers_directory(request, options.context_dir)
     options.secrets, content = await read_secrets(request)
     quiet = _flag(request.query, "q")
     loop = asyncio.get_running_loop()
