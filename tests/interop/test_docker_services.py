@@ -132,3 +132,104 @@ def test_missing_image_and_unplaceable_tasks_say_why(swarm: PortsideDaemon) -> N
              "node.role==manager", "--mode", "global", "busybox", "sleep", "100")
     wait_until(lambda: len(running(d, "or-mgr")) == 1, "the global task", d)
     assert not task_containers(d)[1:]  # only or-mgr's task has a container
+
+
+def build_web(d: PortsideDaemon, tag: str, body: str, check: str, tmp: Any) -> None:
+    """An image whose httpd answers `body`, with a HEALTHCHECK of `check`."""
+    ctx = tmp / tag.replace(":", "-")
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        f"RUN mkdir /www && echo {body} > /www/index.html\n"
+        f"HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD {check}\n"
+        'CMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n')
+    d.docker("build", "-q", "-t", tag, str(ctx))
+
+
+def answers(d: PortsideDaemon, service: str) -> list[str]:
+    """What each running task's httpd answers (from the host, to the task's address)."""
+    import urllib.request
+
+    got = []
+    for t in running(d, service):
+        cid = d.docker("ps", "-q", "--no-trunc", "--filter",
+                       f"label=com.docker.swarm.task.id={t['ID']}").stdout.strip()
+        ip = d.docker("inspect", "--format",
+                      "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cid).stdout
+        with urllib.request.urlopen(f"http://{ip.strip()}/", timeout=10) as r:
+            got.append(r.read().decode().strip())
+    return got
+
+
+def healthy(d: PortsideDaemon, service: str) -> list[str]:
+    states = []
+    for t in running(d, service):
+        cid = d.docker("ps", "-q", "--no-trunc", "--filter",
+                       f"label=com.docker.swarm.task.id={t['ID']}").stdout.strip()
+        states.append(d.docker("inspect", "--format", "{{.State.Health.Status}}",
+                               cid).stdout.strip())
+    return states
+
+
+def test_rolling_update_waits_for_health_then_rollback(swarm: PortsideDaemon,
+                                                       tmp_path: Any) -> None:
+    d = swarm
+    build_web(d, "or-web:1", "v1", "wget -qO- localhost/", tmp_path)
+    build_web(d, "or-web:2", "v2", "wget -qO- localhost/", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-web", "--replicas", "2",
+             "--update-parallelism", "1", "--update-order", "start-first",
+             "--update-monitor", "1s", "or-web:1")
+    wait_until(lambda: healthy(d, "or-web") == ["healthy", "healthy"], "2 healthy tasks", d)
+    assert answers(d, "or-web") == ["v1", "v1"]
+
+    # the client waits for the update to converge, as with Docker
+    # (it returns once the tasks have been stable for the monitor period, which may be
+    # just before the updater records the end)
+    d.docker("service", "update", "--image", "or-web:2", "or-web", timeout=180)
+    wait_until(lambda: inspect(d, "or-web")["UpdateStatus"]["State"] == "completed",
+               "the update's end", d)
+    doc = inspect(d, "or-web")
+    assert doc["UpdateStatus"]["Message"] == "update completed"
+    assert doc["UpdateStatus"]["CompletedAt"]
+    assert doc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith("or-web:1")
+    assert answers(d, "or-web") == ["v2", "v2"]
+    assert healthy(d, "or-web") == ["healthy", "healthy"]
+
+    d.docker("service", "rollback", "--detach", "or-web")
+    wait_until(lambda: inspect(d, "or-web")["UpdateStatus"]["State"] == "rollback_completed",
+               "the rollback", d, timeout=120)
+    wait_until(lambda: len(running(d, "or-web")) == 2, "2 running tasks", d)
+    assert answers(d, "or-web") == ["v1", "v1"]
+
+    logs = d.docker("service", "logs", "--raw", "or-web").stdout
+    assert isinstance(logs, str)
+    events = d.docker("events", "--since", "0", "--until", str(int(time.time()) + 1),
+                      "--filter", "type=service", "--format", "{{.Action}}").stdout.split()
+    assert "create" in events and "update" in events
+
+
+def test_failed_health_check_rolls_back_without_killing_healthy_tasks(
+        swarm: PortsideDaemon, tmp_path: Any) -> None:
+    d = swarm
+    build_web(d, "or-good:1", "good", "wget -qO- localhost/", tmp_path)
+    build_web(d, "or-bad:1", "bad", "false", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-roll", "--replicas", "3",
+             "--update-parallelism", "1", "--update-monitor", "2s",
+             "--update-failure-action", "rollback", "--restart-delay", "1s", "or-good:1")
+    wait_until(lambda: healthy(d, "or-roll") == ["healthy"] * 3, "3 healthy tasks", d)
+    before = {t["Name"]: t["ID"] for t in running(d, "or-roll")}
+
+    d.docker("service", "update", "--detach", "--image", "or-bad:1", "or-roll")
+    wait_until(lambda: inspect(d, "or-roll")["UpdateStatus"]["State"] == "rollback_completed",
+               "the automatic rollback", d, timeout=180)
+    status = inspect(d, "or-roll")["UpdateStatus"]
+    assert status["Message"] == "rollback completed"
+    wait_until(lambda: healthy(d, "or-roll") == ["healthy"] * 3, "3 healthy tasks again", d)
+    assert answers(d, "or-roll") == ["good"] * 3
+    after = {t["Name"]: t["ID"] for t in running(d, "or-roll")}
+    # only the first slot was tried with the bad image; the other healthy tasks were
+    # never stopped
+    changed = [name for name in before if after[name] != before[name]]
+    assert changed == ["or-roll.1"]
+    history = tasks(d, "or-roll", "--filter", "name=or-roll.1")
+    assert any(t["Image"].startswith("or-bad:1") for t in history)

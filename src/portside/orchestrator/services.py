@@ -226,6 +226,9 @@ class Services:
                     or any(d["ServiceID"].startswith(v) for v in ids)]
         if wanted.get("id"):
             docs = [d for d in docs if any(d["ID"].startswith(v) for v in wanted["id"])]
+        if wanted.get("_up-to-date"):  # the docker client's progress: tasks of the spec
+            docs = [d for d in docs if d["ServiceID"] in services
+                    and d["Spec"] == services[d["ServiceID"]]["Spec"]["TaskTemplate"]]
         if wanted.get("desired-state"):
             docs = [d for d in docs if d["DesiredState"] in wanted["desired-state"]]
         if wanted.get("node"):
