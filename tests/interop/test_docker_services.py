@@ -233,3 +233,33 @@ def test_failed_health_check_rolls_back_without_killing_healthy_tasks(
     assert changed == ["or-roll.1"]
     history = tasks(d, "or-roll", "--filter", "name=or-roll.1")
     assert any(t["Image"].startswith("or-bad:1") for t in history)
+
+
+def test_daemon_killed_mid_update_adopts_tasks_and_finishes(swarm: PortsideDaemon,
+                                                            tmp_path: Any) -> None:
+    d = swarm
+    build_web(d, "or-up:1", "v1", "wget -qO- localhost/", tmp_path)
+    build_web(d, "or-up:2", "v2", "wget -qO- localhost/", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-up", "--replicas", "3",
+             "--update-parallelism", "1", "--update-delay", "2s", "--update-monitor", "1s",
+             "or-up:1")
+    wait_until(lambda: healthy(d, "or-up") == ["healthy"] * 3, "3 healthy tasks", d)
+    d.docker("service", "update", "--detach", "--image", "or-up:2", "or-up")
+    wait_until(lambda: "v2" in answers(d, "or-up"), "the first new task", d)
+    assert inspect(d, "or-up")["UpdateStatus"]["State"] == "updating"
+    before = {t["ID"] for t in running(d, "or-up")}
+
+    assert d.proc is not None
+    d.proc.kill()  # SIGKILL: no clean-up of any kind
+    d.proc.wait()
+    d.proc = None
+    d.start()
+
+    wait_until(lambda: inspect(d, "or-up")["UpdateStatus"]["State"] == "completed",
+               "the update carried on", d, timeout=180)
+    wait_until(lambda: healthy(d, "or-up") == ["healthy"] * 3, "3 healthy tasks", d)
+    assert sorted(answers(d, "or-up")) == ["v2"] * 3
+    # one container per slot: the tasks that ran across the restart were adopted
+    assert len(d.docker("ps", "-q").stdout.split()) == 3
+    after = {t["ID"] for t in running(d, "or-up")}
+    assert before & after  # the v2 task(s) started before the kill are still the ones
