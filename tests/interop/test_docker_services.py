@@ -263,3 +263,24 @@ def test_daemon_killed_mid_update_adopts_tasks_and_finishes(swarm: PortsideDaemo
     assert len(d.docker("ps", "-q").stdout.split()) == 3
     after = {t["ID"] for t in running(d, "or-up")}
     assert before & after  # the v2 task(s) started before the kill are still the ones
+
+
+def test_tasks_join_the_service_networks(swarm: PortsideDaemon) -> None:
+    d = swarm
+    d.docker("network", "create", "or-net")
+    try:
+        d.docker("service", "create", "--detach", "--name", "or-netsvc", "--network", "or-net",
+                 "--replicas", "2", "busybox", "sleep", "1000")
+        wait_until(lambda: len(running(d, "or-netsvc")) == 2, "2 running tasks", d)
+        cids = d.docker("ps", "-q", "--filter", "name=or-netsvc").stdout.split()
+        nets = [json.loads(d.docker("inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                                    cid).stdout) for cid in cids]
+        assert all(list(n) == ["or-net"] and "or-netsvc" in n["or-net"]["Aliases"]
+                   for n in nets)
+        # one task reaches the other by its address on the service's network
+        other = nets[1]["or-net"]["IPAddress"]
+        d.docker("exec", cids[0], "ping", "-c", "1", "-W", "5", other)
+        d.docker("service", "rm", "or-netsvc")
+        wait_until(lambda: not task_containers(d), "no task containers", d)
+    finally:
+        d.docker("network", "rm", "or-net", check=False)
