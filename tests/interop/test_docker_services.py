@@ -284,3 +284,43 @@ def test_tasks_join_the_service_networks(swarm: PortsideDaemon) -> None:
         wait_until(lambda: not task_containers(d), "no task containers", d)
     finally:
         d.docker("network", "rm", "or-net", check=False)
+
+
+def test_restart_policy_condition_and_max_attempts(swarm: PortsideDaemon) -> None:
+    d = swarm
+    d.docker("service", "create", "--detach", "--name", "or-flaky", "--restart-condition",
+             "on-failure", "--restart-max-attempts", "2", "--restart-delay", "0s",
+             "busybox", "sh", "-c", "exit 1")
+    wait_until(lambda: len(tasks(d, "or-flaky")) == 3
+               and all(t["CurrentState"].startswith("Failed") for t in tasks(d, "or-flaky")),
+               "three failed tasks (the first and two restarts)", d)
+    assert all("task: non-zero exit (1)" in t["Error"] for t in tasks(d, "or-flaky"))
+    d.docker("service", "create", "--detach", "--name", "or-once", "--restart-condition",
+             "on-failure", "busybox", "true")
+    wait_until(lambda: [t["CurrentState"].split()[0] for t in tasks(d, "or-once")]
+               == ["Complete"], "a completed task", d)
+    d.docker("service", "create", "--detach", "--name", "or-never", "--restart-condition",
+             "none", "busybox", "sh", "-c", "exit 2")
+    wait_until(lambda: [t["CurrentState"].split()[0] for t in tasks(d, "or-never")]
+               == ["Failed"], "a failed task", d)
+    # a pass of the reconciler later, still no replacement
+    d.docker("service", "scale", "--detach", "or-once=1")
+    assert len(tasks(d, "or-never")) == 1 and len(tasks(d, "or-flaky")) == 3
+
+
+def test_failed_update_pauses_and_the_client_says_so(swarm: PortsideDaemon,
+                                                     tmp_path: Any) -> None:
+    d = swarm
+    build_web(d, "or-p:1", "one", "wget -qO- localhost/", tmp_path)
+    build_web(d, "or-p:2", "two", "false", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-pause", "--replicas", "2",
+             "--update-monitor", "2s", "--restart-delay", "1s", "or-p:1")
+    wait_until(lambda: healthy(d, "or-pause") == ["healthy"] * 2, "2 healthy tasks", d)
+    r = d.docker("service", "update", "--image", "or-p:2", "or-pause", check=False,
+                 timeout=180)
+    assert r.returncode != 0 and "update paused" in r.stderr
+    status = inspect(d, "or-pause")["UpdateStatus"]
+    assert status["State"] == "paused"
+    assert status["Message"].startswith("update paused due to failure or early termination")
+    # the second slot was never touched
+    assert "one" in answers(d, "or-pause")
