@@ -324,3 +324,20 @@ def test_failed_update_pauses_and_the_client_says_so(swarm: PortsideDaemon,
     assert status["Message"].startswith("update paused due to failure or early termination")
     # the second slot was never touched
     assert "one" in answers(d, "or-pause")
+
+
+def test_node_labels_and_drain_move_tasks(swarm: PortsideDaemon) -> None:
+    d = swarm
+    node = d.docker("node", "ls", "-q").stdout.strip()
+    d.docker("service", "create", "--detach", "--name", "or-moon", "--constraint",
+             "node.labels.zone==moon", "busybox", "sleep", "1000")
+    wait_until(lambda: any("scheduling constraints not satisfied" in t["Error"]
+                           for t in tasks(d, "or-moon")), "a constrained task", d)
+    d.docker("node", "update", "--label-add", "zone=moon", node)
+    wait_until(lambda: len(running(d, "or-moon")) == 1, "the task placed once labelled", d)
+
+    d.docker("node", "update", "--availability", "drain", node)
+    wait_until(lambda: not d.docker("ps", "-q").stdout.strip(), "the drained node empty", d)
+    assert any("not available for new tasks" in t["Error"] for t in tasks(d, "or-moon"))
+    d.docker("node", "update", "--availability", "active", node)
+    wait_until(lambda: len(running(d, "or-moon")) == 1, "the task back", d)

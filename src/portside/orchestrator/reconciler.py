@@ -159,8 +159,16 @@ class Reconciler:
             if task["DesiredState"] == "running":
                 live.setdefault(int(task.get("Slot") or 0), []).append(task)
         updating = service["ID"] in self.updaters and self.updaters[service["ID"]].is_alive()
-        for slot, running in live.items():
-            if slot not in slots:
+        drained = node["Spec"].get("Availability") == "drain"
+        for slot, running in list(live.items()):
+            if drained:  # Swarm moves a drained node's tasks elsewhere: here, to pending
+                for task in running:
+                    if task["Status"]["State"] != "pending":
+                        self.shutdown(task, service)
+                live[slot] = [t for t in running if t["DesiredState"] == "running"]
+                if not live[slot]:
+                    del live[slot]
+            elif slot not in slots:
                 for task in running:
                     self.shutdown(task, service)
             elif len(running) > 1 and not updating:
