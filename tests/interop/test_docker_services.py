@@ -341,3 +341,17 @@ def test_node_labels_and_drain_move_tasks(swarm: PortsideDaemon) -> None:
     assert any("not available for new tasks" in t["Error"] for t in tasks(d, "or-moon"))
     d.docker("node", "update", "--availability", "active", node)
     wait_until(lambda: len(running(d, "or-moon")) == 1, "the task back", d)
+
+
+def test_host_mode_published_port_reaches_the_task(swarm: PortsideDaemon, tmp_path: Any) -> None:
+    import urllib.request
+
+    d = swarm
+    build_web(d, "or-hp:1", "hosted", "wget -qO- localhost/", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-hostport", "--publish",
+             "mode=host,published=18437,target=80", "or-hp:1")
+    wait_until(lambda: healthy(d, "or-hostport") == ["healthy"], "a healthy task", d)
+    with urllib.request.urlopen("http://127.0.0.1:18437/", timeout=10) as r:
+        assert r.read().decode().strip() == "hosted"
+    port = inspect(d, "or-hostport")["Endpoint"]["Ports"][0]
+    assert (port["TargetPort"], port["PublishedPort"], port["PublishMode"]) == (80, 18437, "host")
