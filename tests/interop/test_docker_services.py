@@ -355,3 +355,19 @@ def test_host_mode_published_port_reaches_the_task(swarm: PortsideDaemon, tmp_pa
         assert r.read().decode().strip() == "hosted"
     port = inspect(d, "or-hostport")["Endpoint"]["Ports"][0]
     assert (port["TargetPort"], port["PublishedPort"], port["PublishMode"]) == (80, 18437, "host")
+
+
+def test_an_unhealthy_task_is_replaced(swarm: PortsideDaemon) -> None:
+    d = swarm
+    d.docker("service", "create", "--detach", "--name", "or-health", "--health-cmd",
+             "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1",
+             "--restart-delay", "0s", "busybox", "sh", "-c", "touch /tmp/ok; exec sleep 1000")
+    wait_until(lambda: healthy(d, "or-health") == ["healthy"], "a healthy task", d)
+    first = running(d, "or-health")[0]["ID"]
+    cid = d.docker("ps", "-q", "--filter", f"label=com.docker.swarm.task.id={first}").stdout
+    d.docker("exec", cid.strip(), "rm", "/tmp/ok")
+    wait_until(lambda: healthy(d, "or-health") == ["healthy"]
+               and running(d, "or-health")[0]["ID"] != first, "a healthy replacement", d)
+    old = next(t for t in tasks(d, "or-health") if t["ID"] == first)
+    assert "task: unhealthy container" in old["Error"]
+    assert old["DesiredState"] == "Shutdown"
