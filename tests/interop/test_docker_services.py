@@ -371,3 +371,17 @@ def test_an_unhealthy_task_is_replaced(swarm: PortsideDaemon) -> None:
     old = next(t for t in tasks(d, "or-health") if t["ID"] == first)
     assert "task: unhealthy container" in old["Error"]
     assert old["DesiredState"] == "Shutdown"
+
+
+def test_service_logs_name_each_task(swarm: PortsideDaemon) -> None:
+    d = swarm
+    d.docker("service", "create", "--detach", "--name", "or-logs", "--replicas", "2",
+             "busybox", "sh", "-c", "echo hello from the task; exec sleep 1000")
+    wait_until(lambda: len(running(d, "or-logs")) == 2, "2 running tasks", d)
+    wait_until(lambda: d.docker("service", "logs", "or-logs").stdout.count("hello") == 2,
+               "both tasks' lines", d)
+    lines = d.docker("service", "logs", "or-logs").stdout.splitlines()
+    names = sorted(line.split("|")[0].strip().split(".")[0:2][1] for line in lines)
+    assert names == ["1", "2"]
+    assert all(line.split("|", 1)[1].strip() == "hello from the task" for line in lines)
+    assert all(line.startswith("or-logs.") and "@" in line.split("|")[0] for line in lines)
