@@ -385,3 +385,20 @@ def test_service_logs_name_each_task(swarm: PortsideDaemon) -> None:
     assert names == ["1", "2"]
     assert all(line.split("|", 1)[1].strip() == "hello from the task" for line in lines)
     assert all(line.startswith("or-logs.") and "@" in line.split("|")[0] for line in lines)
+
+
+def test_bad_input_gets_one_line_errors(swarm: PortsideDaemon) -> None:
+    d = swarm
+    r = d.docker("service", "create", "--detach", "--name", "bad_name!", "busybox", check=False)
+    assert r.returncode != 0 and "name must be valid as a DNS name component" in r.stderr
+    r = d.docker("service", "update", "--detach", "--image", "busybox", "or-nosuch",
+                 check=False)
+    assert r.returncode != 0 and "service or-nosuch not found" in r.stderr
+    d.docker("service", "create", "--detach", "--name", "or-twice", "busybox", "sleep", "100")
+    r = d.docker("service", "create", "--detach", "--name", "or-twice", "busybox", check=False)
+    assert r.returncode != 0 and "already exists" in r.stderr
+    assert "Traceback" not in d.log()
+    pretty = d.docker("service", "inspect", "--pretty", "or-twice").stdout
+    assert "Name:\t\tor-twice" in pretty and "Replicated" in pretty
+    r = d.docker("service", "rollback", "or-twice", check=False)
+    assert r.returncode != 0 and "does not have a previous spec" in r.stderr
