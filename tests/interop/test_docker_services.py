@@ -402,3 +402,26 @@ def test_bad_input_gets_one_line_errors(swarm: PortsideDaemon) -> None:
     assert "Name:\t\tor-twice" in pretty and "Replicated" in pretty
     r = d.docker("service", "rollback", "or-twice", check=False)
     assert r.returncode != 0 and "does not have a previous spec" in r.stderr
+
+
+def test_task_history_is_bounded_by_the_limit(swarm: PortsideDaemon) -> None:
+    d = swarm
+    limit = inspect_swarm_limit(d)
+    assert limit == 5
+    d.docker("service", "create", "--detach", "--name", "or-crash", "--restart-delay", "0s",
+             "busybox", "sh", "-c", "exit 1")
+
+    def failures() -> int:
+        out = d.docker("events", "--since", "0", "--until", str(int(time.time()) + 1),
+                       "--filter", "type=service", "--format", "{{.Action}}").stdout
+        return out.split().count("failed")
+
+    wait_until(lambda: failures() >= limit + 3, "more failures than the limit", d, timeout=120)
+    assert len(tasks(d, "or-crash")) <= limit
+    assert len(task_containers(d)) <= limit
+
+
+def inspect_swarm_limit(d: PortsideDaemon) -> int:
+    out = d.docker("info", "--format",
+                   "{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}").stdout
+    return int(out.strip())
