@@ -10,8 +10,9 @@ import portside
 
 SRC = Path(portside.__file__).parent
 PREFIXES = ("/containers", "/images", "/networks", "/volumes", "/exec", "/events", "/commit",
-            "/build", "/system", "/info", "/version", "/_ping")
-ALLOWED = ("client/", "engine/api/", "network/api.py")  # the client, and the servers
+            "/build", "/system", "/info", "/version", "/_ping", "/secrets", "/configs")
+# the client, and the servers
+ALLOWED = ("client/", "engine/api/", "network/api.py", "trust/secrets/api.py")
 
 
 def paths_in(source: str) -> list[tuple[int, str]]:
