@@ -314,6 +314,8 @@ class Reconciler:
         """Stop a task on purpose (scale down, update): its container stops, kept as
         history."""
         task["DesiredState"] = "shutdown"
+        self.records.put_task(task)
+        self._balance(service)  # no new connection goes to it before it stops
         cid = task["Status"].get("ContainerStatus", {}).get("ContainerID", "")
         if cid:
             with contextlib.suppress(PortsideError):
