@@ -42,8 +42,9 @@ class Portside:
             raise NotAvailable(f"portside {args[0]} failed: {r.stderr.strip()[-160:]}")
         return r.stdout
 
-    def start(self) -> None:
-        self("image", "bootstrap", "busybox")
+    def start(self, busybox: bool = True) -> None:
+        """The daemon, then (through it: image work goes to the daemon) a busybox image."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - the daemon's
         self.proc = subprocess.Popen([self.exe, "daemon", "--socket", str(self.socket)],
                                      env=self.env, stdout=log, stderr=log,
@@ -54,6 +55,8 @@ class Portside:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise NotAvailable("the portside daemon did not start")
             time.sleep(0.05)
+        if busybox:
+            self("image", "bootstrap", "busybox")
 
     def docker_env(self, config_dir: Path) -> dict[str, str]:
         """The environment in which a `docker` client talks to this daemon (its own client
@@ -97,6 +100,8 @@ class Portside:
         return status in (404, 405) and message in ("Not Found", "Method Not Allowed")
 
     def stop(self) -> None:
+        if self.proc is None:
+            return  # never started (a command here would start a daemon of its own)
         with contextlib.suppress(Exception):
             ids = self("ps", "-aq", "--no-trunc").split()
             if ids:
@@ -108,6 +113,7 @@ class Portside:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            self.proc = None
         if (self.root / "network").exists():
             from portside.engine.networking import Networking
 

@@ -53,9 +53,13 @@ class BuildOptions:
     # and does not record file hashes by a path that is gone after the build.
     git_labels: bool = True
     remember_hashes: bool = True
+    # sha256 of the context's files by relative path, when whoever wrote the context took
+    # them (the daemon, as it unpacks a client's tar): those files are never read to key.
+    context_digests: dict[str, str] | None = None
     # The image policy (trust layer), asked with (reference, digest) of each FROM image
     # before a step uses it; it raises to refuse. None admits every base.
     admit_base: Callable[[str, str], None] | None = None
+    git: gitinfo.GitInfo | None = None  # what the client's checkout said (daemon builds)
 
 
 @dataclass
@@ -97,7 +101,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
         except OSError as exc:
             raise InvalidArgument(f"cannot read {shown}: {exc.strerror}") from None
     dockerfile = parse(text, shown)
-    git = (
+    git = options.git or (
         gitinfo.describe(context, commit_time=options.reproducible and options.epoch is None)
         if options.git_labels
         else None
@@ -112,7 +116,11 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
     run: BuildRun | None = None
     try:
         ctx = BuildContext(
-            context, cache, _ignore_rules(context, path), remember=options.remember_hashes
+            context,
+            cache,
+            _ignore_rules(context, path),
+            remember=options.remember_hashes,
+            known=options.context_digests,
         )
         for ref in options.cache_from:
             remote.import_cache(store, cache, ref, progress)

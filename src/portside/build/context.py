@@ -2,7 +2,9 @@
 
 Nothing is copied or held in memory: COPY sources are resolved against the directory, their
 files streamed through sha256 (in a few threads: hashlib releases the GIL), and each digest
-remembered by stat in the build cache, so an unchanged file is never read twice.
+remembered by stat in the build cache, so an unchanged file is never read twice. A context
+the daemon unpacked from a client's tar comes with its digests (`known`), taken as it was
+written, so it is never read back at all.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +53,13 @@ class BuildContext:
         cache: BuildCache,
         matcher: dockerignore.Matcher | None = None,
         remember: bool = True,
+        known: Mapping[str, str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        # sha256 of files by their path relative to the root, vouched for by whoever wrote
+        # them (the daemon's context unpacker); nothing else writes in such a context.
+        self.known = known or {}
+        self._prefix = str(self.root) + "/"
         self.cache = cache
         self.matcher = (
             matcher if matcher is not None else dockerignore.Matcher.for_context(self.root)
@@ -174,7 +181,11 @@ class BuildContext:
         for e in entries:
             if not e.is_file:
                 continue
-            known = self.cache.known_hash(e.path, e.st) if self.remember else None
+            known = None
+            if self.known and e.path.startswith(self._prefix):
+                known = self.known.get(e.path[len(self._prefix) :])
+            if known is None and self.remember:
+                known = self.cache.known_hash(e.path, e.st)
             if known:
                 out[e.rel] = known
             else:

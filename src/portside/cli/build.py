@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from portside.errors import InvalidArgument
 from portside.numbers import is_digits
+
+if TYPE_CHECKING:
+    from portside.engine.interface import BuildGit, EngineAPI
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -37,9 +40,10 @@ def _csv(text: str, what: str) -> dict[str, str]:
     return out
 
 
-def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
-    """`--secret id=x,src=FILE` (or `,env=VAR`), as BuildKit takes them."""
-    out: dict[str, Path | bytes] = {}
+def _secrets(values: tuple[str, ...]) -> dict[str, bytes]:
+    """`--secret id=x,src=FILE` (or `,env=VAR`), as BuildKit takes them: read here, sent in
+    the request's body, never as a path the daemon would read."""
+    out: dict[str, bytes] = {}
     for item in values:
         spec = _csv(item, "--secret")
         sid = spec.get("id")
@@ -56,8 +60,37 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
         path = Path(src or sid).expanduser()
         if not path.is_file():
             raise InvalidArgument(f"--secret id={sid}: file {str(path)!r} not found")
-        out[sid] = path
+        try:
+            out[sid] = path.read_bytes()
+        except OSError as exc:
+            raise InvalidArgument(f"--secret id={sid}: cannot read {path}: {exc.strerror}") from None
     return out
+
+
+_OUTPUTS = ("oci", "docker", "tar", "local")
+
+
+def _outputs(values: tuple[str, ...]) -> list[dict[str, str]]:
+    """`--output type=...,dest=...`, checked before anything is built."""
+    outs = []
+    for item in values:
+        out = _csv(item, "--output")
+        kind, dest = out.get("type", ""), out.get("dest", "")
+        if kind not in _OUTPUTS:
+            raise InvalidArgument(f"--output type={kind or '?'}: use type=oci, docker, tar or local")
+        if not dest:
+            raise InvalidArgument(f"--output type={kind} needs dest=<file or directory>")
+        if kind == "local":
+            there = Path(dest)
+            if there.exists() and (not there.is_dir() or any(there.iterdir())):
+                raise InvalidArgument(
+                    f"--output type=local: {dest} exists and is not an empty directory")
+        elif dest != "-" and Path(dest).is_dir():
+            raise InvalidArgument(f"--output type={kind}: {dest} is a directory (name a file)")
+        outs.append(out)
+    if sum(o["dest"] == "-" for o in outs) > 1:
+        raise InvalidArgument("--output: only one output can go to standard output (dest=-)")
+    return outs
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,6 +107,7 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
 @click.option("--label", "labels", multiple=True, help="Set a label on the image.")
 @click.option("--no-cache", is_flag=True, help="Do not use the cache.")
 @click.option("--pull", is_flag=True, help="Always pull base images, even ones in the store.")
+@click.option("--platform", help="The platform to build for (only the host's: no emulation).")
 @click.option(
     "--network",
     type=click.Choice(["default", "none", "host"]),
@@ -100,7 +134,7 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path | bytes]:
     "-o",
     "outputs",
     multiple=True,
-    help="type=oci|docker,dest=FILE (dest=- for stdout) or type=local,dest=DIR.",
+    help="type=oci|docker|tar,dest=FILE (dest=- for stdout) or type=local,dest=DIR.",
 )
 @click.option("--progress", default="auto", show_default=True, help="auto, plain, tty or quiet.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image id.")
@@ -120,6 +154,7 @@ def build(
     pull: bool,
     push: bool,
     cache_from: tuple[str, ...],
+    platform: str | None,
     network: str,
     iidfile: str | None,
     secrets: tuple[str, ...],
@@ -128,51 +163,149 @@ def build(
     quiet: bool,
     reproducible: bool,
 ) -> None:
-    """Build an image from a Dockerfile and a context directory."""
-    from portside.build.builder import BuildOptions
-    from portside.build.builder import build as run_build
+    """Build an image from a Dockerfile and a context directory (in the daemon)."""
     from portside.build.output import Progress
-    from portside.store.images import ImageStore
+    from portside.cli.engine import engine
+    from portside.client.buildcontext import ContextStream, plan
+    from portside.engine.interface import BuildOptions
+    from portside.oci import reference as refs
 
     epoch_text = os.environ.get("SOURCE_DATE_EPOCH", "")
     if epoch_text and not is_digits(epoch_text):
         raise InvalidArgument(f"SOURCE_DATE_EPOCH={epoch_text!r}: expected seconds since 1970")
+    names = [str(refs.parse_tagged(t)) for t in tags]  # bad names fail before building
+    if push and not names:
+        raise InvalidArgument("--push needs at least one -t name to push to")
+    outs = _outputs(outputs)
+    epoch = int(epoch_text) if epoch_text else None
+    where = Path(context)
+    sent = plan(where, dockerfile if dockerfile != "-" else None,
+                sys.stdin.read() if dockerfile == "-" else None)
     options = BuildOptions(
-        context=Path(context),
-        dockerfile=Path(dockerfile) if dockerfile and dockerfile != "-" else None,
-        dockerfile_text=sys.stdin.read() if dockerfile == "-" else None,
-        tags=list(tags),
+        tags=names,
+        dockerfile=sent.dockerfile,
+        dockerfile_name="Dockerfile" if dockerfile == "-" else dockerfile or "",
         build_args=_pairs(build_args, "--build-arg"),
-        target=target,
-        no_cache=no_cache,
-        reproducible=reproducible,
-        epoch=int(epoch_text) if epoch_text else None,
-        secrets=_secrets(secrets),
+        target=target or "",
         labels=_pairs(labels, "--label"),
-        outputs=[_csv(o, "--output") for o in outputs],
+        no_cache=no_cache,
         pull=pull,
-        push=push,
         cache_from=list(cache_from),
-        network=network,
-        admit_base=_policy_in_force(),
+        platform=platform or "",
+        network_mode=network,
+        secrets=_secrets(secrets),
+        push=push,
+        reproducible=reproducible,
+        epoch=epoch,
+        git=_git(where, reproducible and epoch is None),
     )
     bar = Progress("quiet" if quiet else progress)
-    store = ImageStore()
+    api = engine()
+    upload = ContextStream(sent)
     try:
-        result = run_build(store, options, bar)
+        image = api.images.build(upload, options, bar.note, steps=bar)
     finally:
-        store.db.close()
-    image = result.image
+        upload.close()
     if not quiet:
-        bar.note(f"built {image.short_id}: {result.steps} steps, {result.cached} cached")
-        for name in image.tags:
+        done, cached = bar.statuses.get("DONE", 0), bar.statuses.get("CACHED", 0)
+        bar.note(f"built {image.removeprefix('sha256:')[:12]}: {done + cached} steps, {cached} cached")
+        for name in names:
             bar.note(f"naming to {name}")
-        for out in options.outputs:
-            bar.note(f"exported {out.get('type')} archive to {out.get('dest')}")
+    for out in outs:
+        _export(api, image, names, out)
+        if not quiet:
+            bar.note(f"exported {out['type']} to {out['dest']}")
     if iidfile:
-        Path(iidfile).write_text(image.id)
+        Path(iidfile).write_text(image)
     # With an archive on standard output, the id goes to standard error instead.
-    click.echo(image.id, err=any(o.get("dest") == "-" for o in options.outputs))
+    click.echo(image, err=any(o.get("dest") == "-" for o in outs))
+
+
+def _git(context: Path, commit_time: bool) -> BuildGit | None:
+    """What git says of the client's checkout (the daemon never runs git in a context)."""
+    from portside.build.gitinfo import describe
+    from portside.engine.interface import BuildGit
+
+    info = describe(context, commit_time=commit_time)
+    return BuildGit(info.revision, info.source, info.dirty, info.commit_time) if info else None
+
+
+def _export(api: EngineAPI, image: str, names: list[str], out: dict[str, str]) -> None:
+    """An `--output`, written here from what the daemon streams: an image archive (oci,
+    docker), or the image's filesystem as a tar or into a directory (tar, local)."""
+    import contextlib
+    import tempfile
+
+    kind, dest = out["type"], out["dest"]
+    if kind == "local":
+        _export_local(api, image, Path(dest))
+        return
+
+    def write(target: IO[bytes]) -> None:
+        if kind in ("oci", "docker"):
+            api.images.save(names or [image], target, format=kind)
+        else:
+            _filesystem(api, image, target)
+        target.flush()
+
+    if dest == "-":
+        write(sys.stdout.buffer)
+        return
+    # A file appears whole or not at all: written beside it, renamed when complete.
+    path = Path(dest).absolute()
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+def _filesystem(api: EngineAPI, image: str, out: IO[bytes]) -> None:
+    """The image's merged filesystem as a tar: the export of a container made from it (never
+    started, removed after)."""
+    from portside.engine.interface import CreateOptions
+
+    made = api.containers.create(CreateOptions(body={
+        "Image": image, "Cmd": ["true"], "Labels": {"io.portside.build.output": "1"}}))
+    try:
+        api.containers.export(made.id, out)
+    finally:
+        api.containers.remove(made.id, force=True, volumes=True)  # a VOLUME's, made by create
+
+
+def _export_local(api: EngineAPI, image: str, dest: Path) -> None:
+    """`--output type=local,dest=DIR`: that tar unpacked into DIR (new or empty) by the
+    store's safe unpacker, so nothing lands outside DIR."""
+    import threading
+
+    from portside.store.unpack import UnpackPolicy, unpack
+
+    rfd, wfd = os.pipe()
+    failed: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(wfd, "wb") as w:
+                _filesystem(api, image, w)
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    with os.fdopen(rfd, "rb") as r:
+        try:
+            unpack(r, dest, layer="the image's filesystem",
+                   policy=UnpackPolicy.from_env(whiteouts=False))
+        finally:
+            r.close()
+            thread.join()
+    if failed:
+        raise failed[0]
 
 
 @click.group()
@@ -183,38 +316,14 @@ def builder() -> None:
 @builder.command()
 @click.option("-f", "--force", is_flag=True, help="Do not ask (accepted for docker compatibility).")
 def prune(force: bool) -> None:
-    """Remove the build cache: cached steps, file hashes and RUN cache mounts.
+    """Remove the build cache: cached steps and RUN cache mounts (in the daemon).
 
     Layers kept only for the cache are removed with it; `image prune` never touches them.
     """
-    import shutil
-
-    from portside.build.cache import CACHE_HOLDER, BuildCache
+    from portside.cli.engine import engine
     from portside.cli.output import human_size
-    from portside.config import root
-    from portside.store.images import ImageStore
 
-    cache = BuildCache(root())
-    try:
-        steps = cache.prune()
-    finally:
-        cache.close()
-    store = ImageStore(root())
-    store.release_content(CACHE_HOLDER)
-    reclaimed = store.collect_garbage()
-    mounts = root() / "build" / "cache-mounts"
-    count = sum(1 for _ in mounts.iterdir()) if mounts.is_dir() else 0
-    shutil.rmtree(mounts, ignore_errors=True)
-    click.echo(f"Deleted {steps} cached steps and {count} cache mounts")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
-
-
-def _policy_in_force() -> Callable[[str, str], None] | None:
-    """The image policy for this in-process build's FROM images (PORTSIDE_POLICY, else
-    ROOT/policy.json), as the daemon enforces it; None when there is none."""
-    from portside import config
-    from portside.engine.imagepolicy import blocking
-    from portside.trust import enforce
-
-    enforcer = enforce.in_force(config.root())
-    return blocking(enforcer) if enforcer else None
+    report = engine().system.prune_build_cache()
+    mounts = sum(1 for d in report.deleted if d.startswith("cache-mount:"))
+    click.echo(f"Deleted {len(report.deleted) - mounts} cached steps and {mounts} cache mounts")
+    click.echo(f"Total reclaimed space: {human_size(report.space_reclaimed)}")

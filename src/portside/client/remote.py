@@ -16,6 +16,7 @@ from typing import IO, Any, cast
 from portside.client.transport import Client, Response, _quote, demux_frames
 from portside.engine.interface import (
     BuildOptions,
+    BuildProgress,
     Change,
     CommitOptions,
     ContainerState,
@@ -115,9 +116,10 @@ def json_lines(resp: Response) -> Iterator[dict[str, Any]]:
             continue
         if msg.get("error") or msg.get("errorDetail"):
             resp.sock.close()
-            typed = from_wire(msg)
             detail = msg.get("errorDetail") or {}
-            raise typed or StreamError(str(msg.get("error") or detail.get("message")))
+            text = str(msg.get("error") or detail.get("message"))
+            typed = from_wire({"message": text, **msg})  # a stream's error says it in `error`
+            raise typed or StreamError(text)
         yield msg
 
 
@@ -224,8 +226,19 @@ class RemoteImages:
         return image
 
     def build(self, context: Readable, options: BuildOptions,
-              log: Callable[[str], None]) -> str:
+              log: Callable[[str], None], steps: BuildProgress | None = None) -> str:
+        from portside.client.buildcontext import BuildUpload
+        from portside.engine import buildsteps
+
+        git = options.git
         params: dict[str, Any] = {
+            # portside's extensions (docs/build.md): beyond the classic protocol
+            "push": options.push or None, "reproducible": options.reproducible or None,
+            "epoch": options.epoch, "steps": steps is not None or None,
+            "dockerfile_name": options.dockerfile_name or None,
+            "git": {"revision": git.revision, "source": git.source, "dirty": git.dirty,
+                    "commit_time": git.commit_time} if git else None,
+            # the classic protocol's
             "dockerfile": options.dockerfile, "buildargs": options.build_args or None,
             "target": options.target or None, "labels": options.labels or None,
             "nocache": options.no_cache or None, "pull": options.pull or None,
@@ -237,9 +250,15 @@ class RemoteImages:
             f"{_q(k)}={_q(json.dumps(v) if isinstance(v, dict | list) else '1' if v is True else str(v))}"
             for k, v in params.items() if v is not None]
         path = "/build" + ("?" + "&".join(query) if query else "")
-        resp = self.c.request("POST", path, None, upload=context)
+        upload, kind = context, "application/x-tar"
+        if options.secrets:  # in the body, before the context: never in the query or on disk
+            upload = body = BuildUpload(options.secrets, context)
+            kind = body.content_type
+        resp = self.c.request("POST", path, None, upload=upload, content_type=kind)
         image = ""
         for msg in json_lines(resp):
+            if steps is not None and buildsteps.replay(msg, steps):
+                continue
             if msg.get("stream"):
                 log(str(msg["stream"]))
             aux = msg.get("aux") or {}

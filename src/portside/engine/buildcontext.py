@@ -6,20 +6,30 @@ which refuses `..` and absolute names, symlinks climbing out, writes through a s
 device nodes (by this module's policy) and archives over the size limit, and leaves nothing
 behind when it refuses. What differs from a layer: `.wh.` names are plain files, and the
 archive may end without its end-of-archive marker (Go's tar reader accepts that, and the
-docker client sends such contexts).
+docker client sends such contexts). Every file is hashed as it is written, so the build
+never reads the context back to key its COPY steps.
+
+A client sends its whole context with every build, mostly the same files as the last time.
+`ContextCache` keeps the last few unpacked contexts with their digests and unpacks the next
+one over the most recent free one (`store.resync`): an unchanged file is hashed as it
+streams in and kept, not created and removed again.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import lzma
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from portside.build import dockerignore
 from portside.errors import InvalidArgument, UnsafeLayer
+from portside.store.resync import resync
 from portside.store.unpack import LayerError, UnpackPolicy, parse_size, unpack
 
 _BZIP2_MAGIC = b"BZh"
@@ -88,11 +98,29 @@ def context_policy() -> UnpackPolicy:
     return UnpackPolicy.from_env(**overrides)
 
 
-def unpack_context(source: IO[bytes], target: Path, policy: UnpackPolicy | None = None) -> None:
-    """Unpack a client's context tar into `target` (missing); ContextError when unusable,
-    with nothing left at `target`."""
+def unpack_context(
+    source: IO[bytes], target: Path, policy: UnpackPolicy | None = None
+) -> dict[str, str]:
+    """Unpack a client's context tar into `target` (missing); returns the sha256 of every
+    regular file by its path relative to `target`. ContextError when unusable, with nothing
+    left at `target`."""
+    digests: dict[bytes, str] = {}
+    with _context_errors(target):
+        unpack(
+            _decompressed(source),
+            target,
+            layer="build context",
+            policy=policy or context_policy(),
+            file_digests=digests,
+        )
+    return {os.fsdecode(name): digest for name, digest in digests.items()}
+
+
+@contextlib.contextmanager
+def _context_errors(target: Path) -> Iterator[None]:
+    """An unusable context as a ContextError (nothing left at `target`)."""
     try:
-        unpack(_decompressed(source), target, layer="build context", policy=policy or context_policy())
+        yield
     except UnsafeLayer as exc:
         raise ContextError(f"build context: refusing entry {exc.entry!r}: {exc.reason}") from None
     except LayerError as exc:
@@ -105,6 +133,78 @@ def unpack_context(source: IO[bytes], target: Path, policy: UnpackPolicy | None 
             raise
         shutil.rmtree(target, ignore_errors=True)
         raise ContextError(f"build context: bad compressed data ({exc})") from None
+
+
+class ContextCache:
+    """The last `slots` contexts the daemon unpacked, each a directory under `top` with its
+    files' digests, each used by one build at a time; a build takes the most recently
+    used free one and unpacks its context over it (`resync`). With every slot busy, a
+    build gets a directory of its own, removed after. `clear` (builder prune) and a new
+    ContextCache (the daemon's start) remove them all."""
+
+    def __init__(self, top: Path, slots: int = 2) -> None:
+        self.top = top
+        self.slots = slots
+        self._lock = threading.Lock()
+        self._free: list[tuple[Path, dict[bytes, str]]] = []  # most recently used last
+        self._kept = 0  # slots that exist, free or out
+        self._made = 0
+        shutil.rmtree(top, ignore_errors=True)  # a former daemon's: their digests are gone
+
+    @contextlib.contextmanager
+    def checkout(
+        self, source: IO[bytes], policy: UnpackPolicy | None = None
+    ) -> Iterator[tuple[Path, dict[str, str]]]:
+        """Unpack `source`; yields the context directory and its files' sha256 by relative
+        path. The directory must not be written to while it is out."""
+        path, previous, keep = self._take()
+        digests: dict[bytes, str] = {}
+        try:
+            with _context_errors(path):
+                resync(
+                    _decompressed(source),
+                    path,
+                    previous,
+                    layer="build context",
+                    policy=policy or context_policy(),
+                    file_digests=digests,
+                )
+        except BaseException:
+            self._give_back(path, None, keep)
+            raise
+        try:
+            yield path, {os.fsdecode(name): digest for name, digest in digests.items()}
+        finally:
+            self._give_back(path, digests, keep)
+
+    def _take(self) -> tuple[Path, dict[bytes, str], bool]:
+        with self._lock:
+            if self._free:
+                path, previous = self._free.pop()
+                return path, previous, True
+            self._made += 1
+            path = self.top / f"{self._made}"
+            keep = self._kept < self.slots
+            self._kept += keep
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.rmtree(path, ignore_errors=True)
+        return path, {}, keep
+
+    def _give_back(self, path: Path, digests: dict[bytes, str] | None, keep: bool) -> None:
+        with self._lock:
+            if keep and digests is not None and path.is_dir():
+                self._free.append((path, digests))
+                return
+            self._kept -= keep
+        shutil.rmtree(path, ignore_errors=True)
+
+    def clear(self) -> None:
+        """Remove every free context (builder prune: no build is running)."""
+        with self._lock:
+            free, self._free = self._free, []
+            self._kept -= len(free)
+        for path, _ in free:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def dockerfile_in(context: Path, name: str) -> Path | None:

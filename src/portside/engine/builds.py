@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import threading
 import time
 import weakref
@@ -28,9 +27,11 @@ from portside.build import dockerignore
 from portside.build.builder import BuildOptions, build
 from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
+from portside.build.gitinfo import GitInfo
 from portside.build.output import Progress
 from portside.engine import imagepolicy
-from portside.engine.buildcontext import dockerfile_in, unpack_context
+from portside.engine.buildcontext import ContextCache, dockerfile_in
+from portside.engine.buildsteps import StepOutput
 from portside.engine.sharedstore import SharedImageStore
 from portside.errors import InvalidArgument, PortsideError, to_wire
 from portside.oci import reference as refs
@@ -66,6 +67,14 @@ class BuildRequest:
     pull: bool = False
     cache_from: list[str] = field(default_factory=list)
     network: str = "default"
+    # portside's extensions (`portside build`): see engine/api/build.py
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)  # memory only
+    push: bool = False
+    reproducible: bool = False
+    epoch: int | None = None
+    git: GitInfo | None = None  # the client's checkout, for the labels
+    steps: bool = False  # portside's step messages (buildsteps) instead of the classic ones
+    dockerfile_name: str = ""  # how messages name the Dockerfile (`-f -` sent as a file)
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,8 @@ class Builds:
         self._pruning = False
         self._closing = threading.Event()
         for stale in self.scratch.glob(CONTEXT_PREFIX + "*"):  # a crash's leftovers
-            shutil.rmtree(stale, ignore_errors=True)
+            _remove_tree(stale)
+        self.contexts = ContextCache(engine.root / "build" / "contexts")
 
     @property
     def scratch(self) -> Path:
@@ -247,44 +257,52 @@ class Builds:
                 raise BuildCancelled("the build was cancelled")
             emit(message)
 
-        output = ClassicOutput(relay, stopping)
-        with self._building():
-            top = Path(tempfile.mkdtemp(dir=self.scratch, prefix=CONTEXT_PREFIX))
+        output: ClassicOutput | StepOutput = (
+            StepOutput(relay, stopping) if request.steps else ClassicOutput(relay, stopping))
+        with self._building(), self.contexts.checkout(source) as (context, digests):
+            dockerfile = dockerfile_in(context, request.dockerfile)
+            options = BuildOptions(
+                context=context,
+                dockerfile=dockerfile,
+                dockerfile_name=(request.dockerfile_name
+                                 or dockerignore.clean(request.dockerfile) or None),
+                tags=tags,
+                build_args=dict(request.build_args),
+                target=request.target or None,
+                no_cache=request.no_cache,
+                labels=dict(request.labels),
+                pull=request.pull,
+                cache_from=list(request.cache_from),
+                network=request.network,
+                secrets=dict(request.secrets),
+                push=request.push,
+                reproducible=request.reproducible,
+                epoch=request.epoch,
+                git=request.git,
+                git_labels=False,
+                remember_hashes=False,
+                context_digests=digests,
+                admit_base=None if self.engine.policy is None
+                else imagepolicy.blocking(self.engine.policy),
+            )
+            store = SharedImageStore(self.engine.images, self.engine.image_lock)
             try:
-                context = top / "context"
-                unpack_context(source, context)
-                dockerfile = dockerfile_in(context, request.dockerfile)
-                options = BuildOptions(
-                    context=context,
-                    dockerfile=dockerfile,
-                    dockerfile_name=dockerignore.clean(request.dockerfile) or None,
-                    tags=tags,
-                    build_args=dict(request.build_args),
-                    target=request.target or None,
-                    no_cache=request.no_cache,
-                    labels=dict(request.labels),
-                    pull=request.pull,
-                    cache_from=list(request.cache_from),
-                    network=request.network,
-                    git_labels=False,
-                    remember_hashes=False,
-                    admit_base=None if self.engine.policy is None
-                    else imagepolicy.blocking(self.engine.policy),
-                )
-                store = SharedImageStore(self.engine.images, self.engine.image_lock)
-                try:
-                    result = build(store, options, output)
-                except BaseException:
-                    output.failed()
-                    raise
-            finally:
-                shutil.rmtree(top, ignore_errors=True)
+                result = build(store, options, output)
+            except BaseException:
+                output.failed()
+                raise
         image = result.image
         for tag in tags:
             self.engine.events.publish(
                 "image", "tag", image.id, {"name": refs.parse(tag).familiar()}
             )
-        output.finish(image, tags)
+        for tag in tags if request.push else []:  # the builder pushed them, as `docker push`
+            name = refs.parse(tag).familiar()
+            self.engine.events.publish("image", "push", name, {"name": name})
+        if isinstance(output, StepOutput):
+            output.finish(image.id)
+        else:
+            output.finish(image, tags)
         return BuildReport(image, tags)
 
     def prune(self) -> Message:
@@ -309,6 +327,7 @@ class Builds:
                 for entry in mounts.iterdir():
                     deleted.append(f"cache-mount:{entry.name}")
             shutil.rmtree(mounts, ignore_errors=True)
+            self.contexts.clear()  # the last contexts kept to unpack the next ones over
             with self.engine.image_lock:
                 self.engine.images.release_content(CACHE_HOLDER)
                 # Builds are done, but a pull may hold the import lock and need this lock.
@@ -352,6 +371,17 @@ def builds_of(engine: Engine) -> Builds:
     if builds is None:
         builds = _BUILDS[engine] = Builds(engine)
     return builds
+
+
+def _remove_tree(path: Path) -> None:
+    """A context's directory, however deep: Python 3.11's rmtree recurses once per level
+    (a context can be thousands deep), rm(1) does not."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        import subprocess
+
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False)
 
 
 def _tree_size(path: Path) -> int:

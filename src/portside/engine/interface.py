@@ -178,6 +178,35 @@ class BuildOptions:
     platform: str = ""
     network_mode: str = ""
     quiet: bool = False
+    # portside's own, beyond the classic protocol (`portside build`):
+    secrets: dict[str, bytes] = field(default_factory=dict)  # id -> value, never stored
+    push: bool = False  # push every tag once built
+    reproducible: bool = False  # clamp time stamps (to `epoch`, else the commit time, else 0)
+    epoch: int | None = None  # SOURCE_DATE_EPOCH
+    git: BuildGit | None = None  # what the client's checkout says, for the image's labels
+    dockerfile_name: str = ""  # how messages name the Dockerfile (default: `dockerfile`)
+
+
+@dataclass(frozen=True)
+class BuildGit:
+    """The git checkout a context comes from, as the client saw it (the daemon never runs
+    git in a context it was sent)."""
+
+    revision: str
+    source: str = ""  # the remote's URL without credentials
+    dirty: bool = False
+    commit_time: int = 0
+
+
+class BuildProgress(Protocol):
+    """portside's step-by-step build progress (`portside.build.output.Progress` is one)."""
+
+    def plan(self, steps: int) -> None: ...
+    def step(self, label: str, text: str, status: str, seconds: float, *, ident: str = "",
+             written: str = "") -> None: ...
+    def running(self, label: str, text: str) -> None: ...
+    def note(self, text: str) -> None: ...
+    def output(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -207,9 +236,10 @@ class ImagesAPI(Protocol):
         ...
     def import_(self, tar: Readable, options: ImportOptions) -> str: ...
     def build(self, context: Readable, options: BuildOptions,
-              log: Callable[[str], None]) -> str:
-        """Build from a context tar, streaming the build's output lines to `log`;
-        returns the image ID."""
+              log: Callable[[str], None], steps: BuildProgress | None = None) -> str:
+        """Build from a context tar, streaming the build's output lines to `log` (the
+        classic builder's), or with `steps` its steps, RUN output and notes to `steps`
+        instead; returns the image ID."""
         ...
     def list(self, all: bool = False, filters: Filters | None = None) -> list[ImageSummary]: ...
 

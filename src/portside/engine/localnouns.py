@@ -11,6 +11,7 @@ from portside.engine import imagedocs, operations
 from portside.engine.images import ImageService
 from portside.engine.interface import (
     BuildOptions,
+    BuildProgress,
     Document,
     EndpointOptions,
     Event,
@@ -129,17 +130,26 @@ class LocalImages:
         return image.id
 
     def build(self, context: Readable, options: BuildOptions,
-              log: Callable[[str], None]) -> str:
+              log: Callable[[str], None], steps: BuildProgress | None = None) -> str:
+        from portside.build.gitinfo import GitInfo
+        from portside.engine import buildsteps
         from portside.engine.builds import BuildRequest, builds_of, check_platform, network_of
 
         check_platform(options.platform)
+        git = options.git
         request = BuildRequest(
             dockerfile=options.dockerfile, tags=[t for t in options.tags if t],
             build_args=dict(options.build_args), target=options.target or None,
             labels=dict(options.labels), no_cache=options.no_cache, pull=options.pull,
-            cache_from=list(options.cache_from), network=network_of(options.network_mode))
+            cache_from=list(options.cache_from), network=network_of(options.network_mode),
+            secrets=dict(options.secrets), push=options.push,
+            reproducible=options.reproducible, epoch=options.epoch,
+            git=GitInfo(git.revision, git.source, git.dirty, git.commit_time) if git else None,
+            steps=steps is not None, dockerfile_name=options.dockerfile_name)
 
         def emit(msg: dict[str, Any]) -> None:
+            if steps is not None and buildsteps.replay(msg, steps):
+                return
             if msg.get("stream") and not options.quiet:
                 log(str(msg["stream"]))
 

@@ -134,13 +134,15 @@ def update_slots(table: str, service_id: str, changes: dict[str, tuple[list[str]
     for nid, (old, new) in changes.items():
         name = slot_map(service_id, nid)
         old = list(old) + [""] * (SLOTS - len(old))
-        for i, (was, now) in enumerate(zip(old, new, strict=True)):
-            if was == now:
-                continue
-            if was:
-                lines.append(f"delete element ip {table} {name} {{ {i} }}")
-            if now:
-                lines.append(f"add element ip {table} {name} {{ {i} : {now} }}")
+        moved = [(i, was, now) for i, (was, now) in enumerate(zip(old, new, strict=True))
+                 if was != now]
+        # one statement per kind: nft parses a statement per element slowly (~0.15 ms)
+        gone = [str(i) for i, was, _ in moved if was]
+        came = [f"{i} : {now}" for i, _, now in moved if now]
+        if gone:
+            lines.append(f"delete element ip {table} {name} {{ {', '.join(gone)} }}")
+        if came:
+            lines.append(f"add element ip {table} {name} {{ {', '.join(came)} }}")
     if lines:
         nft("\n".join(lines) + "\n")
 

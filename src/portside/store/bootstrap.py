@@ -302,18 +302,19 @@ def find_cached(store: ImageStore, key: str) -> Image | None:
     return None
 
 
-def bootstrap_debian(
-    store: ImageStore,
-    suite: str = "bookworm",
-    variant: str = "minbase",
-    include: Sequence[str] = (),
-    mirror: str | None = None,
-    tags: Sequence[str] | None = None,
-    compression: str = "gzip",
-    use_cache: bool = True,
-    progress: Progress = _quiet,
-) -> Result:
-    """A Debian image from debootstrap (needs root and the debootstrap package)."""
+@dataclass(frozen=True)
+class DebianRequest:
+    mirror: str
+    packages: list[str]
+    arch: str
+    key: str  # the cache key: the image annotated (and labelled) CACHE_KEY=key is this one
+
+
+def debian_request(
+    suite: str, variant: str, include: Sequence[str] = (), mirror: str | None = None
+) -> DebianRequest:
+    """A Debian image request checked (suite, variant, mirror; debootstrap and root
+    present), with its cache key."""
     if not re.fullmatch(r"[a-z][a-z0-9.-]*", suite):
         raise BootstrapError(f"invalid suite name {suite!r}")
     if shutil.which("debootstrap") is None:
@@ -332,6 +333,23 @@ def bootstrap_debian(
     recipe = {"suite": suite, "variant": variant, "include": packages, "mirror": mirror,
               "arch": arch}
     key = "sha256:" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return DebianRequest(mirror, packages, arch, key)
+
+
+def bootstrap_debian(
+    store: ImageStore,
+    suite: str = "bookworm",
+    variant: str = "minbase",
+    include: Sequence[str] = (),
+    mirror: str | None = None,
+    tags: Sequence[str] | None = None,
+    compression: str = "gzip",
+    use_cache: bool = True,
+    progress: Progress = _quiet,
+) -> Result:
+    """A Debian image from debootstrap (needs root and the debootstrap package)."""
+    request = debian_request(suite, variant, include, mirror)
+    mirror, packages, arch, key = request.mirror, request.packages, request.arch, request.key
     tags = list(tags) if tags else [f"debian:{suite}"]
     if use_cache and (cached := find_cached(store, key)):
         progress(f"using cached image {cached.short_id} for {suite} ({variant})")

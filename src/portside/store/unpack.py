@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -158,12 +159,35 @@ def _show(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
 
 
+def _copy_hashed(stream: Stream, fd: int, size: int) -> str:
+    """Write the next `size` bytes of `stream` to `fd`; their sha256, taken on the way."""
+    h = hashlib.sha256()
+
+    def write(view: memoryview) -> int:
+        h.update(view)
+        done = os.write(fd, view)
+        while done < len(view):
+            done += os.write(fd, view[done:])
+        return done
+
+    if size:
+        stream.copy(write, size)
+    return "sha256:" + h.hexdigest()
+
+
 # -- the unpacker ---------------------------------------------------------------------------
 
 
 class _Unpacker:
-    def __init__(self, root_fd: int, layer: str, policy: UnpackPolicy) -> None:
+    def __init__(
+        self,
+        root_fd: int,
+        layer: str,
+        policy: UnpackPolicy,
+        digests: dict[bytes, str] | None = None,
+    ) -> None:
         self.root_fd = root_fd
+        self.digests = digests  # when given: path -> sha256 of the file's content
         self.layer = layer
         self.policy = policy
         self.owners = policy.owners
@@ -317,6 +341,8 @@ class _Unpacker:
             self._whiteout(parent_key, base)
             return
         kind = e.kind
+        if self.digests is not None and kind not in REGULAR:
+            self.digests.pop(key, None)  # whatever was there is replaced
         if kind in REGULAR:
             self._regular(e, stream, self._dir(parent_key), base, key)
             return
@@ -344,7 +370,9 @@ class _Unpacker:
             self._clear(parent, base, key)
             fd = os.open(base, _O_FILE, mode, dir_fd=parent)
         try:
-            if e.size:
+            if self.digests is not None:
+                self.digests[key] = _copy_hashed(stream, fd, e.size)
+            elif e.size:
                 stream.copy(partial(os.write, fd), e.size)
             if self.owners:
                 os.fchown(fd, e.uid, e.gid)
@@ -368,6 +396,10 @@ class _Unpacker:
             )
         if target_key == key:
             return
+        if self.digests is not None:  # the same content as its target
+            self.digests.pop(key, None)
+            if target_key in self.digests:
+                self.digests[key] = self.digests[target_key]
         source_key = b"/".join(target[:-1])
         for attempt in (0, 1):
             # Resolved again after a replacement, which may have closed its descriptor.
@@ -529,17 +561,21 @@ def unpack(
     media_type: str | None = None,
     layer: str = "",
     policy: UnpackPolicy | None = None,
+    file_digests: dict[bytes, str] | None = None,
 ) -> Unpacked:
     """Unpack one layer from `source` (a binary file, or its path) into `target`.
 
     `target` must be missing or an empty directory. `media_type` is the layer's (it picks
     the decompressor when the magic bytes do not), `layer` names it in errors (its digest).
-    Returns the diff_id and sizes. Raises UnsafeLayer, LayerError or CorruptLayer, leaving
+    With `file_digests`, the sha256 of every regular file's content is put there by its
+    path (normalised, relative to `target`) as the file is written: a build context is
+    then hashed in the same pass that unpacks it. Returns the diff_id and sizes. Raises UnsafeLayer, LayerError or CorruptLayer, leaving
     `target` as it was (missing, or empty with its former attributes).
     """
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
-            return unpack(f, target, media_type=media_type, layer=layer, policy=policy)
+            return unpack(f, target, media_type=media_type, layer=layer, policy=policy,
+                          file_digests=file_digests)
     policy = policy or UnpackPolicy.from_env()
     target = Path(target)
     created = False
@@ -555,36 +591,48 @@ def unpack(
             os.close(root_fd)
             raise InvalidArgument(f"cannot unpack layer {layer} into {target}: not empty")
         saved = (os.fstat(root_fd), set(os.listxattr(root_fd)))
-    unpacker = _Unpacker(root_fd, layer, policy)
+    unpacker = _Unpacker(root_fd, layer, policy, file_digests)
     try:
-        try:
-            stream, compression = open_stream(source, media_type, policy.max_bytes)
-            unpacker.run(stream)
-        except TarFormatError as exc:
-            name = _show(exc.name) if exc.name is not None else None
-            if exc.unsafe:
-                raise UnsafeLayer(layer or "(stream)", name or "", exc.reason) from None
-            raise CorruptLayer(layer, exc.reason, name) from None
-        except Bomb:
-            raise UnsafeLayer(
-                layer or "(stream)",
-                _show(unpacker.entry or b"(stream)"),
-                f"uncompressed layer larger than {policy.max_bytes} bytes (limit)",
-            ) from None
-        except Truncated as exc:
-            raise unpacker.corrupt(f"truncated: {exc}") from None
-        except zlib.error as exc:
-            raise unpacker.corrupt(f"bad gzip data ({exc})") from None
-        except Exception as exc:
-            if type(exc).__name__ == "ZstdError":
-                raise unpacker.corrupt(f"bad zstd data ({exc})") from None
-            raise
+        result = run_unpacker(unpacker, source, layer, policy, media_type)
     except BaseException:
         unpacker.close()
         _restore(target, root_fd, created, saved)
         raise
     unpacker.close()
     os.close(root_fd)
+    return result
+
+
+def run_unpacker(
+    unpacker: _Unpacker,
+    source: IO[bytes],
+    layer: str,
+    policy: UnpackPolicy,
+    media_type: str | None = None,
+) -> Unpacked:
+    """Read `source` through `unpacker`; the archive's faults as this module's errors."""
+    try:
+        stream, compression = open_stream(source, media_type, policy.max_bytes)
+        unpacker.run(stream)
+    except TarFormatError as exc:
+        name = _show(exc.name) if exc.name is not None else None
+        if exc.unsafe:
+            raise UnsafeLayer(layer or "(stream)", name or "", exc.reason) from None
+        raise CorruptLayer(layer, exc.reason, name) from None
+    except Bomb:
+        raise UnsafeLayer(
+            layer or "(stream)",
+            _show(unpacker.entry or b"(stream)"),
+            f"uncompressed layer larger than {policy.max_bytes} bytes (limit)",
+        ) from None
+    except Truncated as exc:
+        raise unpacker.corrupt(f"truncated: {exc}") from None
+    except zlib.error as exc:
+        raise unpacker.corrupt(f"bad gzip data ({exc})") from None
+    except Exception as exc:
+        if type(exc).__name__ == "ZstdError":
+            raise unpacker.corrupt(f"bad zstd data ({exc})") from None
+        raise
     return Unpacked(stream.digest(), unpacker.size, stream.total, unpacker.count, compression)
 
 

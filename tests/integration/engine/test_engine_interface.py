@@ -6,6 +6,7 @@ of the interface sees, the same from both (containerd's content testsuite is the
 
 from __future__ import annotations
 
+import gzip
 import io
 import secrets
 import socket
@@ -21,6 +22,7 @@ from helpers.daemon import PortsideDaemon
 from portside.client.remote import RemoteEngine
 from portside.client.transport import Client, demux
 from portside.engine.interface import (
+    BuildGit,
     BuildOptions,
     CommitOptions,
     CreateOptions,
@@ -35,6 +37,7 @@ from portside.engine.interface import (
     PushOptions,
     Stream,
     VolumeCreate,
+    doc_at,
 )
 from portside.engine.local import LocalEngine
 from portside.engine.state import NoSuchContainer
@@ -355,6 +358,63 @@ def test_build_from_a_context_tar(engine: EngineAPI) -> None:
     with pytest.raises(InvalidArgument):
         engine.images.build(io.BytesIO(b"not a tar" * 100), BuildOptions(), lines.append)
     assert engine.system.prune_build_cache().deleted
+
+
+class _Steps:
+    """A BuildProgress that records what it is told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def plan(self, steps: int) -> None:
+        self.calls.append(("plan", str(steps)))
+
+    def step(self, label: str, text: str, status: str, seconds: float, *, ident: str = "",
+             written: str = "") -> None:
+        self.calls.append(("step", label, text, status))
+
+    def running(self, label: str, text: str) -> None:
+        self.calls.append(("running", label, text))
+
+    def note(self, text: str) -> None:
+        self.calls.append(("note", text))
+
+    def output(self, text: str) -> None:
+        self.calls.append(("output", text))
+
+
+def test_build_with_portsides_extensions(engine: EngineAPI) -> None:
+    """Secrets in the request, portside's step progress, the client's git facts and a
+    reproducible time: the same from both engines."""
+    value = secrets.token_hex(12)
+    context = _tar({"Dockerfile": b"FROM busybox\n"
+                    b"RUN --mount=type=secret,id=tok,env=TOK test \"$TOK\" = \"$(cat /run/secrets/tok)\""
+                    b" && echo seen\n"})
+    steps, lines = _Steps(), list[str]()
+    image_id = engine.images.build(context, BuildOptions(
+        tags=["ext:1"], secrets={"tok": value.encode()}, reproducible=True, epoch=86400,
+        git=BuildGit("0123abcd" * 5, "https://example.com/app.git", dirty=True),
+    ), lines.append, steps=steps)
+    assert lines == []  # the steps went to `steps`, not to the classic log
+    kinds = [c[0] for c in steps.calls]
+    assert kinds[0] == "plan" and ("output", "seen") in steps.calls
+    assert [c[3] for c in steps.calls if c[0] == "step"] == ["RESOLVED", "DONE"]
+    doc = engine.images.inspect("ext:1")
+    assert doc["Id"] == image_id and doc["Created"] == "1970-01-02T00:00:00Z"
+    labels = doc_at(doc, "Config", "Labels")
+    assert labels["org.opencontainers.image.revision"] == "0123abcd" * 5
+    assert labels["org.opencontainers.image.source"] == "https://example.com/app.git"
+    assert labels["io.portside.image.revision.dirty"] == "true"
+    saved = io.BytesIO()
+    engine.images.save(["ext:1"], saved)
+    saved.seek(0)
+    with tarfile.open(fileobj=saved) as tar:  # every blob, layers unzipped
+        for member in tar:
+            f = tar.extractfile(member) if member.isreg() else None
+            data = f.read() if f else b""
+            data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+            assert value.encode() not in data, member.name
+    assert all(value not in h.created_by for h in engine.images.history("ext:1"))
 
 
 def test_local_engine_open_runs_and_closes_its_loop(root: Path, store: ImageStore) -> None:

@@ -14,6 +14,7 @@ import re
 import secrets
 import socket
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -358,3 +359,27 @@ def test_real_containers_behind_a_vip_across_a_daemon_restart(daemon: PortsideDa
         for name in names:
             daemon.cli("rm", "-f", name, check=False)
         daemon.cli("network", "rm", net_name, check=False)
+
+
+def test_udp_through_the_vip(balanced: NetworkManager, tasks: Callable[[str, str], Task]) -> None:
+    m = balanced
+    net = m.create(f"lb-net-{secrets.token_hex(3)}")
+    task = tasks("a", net.name)
+    vip = m.balancer().apply(_endpoint("lbudp", net.id, [task],
+                                       ports=(ServicePort(5353, "udp"),)))[net.id]
+    # a one-datagram receiver in the task prints what reaches it
+    recv = subprocess.Popen(
+        ["nsenter", f"--net={task.ns}", sys.executable, "-c",
+         "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
+         "s.bind(('0.0.0.0', 5353)); print('ready', flush=True);"
+         "print(s.recvfrom(100)[0].decode(), flush=True)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert recv.stdout is not None and recv.stdout.readline().strip() == "ready"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"hello over udp", (vip, 5353))
+        out, _ = recv.communicate(timeout=10)
+        assert "hello over udp" in out
+    finally:
+        recv.kill()
+        recv.wait()

@@ -289,3 +289,48 @@ def test_snapshot_of_a_written_layer_is_the_tree(store: ImageStore, tree: Path) 
     gone = os.lstat(fs / "etc" / "gone")
     assert stat.S_ISCHR(gone.st_mode) and gone.st_rdev == os.makedev(0, 0)
     assert os.getxattr(fs / "opaque", "trusted.overlay.opaque") == b"y"
+
+
+def _big_entries(n: int = 3) -> list[tuple[tarfile.TarInfo, bytes]]:
+    out = []
+    for i in range(n):
+        info = tarfile.TarInfo(f"big{i}")
+        data = os.urandom(1 << 19) + b"text " * (1 << 18)  # past the first chunk: the thread
+        info.size = len(data)
+        out.append((info, data))
+    return out
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", ""])
+def test_big_layers_are_compressed_beside_the_tar_and_read_back(tmp_path: Path,
+                                                                compression: str) -> None:
+    content = ContentStore(tmp_path / "store")
+    entries = _big_entries()
+    layer = write_entries(content, entries, compression)
+    tar = raw_tar(content, layer)
+    assert layer.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert layer.uncompressed_size == len(tar)
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        assert [t.extractfile(m).read() for m in t.getmembers()] == [d for _, d in entries]
+    again = write_entries(ContentStore(tmp_path / "other"), entries, compression)
+    assert again.digest == layer.digest  # the same bytes every time, thread or not
+
+
+def test_a_compressor_failing_in_its_thread_leaves_no_blob(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from portside.store import layers
+
+    calls = []
+
+    def failing(self: object, data: bytes) -> bytes:
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError("no space left on device")
+        return data
+
+    monkeypatch.setattr(layers._Compressor, "compress", failing)
+    content = ContentStore(tmp_path / "store")
+    with pytest.raises(OSError, match="no space"):
+        write_entries(content, _big_entries(), "gzip")
+    assert list(content.digests()) == []
+    assert list(content.ingest_dir.iterdir()) == []

@@ -6,20 +6,25 @@ runs the build in a thread of its own (it reads the request body as it unpacks i
 streams the builder's messages. As dockerd does, the status stays open until the first
 message: an error before it (a bad parameter, a context that is not a tar, a Dockerfile
 syntax error) is an HTTP error; after it, the last message carries the error.
+
+portside's own client adds what the classic protocol lacks as query parameters Docker
+clients never send (`steps`, `push`, `reproducible`, `epoch`, `git`, `dockerfile_name`),
+and its secrets as parts of a `multipart/form-data` body before the context: read into
+memory here, never written anywhere (docs/build.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import threading
 from collections.abc import Mapping
 from typing import IO, Any, cast
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
+from portside.build.gitinfo import GitInfo, strip_credentials
 from portside.engine.api import error_response
 from portside.engine.builds import (
     BuildCancelled,
@@ -34,6 +39,7 @@ from portside.engine.builds import (
     stream,
 )
 from portside.errors import InvalidArgument, PortsideError, to_wire
+from portside.numbers import is_digits
 
 BUILDS_KEY = "builds"
 QUEUE = 256  # messages between the build's thread and the socket
@@ -108,7 +114,16 @@ def parse_request(query: Any) -> BuildRequest:
         raise InvalidArgument("error reading labels: values must be strings")
     if not all(isinstance(v, str) for v in cache_from):
         raise InvalidArgument("error reading cachefrom: expected a list of image names")
+    epoch = query.get("epoch", "")
+    if epoch and not is_digits(epoch):
+        raise InvalidArgument(f"epoch={epoch}: expected seconds since 1970")
     return BuildRequest(
+        push=_flag(query, "push"),
+        reproducible=_flag(query, "reproducible"),
+        epoch=int(epoch) if epoch else None,
+        git=_git(query),
+        steps=_flag(query, "steps"),
+        dockerfile_name=query.get("dockerfile_name", ""),
         dockerfile=query.get("dockerfile", ""),
         tags=[t for t in query.getall("t", []) if t],
         # `"X": null` is `--build-arg X` with X unset in the client's environment: no value.
@@ -122,16 +137,66 @@ def parse_request(query: Any) -> BuildRequest:
     )
 
 
+def _git(query: Mapping[str, str]) -> GitInfo | None:
+    """`git`: the client's checkout (revision, source, dirty, commit_time) for the labels."""
+    doc = _json(query, "git", dict)
+    if not doc:
+        return None
+    revision, source = doc.get("revision"), doc.get("source", "")
+    dirty, when = doc.get("dirty", False), doc.get("commit_time", 0)
+    if not (isinstance(revision, str) and revision and isinstance(source, str)
+            and isinstance(dirty, bool) and isinstance(when, int)):
+        raise InvalidArgument("error reading git: expected revision, source, dirty, commit_time")
+    return GitInfo(revision, strip_credentials(source), dirty, when)
+
+
+SECRET_LIMIT = 500 * 1024  # per secret, as BuildKit's
+
+
+async def read_secrets(request: web.Request) -> tuple[dict[str, bytes], Any]:
+    """The secrets and the context of a `multipart/form-data` body (portside's client sends
+    one when a build has secrets): each `secret` part (its filename is the id) is read into
+    memory, never to disk; the `context` part, which comes last, is returned unread.
+    A plain body is the context itself."""
+    if not request.content_type.startswith("multipart/"):
+        return {}, request.content
+    reader = await request.multipart()
+    found: dict[str, bytes] = {}
+    while True:
+        part = await reader.next()
+        if part is None:
+            raise InvalidArgument("build upload: no context part")
+        if not isinstance(part, BodyPartReader):
+            raise InvalidArgument("build upload: nested multipart is not accepted")
+        if part.name == "context":
+            return found, part
+        if part.name != "secret" or not part.filename:
+            raise InvalidArgument(f"build upload: unexpected part {part.name!r}")
+        value = bytearray()
+        while chunk := await part.read_chunk(1 << 16):
+            value += chunk
+            if len(value) > SECRET_LIMIT:
+                raise InvalidArgument(f"secret {part.filename!r}: larger than 500 KiB")
+        found[part.filename] = bytes(value)
+
+
 class _Body:
     """The request body as a blocking file for the build's thread."""
 
-    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
-        self._content = request.content
+    def __init__(self, content: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._content = content  # the request's stream, or the context's part
         self._loop = loop
+        self._left = b""  # a part is read in chunks of at least 64 KiB (aiohttp's minimum)
 
     def read(self, n: int = -1) -> bytes:
         size = n if n > 0 else 1 << 20
-        return asyncio.run_coroutine_threadsafe(self._content.read(size), self._loop).result()
+        if not self._left:
+            reading = (self._content.read_chunk(max(size, 1 << 16))
+                       if isinstance(self._content, BodyPartReader)
+                       else self._content.read(size))
+            self._left = asyncio.run_coroutine_threadsafe(reading, self._loop).result()
+        data, self._left = self._left[:size], self._left[size:]
+        return data
 
     def readable(self) -> bool:
         return True
@@ -156,23 +221,30 @@ async def build(request: web.Request) -> web.StreamResponse:
 async def _build(request: web.Request) -> web.StreamResponse:
     builds: Builds = request.app[BUILDS_KEY]
     options = parse_request(request.query)
+    options.secrets, content = await read_secrets(request)
     quiet = _flag(request.query, "q")
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE)
+    queue: asyncio.Queue[Message] = asyncio.Queue()  # bounded by `room`
+    # The queue's free places: the build's thread takes one per message and hands the
+    # message over without waiting for the loop (a round trip per message costs a
+    # scheduler slice on a busy host); the loop gives the place back as it takes it.
+    room = threading.Semaphore(QUEUE)
     gone = threading.Event()
 
     def emit(message: Message) -> None:
+        while not room.acquire(timeout=0.5):
+            if gone.is_set():
+                raise BuildCancelled("the client closed the connection")
         if gone.is_set():
             raise BuildCancelled("the client closed the connection")
-        put = asyncio.run_coroutine_threadsafe(queue.put(message), loop)
-        while True:
-            try:
-                put.result(timeout=0.5)
-                return
-            except concurrent.futures.TimeoutError:
-                if gone.is_set():
-                    put.cancel()
-                    raise BuildCancelled("the client closed the connection") from None
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+        except RuntimeError:  # the loop is closed: the server went
+            raise BuildCancelled("the daemon is stopping") from None
+
+    def take() -> Message:
+        room.release()
+        return queue.get_nowait()
 
     done: asyncio.Future[BuildReport] = loop.create_future()
 
@@ -188,7 +260,7 @@ async def _build(request: web.Request) -> web.StreamResponse:
     def work() -> None:
         try:
             report = builds.run(
-                options, cast(IO[bytes], _Body(request, loop)), emit, cancelled=gone.is_set
+                options, cast(IO[bytes], _Body(content, loop)), emit, cancelled=gone.is_set
             )
         except BaseException as exc:  # reported to the client, never lost in the thread
             loop.call_soon_threadsafe(settle, None, exc)
@@ -219,9 +291,10 @@ async def _build(request: web.Request) -> web.StreamResponse:
             if getter not in finished:
                 getter.cancel()
                 break
+            room.release()
             batch = [getter.result()]
             while not queue.empty():
-                batch.append(queue.get_nowait())
+                batch.append(take())
             if quiet:
                 held.extend(batch)
             else:
@@ -231,7 +304,7 @@ async def _build(request: web.Request) -> web.StreamResponse:
         raise
     rest: list[Message] = []
     while not queue.empty():
-        rest.append(queue.get_nowait())
+        rest.append(take())
     error = done.exception()
     if quiet:
         held.extend(rest)
