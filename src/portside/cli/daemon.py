@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
 def extensions() -> list[DaemonExtension]:
     """What the daemon serves beside the engine, one line each."""
+    from portside.orchestrator.extension import OrchestratorExtension
     from portside.trust.secrets.extension import SecretsExtension
     from portside.trust.vulns.indexer import PackageIndexer
 
     return [
         SecretsExtension(),  # /secrets, /configs; the engine's SecretSource
         PackageIndexer(),  # the per-digest package index `portside where` reads
+        OrchestratorExtension(),  # /swarm, /nodes, /services, /tasks; the reconciler
     ]
 
 
