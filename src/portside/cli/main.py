@@ -59,6 +59,8 @@ COMMANDS: dict[str, str] = {
     "network": "portside.cli.network:network",
     "port": "portside.cli.network:port",
     "compose": "portside.cli.compose:compose",
+    "service": "portside.cli.services:service",
+    "stack": "portside.cli.stacks:stack",
     "cp": "portside.cli.cp:cp",
     "update": "portside.cli.manage:update",
     "rename": "portside.cli.manage:rename",

@@ -10,7 +10,8 @@ import portside
 
 SRC = Path(portside.__file__).parent
 PREFIXES = ("/containers", "/images", "/networks", "/volumes", "/exec", "/events", "/commit",
-            "/build", "/system", "/info", "/version", "/_ping")
+            "/build", "/system", "/info", "/version", "/_ping", "/services", "/tasks",
+            "/swarm", "/nodes", "/secrets", "/configs")
 ALLOWED = ("client/", "engine/api/", "network/api.py")  # the client, and the servers
 
 
