@@ -81,6 +81,24 @@ class RemoteSwarm:
         return cast(Document, self.c.get(f"/nodes/{_q(ref)}"))
 
 
+class RemoteObjects:
+    """Docker's `/secrets` or `/configs` (`kind`): the documents as they are."""
+
+    def __init__(self, client: Client, kind: str) -> None:
+        if kind not in ("secrets", "configs"):
+            raise ValueError(kind)
+        self.c, self.kind = client, kind
+
+    def create(self, spec: Document) -> str:
+        return str(self.c.post(f"/{self.kind}/create", spec)["ID"])
+
+    def list(self, filters: Filters | None = None) -> list[Document]:
+        return cast(list[Document], self.c.get(f"/{self.kind}", filters=_filters(filters)))
+
+    def remove(self, ref: str) -> None:
+        self.c.json("DELETE", f"/{self.kind}/{_q(ref)}")
+
+
 def _conforms(services: RemoteServices, swarm: RemoteSwarm) -> tuple[ServicesAPI, SwarmAPI]:
     """Static proof (mypy) that the classes implement the interfaces."""
     return services, swarm
