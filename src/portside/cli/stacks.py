@@ -7,7 +7,7 @@ The file goes through portside's compose loader (every stage, the schema include
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,30 +15,22 @@ from portside.cli.output import table
 from portside.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from portside.compose.stackdeploy import ObjectsAPI
-    from portside.engine.interface import EngineAPI
-    from portside.orchestrator.interface import ServicesAPI, SwarmAPI
+    from portside.compose.stackdeploy import StackParts
+    from portside.orchestrator.interface import SwarmAPI
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
 
-class _Parts(NamedTuple):
-    engine: EngineAPI
-    services: ServicesAPI
-    swarm: SwarmAPI
-    secrets: ObjectsAPI
-    configs: ObjectsAPI
-
-
-def _parts() -> _Parts:
+def _parts() -> tuple[StackParts, SwarmAPI]:
     from portside.cli.engine import engine, orchestrator
     from portside.client.services import RemoteObjects
     from portside.client.transport import Client
+    from portside.compose.stackdeploy import StackParts
 
     services, swarm = orchestrator()
-    client = Client()
-    return _Parts(engine(), services, swarm, RemoteObjects(client, "secrets"),
-                  RemoteObjects(client, "configs"))
+    client, daemon = Client(), engine()
+    return StackParts(daemon.networks, daemon.volumes, services,
+                      RemoteObjects(client, "secrets"), RemoteObjects(client, "configs")), swarm
 
 
 def _check_name(name: str) -> str:
@@ -79,13 +71,12 @@ def deploy(files: tuple[str, ...], prune: bool, wait: bool, detach: bool, quiet:
     project = load_project(Options(files=files, project_name=_check_name(name), warn=warn,
                                    stack=True))
     plan = stackplan.plan(project, warn)
-    engine, services, swarm, secrets, configs = _parts()
+    parts, swarm = _parts()
     report = (lambda m: None) if quiet else _echo
-    outcome = stackdeploy.deploy(plan, engine, services, secrets, configs,
-                                 report, prune=prune)
+    outcome = stackdeploy.deploy(plan, parts, report, prune=prune)
     if wait and not detach:
         for svc in outcome.created + outcome.updated:
-            servicewait.wait(services, svc, max(1, len(swarm.nodes())), None,
+            servicewait.wait(parts.services, svc, max(1, len(swarm.nodes())), None,
                              (lambda m: None) if quiet else _echo)
 
 
@@ -95,8 +86,7 @@ def ls(fmt: str) -> None:
     """List stacks."""
     from portside.compose import stackdeploy
 
-    _, services, *_ = _parts()
-    found = stackdeploy.stacks(services)
+    found = stackdeploy.stacks(_parts()[0].services)
     if fmt == "json":
         for ns, count in found.items():
             click.echo(json.dumps({"Name": ns, "Services": str(count)}))
@@ -134,8 +124,7 @@ def ps(ctx: click.Context, quiet: bool, fmt: str, no_trunc: bool, name: str) -> 
     from portside.cli.services import ps as service_ps
     from portside.engine.interface import str_at
 
-    _, services, *_ = _parts()
-    found = services.list({"label": _namespace_filter(name)})
+    found = _parts()[0].services.list({"label": _namespace_filter(name)})
     if not found:
         raise InvalidArgument(f"nothing found in stack: {name}")
     ctx.invoke(service_ps, refs=tuple(str_at(s, "ID") for s in found), quiet=quiet,
@@ -148,8 +137,7 @@ def rm(names: tuple[str, ...]) -> None:
     """Remove stacks: their services, networks, volumes, secrets and configs."""
     from portside.compose import stackdeploy
 
-    engine, services, _, secrets, configs = _parts()
+    parts, _ = _parts()
     for name in names:
-        if not stackdeploy.remove(name, engine, services, secrets, configs,
-                                  _echo):
+        if not stackdeploy.remove(name, parts, _echo):
             click.echo(f"Nothing found in stack: {name}", err=True)

@@ -17,10 +17,11 @@ from typing import Protocol
 from portside.compose.stack import HASH_LABEL, NAMESPACE, Resource, StackPlan
 from portside.engine.interface import (
     Document,
-    EngineAPI,
     Filters,
     NetworkCreate,
+    NetworksAPI,
     VolumeCreate,
+    VolumesAPI,
     doc_at,
     int_at,
     str_at,
@@ -47,6 +48,17 @@ class MissingExternal(NotFound):
 
 
 @dataclass
+class StackParts:
+    """What a stack deploy talks to (injected: the daemon's, or in-memory ones in tests)."""
+
+    networks: NetworksAPI
+    volumes: VolumesAPI
+    services: ServicesAPI
+    secrets: ObjectsAPI
+    configs: ObjectsAPI
+
+
+@dataclass
 class Outcome:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -66,30 +78,31 @@ def _exists(inspect: Callable[[str], object], name: str) -> bool:
         return False
 
 
-def deploy(plan: StackPlan, engine: EngineAPI, services: ServicesAPI, secrets: ObjectsAPI,
-           configs: ObjectsAPI, report: Callable[[str], None], prune: bool = False) -> Outcome:
+def deploy(plan: StackPlan, parts: StackParts, report: Callable[[str], None],
+           prune: bool = False) -> Outcome:
     """Make what the plan names and is missing, then create or update its services."""
+    services = parts.services
     for net in plan.networks:
-        if _exists(engine.networks.inspect, net.name):
+        if _exists(parts.networks.inspect, net.name):
             continue
         if net.external:
             raise MissingExternal("network", net.name)
         report(f"Creating network {net.name}")
         b = net.body
-        engine.networks.create(NetworkCreate(
+        parts.networks.create(NetworkCreate(
             name=net.name, driver=b["Driver"], internal=b["Internal"],
             attachable=b["Attachable"], labels=b["Labels"], options=b["Options"],
             ipam=b.get("IPAM")))
     for vol in plan.volumes:
-        if _exists(engine.volumes.inspect, vol.name):
+        if _exists(parts.volumes.inspect, vol.name):
             continue
         if vol.external:
             raise MissingExternal("volume", vol.name)
-        engine.volumes.create(VolumeCreate(name=vol.name, driver=vol.body["Driver"],
+        parts.volumes.create(VolumeCreate(name=vol.name, driver=vol.body["Driver"],
                                            labels=vol.body["Labels"],
                                            options=vol.body["DriverOpts"]))
-    for kind, api, wanted in (("secret", secrets, plan.secrets), ("config", configs,
-                                                                   plan.configs)):
+    for kind, api, wanted in (("secret", parts.secrets, plan.secrets),
+                              ("config", parts.configs, plan.configs)):
         _objects(kind, api, wanted, report)
     existing = {str_at(s, "Spec", "Name"): s for s in services.list(_label(plan.namespace))}
     out = Outcome()
@@ -142,16 +155,15 @@ def _patiently(remove: Callable[[], None]) -> None:
             time.sleep(0.2)
 
 
-def remove(ns: str, engine: EngineAPI, services: ServicesAPI, secrets: ObjectsAPI,
-           configs: ObjectsAPI, report: Callable[[str], None]) -> bool:
+def remove(ns: str, parts: StackParts, report: Callable[[str], None]) -> bool:
     """Remove every service, network, volume, secret and config labelled with stack
     `ns`; False when there was none."""
     found = False
-    for s in services.list(_label(ns)):
+    for s in parts.services.list(_label(ns)):
         found = True
         report(f"Removing service {str_at(s, 'Spec', 'Name')}")
-        services.remove(str_at(s, "ID"))
-    for kind, api in (("secret", secrets), ("config", configs)):
+        parts.services.remove(str_at(s, "ID"))
+    for kind, api in (("secret", parts.secrets), ("config", parts.configs)):
         try:
             items = api.list(_label(ns))
         except NotFound:
@@ -160,16 +172,16 @@ def remove(ns: str, engine: EngineAPI, services: ServicesAPI, secrets: ObjectsAP
             found = True
             report(f"Removing {kind} {str_at(item, 'Spec', 'Name')}")
             api.remove(str_at(item, "ID"))
-    for net in engine.networks.list(_label(ns)):
+    for net in parts.networks.list(_label(ns)):
         found = True
         name = str_at(net, "Name")
         report(f"Removing network {name}")
-        _patiently(functools.partial(engine.networks.remove, name))
-    for vol in engine.volumes.list(_label(ns)):
+        _patiently(functools.partial(parts.networks.remove, name))
+    for vol in parts.volumes.list(_label(ns)):
         found = True
         name = str_at(vol, "Name")
         report(f"Removing volume {name}")
-        _patiently(functools.partial(engine.volumes.remove, name))
+        _patiently(functools.partial(parts.volumes.remove, name))
     return found
 
 
