@@ -132,7 +132,7 @@ def service() -> None:
     """Manage services: replicated tasks the daemon keeps running."""
 
 
-@service.command("create", context_settings={"ignore_unknown_options": False})
+@service.command("create", context_settings={"allow_interspersed_args": False})
 @_options(SHARED + CREATE_ONLY)
 @_detach_and_flags
 @click.argument("image")

@@ -59,9 +59,9 @@ def test_the_issue_command_line_builds_dockers_spec() -> None:
 
 def test_global_mode_and_command_args() -> None:
     spec = spec_of(["--name", "agent", "--mode", "global", "--endpoint-mode", "dnsrr",
-                    "--constraint", "node.role==manager", "busybox", "sleep", "60"])
+                    "--constraint", "node.role==manager", "busybox", "sh", "-c", "sleep 60"])
     assert spec["Mode"] == {"Global": {}}
-    assert spec["TaskTemplate"]["ContainerSpec"]["Args"] == ["sleep", "60"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Args"] == ["sh", "-c", "sleep 60"]
     assert spec["TaskTemplate"]["Placement"] == {"Constraints": ["node.role==manager"]}
     assert spec["EndpointSpec"] == {"Mode": "dnsrr"}
 
