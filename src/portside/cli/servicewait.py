@@ -41,6 +41,15 @@ def running(tasks: list[Document], image: str = "") -> int:
                and (not image or str_at(t, "Spec", "ContainerSpec", "Image") == image))
 
 
+def last_error(tasks: list[Document]) -> str:
+    """The error of the most recently updated task that has one."""
+    failed = [t for t in tasks if str_at(t, "Status", "Err")]
+    if not failed:
+        return ""
+    newest = max(failed, key=lambda t: str_at(t, "Status", "Timestamp"))
+    return str_at(newest, "Status", "Err")
+
+
 def wait(services: ServicesAPI, ref: str, nodes: int, before: Document | None,
          report: Callable[[str], None], rollback: bool = False) -> Document:
     """Follow `ref` until its tasks run as specified and any update it started settled.
@@ -63,6 +72,8 @@ def wait(services: ServicesAPI, ref: str, nodes: int, before: Document | None,
         want, have = desired(service, nodes), running(tasks, image)
         line = f"overall progress: {have} out of {want} tasks" + (
             f" ({state.replace('_', ' ')})" if state else "")
+        if have < want and (err := last_error(tasks)):
+            line += f"; last task error: {err}"  # e.g. No such image, as `service ps` shows
         if line != last:
             report(line)
             last = line
