@@ -98,10 +98,11 @@ class MemNamed:
             raise NotFound(f"{name} not found")
         return {"Name": name, **self.items[name]}
 
-    def create(self, options: Any) -> Any:
-        if isinstance(options, dict):  # a secret or config spec
-            self.items[str(options["Name"])] = {"Labels": options.get("Labels") or {}}
-            return str(options["Name"])
+    def create(self, options: Any, data: bytes | None = None,
+               labels: dict[str, str] | None = None) -> Any:
+        if isinstance(options, str):  # a secret or config: name, data, labels
+            self.items[options] = {"Labels": labels or {}, "Data": data}
+            return options
         self.items[options.name] = {"Labels": options.labels}
         return {"Name": options.name}
 

@@ -122,6 +122,19 @@ def _converge(ref: str, before: Document | None, quiet: bool, rollback: bool = F
         click.echo("verify: Service converged", err=True)
 
 
+def _resolve(spec: Document) -> None:
+    """Secret and config names -> their IDs (only when the spec names some)."""
+    cs = doc_at(spec, "TaskTemplate", "ContainerSpec")
+    if not (cs.get("Secrets") or cs.get("Configs")):
+        return
+    from portside.client.services import RemoteObjects
+    from portside.client.transport import Client
+    from portside.compose.stackdeploy import resolve_refs
+
+    client = Client()
+    resolve_refs(spec, RemoteObjects(client, "secrets"), RemoteObjects(client, "configs"))
+
+
 def _warn(warnings: list[str]) -> None:
     for w in warnings:
         click.echo(f"WARNING: {w}", err=True)
@@ -140,6 +153,7 @@ def service() -> None:
 def create(image: str, args: tuple[str, ...], detach: bool, quiet: bool, **kw: Any) -> None:
     """Create a service from IMAGE; prints its ID."""
     spec = servicespec.create_spec(kw.get("name") or "", image, args, kw)
+    _resolve(spec)
     services, _ = orchestrator()
     service_id, warnings = services.create(spec)
     _warn(warnings)
@@ -153,6 +167,7 @@ def _update(ref: str, change: Callable[[Document], Document], detach: bool, quie
     services, _ = orchestrator()
     before = services.inspect(ref)
     spec = change(doc_at(before, "Spec"))
+    _resolve(spec)
     _warn(services.update(str_at(before, "ID"), int_at(before, "Version", "Index"), spec,
                           rollback=rollback))
     click.echo(str_at(before, "Spec", "Name") or ref)

@@ -8,6 +8,7 @@ the class the orchestrator raised (`errors.from_wire` in the transport), so a st
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any, cast
@@ -82,15 +83,21 @@ class RemoteSwarm:
 
 
 class RemoteObjects:
-    """Docker's `/secrets` or `/configs` (`kind`): the documents as they are."""
+    """Docker's `/secrets` or `/configs` (`kind`), as far as `stack deploy` needs them.
+    (The `secrets` branch brings a fuller `client.secrets.RemoteSecrets` with the same
+    create/list/remove calls; this one gives way to it when both are on main.)"""
 
     def __init__(self, client: Client, kind: str) -> None:
         if kind not in ("secrets", "configs"):
             raise ValueError(kind)
         self.c, self.kind = client, kind
 
-    def create(self, spec: Document) -> str:
-        return str(self.c.post(f"/{self.kind}/create", spec)["ID"])
+    def create(self, name: str, data: bytes | None,
+               labels: dict[str, str] | None = None) -> str:
+        body: Document = {"Name": name, "Labels": dict(labels or {})}
+        if data is not None:
+            body["Data"] = base64.b64encode(data).decode()
+        return str(self.c.post(f"/{self.kind}/create", body)["ID"])
 
     def list(self, filters: Filters | None = None) -> list[Document]:
         return cast(list[Document], self.c.get(f"/{self.kind}", filters=_filters(filters)))

@@ -281,10 +281,8 @@ def plan(project: Project, warn: Callable[[str], None] = lambda m: None) -> Stac
     return out
 
 
-def _content(item: Any, project: Project, kind: str) -> str:
-    """The base64 `Data` of a secret or config (from its file, variable or content)."""
-    import base64
-
+def _content(item: Any, project: Project, kind: str) -> bytes:
+    """The bytes of a secret or config (from its file, variable or content)."""
     if item.file:
         with open(item.file, "rb") as f:
             raw = f.read()
@@ -292,4 +290,4 @@ def _content(item: Any, project: Project, kind: str) -> str:
         raw = project.environment.get(item.environment, "").encode()
     else:
         raw = (item.content or "").encode()
-    return base64.b64encode(raw).decode()
+    return raw

@@ -12,7 +12,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from portside.compose.stack import HASH_LABEL, NAMESPACE, Resource, StackPlan
 from portside.engine.interface import (
@@ -35,7 +35,8 @@ REMOVE_PATIENCE = 30.0  # seconds a network or volume may stay in use by stoppin
 class ObjectsAPI(Protocol):
     """Docker's secrets or configs, as far as a stack needs them."""
 
-    def create(self, spec: Document) -> str: ...
+    def create(self, name: str, data: bytes | None,
+               labels: dict[str, str] | None = None) -> str: ...
     def list(self, filters: Filters | None = None) -> list[Document]: ...
     def remove(self, ref: str) -> None: ...
 
@@ -107,6 +108,7 @@ def deploy(plan: StackPlan, parts: StackParts, report: Callable[[str], None],
     existing = {str_at(s, "Spec", "Name"): s for s in services.list(_label(plan.namespace))}
     out = Outcome()
     for name, spec in plan.services.items():
+        resolve_refs(spec, parts.secrets, parts.configs)
         current = existing.get(name)
         if current is None:
             report(f"Creating service {name}")
@@ -126,6 +128,28 @@ def deploy(plan: StackPlan, parts: StackParts, report: Callable[[str], None],
     return out
 
 
+class UnknownObject(NotFound):
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} not found: {name}")
+        self.kind, self.name = kind, name
+
+
+def resolve_refs(spec: dict[str, Any], secrets: ObjectsAPI, configs: ObjectsAPI) -> None:
+    """Fill the SecretID/ConfigID of the spec's references from their names, as Docker's
+    CLI does before it sends a spec (the daemon wants IDs)."""
+    container = spec.get("TaskTemplate", {}).get("ContainerSpec", {})
+    for kind, key, api in (("secret", "Secrets", secrets), ("config", "Configs", configs)):
+        refs = [r for r in container.get(key) or [] if not r.get(f"{kind.title()}ID")]
+        if not refs:
+            continue
+        ids = {str_at(d, "Spec", "Name"): str_at(d, "ID") for d in api.list()}
+        for ref in refs:
+            name = ref.get(f"{kind.title()}Name", "")
+            if name not in ids:
+                raise UnknownObject(kind, name)
+            ref[f"{kind.title()}ID"] = ids[name]
+
+
 def _objects(kind: str, api: ObjectsAPI, wanted: list[Resource],
              report: Callable[[str], None]) -> None:
     if not wanted:
@@ -137,7 +161,7 @@ def _objects(kind: str, api: ObjectsAPI, wanted: list[Resource],
         if item.external:
             raise MissingExternal(kind, item.name)
         report(f"Creating {kind} {item.name}")
-        api.create(item.body)
+        api.create(item.name, item.body["Data"], item.body["Labels"])
 
 
 def _patiently(remove: Callable[[], None]) -> None:

@@ -104,7 +104,7 @@ def test_resources_carry_the_namespace_label(tmp_path: Path) -> None:
     assert [n.name for n in plan.networks] == ["shop_default", "shop_front"]
     assert all(n.body["Labels"] == {"com.docker.stack.namespace": "shop"} for n in plan.networks)
     assert [v.name for v in plan.volumes] == ["shop_data"]
-    assert plan.secrets[0].name == "shop_db" and plan.secrets[0].body["Data"] == "czNjcmV0"
+    assert plan.secrets[0].name == "shop_db" and plan.secrets[0].body["Data"] == b"s3cret"
 
 
 def test_ignored_keys_are_one_warning_each(tmp_path: Path) -> None:

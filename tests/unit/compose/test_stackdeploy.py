@@ -43,6 +43,9 @@ def test_deploy_redeploy_and_rm(tmp_path: Path, parts: Any) -> None:
     assert list(parts.volumes.items) == ["shop_data"]
     assert list(parts.secrets.items) == ["shop_pw"]
     assert "Creating network shop_back" in said
+    web = parts.services.inspect("shop_web")["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert web["Secrets"][0]["SecretName"] == "shop_pw"
+    assert web["Secrets"][0]["SecretID"] == "shop_pw"  # resolved by name, as Docker's CLI
 
     again = stackdeploy.deploy(plan_of(tmp_path, FILE), parts, said.append)
     assert again.created == [] and again.updated == [] and sorted(again.unchanged) == [
@@ -75,3 +78,9 @@ def test_an_external_network_must_exist(tmp_path: Path, parts: Any) -> None:
                        " external"):
         stackdeploy.deploy(plan_of(tmp_path, text), parts, lambda m: None)
     assert parts.services.services == {}  # nothing half-made: services come last
+
+
+def test_an_unknown_secret_name_is_one_line(parts: Any) -> None:
+    spec = {"TaskTemplate": {"ContainerSpec": {"Secrets": [{"SecretName": "nope"}]}}}
+    with pytest.raises(stackdeploy.UnknownObject, match="^secret not found: nope$"):
+        stackdeploy.resolve_refs(spec, parts.secrets, parts.configs)
