@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 def extensions() -> list[DaemonExtension]:
     """What the daemon serves beside the engine, one line each."""
-    return []
+    from portside.orchestrator.extension import OrchestratorExtension
+
+    return [OrchestratorExtension()]
 
 
 @click.command("daemon")

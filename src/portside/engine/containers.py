@@ -80,6 +80,11 @@ class Engine:
         self.networks = networks
         self.events = events
         self.exits = exits
+        # Per container managed mode: with a label set, only containers carrying it report
+        # to `exits` (and have no restart policy of ours); the others keep theirs.
+        self.managed_label: str | None = None
+        # What daemon extensions add to `/info` (a swarm's state, say), each a few keys.
+        self.info_parts: list[Callable[[], dict[str, Any]]] = []
         self.locks: dict[str, asyncio.Lock] = {}
         self.waits = Waiters()
         self.manual_stop: set[str] = set()
@@ -128,6 +133,14 @@ class Engine:
         """The container's writable layer (`diff/`, `work/`): kept across stop/start and
         restart like Docker's, removed with the container."""
         return self.container_dir(cid) / "rw"
+
+    def managed(self, c: Container) -> bool:
+        """Whether the container's exits go to the orchestrator rather than to a restart
+        policy."""
+        if self.exits is None:
+            return False
+        return self.managed_label is None or self.managed_label in (
+            c.config.get("Labels") or {})
 
     def event(self, c: Container, action: str, **extra: str) -> None:
         attrs = {**(c.config.get("Labels") or {}), "image": c.image, "name": c.name, **extra}

@@ -56,11 +56,12 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun",
     app = make_app(engine)
     for extension in extensions:
         extension.install(app, engine)
+    # Before the socket answers (and before the extensions start, in `setup`): no client
+    # may see a container "running" that died while no daemon ran (Docker restores its
+    # containers before serving, too).
+    await engine.monitor.recover()
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    # Before the socket answers: no client may see a container "running" that died
-    # while no daemon ran (Docker restores its containers before serving, too).
-    await engine.monitor.recover()
     old_umask = os.umask(0o177)  # the socket is root-only (0600)
     try:
         site = web.UnixSite(runner, str(socket_path))

@@ -184,6 +184,7 @@ def info_doc(engine: Engine) -> dict[str, Any]:
         + (["name=cgroupns"] if layout.mode == "v2" else []),
         "CDISpecDirs": [],
         "Warnings": warnings or None,
+        **{k: v for part in engine.info_parts for k, v in part().items()},
     }
 
 

@@ -7,9 +7,10 @@ process has exited, and conmon's exit file gives the status. Then the record is 
 (no, on-failure[:N], always, unless-stopped) restart with Docker's backoff: 100 ms doubling
 per restart, capped at one minute, reset after a run of 10 seconds or more.
 
-In managed mode (the engine was given an `ExitReporter`) no restart policy is applied,
-neither at an exit nor at the daemon's start: each exit is reported as a `TaskExit` and
-the caller (the orchestrator) decides what happens next.
+In managed mode (the engine was given an `ExitReporter`) no restart policy is applied to a
+managed container (every container, or with `engine.managed_label` set only those that
+carry it: the orchestrator's tasks), neither at an exit nor at the daemon's start: each
+exit is reported as a `TaskExit` and the orchestrator decides what happens next.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Monitor:
         if fut is not None and not fut.done():
             fut.set_result(None)
         engine.notify_waiters(c)
-        if engine.exits is not None:
+        if engine.managed(c):
             await self._report(c)
         if c.host_config.get("AutoRemove"):
             with contextlib.suppress(PortsideError):
@@ -156,7 +157,7 @@ class Monitor:
             log.exception("reporting the exit of %s failed", c.id[:12])
 
     def _should_restart(self, c: Container) -> bool:
-        if self.engine.exits is not None:
+        if self.engine.managed(c):
             return False  # managed: the orchestrator decides
         if c.id in self.engine.manual_stop:
             return False
@@ -232,9 +233,9 @@ class Monitor:
                                ExitCode=code, Pid=0, FinishedAt=now_rfc3339(),
                                OOMKilled=bool(st and st.oom_killed))
                 engine.state.save(c)
-                if engine.exits is not None:
+                if engine.managed(c):
                     await self._report(c)
-            if engine.exits is not None:
+            if engine.managed(c):
                 continue  # managed: no restart policy of our own
             policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
             if policy == "always" or (policy == "unless-stopped" and was_running) or (
