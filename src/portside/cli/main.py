@@ -61,6 +61,8 @@ COMMANDS: dict[str, str] = {
     "compose": "portside.cli.compose:compose",
     "service": "portside.cli.services:service",
     "stack": "portside.cli.stacks:stack",
+    "swarm": "portside.cli.swarm:swarm",
+    "node": "portside.cli.swarm:node",
     "cp": "portside.cli.cp:cp",
     "update": "portside.cli.manage:update",
     "rename": "portside.cli.manage:rename",

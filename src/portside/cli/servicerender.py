@@ -167,7 +167,13 @@ def pretty(service: Document) -> list[str]:
             out += [f"  Protocol = {p.get('Protocol', 'tcp')}",
                     f"  TargetPort = {p.get('TargetPort')}",
                     f"  PublishMode = {p.get('PublishMode', 'ingress')}"]
-    return out
+    return [_align(line) for line in out]
+
+
+def _align(line: str) -> str:
+    """`Key:\tvalue` -> the key padded to Docker's column (its tabwriter's output)."""
+    label, tab, value = line.partition("\t")
+    return f"{label:<16}{value.lstrip(chr(9))}" if tab else line
 
 
 def _bytes(n: int) -> str:

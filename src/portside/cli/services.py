@@ -154,7 +154,10 @@ def create(image: str, args: tuple[str, ...], detach: bool, quiet: bool, **kw: A
     """Create a service from IMAGE; prints its ID."""
     spec = servicespec.create_spec(kw.get("name") or "", image, args, kw)
     _resolve(spec)
-    services, _ = orchestrator()
+    services, swarm = orchestrator()
+    from portside.cli.swarm import ensure_manager
+
+    ensure_manager(swarm, quiet)
     service_id, warnings = services.create(spec)
     _warn(warnings)
     click.echo(service_id)
@@ -310,7 +313,7 @@ def inspect(refs: tuple[str, ...], pretty: bool, fmt: str) -> None:
                 continue
             if i:
                 click.echo("")
-            click.echo("\n".join(servicerender.pretty(doc)).expandtabs(16))
+            click.echo("\n".join(servicerender.pretty(doc)))
         return
     inspect_each(refs, services.inspect)
 

@@ -72,6 +72,9 @@ def deploy(files: tuple[str, ...], prune: bool, wait: bool, detach: bool, quiet:
                                    stack=True))
     plan = stackplan.plan(project, warn)
     parts, swarm = _parts()
+    from portside.cli.swarm import ensure_manager
+
+    ensure_manager(swarm, quiet)
     report = (lambda m: None) if quiet else _echo
     outcome = stackdeploy.deploy(plan, parts, report, prune=prune)
     if wait and not detach:

@@ -34,7 +34,7 @@ def test_create_scale_update_rm(daemon: PortsideDaemon) -> None:
     assert any(t["Name"].startswith(" \\_ ") for t in history)  # the replaced tasks
 
     pretty = daemon.cli("service", "inspect", "--pretty", "sc-web").stdout
-    assert "Replicas:       3" in pretty and "Name:           sc-web" in pretty
+    assert " Replicas:      3" in pretty and "Name:           sc-web" in pretty
     daemon.cli("service", "rm", "sc-web")
     assert _rows(daemon, "service", "ls") == []
 
