@@ -62,9 +62,7 @@ def wait(services: ServicesAPI, ref: str, nodes: int, before: Document | None,
         status = doc_at(service, "UpdateStatus")
         ours = bool(status) and status != old_status
         state = str_at(status, "State") if ours else ""
-        failed = ("paused", "rollback_paused") if rollback else (
-            "paused", "rollback_paused", "rollback_completed")
-        if state in failed:
+        if state in ("paused", "rollback_paused"):  # stopped: nothing more will converge
             raise UpdateFailed(str_at(service, "Spec", "Name"), state,
                                str_at(status, "Message"))
         tasks = services.tasks({"service": [str_at(service, "ID")]})
@@ -78,5 +76,8 @@ def wait(services: ServicesAPI, ref: str, nodes: int, before: Document | None,
             report(line)
             last = line
         if have == want and (not ours or state in SETTLED):
+            if state == "rollback_completed" and not rollback:  # the old version runs again
+                raise UpdateFailed(str_at(service, "Spec", "Name"), state,
+                                   str_at(status, "Message"))
             return service
         time.sleep(POLL)

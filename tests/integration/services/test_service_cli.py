@@ -66,3 +66,20 @@ def test_stack_deploy_redeploy_rm(daemon: PortsideDaemon, tmp_path: Path) -> Non
     assert _rows(daemon, "stack", "ls") == []
     nets = daemon.cli("network", "ls", "--format", "json").stdout
     assert "sc-st_default" not in nets
+
+
+def test_an_unhealthy_update_rolls_back_and_exits_1(daemon: PortsideDaemon) -> None:
+    loop = "trap 'exit 0' TERM; while true; do sleep 1; done"
+    daemon.cli("service", "create", "--name", "sc-hc", "--replicas", "2",
+               "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s",
+               "--health-retries", "1", "--update-failure-action", "rollback",
+               "--update-monitor", "2s", "busybox", "sh", "-c", f"touch /tmp/ok; {loop}")
+    r = daemon.cli("service", "update", "--args", f"sh -c \"{loop}\"", "sc-hc", check=False,
+                   timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(
+        "Error: service sc-hc: update rollback completed")
+    spec = json.loads(daemon.cli("service", "inspect", "sc-hc").stdout)[0]
+    assert spec["UpdateStatus"]["State"] == "rollback_completed"
+    assert spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"][-1].startswith("touch /tmp/ok")
+    assert _rows(daemon, "service", "ls")[0]["Replicas"] == "2/2"
