@@ -16,9 +16,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from portside.engine import detachkeys
 from portside.engine.containers import Engine, NotRunning
 from portside.engine.state import Container
-from portside.engine.streams import STDERR, STDOUT, Sink
+from portside.engine.streams import STDERR, STDOUT, Discard, Sink
 from portside.errors import Conflict, InvalidArgument, NotFound
 from portside.runtime.errors import CommandNotExecutable, CommandNotFound
 
@@ -57,6 +58,8 @@ def create(engine: Engine, ref: str, body: dict[str, Any]) -> str:
         cmd = [cmd]
     if not cmd:
         raise InvalidArgument("No exec command specified")
+    if body.get("DetachKeys"):
+        detachkeys.parse(str(body["DetachKeys"]))  # refused at create, as Docker does
     exec_id = secrets.token_hex(32)
     engine.execs[exec_id] = {
         "ID": exec_id, "ContainerID": c.id, "Running": False, "ExitCode": None, "Pid": 0,
@@ -132,26 +135,56 @@ async def begin(engine: Engine, inst: dict[str, Any], body: dict[str, Any]) -> A
 
 async def pump(engine: Engine, inst: dict[str, Any], proc: Any, out: Sink) -> None:
     """Carry the process's output to `out` (and `out.stdin` to it) until its output ends,
-    then record its exit; a `FailedStart`'s message goes out alone."""
+    then record its exit; a `FailedStart`'s message goes out alone. When the client types
+    the detach keys (a TTY only), this returns at once and the process runs on, its
+    output dropped, its exit recorded when it comes."""
     if isinstance(proc, FailedStart):
         await out.write(STDOUT, proc.message)
         return
+    sink = _Detachable(out)
     pumps = []
     if proc.pty is not None:
-        pumps.append(_copy_out(proc.pty, out, STDOUT))
+        pumps.append(_copy_out(proc.pty, sink, STDOUT))
         in_fd = proc.pty
     else:
         if proc.stdout is not None:
-            pumps.append(_copy_out(proc.stdout.fileno(), out, STDOUT))
+            pumps.append(_copy_out(proc.stdout.fileno(), sink, STDOUT))
         if proc.stderr is not None:
-            pumps.append(_copy_out(proc.stderr.fileno(), out, STDERR))
+            pumps.append(_copy_out(proc.stderr.fileno(), sink, STDERR))
         in_fd = proc.stdin.fileno() if proc.stdin is not None else None
-    feeder = None
+    outputs = asyncio.ensure_future(_outputs_then_exit(engine, inst, proc, pumps))
     if inst["OpenStdin"] and in_fd is not None:
-        feeder = asyncio.ensure_future(_copy_in(out.stdin, in_fd, proc.pty is None, proc))
-    await asyncio.gather(*pumps)
-    if feeder is not None:
+        keys = detachkeys.for_stream(proc.pty is not None, True, inst["DetachKeys"])
+        feeder = asyncio.ensure_future(_copy_in(out.stdin, in_fd, proc.pty is None, proc,
+                                                keys))
+        await asyncio.wait((outputs, feeder), return_when=asyncio.FIRST_COMPLETED)
+        if not outputs.done() and not feeder.cancelled() and feeder.result() is True:
+            sink.detached = True
+            return
         feeder.cancel()
+    await outputs
+
+
+class _Detachable:
+    """The client's sink until it detaches; then output is dropped."""
+
+    def __init__(self, out: Sink) -> None:
+        self.out = out
+        self.detached = False
+
+    @property
+    def stdin(self) -> asyncio.StreamReader:
+        return self.out.stdin
+
+    async def write(self, stream: int, data: bytes) -> bool:
+        if self.detached:
+            return await Discard().write(stream, data)
+        return await self.out.write(stream, data)
+
+
+async def _outputs_then_exit(engine: Engine, inst: dict[str, Any], proc: Any,
+                             pumps: list[Any]) -> None:
+    await asyncio.gather(*pumps)
     await finish(engine, inst, proc)
 
 
@@ -168,18 +201,27 @@ async def _copy_out(fd: int, out: Sink, stream: int) -> None:
             return
 
 
-async def _copy_in(reader: asyncio.StreamReader, fd: int, close_at_eof: bool, proc: Any) -> None:
+async def _copy_in(reader: asyncio.StreamReader, fd: int, close_at_eof: bool, proc: Any,
+                   detach_keys: bytes | None = None) -> bool:
+    """The client's stdin to the process; True when the client typed the detach keys."""
+    detector = detachkeys.Detector(detach_keys) if detach_keys else None
     while True:
         data = await reader.read(65536)
         if not data:
             if close_at_eof and proc.stdin is not None:
                 with contextlib.suppress(OSError):
                     proc.stdin.close()
-            return
+            return False
+        detached = False
+        if detector is not None:
+            data, detached = detector.feed(data)
         try:
-            await asyncio.to_thread(os.write, fd, data)
+            if data:
+                await asyncio.to_thread(os.write, fd, data)
         except OSError:
-            return
+            return False
+        if detached:
+            return True
 
 
 async def finish(engine: Engine, inst: dict[str, Any], proc: Any) -> None:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
 
-from portside.engine import copying, execs, operations
+from portside.engine import copying, detachkeys, execs, operations
 from portside.engine import streams as engine_streams
 from portside.engine.interface import (
     Change,
@@ -220,6 +220,8 @@ class LocalContainers:
                detach_keys: str = "") -> tuple[Stream, bytes]:
         c = self.engine.get(ref)
         tty = bool(c.config.get("Tty"))
+        want_in = stdin and bool(c.config.get("OpenStdin"))
+        keys = detachkeys.for_stream(tty, want_in, detach_keys)
         ours, theirs = socket.socketpair()
 
         async def begin() -> None:
@@ -228,9 +230,8 @@ class LocalContainers:
             async def serve() -> None:
                 try:
                     await engine_streams.attach(
-                        self.engine, c, sink, logs=logs, stream=True,
-                        want_in=stdin and bool(c.config.get("OpenStdin")),
-                        want_out=True, want_err=True)
+                        self.engine, c, sink, logs=logs, stream=True, want_in=want_in,
+                        want_out=True, want_err=True, detach_keys=keys)
                 finally:
                     await sink.close()
 

@@ -15,6 +15,7 @@ import socket
 from typing import Protocol
 
 from portside.engine.containers import Engine
+from portside.engine.detachkeys import Detector
 from portside.engine.state import Container
 from portside.errors import PortsideError
 
@@ -108,25 +109,57 @@ async def pump_attach(sock: socket.socket, out: Sink, stdout: bool, stderr: bool
             return
 
 
-async def pump_stdin(reader: asyncio.StreamReader, sock: socket.socket) -> None:
-    """client stdin -> conmon; on the client's EOF, close the container's stdin."""
+class Discard:
+    """The sink of a detached stream: output is read and dropped (so the process never
+    blocks on a full pipe) until it ends."""
+
+    @property
+    def stdin(self) -> asyncio.StreamReader:
+        return asyncio.StreamReader()
+
+    async def write(self, stream: int, data: bytes) -> bool:
+        return True
+
+
+async def pump_stdin(reader: asyncio.StreamReader, sock: socket.socket,
+                     detach_keys: bytes | None = None) -> bool:
+    """client stdin -> conmon; on the client's EOF, close the container's stdin. True
+    when the client typed the detach keys (the container's stdin stays open)."""
     loop = asyncio.get_running_loop()
+    detector = Detector(detach_keys) if detach_keys else None
     while True:
         data = await reader.read(8192)
         if not data:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR)
-            return
+            return False
+        detached = False
+        if detector is not None:
+            data, detached = detector.feed(data)
         try:
-            await loop.sock_sendall(sock, data)
+            if data:
+                await loop.sock_sendall(sock, data)
         except OSError:
-            return
+            return False
+        if detached:
+            return True
+
+
+async def _drain(sock: socket.socket) -> None:
+    try:
+        await pump_attach(sock, Discard(), False, False)
+    finally:
+        sock.close()
 
 
 async def attach(engine: Engine, c: Container, out: Sink, *, logs: bool, stream: bool,
-                 want_in: bool, want_out: bool, want_err: bool) -> None:
+                 want_in: bool, want_out: bool, want_err: bool,
+                 detach_keys: bytes | None = None) -> None:
     """Docker's attach: the log so far (`logs`), then the live output (`stream`) until the
-    container's conmon closes it, with the sink's stdin fed to the container (`want_in`)."""
+    container's conmon closes it, with the sink's stdin fed to the container (`want_in`),
+    or until the client types `detach_keys`. A detached client leaves the container
+    running with its stdin open: the connection to conmon stays, drained, until the
+    container ends (closing it would close the stdin of a `StdinOnce` container)."""
     if logs:
         from portside.runtime import read_logs
 
@@ -141,12 +174,21 @@ async def attach(engine: Engine, c: Container, out: Sink, *, logs: bool, stream:
         sock = await engine.attach_socket(c.id)
     except (PortsideError, OSError, asyncio.CancelledError):
         return
-    tasks = [asyncio.ensure_future(pump_attach(sock, out, want_out, want_err))]
-    if want_in:
-        tasks.append(asyncio.ensure_future(pump_stdin(out.stdin, sock)))
+    output = asyncio.ensure_future(pump_attach(sock, out, want_out, want_err))
+    feeder = asyncio.ensure_future(pump_stdin(out.stdin, sock, detach_keys)) if want_in \
+        else None
+    detached = False
     try:
-        await tasks[0]
+        if feeder is not None:
+            await asyncio.wait((output, feeder), return_when=asyncio.FIRST_COMPLETED)
+            detached = feeder.done() and not feeder.cancelled() and feeder.result() is True
+        if not detached:
+            await output
     finally:
-        for t in tasks[1:]:
-            t.cancel()
-        sock.close()
+        if feeder is not None:
+            feeder.cancel()
+        output.cancel()
+        if detached:
+            asyncio.get_running_loop().create_task(_drain(sock))
+        else:
+            sock.close()

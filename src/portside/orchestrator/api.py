@@ -68,6 +68,15 @@ async def node(request: web.Request) -> web.Response:
                                                      request.match_info["id"]))
 
 
+async def node_update(request: web.Request) -> web.Response:
+    raw = request.query.get("version", "")
+    if not raw.isdigit():
+        raise InvalidArgument(f"invalid node version {raw!r}")
+    await asyncio.to_thread(request.app[SWARM].update_node, request.match_info["id"],
+                            int(raw), await _body(request))
+    return web.Response(status=200)
+
+
 async def services(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(request.app[SERVICES].list,
                                                      _filters(request)))
@@ -157,7 +166,8 @@ def add_routes(app: web.Application, swarm: SwarmAPI, services_api: ServicesAPI)
     for method, path, handler in [
             ("POST", "/swarm/init", swarm_init), ("GET", "/swarm", swarm_inspect),
             ("POST", "/swarm/leave", swarm_leave), ("GET", "/nodes", nodes),
-            ("GET", "/nodes/{id}", node), ("GET", "/services", services),
+            ("GET", "/nodes/{id}", node), ("POST", "/nodes/{id}/update", node_update),
+            ("GET", "/services", services),
             ("POST", "/services/create", service_create),
             ("GET", "/services/{id}", service_inspect),
             ("POST", "/services/{id}/update", service_update),

@@ -55,6 +55,8 @@ def satisfies(node: Doc, constraints: list[str]) -> bool:
 def unplaceable(task: Doc, node: Doc, reserved: tuple[int, int]) -> str:
     """Why the node cannot take the task ("" when it can)."""
     spec = task["Spec"]
+    if node["Spec"].get("Availability", "active") != "active":
+        return "no suitable node (1 node not available for new tasks)"
     constraints = list((spec.get("Placement") or {}).get("Constraints") or [])
     if not satisfies(node, constraints):
         return "no suitable node (scheduling constraints not satisfied on 1 node)"

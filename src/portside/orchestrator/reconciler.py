@@ -114,7 +114,8 @@ class Reconciler:
             self._next = None
             node = self.records.node()
             services = {s["ID"]: s for s in self.records.services()} if node else {}
-            containers = self._task_containers()
+            found = self._task_containers()
+            containers = dict(found)
             for task in self.records.tasks():
                 if task["ServiceID"] not in services or task["DesiredState"] == "remove":
                     self._discard(task, containers.pop(task["ID"], None))
@@ -131,7 +132,7 @@ class Reconciler:
             if node is None:
                 return
             for service in services.values():
-                self._service(service, node)
+                self._service(service, node, found)
 
     def _task_containers(self) -> dict[str, str]:
         summaries = self.engine.containers.list(all=True, filters={"label": [TASK_LABEL]})
@@ -143,10 +144,13 @@ class Reconciler:
                 self.engine.containers.remove(cid, force=True)
         self.records.delete_task(task["ID"])
 
-    def _service(self, service: Doc, node: Doc) -> None:
+    def _service(self, service: Doc, node: Doc, containers: dict[str, str]) -> None:
         spec = service["Spec"]
         tasks = self.records.tasks(service["ID"])
         for task in tasks:
+            if task["Status"]["State"] in ("new", "assigned") and task["DesiredState"] == \
+                    "running":
+                self._adopt(task, service, containers.get(task["ID"]))
             self.observe(task, service)
         want = replicas(spec)
         slots = range(1, want + 1) if want is not None else [0]
@@ -154,10 +158,25 @@ class Reconciler:
         for task in tasks:
             if task["DesiredState"] == "running":
                 live.setdefault(int(task.get("Slot") or 0), []).append(task)
-        for slot, running in live.items():
-            if slot not in slots:
+        updating = service["ID"] in self.updaters and self.updaters[service["ID"]].is_alive()
+        drained = node["Spec"].get("Availability") == "drain"
+        for slot, running in list(live.items()):
+            if drained:  # Swarm moves a drained node's tasks elsewhere: here, to pending
+                for task in running:
+                    if task["Status"]["State"] != "pending":
+                        self.shutdown(task, service)
+                live[slot] = [t for t in running if t["DesiredState"] == "running"]
+                if not live[slot]:
+                    del live[slot]
+            elif slot not in slots:
                 for task in running:
                     self.shutdown(task, service)
+            elif len(running) > 1 and not updating:
+                # a start-first step cut short by a restart: keep the newest task
+                running.sort(key=lambda t: (t["Spec"] == spec["TaskTemplate"], t["CreatedAt"]))
+                for task in running[:-1]:
+                    self.shutdown(task, service)
+                live[slot] = running[-1:]
         for slot in slots:
             if slot in live:
                 pending = [t for t in live[slot] if t["Status"]["State"] == "pending"]
@@ -172,6 +191,21 @@ class Reconciler:
         self._balance(service)
         if (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started"):
             self._ensure_updater(service["ID"])
+
+    def _adopt(self, task: Doc, service: Doc, cid: str | None) -> None:
+        """A task left between placement and start (placements run under the lock, so only
+        a daemon that died mid-way leaves one): carry on with its container, or fail it."""
+        if cid is None:
+            set_status(task, "failed", "assigned", "task: lost before its container started")
+            task["DesiredState"] = "shutdown"
+            self.records.put_task(task)
+            return
+        set_status(task, "starting", "starting",
+                   container={"ContainerID": cid, "PID": 0, "ExitCode": 0})
+        with contextlib.suppress(PortsideError):
+            if not self.engine.containers.state(cid).running:
+                self.engine.containers.start(cid)
+        self.records.put_task(task)
 
     def observe(self, task: Doc, service: Doc) -> None:
         """Record what the task's container is doing."""

@@ -48,7 +48,7 @@ class StaleVersion(Conflict):
 
     def __init__(self, ref: str, version: int, current: int) -> None:
         super().__init__(f"rpc error: code = Unknown desc = update out of sequence "
-                         f"(service {ref}: version {version}, current {current})")
+                         f"({ref}: version {version}, current {current})")
 
 
 class NotManager(PortsideError):
@@ -57,6 +57,14 @@ class NotManager(PortsideError):
     def __init__(self) -> None:
         super().__init__('This node is not a swarm manager. Use "docker swarm init" or '
                          '"docker swarm join" to connect this node to swarm and try again.')
+
+
+class AlreadyInSwarm(PortsideError):
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__('This node is already part of a swarm. Use "docker swarm leave" to '
+                         'leave this swarm and join another one.')
 
 
 class NotInSwarm(PortsideError):
@@ -149,6 +157,14 @@ class Records:
     def put_node(self, doc: Doc) -> None:
         self.backend.put(NODE, self._raw(doc))
 
+    def swap_node(self, doc: Doc, version: int) -> None:
+        result = self.backend.txn([Compare.mod_revision_is(NODE, version)],
+                                  [Put(NODE, self._raw(doc))])
+        if not result.succeeded:
+            current = self.backend.get(NODE)
+            raise StaleVersion(f"node {doc['ID']}", version,
+                               current.mod_revision if current else 0)
+
     def create_service(self, doc: Doc) -> None:
         """Refuses a name already taken (Docker: 409 "name conflicts with an existing
         object"); the check and the write are one transaction on the name's key."""
@@ -168,7 +184,7 @@ class Records:
             current = self.backend.get(key)
             if current is None:
                 raise NoSuchService(doc["ID"])
-            raise StaleVersion(doc["Spec"].get("Name", doc["ID"]), version,
+            raise StaleVersion("service " + doc["Spec"].get("Name", doc["ID"]), version,
                                current.mod_revision)
         return result.revision
 

@@ -22,6 +22,7 @@ from portside.engine.interface import (
 )
 from portside.errors import InvalidArgument
 from portside.orchestrator.records import (
+    AlreadyInSwarm,
     Doc,
     NoSuchNode,
     NotInSwarm,
@@ -54,7 +55,7 @@ class Swarm:
     def init(self, request: Document) -> str:
         node = self.records.node()
         if node is not None:
-            raise_already()
+            raise AlreadyInSwarm
         stamp = now()
         spec: Doc = dict(request.get("Spec") or {})  # type: ignore[arg-type]
         spec.setdefault("Name", "default")
@@ -130,22 +131,31 @@ class Swarm:
                 return []
         return [node]
 
+    def update_node(self, ref: str, version: int, spec: Document) -> None:
+        """Replace the node's spec (labels, availability; the one node stays a manager)."""
+        node: Doc = dict(self.node(ref))
+        new: Doc = dict(spec)
+        if new.get("Role", "manager") != "manager":
+            raise InvalidArgument("the only node of a single-node swarm stays a manager")
+        if new.get("Availability", "active") not in ("active", "pause", "drain"):
+            raise InvalidArgument(f"invalid availability {new.get('Availability')!r}: "
+                                  "want active, pause or drain")
+        labels = new.get("Labels") or {}
+        doc = dict(node)
+        doc["Spec"] = {"Labels": labels, "Role": "manager",
+                       "Availability": new.get("Availability", "active"),
+                       **({"Name": new["Name"]} if new.get("Name") else {})}
+        doc["UpdatedAt"] = now()
+        self.records.swap_node(doc, version)
+        self.publish("node", "update", node["ID"], {"name": node["Description"]["Hostname"]})
+        self.wake()
+
     def node(self, ref: str) -> Document:
         node = self.require()
         if ref in (node["ID"], node["Description"]["Hostname"], "self") or (
                 ref and node["ID"].startswith(ref)):
             return node
         raise NoSuchNode(ref)
-
-
-def raise_already() -> None:
-    from portside.errors import PortsideError
-
-    class AlreadyInSwarm(PortsideError):
-        http_status = 503
-
-    raise AlreadyInSwarm("This node is already part of a swarm. Use \"docker swarm leave\" "
-                         "to leave this swarm and join another one.")
 
 
 class Services:
@@ -226,6 +236,9 @@ class Services:
                     or any(d["ServiceID"].startswith(v) for v in ids)]
         if wanted.get("id"):
             docs = [d for d in docs if any(d["ID"].startswith(v) for v in wanted["id"])]
+        if wanted.get("_up-to-date"):  # the docker client's progress: tasks of the spec
+            docs = [d for d in docs if d["ServiceID"] in services
+                    and d["Spec"] == services[d["ServiceID"]]["Spec"]["TaskTemplate"]]
         if wanted.get("desired-state"):
             docs = [d for d in docs if d["DesiredState"] in wanted["desired-state"]]
         if wanted.get("node"):

@@ -37,7 +37,8 @@ def normalise_spec(spec: Doc) -> Doc:
     if not template["ContainerSpec"].get("Image"):
         raise InvalidArgument("rpc error: code = InvalidArgument desc = ContainerSpec: "
                               "image reference must be provided")
-    mode = spec.get("Mode") or {"Replicated": {"Replicas": 1}}
+    # Go's JSON decoding matches keys case-insensitively, and docker-py sends "replicated"
+    mode = {k.capitalize(): v for k, v in (spec.get("Mode") or {"Replicated": {}}).items()}
     if "Replicated" in mode:
         replicas = (mode.get("Replicated") or {}).get("Replicas", 1)
         if not isinstance(replicas, int) or replicas < 0:

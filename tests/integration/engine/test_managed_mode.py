@@ -46,3 +46,47 @@ def test_an_exit_is_reported_and_the_restart_policy_left_to_the_caller(
 
     asyncio.run(scenario())
     assert [(e.name, e.exit_code, e.labels["task"]) for e in reported] == [("managed", 3, "web.1")]
+
+
+def test_managed_per_container_only_labelled_ones_report(root: Path, store: ImageStore) -> None:
+    """With `managed_label` set (the orchestrator's task label), task containers report and
+    keep no restart policy; ordinary containers keep theirs."""
+    busybox_image(store)
+    reported: list[TaskExit] = []
+
+    async def scenario() -> None:
+        got = asyncio.Event()
+
+        def report(exit_: TaskExit) -> None:
+            reported.append(exit_)
+            got.set()
+
+        engine = build_engine(root, "runc", exits=report)
+        engine.managed_label = "com.docker.swarm.task.id"
+        engine.events.loop = asyncio.get_running_loop()
+        body = {"Image": "busybox", "Cmd": ["sh", "-c", "exit 3"],
+                "HostConfig": {"RestartPolicy": {"Name": "always"}, "NetworkMode": "none"}}
+        try:
+            task = engine.create({**body, "Labels": {"com.docker.swarm.task.id": "t1"}},
+                                 name="task")
+            plain = engine.create(body, name="plain")
+            await engine.start(task.id)
+            await engine.start(plain.id)
+            await asyncio.wait_for(got.wait(), 30)
+            for _ in range(300):  # the ordinary container's policy restarts it
+                if engine.get(plain.id).restart_count >= 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert engine.get(plain.id).restart_count >= 1
+            after = engine.get(task.id)
+            assert after.state["Status"] == "exited" and after.restart_count == 0
+            await engine.remove(task.id, force=True)
+            await engine.remove(plain.id, force=True)
+        finally:
+            engine.monitor.close()
+            engine.runtime.close()
+            await asyncio.to_thread(engine.networks.close)
+            engine.state.close()
+
+    asyncio.run(scenario())
+    assert [e.name for e in reported] == ["task"]

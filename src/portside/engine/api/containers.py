@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from portside.engine import operations, query
+from portside.engine import detachkeys, operations, query
 from portside.engine import streams as engine_streams
 from portside.engine.api import streams
 from portside.engine.containers import Engine
@@ -186,12 +186,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_in = flag(request, "stdin") and bool(c.config.get("OpenStdin"))
     if not flag(request, "stream") and not flag(request, "logs"):
         raise InvalidArgument("at least one of stream or logs must be set")
+    keys = detachkeys.for_stream(tty, want_in, request.query.get("detachKeys"))
     out = streams.Hijacked(request, tty)
     await out.open()
     await engine_streams.attach(engine, c, out, logs=flag(request, "logs"),
                                 stream=flag(request, "stream"), want_in=want_in,
                                 want_out=flag(request, "stdout"),
-                                want_err=flag(request, "stderr"))
+                                want_err=flag(request, "stderr"), detach_keys=keys)
     await out.close()
     return out.resp or web.Response(status=200)
 
