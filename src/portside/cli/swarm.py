@@ -14,8 +14,9 @@ import click
 from portside.cli.batch import inspect_each
 from portside.cli.engine import orchestrator
 from portside.cli.output import dump_json, table
-from portside.engine.interface import str_at
+from portside.engine.interface import doc_at, int_at, str_at
 from portside.engine.options import parse_filters
+from portside.errors import InvalidArgument
 from portside.orchestrator.interface import SwarmAPI
 from portside.orchestrator.records import NotInSwarm, NotManager
 
@@ -98,3 +99,28 @@ def node_inspect(refs: tuple[str, ...]) -> None:
         return swarm_api.node(ref)
 
     inspect_each(refs, fetch)
+
+
+@node.command("update")
+@click.option("--label-add", multiple=True, help="Node label KEY=VALUE (for constraints).")
+@click.option("--label-rm", multiple=True, help="Remove a node label.")
+@click.option("--availability", type=click.Choice(["active", "pause", "drain"]), default=None,
+              help="active, pause or drain (drain moves the tasks away).")
+@click.argument("ref")
+def node_update(label_add: tuple[str, ...], label_rm: tuple[str, ...],
+                availability: str | None, ref: str) -> None:
+    """Change a node's labels or availability (`self` is this host)."""
+    swarm_api = orchestrator()[1]
+    doc = swarm_api.nodes()[0] if ref == "self" else swarm_api.node(ref)
+    spec = dict(doc_at(doc, "Spec"))
+    labels = {k: v for k, v in doc_at(spec, "Labels").items() if k not in set(label_rm)}
+    for item in label_add:
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid --label-add {item!r}: use KEY=VALUE")
+        labels[key] = value
+    spec["Labels"] = labels
+    if availability:
+        spec["Availability"] = availability
+    swarm_api.update_node(str_at(doc, "ID"), int_at(doc, "Version", "Index"), spec)
+    click.echo(str_at(doc, "ID"))

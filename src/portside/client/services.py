@@ -81,6 +81,9 @@ class RemoteSwarm:
     def node(self, ref: str) -> Document:
         return cast(Document, self.c.get(f"/nodes/{_q(ref)}"))
 
+    def update_node(self, ref: str, version: int, spec: Document) -> None:
+        self.c.post(f"/nodes/{_q(ref)}/update", spec, version=version)
+
 
 class RemoteObjects:
     """Docker's `/secrets` or `/configs` (`kind`), as far as `stack deploy` needs them.

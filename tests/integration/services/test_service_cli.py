@@ -83,3 +83,15 @@ def test_an_unhealthy_update_rolls_back_and_exits_1(daemon: PortsideDaemon) -> N
     assert spec["UpdateStatus"]["State"] == "rollback_completed"
     assert spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"][-1].startswith("touch /tmp/ok")
     assert _rows(daemon, "service", "ls")[0]["Replicas"] == "2/2"
+
+
+def test_swarm_and_node_commands(daemon: PortsideDaemon) -> None:
+    daemon.cli("swarm", "init")
+    [node] = _rows(daemon, "node", "ls")
+    assert node["Status"] == "Ready" and node["ManagerStatus"] == "Leader"
+    daemon.cli("node", "update", "--label-add", "zone=east", "self")
+    doc = json.loads(daemon.cli("node", "inspect", "self").stdout)[0]
+    assert doc["Spec"]["Labels"] == {"zone": "east"}
+    daemon.cli("service", "create", "--name", "sc-east", "--constraint",
+               "node.labels.zone==east", *SLEEP)
+    assert _rows(daemon, "service", "ls")[0]["Replicas"] == "1/1"
