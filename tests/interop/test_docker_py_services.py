@@ -54,6 +54,8 @@ def test_docker_py_swarm_nodes_and_services(swarm: docker.DockerClient) -> None:
         endpoint_spec=EndpointSpec(mode="vip"))
     wait_until(lambda: len(running(service)) == 2, "2 running tasks")
     assert [s.name for s in client.services.list(filters={"label": "tier=back"})] == ["or-py"]
+    wait_until(lambda: client.services.list(status=True)[0].attrs["ServiceStatus"] == {
+        "RunningTasks": 2, "DesiredTasks": 2, "CompletedTasks": 0}, "the service's status")
     service.reload()
     assert service.attrs["Spec"]["Labels"] == {"tier": "back"}
     assert service.attrs["Spec"]["TaskTemplate"]["RestartPolicy"]["Condition"] == "on-failure"

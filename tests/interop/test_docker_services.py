@@ -341,3 +341,64 @@ def test_node_labels_and_drain_move_tasks(swarm: PortsideDaemon) -> None:
     assert any("not available for new tasks" in t["Error"] for t in tasks(d, "or-moon"))
     d.docker("node", "update", "--availability", "active", node)
     wait_until(lambda: len(running(d, "or-moon")) == 1, "the task back", d)
+
+
+def test_host_mode_published_port_reaches_the_task(swarm: PortsideDaemon, tmp_path: Any) -> None:
+    import urllib.request
+
+    d = swarm
+    build_web(d, "or-hp:1", "hosted", "wget -qO- localhost/", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-hostport", "--publish",
+             "mode=host,published=18437,target=80", "or-hp:1")
+    wait_until(lambda: healthy(d, "or-hostport") == ["healthy"], "a healthy task", d)
+    with urllib.request.urlopen("http://127.0.0.1:18437/", timeout=10) as r:
+        assert r.read().decode().strip() == "hosted"
+    port = inspect(d, "or-hostport")["Endpoint"]["Ports"][0]
+    assert (port["TargetPort"], port["PublishedPort"], port["PublishMode"]) == (80, 18437, "host")
+
+
+def test_an_unhealthy_task_is_replaced(swarm: PortsideDaemon) -> None:
+    d = swarm
+    d.docker("service", "create", "--detach", "--name", "or-health", "--health-cmd",
+             "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1",
+             "--restart-delay", "0s", "busybox", "sh", "-c", "touch /tmp/ok; exec sleep 1000")
+    wait_until(lambda: healthy(d, "or-health") == ["healthy"], "a healthy task", d)
+    first = running(d, "or-health")[0]["ID"]
+    cid = d.docker("ps", "-q", "--filter", f"label=com.docker.swarm.task.id={first}").stdout
+    d.docker("exec", cid.strip(), "rm", "/tmp/ok")
+    wait_until(lambda: healthy(d, "or-health") == ["healthy"]
+               and running(d, "or-health")[0]["ID"] != first, "a healthy replacement", d)
+    old = next(t for t in tasks(d, "or-health") if t["ID"] == first)
+    assert "task: unhealthy container" in old["Error"]
+    assert old["DesiredState"] == "Shutdown"
+
+
+def test_service_logs_name_each_task(swarm: PortsideDaemon) -> None:
+    d = swarm
+    d.docker("service", "create", "--detach", "--name", "or-logs", "--replicas", "2",
+             "busybox", "sh", "-c", "echo hello from the task; exec sleep 1000")
+    wait_until(lambda: len(running(d, "or-logs")) == 2, "2 running tasks", d)
+    wait_until(lambda: d.docker("service", "logs", "or-logs").stdout.count("hello") == 2,
+               "both tasks' lines", d)
+    lines = d.docker("service", "logs", "or-logs").stdout.splitlines()
+    names = sorted(line.split("|")[0].strip().split(".")[0:2][1] for line in lines)
+    assert names == ["1", "2"]
+    assert all(line.split("|", 1)[1].strip() == "hello from the task" for line in lines)
+    assert all(line.startswith("or-logs.") and "@" in line.split("|")[0] for line in lines)
+
+
+def test_bad_input_gets_one_line_errors(swarm: PortsideDaemon) -> None:
+    d = swarm
+    r = d.docker("service", "create", "--detach", "--name", "bad_name!", "busybox", check=False)
+    assert r.returncode != 0 and "name must be valid as a DNS name component" in r.stderr
+    r = d.docker("service", "update", "--detach", "--image", "busybox", "or-nosuch",
+                 check=False)
+    assert r.returncode != 0 and "service or-nosuch not found" in r.stderr
+    d.docker("service", "create", "--detach", "--name", "or-twice", "busybox", "sleep", "100")
+    r = d.docker("service", "create", "--detach", "--name", "or-twice", "busybox", check=False)
+    assert r.returncode != 0 and "already exists" in r.stderr
+    assert "Traceback" not in d.log()
+    pretty = d.docker("service", "inspect", "--pretty", "or-twice").stdout
+    assert "Name:\t\tor-twice" in pretty and "Replicated" in pretty
+    r = d.docker("service", "rollback", "or-twice", check=False)
+    assert r.returncode != 0 and "does not have a previous spec" in r.stderr

@@ -16,6 +16,7 @@ from portside.engine.api import streams
 from portside.engine.interface import LogOptions
 from portside.errors import InvalidArgument
 from portside.orchestrator.interface import ServicesAPI, SwarmAPI
+from portside.orchestrator.services import add_status
 
 SWARM: web.AppKey[SwarmAPI] = web.AppKey("swarm", SwarmAPI)
 SERVICES: web.AppKey[ServicesAPI] = web.AppKey("services", ServicesAPI)
@@ -78,8 +79,11 @@ async def node_update(request: web.Request) -> web.Response:
 
 
 async def services(request: web.Request) -> web.Response:
-    return web.json_response(await asyncio.to_thread(request.app[SERVICES].list,
-                                                     _filters(request)))
+    api = request.app[SERVICES]
+    docs = await asyncio.to_thread(api.list, _filters(request))
+    if _flag(request, "status"):  # `?status=true`: running, desired and completed counts
+        add_status(docs, await asyncio.to_thread(api.tasks, {}))
+    return web.json_response(docs)
 
 
 async def service_create(request: web.Request) -> web.Response:

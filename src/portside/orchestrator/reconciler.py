@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from portside.engine.interface import CreateOptions, EngineAPI, doc_at
+from portside.engine.interface import CreateOptions, EngineAPI
 from portside.errors import NotFound, PortsideError
-from portside.network.balancer import Backend, ServiceBalancer, ServiceEndpoint, ServicePort
+from portside.network.balancer import ServiceBalancer, ServiceEndpoint
+from portside.orchestrator.endpoints import endpoint_of
 from portside.orchestrator.placement import unplaceable
 from portside.orchestrator.records import PREFIX, Doc, Records
 from portside.orchestrator.spec import RestartPolicy, replicas
@@ -344,37 +345,14 @@ class Reconciler:
     def _balance(self, service: Doc) -> None:
         if self.balancer is None:
             return
-        spec = service["Spec"]
-        networks = [n["Target"] for n in (spec["TaskTemplate"].get("Networks") or [])]
-        backends = []
-        for task in self.records.tasks(service["ID"]):
-            if task["DesiredState"] != "running" or task["Status"]["State"] != "running":
-                continue
-            cid = task["Status"]["ContainerStatus"]["ContainerID"]
-            try:
-                doc = self.engine.containers.inspect(cid)
-                health = self.engine.containers.state(cid).health
-            except PortsideError:
-                continue
-            settings: dict[str, Any] = dict(doc_at(doc, "NetworkSettings"))
-            attached: dict[str, Any] = settings.get("Networks") or {}
-            for net, ep in attached.items():
-                if ep.get("IPAddress"):
-                    backends.append(Backend(task["ID"], str(ep.get("NetworkID") or net),
-                                            str(ep["IPAddress"]), health in ("", "healthy")))
-        endpoint_spec = spec.get("EndpointSpec") or {}
-        ports = [ServicePort(int(p["TargetPort"]), p.get("Protocol", "tcp"),
-                             p.get("PublishedPort"), p.get("PublishMode", "ingress"))
-                 for p in endpoint_spec.get("Ports") or []]
-        endpoint = ServiceEndpoint(service["ID"], spec["Name"], networks,
-                                   endpoint_spec.get("Mode", "vip"), ports, backends)
+        endpoint = endpoint_of(service, self.records.tasks(service["ID"]), self.engine)
         if self._endpoints.get(service["ID"]) == endpoint:
             return
         self._endpoints[service["ID"]] = endpoint
         try:
             self.balancer.apply(endpoint)
         except PortsideError as exc:
-            log.warning("load balancing of %s: %s", spec["Name"], exc)
+            log.warning("load balancing of %s: %s", service["Spec"]["Name"], exc)
 
     def _ensure_updater(self, service_id: str) -> None:
         from portside.orchestrator.updater import Updater

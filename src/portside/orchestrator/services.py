@@ -276,6 +276,20 @@ class Services:
         return docs
 
 
+def add_status(services: list[Document], tasks: list[Document]) -> None:
+    """Docker's `ServiceStatus` (`GET /services?status=true`) on each service."""
+    for doc in services:
+        service: Doc = doc
+        mine: list[Doc] = [t for t in tasks if t["ServiceID"] == service["ID"]]
+        mode = service["Spec"]["Mode"]
+        desired = (mode["Replicated"]["Replicas"] if "Replicated" in mode else
+                   sum(t["DesiredState"] == "running" for t in mine))
+        service["ServiceStatus"] = {
+            "RunningTasks": sum(t["Status"]["State"] == "running" for t in mine),
+            "DesiredTasks": desired,
+            "CompletedTasks": sum(t["Status"]["State"] == "complete" for t in mine)}
+
+
 def endpoint_of(spec: Doc) -> Doc:
     endpoint_spec = spec.get("EndpointSpec") or {"Mode": "vip"}
     doc: Doc = {"Spec": endpoint_spec}
