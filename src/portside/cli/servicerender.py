@@ -181,3 +181,28 @@ def _bytes(n: int) -> str:
         if n >= size:
             return f"{n / size:g}{unit}"
     return f"{n}B"
+
+
+def log_line(line: bytes, timestamps: bool, raw: bool, service: str, slots: dict[str, int],
+             hosts: dict[str, str], no_task_ids: bool = False, no_trunc: bool = False) -> bytes:
+    """One line of `service logs`: the daemon sends `[TIME ]DETAILS MESSAGE`, DETAILS being
+    Docker's `com.docker.swarm.node.id=..,...service.id=..,...task.id=..`; the docker client
+    prints `name.slot.task@node    | [TIME ]MESSAGE`, and so does this."""
+    stamp, rest = b"", line
+    if timestamps:
+        stamp, _, rest = rest.partition(b" ")
+        stamp += b" "
+    if not rest.startswith(b"com.docker.swarm."):
+        return stamp + rest
+    details, _, message = rest.partition(b" ")
+    if raw:
+        return stamp + message
+    attrs = dict(item.partition(b"=")[::2] for item in details.split(b","))
+    task = attrs.get(b"com.docker.swarm.task.id", b"").decode()
+    node = attrs.get(b"com.docker.swarm.node.id", b"").decode()
+    slot = slots.get(task)
+    prefix = f"{service}.{slot if slot else node}"
+    if not no_task_ids:
+        prefix += f".{task if no_trunc else task[:12]}"
+    prefix += f"@{hosts.get(node, node)}"
+    return f"{prefix:<30} | ".encode() + stamp + message

@@ -323,14 +323,25 @@ def inspect(refs: tuple[str, ...], pretty: bool, fmt: str) -> None:
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
 @click.option("-n", "--tail", default="all", help="Lines from the end of each task's log.")
 @click.option("--since", default="", help="Since a timestamp or a relative time (10m).")
+@click.option("--raw", is_flag=True, help="No task prefix.")
+@click.option("--no-task-ids", is_flag=True, help="Task names without their IDs.")
+@click.option("--no-trunc", is_flag=True, help="Full task IDs.")
 @click.argument("ref")
-def logs(ref: str, follow: bool, timestamps: bool, tail: str, since: str) -> None:
-    """The logs of every task of a service."""
-    services, _ = orchestrator()
-    for chunk in services.logs(ref, LogOptions(follow=follow, timestamps=timestamps,
-                                               tail=tail, since=since)):
+def logs(ref: str, follow: bool, timestamps: bool, tail: str, since: str, raw: bool,
+         no_task_ids: bool, no_trunc: bool) -> None:
+    """The logs of every task of a service, each line prefixed `name.slot.task@node |`."""
+    services, swarm = orchestrator()
+    svc = services.inspect(ref)
+    name = str_at(svc, "Spec", "Name")
+    slots = {str_at(t, "ID"): int_at(t, "Slot") for t in
+             services.tasks({"service": [str_at(svc, "ID")]})}
+    hosts = {str_at(n, "ID"): str_at(n, "Description", "Hostname") for n in swarm.nodes()}
+    for chunk in services.logs(str_at(svc, "ID"), LogOptions(
+            follow=follow, timestamps=timestamps, tail=tail, since=since)):
         stream = sys.stderr.buffer if chunk.stream == 2 else sys.stdout.buffer
-        stream.write(chunk.data)
+        for line in chunk.data.splitlines(keepends=True):
+            stream.write(servicerender.log_line(line, timestamps, raw, name, slots, hosts,
+                                                no_task_ids, no_trunc))
         stream.flush()
 
 

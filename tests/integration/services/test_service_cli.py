@@ -95,3 +95,13 @@ def test_swarm_and_node_commands(daemon: PortsideDaemon) -> None:
     daemon.cli("service", "create", "--name", "sc-east", "--constraint",
                "node.labels.zone==east", *SLEEP)
     assert _rows(daemon, "service", "ls")[0]["Replicas"] == "1/1"
+
+
+def test_service_logs_name_each_task(daemon: PortsideDaemon) -> None:
+    daemon.cli("service", "create", "--name", "sc-log", "busybox", "sh", "-c",
+               "echo hello from a task; trap 'exit 0' TERM; while true; do sleep 1; done")
+    daemon.wait_for(lambda: "hello from a task" in daemon.cli(
+        "service", "logs", "sc-log").stdout, what="the task's output")
+    [line] = daemon.cli("service", "logs", "sc-log").stdout.splitlines()
+    name, _, message = line.partition(" | ")
+    assert name.startswith("sc-log.1.") and "@" in name and message == "hello from a task"

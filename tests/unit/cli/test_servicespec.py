@@ -118,3 +118,14 @@ def test_publish_parser_never_crashes(text: str) -> None:
     except InvalidArgument:
         return
     assert all(1 <= p["TargetPort"] <= 65535 for p in ports)
+
+
+def test_log_lines_are_prefixed_as_the_docker_client_does() -> None:
+    from portside.cli.servicerender import log_line
+
+    line = (b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,"
+            b"com.docker.swarm.task.id=abcdefghijklmnopqrstuvwxy hello\n")
+    out = log_line(line, False, False, "web", {"abcdefghijklmnopqrstuvwxy": 2}, {"n1": "host"})
+    assert out == b"web.2.abcdefghijkl@host".ljust(30) + b" | hello\n"
+    assert log_line(b"2026-12-04T00:00:00Z " + line, True, True, "web", {}, {}) == \
+        b"2026-12-04T00:00:00Z hello\n"
