@@ -105,3 +105,14 @@ def test_service_logs_name_each_task(daemon: PortsideDaemon) -> None:
     [line] = daemon.cli("service", "logs", "sc-log").stdout.splitlines()
     name, _, message = line.partition(" | ")
     assert name.startswith("sc-log.1.") and "@" in name and message == "hello from a task"
+
+
+def test_a_missing_image_shows_in_service_ps(daemon: PortsideDaemon) -> None:
+    daemon.cli("service", "create", "--detach", "--name", "sc-noimg", "sc-no-such-image:1")
+
+    def errors() -> list[str]:
+        return [t["Error"] for t in _rows(daemon, "service", "ps", "--no-trunc", "sc-noimg")
+                if t["Error"]]
+
+    daemon.wait_for(lambda: bool(errors()), what="a task error")
+    assert "No such image: sc-no-such-image:1" in errors()[0]
