@@ -26,7 +26,7 @@ from portside.engine.interface import (
     int_at,
     str_at,
 )
-from portside.errors import Conflict, NotFound
+from portside.errors import Conflict, NotFound, PortsideError
 from portside.orchestrator.interface import ServicesAPI
 
 REMOVE_PATIENCE = 30.0  # seconds a network or volume may stay in use by stopping tasks
@@ -128,6 +128,13 @@ def deploy(plan: StackPlan, parts: StackParts, report: Callable[[str], None],
     return out
 
 
+class NoStore(PortsideError):
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} {name}: this daemon keeps no {kind}s (its /{kind}s API is"
+                         " missing)")
+        self.kind, self.name = kind, name
+
+
 class UnknownObject(NotFound):
     def __init__(self, kind: str, name: str) -> None:
         super().__init__(f"{kind} not found: {name}")
@@ -154,7 +161,10 @@ def _objects(kind: str, api: ObjectsAPI, wanted: list[Resource],
              report: Callable[[str], None]) -> None:
     if not wanted:
         return
-    have = {str_at(d, "Spec", "Name") for d in api.list()}
+    try:
+        have = {str_at(d, "Spec", "Name") for d in api.list()}
+    except NotFound:  # the route itself is missing: a daemon without a secrets store
+        raise NoStore(kind, wanted[0].name) from None
     for item in wanted:
         if item.name in have:
             continue  # secrets and configs are immutable in Swarm: kept as made

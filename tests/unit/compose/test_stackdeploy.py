@@ -84,3 +84,19 @@ def test_an_unknown_secret_name_is_one_line(parts: Any) -> None:
     spec = {"TaskTemplate": {"ContainerSpec": {"Secrets": [{"SecretName": "nope"}]}}}
     with pytest.raises(stackdeploy.UnknownObject, match="^secret not found: nope$"):
         stackdeploy.resolve_refs(spec, parts.secrets, parts.configs)
+
+
+class _NoRoute(MemNamed):
+    def list(self, filters: Any = None) -> list[Any]:
+        from portside.errors import NotFound
+
+        raise NotFound("page not found")
+
+
+def test_secrets_on_a_daemon_without_a_store_is_one_line(tmp_path: Path) -> None:
+    parts = stackdeploy.StackParts(MemNamed(), MemNamed(), MemServices(),  # type: ignore[arg-type]
+                                   _NoRoute(), MemNamed())  # type: ignore[arg-type]
+    with pytest.raises(stackdeploy.NoStore, match="^secret shop_pw: this daemon keeps no"
+                       " secrets"):
+        stackdeploy.deploy(plan_of(tmp_path, FILE), parts, lambda m: None)
+    assert parts.services.services == {}
