@@ -402,3 +402,76 @@ def test_bad_input_gets_one_line_errors(swarm: PortsideDaemon) -> None:
     assert "Name:\t\tor-twice" in pretty and "Replicated" in pretty
     r = d.docker("service", "rollback", "or-twice", check=False)
     assert r.returncode != 0 and "does not have a previous spec" in r.stderr
+
+
+def test_task_history_is_bounded_by_the_limit(swarm: PortsideDaemon) -> None:
+    d = swarm
+    limit = inspect_swarm_limit(d)
+    assert limit == 5
+    d.docker("service", "create", "--detach", "--name", "or-crash", "--restart-delay", "0s",
+             "busybox", "sh", "-c", "exit 1")
+
+    def failures() -> int:
+        out = d.docker("events", "--since", "0", "--until", str(int(time.time()) + 1),
+                       "--filter", "type=service", "--format", "{{.Action}}").stdout
+        return out.split().count("failed")
+
+    wait_until(lambda: failures() >= limit + 3, "more failures than the limit", d, timeout=120)
+    assert len(tasks(d, "or-crash")) <= limit
+    assert len(task_containers(d)) <= limit
+
+
+def inspect_swarm_limit(d: PortsideDaemon) -> int:
+    out = d.docker("info", "--format",
+                   "{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}").stdout
+    return int(out.strip())
+
+
+def test_rolling_update_under_traffic_fails_no_request(swarm: PortsideDaemon,
+                                                       tmp_path: Any) -> None:
+    import threading
+    import urllib.request
+
+    d = swarm
+    build_web(d, "or-live:1", "v1", "wget -qO- localhost/", tmp_path)
+    build_web(d, "or-live:2", "v2", "wget -qO- localhost/", tmp_path)
+    d.docker("service", "create", "--detach", "--name", "or-live", "--replicas", "2",
+             "--publish", "published=18439,target=80", "--update-order", "start-first",
+             "--update-monitor", "1s", "or-live:1")
+    wait_until(lambda: healthy(d, "or-live") == ["healthy"] * 2, "2 healthy tasks", d)
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:18439/", timeout=5) as r:
+                    seen.append(r.read().decode().strip())
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    wait_until(lambda: _answers_once(), "the published port", d)
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        d.docker("service", "update", "--image", "or-live:2", "or-live", timeout=180)
+        wait_until(lambda: inspect(d, "or-live")["UpdateStatus"]["State"] == "completed",
+                   "the update's end", d)
+        count = len(seen)
+        wait_until(lambda: len(seen) > count + 20, "more requests after the update", d)
+    finally:
+        stop.set()
+        t.join()
+    assert failures == []
+    assert "v1" in seen and seen[-1] == "v2" and len(seen) > 50
+
+
+def _answers_once() -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:18439/", timeout=5) as r:
+            return r.read().decode().strip() == "v1"
+    except OSError:
+        return False

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,47 +51,6 @@ def portside_registry(tmp_path: Path) -> Iterator[Callable[..., str]]:
         line = proc.stdout.readline()
         assert line.startswith("listening on "), line
         return line.split("://", 1)[1].strip()
-
-    yield start
-    for proc in procs:
-        stop_process(proc)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def distribution(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Start Debian's distribution registry (not its systemd service) on a free port."""
-    binary = need("docker-registry")
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(htpasswd: Path | None = None) -> str:
-        port = free_port()
-        root = tmp_path / f"distribution{len(procs)}"
-        config = {
-            "version": 0.1,
-            "log": {"level": "warn"},
-            "storage": {"filesystem": {"rootdirectory": str(root)}, "delete": {"enabled": True}},
-            "http": {"addr": f"127.0.0.1:{port}"},
-        }
-        if htpasswd is not None:
-            config["auth"] = {"htpasswd": {"realm": "test", "path": str(htpasswd)}}
-        path = tmp_path / f"distribution{len(procs)}.yml"
-        path.write_text(json.dumps(config))
-        proc = subprocess.Popen([binary, "serve", str(path)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        procs.append(proc)
-        for _ in range(300):  # wait until it accepts connections
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return f"127.0.0.1:{port}"
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
-        raise AssertionError("docker-registry did not start")
 
     yield start
     for proc in procs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,9 @@ class BuildOptions:
     # and does not record file hashes by a path that is gone after the build.
     git_labels: bool = True
     remember_hashes: bool = True
+    # The image policy (trust layer), asked with (reference, digest) of each FROM image
+    # before a step uses it; it raises to refuse. None admits every base.
+    admit_base: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -126,6 +130,7 @@ def build(store: ImageStore, options: BuildOptions, progress: Progress) -> Build
                 secrets=options.secrets,
                 pull=options.pull,
                 network=options.network,
+                admit_base=options.admit_base,
             )
             target = target_stage(dockerfile, options.target)
             stages = needed(dockerfile, target, run.meta_args)

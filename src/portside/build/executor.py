@@ -26,7 +26,7 @@ from portside.build.instructions import Dockerfile, Instruction, Stage, parse_tr
 from portside.build.shellwords import SubstitutionError, expand, expand_words
 from portside.build.stagefs import LayerRef, StageFS, remember_index
 from portside.build.state import StageState
-from portside.errors import ImageUnknown, InvalidArgument
+from portside.errors import ImageUnknown, InvalidArgument, PortsideError
 from portside.store.images import Image, ImageStore
 from portside.store.layers import LayerResult, write_entries
 
@@ -52,6 +52,7 @@ class BuildRun:
         secrets: dict[str, Path | bytes] | None = None,
         pull: bool = False,
         network: str = "default",
+        admit_base: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store, self.cache, self.ctx, self.dockerfile = store, cache, ctx, dockerfile
         self.progress, self.tmp = progress, tmp
@@ -71,6 +72,7 @@ class BuildRun:
         # Unique per build: a daemon runs several at once in one process.
         self.holder = f"build:{os.getpid()}:{int(self.now * 1000)}:{os.urandom(4).hex()}"
         self.pulled: dict[str, Image] = {}
+        self.admit_base = admit_base
 
     # -- helpers the steps share --
 
@@ -101,6 +103,15 @@ class BuildRun:
         stage = self.dockerfile.stage(name)
         return None if stage is None else self.results.get(stage.index)
 
+    def _admit(self, inst: Instruction, ref: str, image: Image) -> None:
+        """The image policy's verdict on a base image; a refusal fails the build at `inst`."""
+        if self.admit_base is None:
+            return
+        try:
+            self.admit_base(ref, image.index_digest or image.manifest_digest)
+        except PortsideError as exc:
+            raise BuildError(self.path, inst.line, f"{inst.keyword} {ref}: {exc}") from None
+
     def image_for(self, inst: Instruction, ref: str) -> Image:
         """A base or --from image: from the store, pulled when missing (or with --pull)."""
         from portside.build.remote import RemoteFailed, pull
@@ -109,13 +120,17 @@ class BuildRun:
             return self.pulled[ref]
         try:
             if not self.pull:
-                image = self.pulled[ref] = self.store.get(ref)
+                image = self.store.get(ref)
+                self._admit(inst, ref, image)
+                self.pulled[ref] = image
                 self.store.lease(self.holder, image)  # no `rmi` while the build reads it
                 return image
         except (ImageUnknown, InvalidArgument):
             pass
         try:
-            image = self.pulled[ref] = pull(self.store, ref, self.progress)
+            image = pull(self.store, ref, self.progress)
+            self._admit(inst, ref, image)
+            self.pulled[ref] = image
             self.store.lease(self.holder, image)
             return image
         except (RemoteFailed, InvalidArgument) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -153,6 +154,7 @@ def build(
         push=push,
         cache_from=list(cache_from),
         network=network,
+        admit_base=_policy_in_force(),
     )
     bar = Progress("quiet" if quiet else progress)
     store = ImageStore()
@@ -205,3 +207,14 @@ def prune(force: bool) -> None:
     shutil.rmtree(mounts, ignore_errors=True)
     click.echo(f"Deleted {steps} cached steps and {count} cache mounts")
     click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+
+
+def _policy_in_force() -> Callable[[str, str], None] | None:
+    """The image policy for this in-process build's FROM images (PORTSIDE_POLICY, else
+    ROOT/policy.json), as the daemon enforces it; None when there is none."""
+    from portside import config
+    from portside.engine.imagepolicy import blocking
+    from portside.trust import enforce
+
+    enforcer = enforce.in_force(config.root())
+    return blocking(enforcer) if enforcer else None

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 def extensions() -> list[DaemonExtension]:
     """What the daemon serves beside the engine, one line each."""
     from portside.orchestrator.extension import OrchestratorExtension
+    from portside.trust.secrets.extension import SecretsExtension
 
-    return [OrchestratorExtension()]
+    return [SecretsExtension(),  # /secrets, /configs; the engine's SecretSource
+            OrchestratorExtension()]  # /swarm, /nodes, /services, /tasks; the reconciler
 
 
 @click.command("daemon")
@@ -24,10 +26,15 @@ def extensions() -> list[DaemonExtension]:
                    " env PORTSIDE_SOCKET).")
 @click.option("--runtime", "runtime", type=click.Choice(["crun", "runc"]), default="crun",
               show_default=True, help="Default OCI runtime for containers.")
-def daemon(socket_path: Path | None, runtime: str) -> None:
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="image policy (containers policy.json) enforced at pull and"
+                                 " create (default: env PORTSIDE_POLICY, else ROOT/policy.json)")
+def daemon(socket_path: Path | None, runtime: str, policy_path: Path | None) -> None:
     """Run the portside daemon (Docker Engine API) in the foreground."""
     from portside import config
     from portside.client.transport import socket_path as default_socket
     from portside.engine.daemon import run
+    from portside.trust import enforce
 
-    run(config.root(), socket_path or Path(default_socket()), runtime, extensions())
+    enforcer = enforce.in_force(config.root(), policy_path)
+    run(config.root(), socket_path or Path(default_socket()), runtime, extensions(), enforcer)

@@ -54,6 +54,8 @@ COMMANDS: dict[str, str] = {
     "rm": "portside.cli.ps:rm",
     "events": "portside.cli.ps:events",
     "volume": "portside.cli.volumes:volume",
+    "secret": "portside.cli.secrets:secret",
+    "config": "portside.cli.secrets:config",
     "diff": "portside.cli.commit:diff",
     "commit": "portside.cli.commit:commit",
     "network": "portside.cli.network:network",
@@ -70,6 +72,11 @@ COMMANDS: dict[str, str] = {
     "import": "portside.cli.exports:import_",
     "info": "portside.cli.info:info",
     "version": "portside.cli.info:version",
+    "key": "portside.cli.trust:key",
+    "sign": "portside.cli.trust:sign",
+    "verify": "portside.cli.trust:verify",
+    "policy": "portside.cli.trust:policy",
+    "trace": "portside.cli.trace:trace",
 }
 
 

@@ -55,9 +55,12 @@ def registry() -> None:
 @click.option("--proxy", "proxy_url", help="pull-through cache of this upstream registry URL")
 @click.option("--proxy-user", help="USER:PASSWORD for the upstream registry")
 @click.option("--proxy-allow", multiple=True, help="repository glob the cache may fetch (repeatable)")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="refuse tag pushes the image policy (policy.json) does not admit")
 def serve(addr: str, root: Path | None, htpasswd: Path | None, auth_config: Path | None,
           tls_cert: Path | None, tls_key: Path | None, proxy_url: str | None,
-          proxy_user: str | None, proxy_allow: tuple[str, ...]) -> None:
+          proxy_user: str | None, proxy_allow: tuple[str, ...],
+          policy_path: Path | None) -> None:
     """Serve the OCI distribution API (v2) until interrupted."""
     from portside.registry import server
 
@@ -70,8 +73,17 @@ def serve(addr: str, root: Path | None, htpasswd: Path | None, auth_config: Path
         from portside.registry.proxy import Proxy
 
         proxy = Proxy(proxy_url, proxy_user, list(proxy_allow))
+    loaded = None
+    if policy_path is not None:
+        from portside.trust import policy
+
+        loaded = policy.load(policy_path)  # a bad policy stops the server before it binds
     reg = server.open_registry(root or portside_config.root() / "registry", auth_config, htpasswd,
                                proxy)
+    if loaded is not None:
+        from portside.trust.pushpolicy import RegistryPushPolicy
+
+        reg.push_policy = RegistryPushPolicy(loaded, reg.storage)
 
     async def main() -> None:
         import signal

@@ -55,6 +55,8 @@ FLAGS: list[Flag] = [
     _f("--mount", "mounts", "multi", (),
        "type=bind|volume|tmpfs,source=...,target=...[,readonly]."),
     _f("--tmpfs", "tmpfs", "multi", (), "Mount a tmpfs: PATH[:OPTIONS]."),
+    _f("--secret", "secrets", "multi", (),
+       "Give a secret at /run/secrets: NAME[,target=FILE,uid=N,gid=N,mode=0444]."),
     _f("-w --workdir", "workdir", "str", "", "Working directory inside the container."),
     _f("-u --user", "user", "str", "", "name|uid[:group|gid]."),
     _f("--entrypoint", "entrypoint", "str", None, "Overwrite the image's ENTRYPOINT."),
@@ -220,6 +222,10 @@ def build_body(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> dict
     }
     if kw.get("runtime"):
         host["Runtime"] = kw["runtime"]
+    if kw.get("secrets"):
+        from portside.engine.secretfiles import SECRETS_KEY, parse_secret
+
+        host[SECRETS_KEY] = [parse_secret(s) for s in kw["secrets"]]
     if kw.get("memory"):
         host["Memory"] = opt.parse_bytes(kw["memory"], "memory")
     if kw.get("memory_swap"):

@@ -127,12 +127,12 @@ def _resolve(spec: Document) -> None:
     cs = doc_at(spec, "TaskTemplate", "ContainerSpec")
     if not (cs.get("Secrets") or cs.get("Configs")):
         return
-    from portside.client.services import RemoteObjects
+    from portside.client.secrets import RemoteSecrets
     from portside.client.transport import Client
     from portside.compose.stackdeploy import resolve_refs
 
     client = Client()
-    resolve_refs(spec, RemoteObjects(client, "secrets"), RemoteObjects(client, "configs"))
+    resolve_refs(spec, RemoteSecrets("secret", client), RemoteSecrets("config", client))
 
 
 def _warn(warnings: list[str]) -> None:

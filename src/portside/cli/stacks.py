@@ -23,14 +23,14 @@ CTX = {"help_option_names": ["-h", "--help"]}
 
 def _parts() -> tuple[StackParts, SwarmAPI]:
     from portside.cli.engine import engine, orchestrator
-    from portside.client.services import RemoteObjects
+    from portside.client.secrets import RemoteSecrets
     from portside.client.transport import Client
     from portside.compose.stackdeploy import StackParts
 
     services, swarm = orchestrator()
     client, daemon = Client(), engine()
     return StackParts(daemon.networks, daemon.volumes, services,
-                      RemoteObjects(client, "secrets"), RemoteObjects(client, "configs")), swarm
+                      RemoteSecrets("secret", client), RemoteSecrets("config", client)), swarm
 
 
 def _check_name(name: str) -> str:

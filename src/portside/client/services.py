@@ -8,7 +8,6 @@ the class the orchestrator raised (`errors.from_wire` in the transport), so a st
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from typing import Any, cast
@@ -83,30 +82,6 @@ class RemoteSwarm:
 
     def update_node(self, ref: str, version: int, spec: Document) -> None:
         self.c.post(f"/nodes/{_q(ref)}/update", spec, version=version)
-
-
-class RemoteObjects:
-    """Docker's `/secrets` or `/configs` (`kind`), as far as `stack deploy` needs them.
-    (The `secrets` branch brings a fuller `client.secrets.RemoteSecrets` with the same
-    create/list/remove calls; this one gives way to it when both are on main.)"""
-
-    def __init__(self, client: Client, kind: str) -> None:
-        if kind not in ("secrets", "configs"):
-            raise ValueError(kind)
-        self.c, self.kind = client, kind
-
-    def create(self, name: str, data: bytes | None,
-               labels: dict[str, str] | None = None) -> str:
-        body: Document = {"Name": name, "Labels": dict(labels or {})}
-        if data is not None:
-            body["Data"] = base64.b64encode(data).decode()
-        return str(self.c.post(f"/{self.kind}/create", body)["ID"])
-
-    def list(self, filters: Filters | None = None) -> list[Document]:
-        return cast(list[Document], self.c.get(f"/{self.kind}", filters=_filters(filters)))
-
-    def remove(self, ref: str) -> None:
-        self.c.json("DELETE", f"/{self.kind}/{_q(ref)}")
 
 
 def _conforms(services: RemoteServices, swarm: RemoteSwarm) -> tuple[ServicesAPI, SwarmAPI]:

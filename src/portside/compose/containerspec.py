@@ -13,6 +13,7 @@ from typing import Any
 
 from portside.compose import naming
 from portside.compose.model import Mount, Project, Service
+from portside.engine.secretfiles import SECRETS_KEY
 
 NS = 1_000_000_000
 
@@ -85,6 +86,21 @@ def network_mode(project: Project, service: Service, containers: dict[str, str])
     return project.networks[nets[0]].name if nets else "none"
 
 
+def stored_secrets(project: Project, service: Service) -> list[dict[str, Any]]:
+    """`external: true` secrets come from the daemon's secret store (`portside secret
+    create`): Docker's SecretReferences, which the engine writes at /run/secrets."""
+    out: list[dict[str, Any]] = []
+    for ref in service.secrets:
+        secret = project.secrets[ref.source]
+        if secret.external:
+            file: dict[str, Any] = {"Name": ref.target, "UID": ref.uid or "0",
+                                    "GID": ref.gid or "0"}
+            if ref.mode is not None:
+                file["Mode"] = ref.mode
+            out.append({"SecretName": secret.name, "File": file})
+    return out
+
+
 def create_body(project: Project, service: Service, number: int, image: str,
                 secrets_dir: Path | None = None, containers: dict[str, str] | None = None,
                 oneoff: bool = False, command: list[str] | None = None,
@@ -98,8 +114,11 @@ def create_body(project: Project, service: Service, number: int, image: str,
     if secrets_dir is not None:
         for kind, refs in (("secrets", service.secrets), ("configs", service.configs)):
             for ref in refs:
+                if kind == "secrets" and project.secrets[ref.source].external:
+                    continue  # the daemon's store gives it (below)
                 mounts.append({"Type": "bind", "Source": str(secrets_dir / kind / service.name / ref.source),
                                "Target": ref.target, "ReadOnly": True})
+    stored = stored_secrets(project, service)
     limits = service.deploy.resources.limits
     host: dict[str, Any] = {
         "Mounts": mounts,
@@ -116,6 +135,8 @@ def create_body(project: Project, service: Service, number: int, image: str,
         "Ulimits": [{"Name": k, "Soft": v["soft"], "Hard": v["hard"]}
                     for k, v in service.ulimits.items()],
     }
+    if stored:
+        host[SECRETS_KEY] = stored
     if service.init is not None:
         host["Init"] = service.init
     if service.logging:

@@ -21,9 +21,12 @@ def build(project: Project, services: list[Service], progress: str = "auto",
     from portside.build.builder import BuildOptions
     from portside.build.builder import build as run_build
     from portside.build.output import Progress
+    from portside.engine.imagepolicy import blocking
     from portside.store.images import ImageStore
+    from portside.trust import enforce
 
     store = ImageStore()
+    enforcer = enforce.in_force(store.root)  # FROM images judged as the daemon judges them
     try:
         for service in services:
             b = service.build
@@ -42,7 +45,8 @@ def build(project: Project, services: list[Service], progress: str = "auto",
                     dockerfile_text=b.dockerfile_inline, tags=[tag, *b.tags],
                     build_args={k: v for k, v in b.args.items() if v is not None},
                     target=b.target, no_cache=no_cache or b.no_cache,
-                    pull=pull or b.pull, secrets=secrets, labels=dict(b.labels))
+                    pull=pull or b.pull, secrets=secrets, labels=dict(b.labels),
+                    admit_base=blocking(enforcer) if enforcer else None)
                 run_build(store, options, Progress(progress))
     finally:
         store.db.close()
@@ -72,11 +76,16 @@ def _transfer(direction: str, references: list[str], quiet: bool, insecure: bool
     """Pull or push each reference with the registry client, one after the other."""
     from portside.registry import progress, transfer
     from portside.store.images import ImageStore
+    from portside.trust import enforce
 
     send = transfer.pull if direction == "pull" else transfer.push
     store = ImageStore()
+    # a pull in this process is judged as the daemon's is, before anything is fetched
+    enforcer = enforce.in_force(store.root) if direction == "pull" else None
     try:
         for ref in references:
+            if enforcer is not None:
+                asyncio.run(enforce.admit_remote(enforcer, ref))
             asyncio.run(send(store, ref, insecure=insecure,
                              progress=progress.for_terminal(quiet)))
     finally:

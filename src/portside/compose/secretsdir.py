@@ -3,7 +3,8 @@
 `<root>/compose/<project>/run` gets its own small tmpfs (mode 0700); each service's
 secrets and configs are written there as `<kind>/<service>/<name>` with the mode, uid and
 gid the service asks for, and bind-mounted read-only into its containers (secrets under
-/run/secrets/). `down` unmounts it.
+/run/secrets/). `down` unmounts it. An `external: true` secret is not written here: it is
+the daemon's (`portside secret create`), and the engine writes it at container start.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def _content(project: Project, kind: str, secret: Secret) -> bytes:
 
 def prepare(project: Project, services: list[Service]) -> Path | None:
     """Write what `services` use; returns the directory (None when nothing is used)."""
-    if not any(s.secrets or s.configs for s in services):
-        return None
+    if not any(s.configs or any(not project.secrets[r.source].external for r in s.secrets)
+               for s in services):
+        return None  # nothing to write here (external secrets come from the daemon's store)
     base = path_of(project)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not _is_tmpfs(base):
@@ -69,9 +71,11 @@ def prepare(project: Project, services: list[Service]) -> Path | None:
 def _write(folder: Path, project: Project, kind: str, ref: FileRef) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=0o755)
     source = getattr(project, kind)[ref.source]
+    if source.external and kind == "secrets":
+        return  # from the daemon's secret store, written by the engine at start
     if source.external:
-        raise ComposeError("", f"{kind}.{ref.source}", "external secrets and configs need a"
-                           " swarm; portside runs a single host")
+        raise ComposeError("", f"{kind}.{ref.source}", "external configs are not supported"
+                           " yet (external secrets come from `portside secret create`)")
     target = folder / ref.source
     tmp = folder / f".{ref.source}.tmp"
     tmp.write_bytes(_content(project, kind, source))

@@ -29,6 +29,7 @@ from portside.build.builder import BuildOptions, build
 from portside.build.cache import CACHE_HOLDER, BuildCache
 from portside.build.errors import BuildError
 from portside.build.output import Progress
+from portside.engine import imagepolicy
 from portside.engine.buildcontext import dockerfile_in, unpack_context
 from portside.engine.sharedstore import SharedImageStore
 from portside.errors import InvalidArgument, PortsideError, to_wire
@@ -267,6 +268,8 @@ class Builds:
                     network=request.network,
                     git_labels=False,
                     remember_hashes=False,
+                    admit_base=None if self.engine.policy is None
+                    else imagepolicy.blocking(self.engine.policy),
                 )
                 store = SharedImageStore(self.engine.images, self.engine.image_lock)
                 try:

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from portside.engine import files as files_mod
 from portside.engine import mounts as mounts_mod
+from portside.engine import secretfiles
 from portside.engine import spec as spec_mod
 from portside.engine.errors import StartFailed
 from portside.engine.events import EventBus
 from portside.engine.images import ImageService
 from portside.engine.imagetypes import NoSuchImage
 from portside.engine.networking import NETWORKING_KEY
+from portside.engine.secretfiles import SECRETS_KEY, SecretSource
 from portside.engine.state import (
     Container,
     NoSuchContainer,
@@ -38,9 +40,11 @@ from portside.engine.state import (
 from portside.engine.volumes import VolumeStore, tree_size
 from portside.engine.waits import Waiters
 from portside.errors import Conflict, ImageUnknown, InvalidArgument, PortsideError
+from portside.oci import reference as refs
 from portside.store.images import ImageStore
 
 if TYPE_CHECKING:
+    from portside.engine.imagepolicy import ImagePolicy
     from portside.engine.monitor import ExitReporter
     from portside.engine.networking import Networking
     from portside.runtime import Runtime
@@ -68,7 +72,9 @@ class Engine:
     def __init__(self, root: Path, *, images: ImageStore, state: StateStore,
                  volumes: VolumeStore, runtime: Runtime, networks: Networking,
                  events: EventBus, default_runtime: str = "crun",
-                 exits: ExitReporter | None = None) -> None:
+                 exits: ExitReporter | None = None,
+                 secrets: SecretSource | None = None,
+                 policy: ImagePolicy | None = None) -> None:
         from portside.engine.monitor import Monitor
 
         self.root = Path(root)
@@ -85,6 +91,8 @@ class Engine:
         self.managed_label: str | None = None
         # What daemon extensions add to `/info` (a swarm's state, say), each a few keys.
         self.info_parts: list[Callable[[], dict[str, Any]]] = []
+        self.secrets: SecretSource = secrets or secretfiles.NoSecrets()
+        self.policy = policy  # the image policy (trust layer); None checks nothing
         self.locks: dict[str, asyncio.Lock] = {}
         self.waits = Waiters()
         self.manual_stop: set[str] = set()
@@ -92,7 +100,7 @@ class Engine:
         self.execs: dict[str, dict[str, Any]] = {}
         self.image_lock = threading.RLock()
         self.image_service = ImageService(self.images, self.events, self.image_lock,
-                                          self._holder_running)
+                                          self._holder_running, policy)
         self.monitor = Monitor(self)
         for trash in (self.root / "containers").glob(".removed-*"):
             shutil.rmtree(trash, ignore_errors=True)
@@ -184,8 +192,23 @@ class Engine:
 
         Runs in a worker thread; the image store's connection is shared, so its use is
         serialised (a layer unpack holds a transaction)."""
+        if self.policy is not None and body.get("Image"):
+            self.admit(str(body["Image"]))
         with self.image_lock:
             return self._create(body, name)
+
+    def admit(self, given: str) -> None:
+        """Ask the policy whether the image `given` (a name or an id) may start: judged by
+        the name given when it is one of the image's tags, else by all of its tags."""
+        assert self.policy is not None
+        with self.image_lock:
+            image = self._image(given)
+        try:
+            normal = str(refs.parse(given).with_default_tag())
+        except InvalidArgument:
+            normal = ""
+        names = [normal] if normal in image.tags else list(image.tags)
+        asyncio.run(self.policy.admit(names, image.index_digest or image.manifest_digest))
 
     def _create(self, body: dict[str, Any], name: str) -> Container:
         from portside.engine.validate import check_create
@@ -218,6 +241,9 @@ class Engine:
         restart = (host_config.get("RestartPolicy") or {}).get("Name") or "no"
         if host_config.get("AutoRemove") and restart not in ("", "no"):
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+        if host_config.get(SECRETS_KEY):  # references only, checked now (as Docker's)
+            host_config[SECRETS_KEY] = secretfiles.normalise(host_config[SECRETS_KEY],
+                                                             self.secrets)
         specs = mounts_mod.requested(host_config, config.get("Volumes"))
         mounts_mod.check_sources(specs)
         cid = secrets.token_hex(32)
@@ -266,6 +292,7 @@ class Engine:
         netns: str | None = None
         files: dict[str, str] = {}
         attach: Callable[[], object] | None = None
+        secret_dir: Path | None = None
         config = c.config
         mode = c.host_config.get("NetworkMode") or "default"
         try:
@@ -276,19 +303,33 @@ class Engine:
                 self.container_dir(c.id).mkdir(parents=True, exist_ok=True, mode=0o700)
                 netns, files, attach = await asyncio.to_thread(self.networks.setup, c,
                                                                self.container_dir(c.id))
+            extra = []
+            if c.host_config.get(SECRETS_KEY):
+                try:
+                    secret_dir = await asyncio.to_thread(
+                        secretfiles.populate, self.root, c.id,
+                        c.host_config[SECRETS_KEY], self.secrets,
+                        secretfiles.mount_points(c.mounts))
+                except PortsideError as exc:  # inspect shows why it did not start
+                    c.state.update(Error=str(exc))
+                    self.state.save(c)
+                    raise
+                extra.append(secretfiles.mount(secret_dir))
             spec = spec_mod.runtime_spec(
                 c.id, c.name, config, c.host_config, lowerdirs,
                 files_mod.etc_mounts(self.container_dir(c.id), c, files)
-                + mounts_mod.runtime_mounts(c.mounts),
+                + mounts_mod.runtime_mounts(c.mounts) + extra,
                 self.log_path(c.id), c.runtime, network_namespace=netns)
             spec.rw_dir = self.rw_dir(c.id)
         except BaseException:
+            if secret_dir is not None:
+                secretfiles.release(secret_dir)
             await asyncio.to_thread(self.networks.teardown, c)
             raise
         # The namespace's wiring (CNI, firewall, DNS) runs while the runtime creates the
         # container, which needs only the namespace and the files to exist: the process
         # starts after both. A network error is the start's error, as before.
-        create = asyncio.ensure_future(asyncio.to_thread(self._runtime_create, spec))
+        create = asyncio.ensure_future(asyncio.to_thread(self._runtime_create, spec, secret_dir))
         if attach is not None:
             try:
                 await asyncio.to_thread(attach)
@@ -329,7 +370,16 @@ class Engine:
         self.event(c, "start")
         self.monitor.watch(c)
 
-    def _runtime_create(self, spec: Any) -> None:
+    def _runtime_create(self, spec: Any, secret_dir: Path | None = None) -> None:
+        """Create the container; a secrets tmpfs bound into it is detached from the host
+        once the container's namespace holds it (or the create failed)."""
+        try:
+            self._create_in_runtime(spec)
+        finally:
+            if secret_dir is not None:
+                secretfiles.release(secret_dir)
+
+    def _create_in_runtime(self, spec: Any) -> None:
         self._runtime_delete(spec.id)  # the last run's; its log and rw layer stay
         self.runtime.create(spec)
 

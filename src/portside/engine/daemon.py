@@ -20,6 +20,7 @@ from portside.errors import Conflict
 
 if TYPE_CHECKING:
     from portside.engine.extension import DaemonExtension
+    from portside.engine.imagepolicy import ImagePolicy
 
 log = logging.getLogger("portside.daemon")
 
@@ -42,7 +43,8 @@ def _claim_socket(path: Path) -> None:
 
 
 async def serve(root: Path, socket_path: Path, default_runtime: str = "crun",
-                extensions: Sequence[DaemonExtension] = ()) -> None:
+                extensions: Sequence[DaemonExtension] = (),
+                policy: ImagePolicy | None = None) -> None:
     from aiohttp import web
 
     from portside.engine.api import make_app
@@ -51,7 +53,7 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun",
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     _claim_socket(socket_path)
-    engine = build_engine(root, default_runtime)
+    engine = build_engine(root, default_runtime, policy=policy)
     engine.events.loop = asyncio.get_running_loop()
     app = make_app(engine)
     for extension in extensions:
@@ -94,6 +96,6 @@ async def serve(root: Path, socket_path: Path, default_runtime: str = "crun",
 
 
 def run(root: Path, socket_path: Path, default_runtime: str = "crun",
-        extensions: Sequence[DaemonExtension] = ()) -> None:
+        extensions: Sequence[DaemonExtension] = (), policy: ImagePolicy | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(root, socket_path, default_runtime, extensions))
+    asyncio.run(serve(root, socket_path, default_runtime, extensions, policy))

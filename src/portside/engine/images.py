@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import IO
 
 from portside.engine.events import EventBus
+from portside.engine.imagepolicy import ImagePolicy
 from portside.engine.imageprogress import Emit, PullProgress, PushProgress, status
 from portside.engine.imagetypes import (
     HistoryEntry,
@@ -52,8 +53,10 @@ class ImageService:
     """What the daemon does with images; each method runs in a worker thread."""
 
     def __init__(self, store: ImageStore, events: EventBus, lock: threading.RLock,
-                 holder_running: Callable[[str], bool]) -> None:
+                 holder_running: Callable[[str], bool],
+                 policy: ImagePolicy | None = None) -> None:
         self.store = store
+        self.policy = policy  # asked before a pulled image's blobs are fetched
         self.events = events
         self.lock = lock
         self.holder_running = holder_running  # a holder that is no container counts as running
@@ -130,6 +133,8 @@ class ImageService:
             resolved = await transfer.resolve(client, ref, platform)
         except RemoteError as exc:
             raise _not_found(ref, exc) from None
+        if self.policy is not None:
+            await self.policy.admit([str(ref)], resolved.index_digest or resolved.digest)
         manifest = resolved.manifest
         holder = PULL_LEASE + secrets.token_hex(8)
         report = transfer.TransferReport()

@@ -14,12 +14,15 @@ import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portside import config as portside_config
 from portside.engine.state import Container
 from portside.errors import Conflict
 from portside.state.backend import StateBackend
+
+if TYPE_CHECKING:
+    from portside.network.balancer import ServiceBalancer
 
 # Where a container's create-time NetworkingConfig is kept (in its HostConfig record;
 # inspect leaves it out).
@@ -67,6 +70,12 @@ class Networking:
                                                default_bridge=self._bridge_name(),
                                                on_event=self.on_event)
             return self._manager
+
+    def balancer(self) -> ServiceBalancer:
+        """The root's service load balancer (VIPs, nftables, service names), for the
+        orchestrator: `engine.networks.balancer()`; call its `restore()` at start-up."""
+        balancer: ServiceBalancer = self.manager.balancer()
+        return balancer
 
     def _bridge_name(self) -> str:
         """`portside0` for the system's root; a name of its own for any other root (tests,

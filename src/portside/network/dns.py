@@ -142,9 +142,11 @@ class DnsServer(Dnsmasq):
         super().__init__(directory)
         self.bridge_prefix = bridge_prefix
 
-    def sync(self, endpoints: Iterable[Attachment]) -> None:
-        """Answer exactly these endpoints' names (none: stop the server)."""
+    def sync(self, endpoints: Iterable[Attachment], extra: Iterable[str] = ()) -> None:
+        """Answer exactly these endpoints' names and the `extra` hosts-file lines (the
+        services'); nothing at all: stop the server."""
         lines = [f"{a.ip}\t{' '.join(dns_names(a))}" for a in endpoints]
+        lines += extra
         if not lines:
             self.stop()
             return

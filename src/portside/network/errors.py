@@ -31,7 +31,7 @@ class NetworkExists(Conflict):
 
 class NetworkInUse(Conflict):
     def __init__(self, name: str, containers: list[str]) -> None:
-        ids = ", ".join(c[:12] for c in containers)
+        ids = ", ".join(c[:12] if len(c) == 64 else c for c in containers)
         super().__init__(f"error while removing network: network {name} has active endpoints"
                          f" ({ids})")
 

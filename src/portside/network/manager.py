@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portside.network import firewall, legacy, subnets
 from portside.network.cni import CniBridge
@@ -47,9 +48,12 @@ from portside.network.ports import (
     host_port_free,
 )
 from portside.network.resolver import ContainerResolvers
-from portside.network.store import Attachment, Network, NetworkStore
+from portside.network.store import SERVICES, Attachment, Network, NetworkStore
 from portside.state.backend import StateBackend
 from portside.state.sqlite import SqliteBackend
+
+if TYPE_CHECKING:
+    from portside.network.services import KernelBalancer
 
 log = logging.getLogger("portside.network")
 
@@ -99,6 +103,18 @@ class NetworkManager:
         self.default_bridge = default_bridge
         self.default_subnet = default_subnet
         self._lock = threading.RLock()
+        self._balancer: KernelBalancer | None = None
+
+    def balancer(self) -> KernelBalancer:
+        """The root's service balancer (`portside.network.balancer.ServiceBalancer`):
+        service VIPs, kernel load balancing and service names on this root's networks."""
+        with self._lock:
+            if self._balancer is None:
+                # imported here: a container's run never needs the services' modules
+                from portside.network.services import KernelBalancer
+
+                self._balancer = KernelBalancer(self)
+            return self._balancer
 
     def _event(self, action: str, net: Network, container_id: str = "") -> None:
         """Tell `on_event` (the daemon's event stream) of a network's create, connect,
@@ -223,9 +239,11 @@ class NetworkManager:
             net = self.store.get_network(ref)
             if net.name == DEFAULT_NETWORK:
                 raise PredefinedNetwork(net.name)
-            users = self.store.attachments(network_id=net.id)
+            users = [a.container_id for a in self.store.attachments(network_id=net.id)]
+            if self.store.backend.range(SERVICES)[0]:
+                users += self.balancer().users(net.id)
             if users:
-                raise NetworkInUse(net.name, [a.container_id for a in users])
+                raise NetworkInUse(net.name, users)
             self.store.remove_network(net.id)
             _delete_link(net.bridge)  # normally gone already; a crash may have left it
             self._apply_firewall()
@@ -341,11 +359,19 @@ class NetworkManager:
             tmp.write_text(shape)
             os.replace(tmp, record)
 
+    def sync_dns(self) -> None:
+        """Make the root's DNS servers answer what the store holds (under `locked`)."""
+        self._sync_dns()
+
     def _sync_dns(self, container_id: str | None = None) -> None:
-        """Every DNS server of the root answers exactly the endpoints that exist; a failure
-        to start the private server of `container_id` (being attached) is raised."""
+        """Every DNS server of the root answers exactly the endpoints and services that
+        exist; a failure to start the private server of `container_id` (being attached) is
+        raised."""
         attachments = self.store.attachments()
-        self.dns.sync(a for a in attachments if a.dns_servers)
+        services: list[str] = []
+        if self._balancer is not None or self.store.backend.range(SERVICES)[0]:
+            services = self.balancer().dns_lines()
+        self.dns.sync([a for a in attachments if a.dns_servers], services)
         self.resolvers.sync(attachments, strict=container_id)
 
     def _endpoint(self, att: Attachment, net: Network) -> Endpoint:
@@ -451,6 +477,8 @@ class NetworkManager:
     def purge(self) -> None:
         """Remove every endpoint, network and bridge of this root, the default one too
         (for tests, benchmarks and uninstalling; the host is left as it was)."""
+        if self.store.backend.range(SERVICES)[0]:
+            self.balancer().purge()
         for cid in sorted({a.container_id for a in self.store.attachments()}):
             self.release_all(cid)
         for net in self.store.networks():

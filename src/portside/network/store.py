@@ -44,6 +44,7 @@ IPAM = "ipam/"
 IPAM_LAST = "ipam-last/"
 ATTACHMENTS = "attachments/"
 PORTS = "ports/"
+SERVICES = "service-endpoints/"  # the service balancer's records (servicestore.py)
 
 
 @dataclass
@@ -161,7 +162,7 @@ class NetworkStore:
                 ip = fixed_ip
             else:
                 last = self.backend.get(IPAM_LAST + net.id)
-                ip = _next_free(subnet, used, last.value.decode() if last else None, net.name)
+                ip = next_free(subnet, used, last.value.decode() if last else None, net.name)
             mine, _ = self.backend.range(f"{ATTACHMENTS}{att.container_id}/")
             seq = max((json.loads(kv.value)["seq"] for kv in mine), default=0) + 1
             ip_key = f"{IPAM}{net.id}/{ip}"
@@ -260,7 +261,7 @@ class NetworkStore:
         return out
 
 
-def _next_free(subnet: ipaddress.IPv4Network, used: set[str], last: str | None,
+def next_free(subnet: ipaddress.IPv4Network, used: set[str], last: str | None,
                name: str) -> str:
     first = int(subnet.network_address) + 1
     end = int(subnet.broadcast_address)  # exclusive

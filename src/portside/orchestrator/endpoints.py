@@ -14,7 +14,8 @@ from portside.orchestrator.records import Doc
 def endpoint_of(service: Doc, tasks: list[Doc], engine: EngineAPI) -> ServiceEndpoint:
     spec = service["Spec"]
     networks = []
-    for n in spec["TaskTemplate"].get("Networks") or []:
+    # tasks without a network of their own are on the default bridge (Swarm: ingress)
+    for n in spec["TaskTemplate"].get("Networks") or [{"Target": "bridge"}]:
         try:
             networks.append(str_at(engine.networks.inspect(n["Target"]), "Id"))
         except PortsideError:
@@ -36,9 +37,8 @@ def endpoint_of(service: Doc, tasks: list[Doc], engine: EngineAPI) -> ServiceEnd
                 backends.append(Backend(task["ID"], str(ep["NetworkID"]),
                                         str(ep["IPAddress"]), health in ("", "healthy")))
     endpoint_spec = spec.get("EndpointSpec") or {}
-    # host-mode ports are bound on each task's container (tasks.create_body)
     ports = [ServicePort(int(p["TargetPort"]), p.get("Protocol", "tcp"), p.get("PublishedPort"),
-                         "ingress")
-             for p in endpoint_spec.get("Ports") or [] if p.get("PublishMode") != "host"]
+                         p.get("PublishMode") or "ingress")
+             for p in endpoint_spec.get("Ports") or []]
     return ServiceEndpoint(service["ID"], spec["Name"], networks,
                            endpoint_spec.get("Mode", "vip"), ports, backends)

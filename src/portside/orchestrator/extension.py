@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 class OrchestratorExtension:
-    """`install` it on the daemon's app; `balancer` spreads service traffic when given."""
+    """`install` it on the daemon's app; `balancer` spreads service traffic (the root's
+    kernel balancer, `engine.networks.balancer()`, unless another is given)."""
 
     def __init__(self, balancer: ServiceBalancer | None = None) -> None:
         self.balancer = balancer
@@ -40,7 +41,8 @@ class OrchestratorExtension:
         backend = engine.state.backend
         records = Records(backend)
         publish = engine.events.publish
-        reconciler = Reconciler(records, backend, local, publish, self.balancer)
+        balancer = self.balancer if self.balancer is not None else engine.networks.balancer()
+        reconciler = Reconciler(records, backend, local, publish, balancer)
         swarm = Swarm(records, local, publish, reconciler.wake)
         services = Services(records, swarm, ServiceLogs(records, local), publish,
                             reconciler.wake)
@@ -48,11 +50,9 @@ class OrchestratorExtension:
         engine.info_parts.append(lambda: {"Swarm": swarm_info(records)})
         engine.managed_label = TASK_LABEL
         engine.exits = reconciler.wake
-        balancer = self.balancer
 
         async def start(_: web.Application) -> None:
-            if balancer is not None:
-                await asyncio.to_thread(balancer.restore)
+            await asyncio.to_thread(balancer.restore)
             reconciler.start()
             app["orchestrator.health"] = loop.create_task(_health_wakes(engine, reconciler))
 

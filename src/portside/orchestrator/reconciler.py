@@ -187,7 +187,14 @@ class Reconciler:
             history = sorted((t for t in tasks if int(t.get("Slot") or 0) == slot),
                              key=lambda t: t["CreatedAt"])
             if self._may_restart(service, history):
-                self.place(new_task(service, slot, node["ID"]), service, node)
+                task = new_task(service, slot, node["ID"])
+                if history and history[-1]["Status"]["State"] in ("failed", "rejected",
+                                                                  "complete"):
+                    # restarts so far, kept in the task: trimmed history cannot tell
+                    task["RestartAttempt"] = int(history[-1].get("RestartAttempt", 0)) + 1
+                # the slot's history makes room first, so no reader sees one task too many
+                self._trim(service, slots, making_room=slot)
+                self.place(task, service, node)
         self._trim(service, slots)
         self._balance(service)
         if (service.get("UpdateStatus") or {}).get("State") in ("updating", "rollback_started"):
@@ -258,9 +265,11 @@ class Reconciler:
         if policy.condition == "none" or (policy.condition == "on-failure" and not failed):
             return False
         if policy.max_attempts:
-            attempts = [t for t in history[1:]
-                        if not policy.window or age(t) <= policy.window]
-            if len(attempts) >= policy.max_attempts:
+            if policy.window:  # attempts within the window count (the history kept)
+                attempts = len([t for t in history[1:] if age(t) <= policy.window])
+            else:
+                attempts = int(last.get("RestartAttempt", 0))
+            if attempts >= policy.max_attempts:
                 return False
         waited = age(last)
         if waited < policy.delay:
@@ -305,6 +314,8 @@ class Reconciler:
         """Stop a task on purpose (scale down, update): its container stops, kept as
         history."""
         task["DesiredState"] = "shutdown"
+        self.records.put_task(task)
+        self._balance(service)  # no new connection goes to it before it stops
         cid = task["Status"].get("ContainerStatus", {}).get("ContainerID", "")
         if cid:
             with contextlib.suppress(PortsideError):
@@ -324,8 +335,9 @@ class Reconciler:
             mem += int(r.get("MemoryBytes") or 0)
         return cpu, mem
 
-    def _trim(self, service: Doc, slots: Any) -> None:
-        """Keep at most the task-history limit of tasks per slot (the live one included)."""
+    def _trim(self, service: Doc, slots: Any, making_room: int | None = None) -> None:
+        """Keep at most the task-history limit of tasks per slot (the live one included;
+        one fewer in `making_room`, the slot about to get a new task)."""
         swarm = self.records.swarm() or {}
         limit = int(((swarm.get("Spec") or {}).get("Orchestration") or {}).get(
             "TaskHistoryRetentionLimit", 5))
@@ -336,7 +348,7 @@ class Reconciler:
             dead = sorted((t for t in tasks if t["DesiredState"] != "running"
                            and t["Status"]["State"] not in LIVE),
                           key=lambda t: t["CreatedAt"])
-            keep = limit - (len(tasks) - len(dead))
+            keep = limit - (len(tasks) - len(dead)) - (slot == making_room)
             drop = dead[:max(0, len(dead) - keep)] if slot in slots else dead
             for task in drop:
                 cid = task["Status"].get("ContainerStatus", {}).get("ContainerID")

@@ -19,6 +19,7 @@ from portside.state import Compare, Delete, Put, StateBackend
 PREFIX = "orchestrator/"
 SERVICES = PREFIX + "services/"
 TASKS = PREFIX + "tasks/"
+NAMES = PREFIX + "names/"  # service name -> ID: names are unique, checked in one txn
 SWARM = PREFIX + "swarm"
 NODE = PREFIX + "node"
 
@@ -169,11 +170,12 @@ class Records:
         """Refuses a name already taken (Docker: 409 "name conflicts with an existing
         object"); the check and the write are one transaction on the name's key."""
         name = doc["Spec"]["Name"]
-        for d in self.services():
-            if d["Spec"].get("Name") == name:
-                raise Conflict(f"rpc error: code = AlreadyExists desc = name conflicts "
-                               f"with an existing object: service {name} already exists")
-        self.backend.put(SERVICES + doc["ID"], self._raw(doc))
+        result = self.backend.txn([Compare.absent(NAMES + name)],
+                                  [Put(NAMES + name, doc["ID"].encode()),
+                                   Put(SERVICES + doc["ID"], self._raw(doc))])
+        if not result.succeeded:
+            raise Conflict(f"rpc error: code = AlreadyExists desc = name conflicts "
+                           f"with an existing object: service {name} already exists")
 
     def swap_service(self, doc: Doc, version: int) -> int:
         """Write `doc` if the service is still at `version`; the new revision."""
@@ -195,7 +197,11 @@ class Records:
         self.backend.delete(TASKS + task_id)
 
     def delete_service(self, service_id: str) -> None:
-        self.backend.txn([], [Delete(SERVICES + service_id)])
+        kv = self.backend.get(SERVICES + service_id)
+        ops: list[Delete] = [Delete(SERVICES + service_id)]
+        if kv is not None:
+            ops.append(Delete(NAMES + json.loads(kv.value)["Spec"]["Name"]))
+        self.backend.txn([], ops)
 
     def leave(self) -> None:
         self.backend.delete_prefix(PREFIX)

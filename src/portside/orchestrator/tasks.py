@@ -86,23 +86,12 @@ def create_body(task: Doc, service: Doc, node_id: str) -> Doc:
         host["Memory"] = int(limits["MemoryBytes"])
     if limits.get("Pids"):
         host["PidsLimit"] = int(limits["Pids"])
-    # Host-mode published ports bind on the task's container itself (Swarm's `mode=host`);
-    # ingress ones are the service balancer's.
-    bindings: dict[str, list[Doc]] = {}
-    for p in (spec.get("EndpointSpec") or {}).get("Ports") or []:
-        if p.get("PublishMode") == "host":
-            key = f"{int(p['TargetPort'])}/{p.get('Protocol', 'tcp')}"
-            bindings.setdefault(key, []).append(
-                {"HostIp": "", "HostPort": str(p.get("PublishedPort") or "")})
-    if bindings:
-        host["PortBindings"] = bindings
     networks = task["Spec"].get("Networks") or spec.get("Networks") or []
     endpoints = {n["Target"]: {"Aliases": [spec["Name"], *(n.get("Aliases") or [])]}
                  for n in networks}
     if networks:
         host["NetworkMode"] = networks[0]["Target"]
     body: Doc = {"Image": cs["Image"], "Env": cs.get("Env") or [], "Labels": labels,
-                 "ExposedPorts": {key: {} for key in bindings},
                  "HostConfig": {k: v for k, v in host.items() if v is not None},
                  "NetworkingConfig": {"EndpointsConfig": endpoints}}
     if cs.get("Command"):

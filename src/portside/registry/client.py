@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -328,6 +329,42 @@ class RegistryClient:
         resp = await self.request("PUT", url, f"repository:{repo}:pull,push", headers=headers,
                                   body=data, ok=(201, 204))
         resp.release()
+
+    async def put_blob(self, repo: str, data: bytes) -> str:
+        """Upload a small blob in one request (monolithic upload); its digest."""
+        digest = digests.of_bytes(data)
+        if not (await self.head_blob(repo, digest, push=True)).exists:
+            location = await self.start_upload(repo)
+            await self.finish_upload(repo, location, digest, lambda: data, len(data))
+        return digest
+
+    async def get_blob(self, repo: str, digest: str, limit: int) -> bytes:
+        """A small blob, verified against its digest; at most `limit` bytes."""
+        async with await self.open_blob(repo, digest) as resp:
+            body = await resp.content.read(limit + 1)
+        if len(body) > limit:
+            raise RemoteError(f"blob {digest} in {repo} on {self.host} larger than {limit} bytes", 0)
+        if digests.of_bytes(body, digest.partition(":")[0]) != digest:
+            from portside.errors import DigestMismatch
+
+            raise DigestMismatch(digest, digests.of_bytes(body), f"blob from {self.host}/{repo}")
+        return body
+
+    async def referrers(self, repo: str, digest: str) -> list[dict[str, Any]]:
+        """The descriptors of the manifests whose subject is `digest` (OCI 1.1 referrers API);
+        empty when the registry does not serve the API."""
+        resp = await self.request("GET", self._repo_url(repo, "referrers", digest),
+                                  f"repository:{repo}:pull", ok=(200, 404))
+        async with resp:
+            if resp.status != 200:
+                return []
+            body = await resp.content.read(MAX_MANIFEST_BYTES + 1)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return []
+        found = doc.get("manifests") if isinstance(doc, dict) else None
+        return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
 
     async def _paged(self, url: URL, scope: str, key: str) -> list[str]:
         out: list[str] = []

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from portside.oci import digest as digests
 from portside.oci import mediatypes as mt
 from portside.oci.model import MAX_MANIFEST_BYTES
 from portside.registry import protocol
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from portside.registry.serverstate import Registry
 
 Route = protocol.Route
+ATTACHMENT_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(sig|att|sbom)")
 
 
 async def get(request: web.Request, registry: Registry, route: Route) -> web.Response:
@@ -54,6 +57,14 @@ async def put(request: web.Request, registry: Registry, route: Route) -> web.Res
     reference = protocol.validate_reference(route.id)
     body = await read_manifest_body(request)
     registry.stats["manifest_bytes"] += len(body)
+    if registry.push_policy is not None and ":" not in reference \
+            and not ATTACHMENT_TAG.fullmatch(reference):
+        # a tag is judged; a push by digest is not, so an image can be pushed by digest,
+        # signed, then tagged (and signatures, `sha256-<hex>.sig`, are attachments)
+        reason = await registry.push_policy.refusal(request.host, route.name, reference,
+                                                    digests.of_bytes(body))
+        if reason is not None:
+            raise RegistryError("DENIED", reason, {"tag": reference}, status=403)
     digest, record = registry.storage.put_manifest(
         route.name, reference, body, request.headers.get("Content-Type")
     )

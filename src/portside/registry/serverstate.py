@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -20,6 +20,13 @@ from portside.registry.storage import RegistryStorage
 
 if TYPE_CHECKING:
     from portside.registry.proxy import Proxy
+
+
+class PushPolicy(Protocol):
+    async def refusal(self, host: str, repo: str, tag: str, digest: str) -> str | None:
+        """Why the manifest `digest` may not be tagged `tag` in `repo` of this registry
+        (known to its clients as `host`); None to accept."""
+        ...
 
 
 @dataclass
@@ -31,6 +38,7 @@ class Registry:
     issuer: auth_mod.TokenIssuer | None = None
     proxy: Proxy | None = None
     stats: Counter[str] = field(default_factory=Counter)
+    push_policy: PushPolicy | None = None  # `registry serve --policy` (the trust layer's)
 
     def __post_init__(self) -> None:
         self.passwords = auth_mod.PasswordChecker(self.access.htpasswd)

@@ -12,7 +12,9 @@ SRC = Path(portside.__file__).parent
 PREFIXES = ("/containers", "/images", "/networks", "/volumes", "/exec", "/events", "/commit",
             "/build", "/system", "/info", "/version", "/_ping", "/services", "/tasks",
             "/swarm", "/nodes", "/secrets", "/configs")
-ALLOWED = ("client/", "engine/api/", "network/api.py", "orchestrator/api.py")  # the client, and the servers
+# the client, and the servers
+ALLOWED = ("client/", "engine/api/", "network/api.py", "orchestrator/api.py",
+           "trust/secrets/api.py")
 
 
 def paths_in(source: str) -> list[tuple[int, str]]:

@@ -50,6 +50,8 @@ def test_version_index_is_the_revision_and_guards_updates(records: Records) -> N
         records.create_service({"ID": new_id(), "Spec": normalise_spec(spec())})
     with pytest.raises(NoSuchService):
         records.service("nope")
+    records.delete_service(got["ID"])  # the name is free again
+    records.create_service({"ID": new_id(), "Spec": normalise_spec(spec())})
 
 
 def test_spec_defaults_and_refusals() -> None:

@@ -42,7 +42,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error_response(to_wire(exc), exc.http_status)
     except (ValueError, json.JSONDecodeError) as exc:
         return error_response(f"invalid parameter: {exc}", 400)
-    except ConnectionError:
+    except ConnectionError as exc:
+        if request.transport is None or request.transport.is_closing():
+            # A client that stops reading a log, event or stats stream, or hangs up in the
+            # middle of an upload: a normal event, not an error of ours.
+            log.debug("%s %s: the client went away (%s)", request.method, request.path, exc)
+            return web.Response(status=499)  # nobody reads it; aiohttp drops it quietly
         raise
     except Exception as exc:
         log.exception("%s %s failed", request.method, request.path)
