@@ -43,8 +43,9 @@ def test_docker_stack_deploy_and_rm(daemon: PortsideDaemon, tmp_path: Path) -> N
         assert ours["Labels"]["com.docker.stack.namespace"] == "sc-pt"
         assert theirs["TaskTemplate"]["ContainerSpec"]["Args"] == \
             ours["TaskTemplate"]["ContainerSpec"]["Args"]
-        # `docker stack rm` lists /secrets and /configs too: those routes come with the
-        # secrets work; portside's own stack rm removes the docker-made stack as well
+        # `docker stack rm` removes the network right after the services, while their task
+        # containers still stop (the daemon refuses: "has active endpoints"); portside's
+        # stack rm waits for them, and removes the docker-made stack as well
         daemon.cli("stack", "rm", "sc-dk", "sc-pt")
         assert daemon.cli("stack", "ls", "--format", "json").stdout.strip() == ""
     finally:

@@ -116,3 +116,20 @@ def test_a_missing_image_shows_in_service_ps(daemon: PortsideDaemon) -> None:
 
     daemon.wait_for(lambda: bool(errors()), what="a task error")
     assert "No such image: sc-no-such-image:1" in errors()[0]
+
+
+def test_stack_secrets_are_made_referenced_and_removed(daemon: PortsideDaemon,
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "pw.txt").write_text("s3cret")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox\n    init: true\n"
+        "    command: [sh, -c, \"cat /run/secrets/pw; while true; do sleep 1; done\"]\n"
+        "    secrets: [pw]\n"
+        "secrets:\n  pw: {file: ./pw.txt}\n")
+    daemon.cli("stack", "deploy", "-c", str(tmp_path / "compose.yaml"), "--wait", "sc-sec")
+    spec = json.loads(daemon.cli("service", "inspect", "sc-sec_app").stdout)[0]["Spec"]
+    [ref] = spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert ref["SecretName"] == "sc-sec_pw" and ref["SecretID"]
+    assert "sc-sec_pw" in daemon.cli("secret", "ls").stdout
+    daemon.cli("stack", "rm", "sc-sec")
+    assert "sc-sec_pw" not in daemon.cli("secret", "ls").stdout
