@@ -19,11 +19,21 @@ from portside.engine.interface import (
     RunCalls,
     Stream,
 )
+from portside.orchestrator.interface import ServicesAPI, SwarmAPI
 
 
 def engine() -> EngineAPI:
     """The engine the commands talk to."""
     return RemoteEngine()
+
+
+def orchestrator() -> tuple[ServicesAPI, SwarmAPI]:
+    """The daemon's services and its (single-node) swarm, for `service` and `stack`."""
+    from portside.client.services import RemoteServices, RemoteSwarm
+    from portside.client.transport import Client
+
+    client = Client()
+    return RemoteServices(client), RemoteSwarm(client)
 
 
 class _EngineRun:

@@ -109,10 +109,18 @@ class ResourceSpec:
 
 @dataclass
 class Deploy:
+    """The `deploy:` section; `compose up` reads replicas, resources and restart_policy,
+    `stack deploy` all of it (durations in update/rollback/restart_policy are seconds)."""
+
     replicas: int = 1
     resources: ResourceSpec = field(default_factory=ResourceSpec)
     restart_policy: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    mode: str | None = None
+    endpoint_mode: str | None = None
+    update_config: dict[str, Any] | None = None
+    rollback_config: dict[str, Any] | None = None
+    placement: dict[str, Any] | None = None
 
 
 @dataclass

@@ -262,7 +262,11 @@ class Normaliser:
         dep = d.get("deploy") or {}
         replicas = d.get("scale", dep.get("replicas", 1))
         out = Deploy(replicas=int(replicas), restart_policy=dep.get("restart_policy"),
-                     labels=_strs(_map(dep.get("labels"))))
+                     labels=_strs(_map(dep.get("labels"))), mode=dep.get("mode"),
+                     endpoint_mode=dep.get("endpoint_mode"),
+                     update_config=dep.get("update_config"),
+                     rollback_config=dep.get("rollback_config"),
+                     placement=dep.get("placement"))
         res = dep.get("resources") or {}
         for key in ("limits", "reservations"):
             r = res.get(key) or {}

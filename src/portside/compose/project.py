@@ -44,6 +44,7 @@ class Options:
     services: Sequence[str] = ()  # named on the command line: enabled whatever profiles
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     warn: Callable[[str], None] = lambda message: print(f"WARN: {message}", file=sys.stderr)
+    stack: bool = False  # loaded for `stack deploy` (replicas share published ports)
 
 
 def find_files(opts: Options) -> list[Path]:
@@ -113,7 +114,7 @@ def load_project(opts: Options) -> Project:
         name = check_name(str(data["name"]), f"name: in {display_path(paths[0])}")
     else:
         name = project_name_of(project_dir.name)
-    check_project(data, origins, project_dir, env)
+    check_project(data, origins, project_dir, env, opts.stack)
     enabled = active_services(data, opts, env, origins)
     return normalise(data, name, project_dir, env, [str(p) for p in paths], enabled,
                      opts.warn, origins)

@@ -118,12 +118,21 @@ RESOURCES = Struct({
     "devices": Seq(ANY_MAP), "generic_resources": Seq(ANY_MAP),
 })
 
+UPDATE_CONFIG = Struct({
+    "parallelism": Int(0), "delay": DURATION, "monitor": DURATION,
+    "failure_action": Str(choices=("pause", "continue", "rollback")),
+    "max_failure_ratio": Num(), "order": Str(choices=("stop-first", "start-first")),
+})
+
 DEPLOY = Struct({
-    "mode": STR, "replicas": Int(0), "labels": OPTS, "endpoint_mode": STR,
+    "mode": Str(choices=("replicated", "global", "replicated-job", "global-job")),
+    "replicas": Int(0), "labels": OPTS, "endpoint_mode": Str(choices=("vip", "dnsrr")),
     "resources": Struct({"limits": RESOURCES, "reservations": RESOURCES}),
     "restart_policy": Struct({"condition": Str(choices=("none", "on-failure", "any")),
                               "delay": DURATION, "max_attempts": Int(0), "window": DURATION}),
-    "placement": OPEN, "update_config": OPEN, "rollback_config": OPEN,
+    "placement": Struct({"constraints": STRS, "preferences": Seq(Struct({"spread": STR})),
+                         "max_replicas_per_node": Int(0)}),
+    "update_config": UPDATE_CONFIG, "rollback_config": UPDATE_CONFIG,
 })
 
 SERVICE_NETWORKS = Either(

@@ -20,8 +20,11 @@ ANY_IP = {None, "", "0.0.0.0", "::"}
 
 class Checker:
     def __init__(self, data: dict[str, Any], origins: Mapping[str, str], project_dir: Path,
-                 env: Mapping[str, str]) -> None:
+                 env: Mapping[str, str], stack: bool = False) -> None:
         self.data, self.origins, self.project_dir, self.env = data, origins, project_dir, env
+        # a stack's replicas share published ports (the service balancer) and ignore
+        # container_name, so the single-host limits on both do not apply
+        self.stack = stack
         self.services: dict[str, dict[str, Any]] = data.get("services") or {}
         self.default_file = next(iter(origins.values()), "")
 
@@ -80,7 +83,7 @@ class Checker:
             if source not in (self.data.get("secrets") or {}):
                 self.fail(f"{key}.build.secrets", f"[{i}]", f"undefined secret \"{source}\"")
         replicas = svc.get("scale", (svc.get("deploy") or {}).get("replicas", 1))
-        if "container_name" in svc and int(replicas) > 1:
+        if "container_name" in svc and int(replicas) > 1 and not self.stack:
             self.fail(f"{key}.container_name", "", "a fixed container name cannot be used"
                       f" with {replicas} replicas")
 
@@ -134,7 +137,7 @@ class Checker:
                 if hi:
                     continue  # a range: the engine picks a free port from it
                 proto, ip = port.get("protocol", "tcp"), port.get("host_ip")
-                if replicas > 1:
+                if replicas > 1 and not self.stack:
                     self.fail(f"services.{name}.ports", f"[{i}]", f"port {lo}/{proto} cannot"
                               f" be published by {replicas} replicas; use a range")
                 for other, other_ip in seen.get((int(lo), proto), []):
@@ -146,6 +149,7 @@ class Checker:
 
 
 def check_project(data: dict[str, Any], origins: Mapping[str, str], project_dir: Path,
-                  env: Mapping[str, str]) -> None:
-    """Validate a merged project; raises ComposeError at the first problem."""
-    Checker(data, origins, project_dir, env).run()
+                  env: Mapping[str, str], stack: bool = False) -> None:
+    """Validate a merged project (`stack`: for `stack deploy`); raises ComposeError at the
+    first problem."""
+    Checker(data, origins, project_dir, env, stack).run()

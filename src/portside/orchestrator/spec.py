@@ -14,7 +14,9 @@ from portside.errors import InvalidArgument
 
 Doc = dict[str, Any]
 
-NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+# swarmkit's isValidDNSName (with its 63-character limit): `_` is allowed, as in the
+# `<stack>_<service>` names of Docker's stack deploy.
+NAME = re.compile(r"^(?=.{1,63}$)[a-zA-Z0-9](?:[-_a-zA-Z0-9]*[a-zA-Z0-9])?$")
 DEFAULT_RESTART_DELAY = 5.0
 DEFAULT_MONITOR = 5.0
 

@@ -10,9 +10,11 @@ import portside
 
 SRC = Path(portside.__file__).parent
 PREFIXES = ("/containers", "/images", "/networks", "/volumes", "/exec", "/events", "/commit",
-            "/build", "/system", "/info", "/version", "/_ping", "/secrets", "/configs")
+            "/build", "/system", "/info", "/version", "/_ping", "/services", "/tasks",
+            "/swarm", "/nodes", "/secrets", "/configs")
 # the client, and the servers
-ALLOWED = ("client/", "engine/api/", "network/api.py", "trust/secrets/api.py")
+ALLOWED = ("client/", "engine/api/", "network/api.py", "orchestrator/api.py",
+           "trust/secrets/api.py")
 
 
 def paths_in(source: str) -> list[tuple[int, str]]:
