@@ -11,14 +11,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers.busybox import busybox_image  # noqa: E402
-from helpers.daemon import PortsideDaemon  # noqa: E402
+from helpers.daemon import (
+    PortsideDaemon,  # noqa: E402
+    stop_autostarted,  # noqa: E402
+)
 from helpers.podman import Run, private_podman  # noqa: E402
 
 from portside.store.images import ImageStore  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_defaults() -> Iterator[None]:
+def private_defaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No test may touch the machine's own portside: the default root points at a private
     directory for the whole session, and no daemon socket is set, so every root a test
     names has its own daemon beside it (`<root>/portside.sock`, started on first use like a
@@ -33,30 +36,9 @@ def private_defaults() -> Iterator[None]:
         mp.delenv("DOCKER_HOST", raising=False)
         yield
     stop_autostarted(base)
+    # and those of roots that module-scoped fixtures made (the per-test sweep misses them)
+    stop_autostarted(tmp_path_factory.getbasetemp())
     shutil.rmtree(base, ignore_errors=True)
-
-
-def stop_autostarted(under: Path) -> None:
-    """Stop the daemons the CLI auto-started for roots under `under` (what a test's
-    `portside images`, `pull`, `load`... left running)."""
-    import os
-    import signal
-    import subprocess
-    import time
-
-    found = subprocess.run(["pgrep", "-f", f"portside daemon --socket {under}/"],
-                           capture_output=True, text=True)
-    pids = [int(p) for p in found.stdout.split()]
-    for pid in pids:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

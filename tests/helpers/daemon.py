@@ -127,3 +127,26 @@ class PortsideDaemon:
                 net.manager.purge()  # endpoints, the bridge, firewall rules, dns
             net.close()
         shutil.rmtree(self.sockdir, ignore_errors=True)
+
+
+def stop_autostarted(under: Path) -> None:
+    """Stop the daemons the CLI auto-started for roots under `under` (what a test's
+    `portside images`, `pull`, `load`... left running)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    found = subprocess.run(["pgrep", "-f", f"portside daemon --socket {under}/"],
+                           capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)

@@ -20,7 +20,7 @@ from portside.store.images import ImageStore
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from helpers.busybox import busybox_image  # noqa: E402
-from helpers.daemon import PortsideDaemon  # noqa: E402
+from helpers.daemon import PortsideDaemon, stop_autostarted  # noqa: E402
 from helpers.imagefactory import add_image  # noqa: E402
 
 DATA = Path(__file__).parents[2] / "data" / "osv"
@@ -55,6 +55,7 @@ def debian_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("scan") / "root"
     ok(root, "image", "bootstrap", "debian", "--suite", "bookworm", "-q")
     yield root
+    stop_autostarted(root.parent)
 
 
 @needs_debootstrap
