@@ -38,6 +38,7 @@ demo: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo-journey.sh
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo-compose.sh
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo-services.sh
 
 test: setup
 	$(PYTEST) -q
