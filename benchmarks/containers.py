@@ -140,10 +140,11 @@ def _crun_floor(bundle: Path, work: Path, idle: float = IDLE) -> float:
     return float(r.stdout.strip())
 
 
-def _timed_min(fn: Any, runs: int) -> float:
+def timed_min(fn: Any, runs: int, idle: float = IDLE) -> float:
+    """The best of `runs` timings of `fn`, each after `idle` seconds of quiet."""
     times = []
     for _ in range(runs):
-        time.sleep(IDLE)
+        time.sleep(idle)
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
@@ -163,7 +164,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
         out["crun"] = _crun_floor(bundle, work) * 1000
         out["crun_back_to_back"] = _crun_floor(bundle, work, 0.0) * 1000
         ps("run", "--rm", "--network", "none", "busybox", "true")  # warm
-        out["portside_run"] = _timed_min(
+        out["portside_run"] = timed_min(
             lambda: ps("run", "--rm", "--network", "none", "busybox", "true"), RUNS) * 1000
         ctx.log(f"run --rm: portside {out['portside_run']:.0f} ms, crun run {out['crun']:.1f} ms"
                 f" ({out['crun_back_to_back']:.1f} ms back to back)")
@@ -186,7 +187,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
         try:
             pm = Podman(work, archive)
             pm("run", "--rm", "--network", "none", "busybox", "true")  # warm
-            out["podman_run"] = _timed_min(
+            out["podman_run"] = timed_min(
                 lambda: pm("run", "--rm", "--network", "none", "busybox", "true"), 5) * 1000
             t = time.perf_counter()
             for _ in range(DETACHED):
@@ -220,7 +221,7 @@ def _measure_docker(ctx: Context, archive: Path, out: dict[str, Any]) -> None:
     try:
         dk = Docker(ctx, archive)
         dk("run", "--rm", "--network", "none", "busybox", "true")  # warm
-        out["docker_run"] = _timed_min(
+        out["docker_run"] = timed_min(
             lambda: dk("run", "--rm", "--network", "none", "busybox", "true"), 5) * 1000
         daemons = _pids_of("dockerd", dk.marker) + _pids_of("containerd", dk.marker)
         daemons_before = sum(_rss_kib(p) for p in daemons)

@@ -22,20 +22,11 @@ from typing import Any
 
 from benchmarks import Context, NotAvailable, Result, register
 from benchmarks._portside import Portside
+from benchmarks.containers import timed_min
 
 RUNS = 12
 IDLE = 0.2
 _CACHE: dict[str, Any] = {}
-
-
-def _timed_min(fn: Any, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        time.sleep(IDLE)
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def _measure(ctx: Context) -> dict[str, Any]:
@@ -68,7 +59,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
         ps.stop()  # each series on a daemon just started, so neither has the other's warmth
         ps.start()
         run()  # warm
-        out["plain"] = _timed_min(run, RUNS) * 1000
+        out["plain"] = timed_min(run, RUNS, IDLE) * 1000
         policy = {"default": [{"type": "reject"}],
                   "transports": {"docker": {f"{host}/bench": [
                       {"type": "sigstoreSigned", "keyPath": str(work / "k.pub"),
@@ -80,7 +71,7 @@ def _measure(ctx: Context) -> dict[str, Any]:
         t = time.perf_counter()
         run()  # the first (and the warm-up): fetches and verifies the signature
         out["first"] = (time.perf_counter() - t) * 1000
-        out["policy"] = _timed_min(run, RUNS) * 1000
+        out["policy"] = timed_min(run, RUNS, IDLE) * 1000
         ctx.log(f"run --rm: {out['plain']:.0f} ms without a policy, {out['policy']:.0f} ms "
                 f"under it once verified (the first, verifying, run {out['first']:.0f} ms)")
     finally:

@@ -112,7 +112,7 @@ def apply(table: str, active: Sequence[Network], endpoints: Sequence[Attachment]
     script = f"table ip {table}\ndelete table ip {table}\n"
     if active:
         script += ruleset(table, active, endpoints)
-    _nft(script)
+    nft(script)
 
 
 def update_ports(table: str, added: Sequence[Attachment] = (),
@@ -124,13 +124,14 @@ def update_ports(table: str, added: Sequence[Attachment] = (),
     lines += [f"add element ip {table} {name} {{ {item} }}"
               for name, items in _maps(added).items() for item in items]
     if lines:
-        _nft("\n".join(lines) + "\n")
+        nft("\n".join(lines) + "\n")
 
 
-def _nft(script: str) -> None:
+def nft(script: str, what: str = "firewall rules") -> None:
+    """Load `script` in one `nft -f` transaction; NetworkSetupFailed names `what`."""
     res = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
     if res.returncode != 0:
-        raise NetworkSetupFailed("apply firewall rules for", "portside", res.stderr)
+        raise NetworkSetupFailed(f"apply {what} for", "portside", res.stderr)
 
 
 def remove(table: str) -> None:

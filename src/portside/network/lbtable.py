@@ -24,10 +24,9 @@ address (the firewall's postrouting masquerades only container and loopback sour
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Sequence
 
-from portside.network.errors import NetworkSetupFailed
+from portside.network.firewall import nft
 from portside.network.servicestore import ServiceRecord
 
 SLOTS = 256
@@ -123,7 +122,7 @@ def load(table: str, services: Sequence[ServiceRecord]) -> None:
     script = f"table ip {table}\ndelete table ip {table}\n"
     if any(r.endpoint.mode == "vip" for r in services):
         script += ruleset(table, services)
-    nft(script)
+    nft(script, "service rules")
 
 
 def update_slots(table: str, service_id: str, changes: dict[str, tuple[list[str], list[str]]]
@@ -144,14 +143,6 @@ def update_slots(table: str, service_id: str, changes: dict[str, tuple[list[str]
         if came:
             lines.append(f"add element ip {table} {name} {{ {', '.join(came)} }}")
     if lines:
-        nft("\n".join(lines) + "\n")
+        nft("\n".join(lines) + "\n", "service rules")
 
 
-def nft(script: str) -> None:
-    res = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NetworkSetupFailed("apply service rules for", "portside", res.stderr)
-
-
-def remove(table: str) -> None:
-    subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
