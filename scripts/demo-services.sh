@@ -20,6 +20,8 @@ work=$(mktemp -d /var/tmp/portside-services.XXXXXX)
 registry_pid=""
 cleanup() {
     portside service rm demo-web >/dev/null 2>&1 || true
+    portside rmi -f demo/web:1 demo/web:2 demo/web:broken "$registry/shop/web:2" \
+        "$registry/shop/web:unsigned" >/dev/null 2>&1 || true
     [[ -n "$registry_pid" ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
     rm -rf "$work"
 }
