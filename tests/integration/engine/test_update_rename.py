@@ -73,10 +73,12 @@ def test_rename_follows_on_the_network_and_refuses_a_taken_name(daemon: Portside
     assert ip in out
     r = daemon.cli("exec", "client", "nslookup", "web", check=False)
     assert ip not in r.stdout
-    events = daemon.docker("events", "--since", "1m", "--until", "0s", "--filter",
-                           "event=rename", "--format", "{{.Actor.Attributes.oldName}}"
-                           " {{.Actor.Attributes.name}}").stdout
-    assert "/web web2" in events
+    def renamed() -> bool:  # events are recorded a moment after the call returns
+        return "/web web2" in daemon.docker(
+            "events", "--since", "1m", "--until", "0s", "--filter", "event=rename",
+            "--format", "{{.Actor.Attributes.oldName}} {{.Actor.Attributes.name}}").stdout
+
+    daemon.wait_for(renamed, what="the rename event")
     daemon.cli("rename", "web2", "web3")  # the native verb
     assert daemon.inspect("web3")["Name"] == "/web3"
     r = daemon.cli("rename", "web3", "client", check=False)
